@@ -1,0 +1,254 @@
+"""Settings read from the environment: the only place otabot looks at ``os.environ``.
+
+Every variable of SPEC.md is read and checked here, so a typo in a deployment stops
+the program at start with a message that names the variable, instead of surfacing
+as a strange answer to the first user at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DEFAULT_REGION = "cn-shanghai"
+SIGNATURE_VERSIONS = ("v3", "v1")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+
+# Identifiers as SPEC.md fixes them: checked before any upstream call.
+IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_@.:-]{4,32}$")
+ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; ``variable`` names it."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An Alibaba Cloud AccessKey pair, optionally with an STS token. Never printed."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything otabot can be told through the environment, validated."""
+
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str | None = None
+    access_key_id: str | None = None
+    access_key_secret: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    region_id: str = DEFAULT_REGION
+    iot_endpoint: str | None = None
+    iot_instance_id: str | None = None
+    signature: str = "v3"
+    default_product_key: str | None = None
+    product_aliases: Mapping[str, str] = field(default_factory=dict)
+    api_qps: float = 10.0
+    cache_ttl: float = 60.0
+    page_size: int = 5
+    max_jobs: int = 1000
+    redis_url: str | None = None
+    allowed_teams: frozenset[str] = frozenset()
+    allowed_channels: frozenset[str] = frozenset()
+    allowed_users: frozenset[str] = frozenset()
+    allowed_products: frozenset[str] = frozenset()
+    log_level: str = "INFO"
+    log_format: str = "text"
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every variable; raise ``ConfigError`` naming the first bad one."""
+        env = _Env(os.environ if environ is None else environ)
+        signature = env.choice("OTABOT_SIGNATURE", SIGNATURE_VERSIONS, "v3")
+        settings = cls(
+            slack_bot_token=env.text("SLACK_BOT_TOKEN"),
+            slack_signing_secret=env.text("SLACK_SIGNING_SECRET"),
+            slack_app_token=env.text("SLACK_APP_TOKEN"),
+            slack_api_url=env.url("SLACK_API_URL"),
+            access_key_id=env.text("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            access_key_secret=env.text("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            security_token=env.text("ALIBABA_CLOUD_SECURITY_TOKEN"),
+            region_id=env.pattern(
+                "ALIBABA_CLOUD_REGION_ID", re.compile(r"^[a-z0-9-]{2,32}$"), DEFAULT_REGION
+            ),
+            iot_endpoint=env.url("OTABOT_IOT_ENDPOINT"),
+            iot_instance_id=env.identifier("OTABOT_IOT_INSTANCE_ID"),
+            signature=signature,
+            default_product_key=env.identifier("OTABOT_DEFAULT_PRODUCT_KEY"),
+            product_aliases=env.aliases("OTABOT_PRODUCT_ALIASES"),
+            api_qps=env.number("OTABOT_API_QPS", 10.0, minimum=0.1, maximum=10_000),
+            cache_ttl=env.number("OTABOT_CACHE_TTL", 60.0, minimum=0, maximum=86_400),
+            page_size=env.integer("OTABOT_PAGE_SIZE", 5, minimum=1, maximum=20),
+            max_jobs=env.integer("OTABOT_MAX_JOBS", 1000, minimum=1, maximum=100_000),
+            redis_url=env.redis_url("OTABOT_REDIS_URL"),
+            allowed_teams=env.id_set("OTABOT_ALLOWED_TEAMS"),
+            allowed_channels=env.id_set("OTABOT_ALLOWED_CHANNELS"),
+            allowed_users=env.id_set("OTABOT_ALLOWED_USERS"),
+            allowed_products=env.id_set("OTABOT_ALLOWED_PRODUCTS"),
+            log_level=env.choice("OTABOT_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
+            log_format=env.choice("OTABOT_LOG_FORMAT", LOG_FORMATS, "text"),
+            connect_timeout=env.number("OTABOT_CONNECT_TIMEOUT", 5.0, minimum=0.1, maximum=120),
+            read_timeout=env.number("OTABOT_READ_TIMEOUT", 10.0, minimum=0.1, maximum=300),
+        )
+        if settings.slack_app_token is not None and not settings.slack_app_token.startswith(
+            "xapp-"
+        ):
+            raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-")
+        if settings.slack_bot_token is not None and not settings.slack_bot_token.startswith(
+            "xoxb-"
+        ):
+            raise ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
+        if (settings.access_key_id is None) != (settings.access_key_secret is None):
+            missing = (
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+                if settings.access_key_secret is None
+                else "ALIBABA_CLOUD_ACCESS_KEY_ID"
+            )
+            raise ConfigError(missing, "is required when the other half of the AccessKey is set")
+        return settings
+
+    @property
+    def endpoint(self) -> str:
+        """Base URL of the IoT Platform API: the override, or the region's public host."""
+        if self.iot_endpoint:
+            return self.iot_endpoint.rstrip("/")
+        return f"https://iot.{self.region_id}.aliyuncs.com"
+
+    def credentials(self) -> Credentials:
+        """The AccessKey to sign with; raises ``ConfigError`` when it is not configured."""
+        if not self.access_key_id:
+            raise ConfigError("ALIBABA_CLOUD_ACCESS_KEY_ID", "is required (with its secret)")
+        if not self.access_key_secret:
+            raise ConfigError("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "is required")
+        return Credentials(self.access_key_id, self.access_key_secret, self.security_token)
+
+    def require_slack(self, *, socket_mode: bool) -> None:
+        """Check what ``otabot serve`` needs: a bot token, and a signing secret over HTTP."""
+        if not self.slack_bot_token:
+            raise ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (xoxb-…)")
+        if not socket_mode and not self.slack_signing_secret:
+            raise ConfigError("SLACK_SIGNING_SECRET", "is required in HTTP mode")
+
+    def resolve_product(self, name_or_alias: str) -> str:
+        """A ProductKey for what a user typed before the ``/``: an alias or the key itself."""
+        return self.product_aliases.get(name_or_alias, name_or_alias)
+
+
+class _Env:
+    """Typed reads of one environment mapping; every failure names its variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:
+        value = self.text(name)
+        if value is None:
+            return default
+        value = value.upper() if upper else value.lower()
+        if value not in allowed:
+            raise ConfigError(name, f"must be one of {', '.join(allowed)} (got {value!r})")
+        return value
+
+    def pattern(self, name: str, regex: re.Pattern[str], default: str) -> str:
+        value = self.text(name)
+        if value is None:
+            return default
+        if not regex.match(value):
+            raise ConfigError(name, f"is not a valid value ({value!r})")
+        return value
+
+    def identifier(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not IDENTIFIER_RE.match(value):
+            raise ConfigError(name, "must be letters, digits, '-' and '_', at most 64 characters")
+        return value
+
+    def url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(name, f"must be an http(s) URL (got {value!r})")
+        return value
+
+    def redis_url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+            raise ConfigError(name, "must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(name, f"must be a number (got {value!r})") from None
+        if not minimum <= number <= maximum:
+            raise ConfigError(name, f"must be between {minimum:g} and {maximum:g}")
+        return number
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(name, f"must be a whole number (got {value!r})") from None
+        if not minimum <= number <= maximum:
+            raise ConfigError(name, f"must be between {minimum} and {maximum}")
+        return number
+
+    def id_set(self, name: str) -> frozenset[str]:
+        value = self.text(name)
+        if value is None:
+            return frozenset()
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            if not IDENTIFIER_RE.match(item):
+                raise ConfigError(name, f"{item!r} is not a valid ID")
+        return frozenset(items)
+
+    def aliases(self, name: str) -> dict[str, str]:
+        value = self.text(name)
+        if value is None:
+            return {}
+        aliases: dict[str, str] = {}
+        for pair in (item.strip() for item in value.split(",")):
+            if not pair:
+                continue
+            alias, sep, key = (part.strip() for part in pair.partition("="))
+            if not sep or not ALIAS_RE.match(alias) or not IDENTIFIER_RE.match(key):
+                raise ConfigError(name, f"{pair!r} is not alias=ProductKey")
+            if alias in aliases:
+                raise ConfigError(name, f"alias {alias!r} is given twice")
+            aliases[alias] = key
+        return aliases

@@ -1,0 +1,153 @@
+"""Typed, frozen results of ``ListOTAJobByDevice``.
+
+The API's values are not always what its documentation says (``COMPLETE`` and
+``COMPLETED``, ``VERFIY_FIRMWARE``); these types accept every spelling seen and keep
+an unknown value as it is, so a new status upstream shows up instead of breaking us.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class _OpenEnum(StrEnum):
+    """A string enum that keeps values it does not know instead of raising."""
+
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        return {}
+
+    @classmethod
+    def _missing_(cls, value: object) -> _OpenEnum | None:
+        if not isinstance(value, str):
+            return None
+        canonical = cls._aliases().get(value.upper())
+        if canonical is not None:
+            return cls(canonical)
+        for member in cls:
+            if member.value == value.upper():
+                return member
+        pseudo = str.__new__(cls, value)
+        pseudo._name_ = value
+        pseudo._value_ = value
+        return pseudo
+
+    @property
+    def is_known(self) -> bool:
+        return self._name_ in type(self).__members__
+
+
+class JobStatus(_OpenEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        return {"COMPLETE": "COMPLETED", "CANCELLED": "CANCELED"}
+
+
+class JobType(_OpenEnum):
+    VERIFY_FIRMWARE = "VERIFY_FIRMWARE"
+    UPGRADE_FIRMWARE = "UPGRADE_FIRMWARE"
+
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        return {"VERFIY_FIRMWARE": "VERIFY_FIRMWARE"}
+
+
+def parse_utc(value: str | None) -> datetime | None:
+    """``2019-12-28T02:43:10.000Z`` (or without milliseconds) as an aware UTC datetime."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_utc(value: datetime | None) -> str | None:
+    """The API's own spelling of a time: ``2019-12-28T02:43:10.000Z``."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class OtaJob:
+    """One update batch (``SimpleOTAJobInfo``)."""
+
+    job_id: str
+    firmware_id: str
+    product_key: str
+    status: JobStatus
+    job_type: JobType
+    selection_type: str
+    target_selection: str
+    utc_create: datetime | None
+    utc_modified: datetime | None
+    utc_start_time: datetime | None
+    utc_end_time: datetime | None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> OtaJob:
+        """Build from one ``SimpleOTAJobInfo`` object; tags may be wrapped or a list."""
+        raw_tags: Any = item.get("Tags") or []
+        if isinstance(raw_tags, dict):
+            raw_tags = raw_tags.get("OtaTagDTO") or []
+        if isinstance(raw_tags, dict):  # XML with a single tag
+            raw_tags = [raw_tags]
+        tags = tuple(
+            (str(tag.get("Key", "")), str(tag.get("Value", "")))
+            for tag in raw_tags
+            if isinstance(tag, dict)
+        )
+        return cls(
+            job_id=str(item.get("JobId", "")),
+            firmware_id=str(item.get("FirmwareId", "")),
+            product_key=str(item.get("ProductKey", "")),
+            status=JobStatus(str(item.get("JobStatus", ""))),
+            job_type=JobType(str(item.get("JobType", ""))),
+            selection_type=str(item.get("SelectionType", "")),
+            target_selection=str(item.get("TargetSelection", "")),
+            utc_create=parse_utc(item.get("UtcCreate")),
+            utc_modified=parse_utc(item.get("UtcModified")),
+            utc_start_time=parse_utc(item.get("UtcStartTime")),
+            utc_end_time=parse_utc(item.get("UtcEndTime")),
+            tags=tags,
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        """The job with the API's field names, tags as a list of ``{"Key","Value"}``."""
+        data: dict[str, Any] = {
+            "JobId": self.job_id,
+            "FirmwareId": self.firmware_id,
+            "ProductKey": self.product_key,
+            "JobStatus": self.status.value,
+            "JobType": self.job_type.value,
+            "SelectionType": self.selection_type,
+            "TargetSelection": self.target_selection,
+            "UtcCreate": format_utc(self.utc_create),
+            "UtcModified": format_utc(self.utc_modified),
+            "UtcStartTime": format_utc(self.utc_start_time),
+            "UtcEndTime": format_utc(self.utc_end_time),
+            "Tags": [{"Key": key, "Value": value} for key, value in self.tags],
+        }
+        return data
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of ``ListOTAJobByDevice``, as the API returned it."""
+
+    jobs: tuple[OtaJob, ...]
+    total: int
+    page_count: int
+    current_page: int
+    page_size: int
+    request_id: str

@@ -1,0 +1,98 @@
+"""Logging set-up: text or one JSON object a line, with every configured secret masked.
+
+otabot never passes a secret to a logger on purpose; the mask is the second line of
+defence, for what a library might print (a URL, a header) at DEBUG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from otabot.config import Settings
+
+MASK = "***"
+
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is data.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value the settings hold, for masking."""
+    values = [
+        settings.access_key_secret,
+        settings.security_token,
+        settings.slack_bot_token,
+        settings.slack_app_token,
+        settings.slack_signing_secret,
+    ]
+    return [value for value in values if value and len(value) >= 4]
+
+
+class _Masking:
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted(set(secrets), key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger: message key=value …`` with secrets masked."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._masking = _Masking(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS}
+        if extras:
+            text += " " + " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in extras.items())
+        return self._masking.mask(text)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message and any ``extra=`` fields."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._masking = _Masking(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS:
+                data[key] = value
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return self._masking.mask(json.dumps(data, default=str))
+
+
+def configure_logging(settings: Settings, stream: Any = None) -> None:
+    """Send otabot's (and its libraries') logs to stderr in the configured format."""
+    secrets = secrets_of(settings)
+    formatter: logging.Formatter = (
+        JsonFormatter(secrets) if settings.log_format == "json" else TextFormatter(secrets)
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)

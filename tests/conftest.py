@@ -1,0 +1,37 @@
+"""Fixtures shared across the suite: the Redis of the machine, and the skip policy.
+
+A test that needs a service or tool the machine lacks skips with a reason; CI sets
+``OTABOT_REQUIRE_REDIS=1`` / ``OTABOT_REQUIRE_BROWSER=1`` so that such a skip fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+
+def skip_or_fail(requirement_env: str, reason: str) -> None:
+    """Skip with ``reason``, unless CI demands the requirement, then fail."""
+    if os.environ.get(requirement_env) == "1":
+        pytest.fail(f"{reason} ({requirement_env}=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+REDIS_TEST_URL = os.environ.get("OTABOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A flushed Redis database of the suite's own (db 15), or a skip with the reason."""
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        skip_or_fail("OTABOT_REQUIRE_REDIS", f"Redis not reachable at {REDIS_TEST_URL}: {error}")
+    client.flushdb()
+    yield REDIS_TEST_URL
+    client.flushdb()
+    client.close()
