@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
+
+from otabot.config import Settings
+
+if TYPE_CHECKING:
+    from otabot.emulator.server import EmulatorServer
 
 
 def skip_or_fail(requirement_env: str, reason: str) -> None:
@@ -35,3 +41,38 @@ def redis_url() -> Iterator[str]:
     yield REDIS_TEST_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    """One IoT Platform emulator for the session, with the sample fleet (testid/testsecret)."""
+    from otabot.emulator.fleet import sample_fleet
+    from otabot.emulator.server import EmulatorServer
+
+    server = EmulatorServer(sample_fleet()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> Iterator[EmulatorServer]:
+    """The session's emulator with fresh stats, nonces, quota and faults, and the sample fleet."""
+    from otabot.emulator.fleet import sample_fleet
+
+    emulator_server.set_fleet(sample_fleet())
+    emulator_server.reset()
+    yield emulator_server
+    emulator_server.set_faults()
+
+
+@pytest.fixture
+def emulator_settings(emulator: EmulatorServer) -> Settings:
+    """Settings that point otabot at the emulator with the sample fleet's AccessKey."""
+    return Settings.from_env(
+        {
+            "OTABOT_IOT_ENDPOINT": emulator.url,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
+            "OTABOT_PRODUCT_ALIASES": "light=a19mzPZabcd,meter=a1B2c3D4e5F",
+        }
+    )
