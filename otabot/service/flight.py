@@ -1,0 +1,68 @@
+"""Single-flight in one process: concurrent identical lookups share one upstream fetch."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from otabot.service.lookup import LookupResult
+
+
+@dataclass
+class Flight:
+    """One fetch in progress; waiters get its result or the very same failure."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: LookupResult | None = None
+    error: BaseException | None = None
+    joined: int = 0
+
+    def wait(self) -> LookupResult:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+class SingleFlight:
+    """Runs ``fetch`` once per key at a time; callers arriving meanwhile join that run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[str, Flight] = {}
+        self._joins = 0
+
+    def run(self, key: str, fetch: Callable[[], LookupResult]) -> tuple[LookupResult, bool]:
+        """The result of ``fetch`` for ``key``, and whether this caller joined another's run."""
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = Flight()
+            else:
+                flight.joined += 1
+                self._joins += 1
+        if not leader:
+            return flight.wait(), True
+        try:
+            flight.result = fetch()
+        except BaseException as error:
+            flight.error = error
+            raise
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+        return flight.result, False
+
+    @property
+    def joins(self) -> int:
+        """How many callers joined another's run so far (counted as they join)."""
+        with self._lock:
+            return self._joins
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._flights)

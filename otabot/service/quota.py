@@ -1,0 +1,204 @@
+"""The account-wide quota: at most ``qps`` upstream attempts in any one-second window.
+
+``QuotaLimiter`` is the ``AttemptGate`` the IoT client calls around every attempt
+(retries included). It asks a ``QuotaBackend`` for a *reservation*: the earliest
+moment this attempt may go, given every earlier reservation and any collective pause.
+Reservations are handed out in arrival order under one lock (or one atomic Redis
+script), so waiting is first come, first served and nobody starves; a caller whose
+slot lies past its deadline gets ``QuotaBusyError`` at once instead of a hang.
+
+The rule that keeps any window under the limit: with ``capacity`` calls allowed per
+``window`` seconds, a new slot is never earlier than the ``capacity``-th most recent
+reservation plus ``window``. A small ``margin`` widens the window so that network
+jitter between us and the API cannot squeeze an extra call into its one-second count.
+
+When the API throttles anyway (other tools share the account), every caller backs off
+together: the backend holds one pause (0.5 s, doubling while throttling persists, up to
+8 s, cleared by the next success) and no slot is granted before it ends.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from otabot.iot.errors import QuotaBusyError
+
+FIRST_PAUSE = 0.5
+MAX_PAUSE = 8.0
+DEFAULT_MARGIN = 0.02
+DEFAULT_MAX_WAIT = 10.0
+
+
+def capacity_and_window(qps: float, margin: float = DEFAULT_MARGIN) -> tuple[int, float]:
+    """Calls allowed per window, and the window in seconds, for a possibly fractional qps.
+
+    ``qps=10`` gives 10 calls per 1.02 s; ``qps=2.5`` rounds down to 2 per second (never
+    over the limit); ``qps=0.5`` gives 1 call per 2 s.
+    """
+    if qps <= 0:
+        raise ValueError("qps must be positive")
+    if qps >= 1:
+        return math.floor(qps), 1.0 + margin
+    return 1, 1.0 / qps + margin
+
+
+class QuotaBackend(Protocol):
+    """Where reservations and the collective pause live: this process, or Redis."""
+
+    def reserve(self, max_wait: float | None) -> float:
+        """Reserve the next slot and return the seconds to wait for it.
+
+        Raises ``QuotaBusyError`` (reserving nothing) when that wait exceeds ``max_wait``.
+        """
+        ...
+
+    def report(self, throttled: bool) -> None:
+        """Record whether the attempt was throttled, growing or clearing the shared pause."""
+        ...
+
+
+def busy_error(wait: float, max_wait: float) -> QuotaBusyError:
+    """The error for a caller who cannot get a slot within its deadline."""
+    return QuotaBusyError(
+        f"IoT API busy: no quota slot within {max(max_wait, 0.0):.1f} s "
+        f"(next in {wait:.1f} s); try again shortly",
+        code="otabot.QuotaBusy",
+        retry_after=round(wait, 3),
+    )
+
+
+class MemoryQuota:
+    """Reservations and pause held in this process (one replica, or Redis unavailable)."""
+
+    def __init__(
+        self,
+        qps: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        margin: float = DEFAULT_MARGIN,
+        first_pause: float = FIRST_PAUSE,
+        max_pause: float = MAX_PAUSE,
+    ) -> None:
+        self._clock = clock
+        self._margin = margin
+        self._first_pause = first_pause
+        self._max_pause = max_pause
+        self._lock = threading.Lock()
+        self._slots: deque[float] = deque()
+        self._paused_until = -math.inf
+        self._pause = 0.0
+        self._capacity, self._window = capacity_and_window(qps, margin)
+        self._qps = qps
+
+    @property
+    def qps(self) -> float:
+        return self._qps
+
+    def set_qps(self, qps: float) -> None:
+        """Change the rate (degraded replicas take their share of the account's quota)."""
+        with self._lock:
+            self._qps = qps
+            self._capacity, self._window = capacity_and_window(qps, self._margin)
+
+    def reserve(self, max_wait: float | None) -> float:
+        with self._lock:
+            now = self._clock()
+            while self._slots and self._slots[0] <= now - self._window:
+                self._slots.popleft()
+            slot = max(now, self._paused_until)
+            if len(self._slots) >= self._capacity:
+                slot = max(slot, self._slots[-self._capacity] + self._window)
+            wait = slot - now
+            if max_wait is not None and wait > max_wait:
+                raise busy_error(wait, max_wait)
+            self._slots.append(slot)
+            # Only the last ``capacity`` reservations ever constrain a new one.
+            while len(self._slots) > self._capacity:
+                self._slots.popleft()
+            return wait
+
+    def report(self, throttled: bool) -> None:
+        with self._lock:
+            if not throttled:
+                self._pause = 0.0
+                return
+            self._pause = (
+                self._first_pause if self._pause == 0 else min(self._max_pause, self._pause * 2)
+            )
+            self._paused_until = max(self._paused_until, self._clock() + self._pause)
+
+    @property
+    def pause(self) -> float:
+        """The current collective back-off step (0 when the API is not throttling us)."""
+        with self._lock:
+            return self._pause
+
+
+@dataclass(frozen=True)
+class QuotaStats:
+    """What the limiter has seen, for ``OtaService.stats()``."""
+
+    attempts: int
+    throttled: int
+    busy: int
+    waited_seconds: float
+
+
+class QuotaLimiter:
+    """The client's ``AttemptGate``: waits each attempt into its reserved quota slot."""
+
+    def __init__(
+        self,
+        qps: float,
+        *,
+        backend: QuotaBackend | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> None:
+        self.qps = qps
+        self._backend: QuotaBackend = backend or MemoryQuota(qps, clock=clock)
+        self._clock = clock
+        self._sleep = sleep
+        self._max_wait = max_wait
+        self._lock = threading.Lock()
+        self._attempts = 0
+        self._throttled = 0
+        self._busy = 0
+        self._waited = 0.0
+
+    @property
+    def backend(self) -> QuotaBackend:
+        return self._backend
+
+    def before_attempt(self, deadline: float | None) -> None:
+        """Block until this attempt's slot; ``QuotaBusyError`` when it lies past ``deadline``."""
+        max_wait = self._max_wait if deadline is None else deadline - self._clock()
+        try:
+            wait = self._backend.reserve(max_wait)
+        except QuotaBusyError:
+            with self._lock:
+                self._busy += 1
+            raise
+        with self._lock:
+            self._attempts += 1
+            self._waited += wait
+        if wait > 0:
+            self._sleep(wait)
+
+    def after_attempt(self, throttled: bool) -> None:
+        """Learn whether the API throttled the attempt; throttling pauses every caller."""
+        if throttled:
+            with self._lock:
+                self._throttled += 1
+        self._backend.report(throttled)
+
+    def stats(self) -> QuotaStats:
+        with self._lock:
+            return QuotaStats(self._attempts, self._throttled, self._busy, self._waited)

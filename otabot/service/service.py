@@ -1,0 +1,314 @@
+"""``OtaService``: the lookup use case, as few upstream calls as can answer correctly.
+
+A lookup is answered, in order, from the in-process cache (L1), from Redis (L2, shared
+by every replica), by joining a fetch already running for the same query (in this
+process, or in another replica holding the Redis fetch lock), or by fetching every page
+of ``ListOTAJobByDevice`` through the account-wide ``QuotaLimiter``. ``refresh=True``
+skips both caches and replaces their entry; it still shares a fetch with other
+refreshes running at the same moment, and still waits its turn in the quota.
+
+Not-found answers are cached for ``negative_ttl`` seconds (15 s, or the cache ttl if
+shorter); every other error is passed on, to every caller of the failed flight.
+
+Degraded quota split: with ``OTABOT_REDIS_URL`` set and Redis unreachable, each replica
+keeps serving with its own cache and a local limiter of ``OTABOT_API_QPS / N`` calls per
+second, ``N`` being the number of replicas it last saw heartbeating in Redis (a replica
+that never reached Redis assumes it is alone). One warning is logged when Redis goes
+away and one info line when it is back; it is probed again every 5 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import redis
+
+from otabot.config import Settings
+from otabot.iot.errors import NotFoundError
+from otabot.iot.models import JobPage, OtaJob
+from otabot.service.cache import CacheEntry, LocalCache, from_json, to_json
+from otabot.service.flight import SingleFlight
+from otabot.service.lookup import Lookup, LookupResult, newest_first
+from otabot.service.quota import QuotaLimiter
+from otabot.service.shared import RedisLink, RedisQuota, RedisResults, connect
+
+logger = logging.getLogger(__name__)
+
+UPSTREAM_PAGE_SIZE = 100  # the API's maximum
+NEGATIVE_TTL = 15.0
+
+
+class JobSource(Protocol):
+    """What the service needs of ``IotClient`` (tests may pass a small fake)."""
+
+    def list_ota_jobs_by_device(
+        self,
+        product_key: str,
+        device_name: str,
+        firmware_id: str,
+        current_page: int = 1,
+        page_size: int = 100,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> JobPage: ...
+
+    def close(self) -> None: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Counters:
+    lookups: int = 0
+    cache_hits: int = 0
+    shared_cache_hits: int = 0
+    cache_misses: int = 0
+    shared_flight_joins: int = 0
+    upstream_calls: int = 0
+    negative_cached: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+
+class OtaService:
+    """Answers ``Lookup`` queries with every job, newest first, cached and within quota."""
+
+    def __init__(
+        self,
+        client: JobSource,
+        *,
+        cache_ttl: float = 60.0,
+        max_jobs: int = 1000,
+        negative_ttl: float = NEGATIVE_TTL,
+        cache_size: int = 1024,
+        limiter: QuotaLimiter | None = None,
+        shared: RedisResults | None = None,
+        link: RedisLink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], datetime] = _utc_now,
+        wait_budget: float = 10.0,
+        lock_ttl: float = 30.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        """``clock`` must be the client's clock too: deadlines passed to it are in its time."""
+        self._client = client
+        self._cache_ttl = cache_ttl
+        self._negative_ttl = min(negative_ttl, cache_ttl)
+        self._max_jobs = max_jobs
+        self._limiter = limiter
+        self._shared = shared
+        self._link = link
+        self._clock = clock
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._wait_budget = wait_budget
+        self._lock_ttl = lock_ttl
+        self._poll_interval = poll_interval
+        self._local = LocalCache(cache_size, clock=clock)
+        self._flights = SingleFlight()
+        self._counters = _Counters()
+        self._redis_client: redis.Redis | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OtaService:
+        """Client, limiter and caches as configured: Redis-backed when OTABOT_REDIS_URL is set."""
+        from otabot.iot.client import IotClient
+
+        account = settings.access_key_id or "anonymous"
+        link: RedisLink | None = None
+        shared: RedisResults | None = None
+        if settings.redis_url:
+            link = RedisLink(connect(settings.redis_url))
+            backend = RedisQuota(link, settings.api_qps, account=account)
+            limiter = QuotaLimiter(settings.api_qps, backend=backend)
+            shared = RedisResults(link, namespace=account)
+        else:
+            limiter = QuotaLimiter(settings.api_qps)
+        client = IotClient.from_settings(settings, gate=limiter)
+        service = cls(
+            client,
+            cache_ttl=settings.cache_ttl,
+            max_jobs=settings.max_jobs,
+            limiter=limiter,
+            shared=shared,
+            link=link,
+        )
+        service._redis_client = link.client if link else None
+        return service
+
+    def lookup(self, query: Lookup, refresh: bool = False) -> LookupResult:
+        """Every job of the query's device and firmware; raises ``IotError`` subclasses."""
+        self._counters.add("lookups")
+        key = query.cache_key()
+        if not refresh:
+            entry = self._local.get(key)
+            if entry is not None:
+                self._counters.add("cache_hits")
+                return entry.answer()
+        flight_key = f"{key}#refresh" if refresh else key
+        result, _joined = self._flights.run(flight_key, lambda: self._lead(query, key, refresh))
+        return result
+
+    def _lead(self, query: Lookup, key: str, refresh: bool) -> LookupResult:
+        """The one caller of a flight: L2, then the shared fetch lock, then the API."""
+        asked_at = self._wall_clock()
+        if not refresh:
+            entry = self._shared_entry(key)
+            if entry is not None:
+                self._counters.add("shared_cache_hits")
+                return entry.answer()
+        self._counters.add("cache_misses")
+        if self._shared is None:
+            return self._fetch_and_store(query, key)
+        token: str | None = uuid.uuid4().hex
+        deadline = self._clock() + self._wait_budget
+        while token is not None and not self._shared.acquire(key, token, self._lock_ttl):
+            entry = self._await_other_replica(key, asked_at if refresh else None, deadline)
+            if entry is not None:
+                self._counters.add("shared_flight_joins")
+                return entry.answer()
+            if self._clock() >= deadline:
+                logger.info("another replica's fetch of %s is slow; fetching here", key)
+                token = None
+        try:
+            if not refresh:
+                entry = self._shared_entry(key)
+                if entry is not None:
+                    self._counters.add("shared_cache_hits")
+                    return entry.answer()
+            return self._fetch_and_store(query, key)
+        finally:
+            if token is not None:
+                self._shared.release(key, token)
+
+    def _await_other_replica(
+        self, key: str, since: datetime | None, deadline: float
+    ) -> CacheEntry | None:
+        """Poll L2 while another replica fetches; None when its lock is gone or time is up."""
+        assert self._shared is not None
+        while self._clock() < deadline:
+            self._sleep(self._poll_interval)
+            entry = self._shared_entry(key)
+            if entry is not None and (since is None or entry.stored_at >= since):
+                return entry
+            if not self._shared.held(key):
+                return None
+        return None
+
+    def _shared_entry(self, key: str) -> CacheEntry | None:
+        """The L2 entry (copied into L1 for its remaining life), or None."""
+        if self._shared is None:
+            return None
+        found = self._shared.get(key)
+        if found is None:
+            return None
+        text, remaining = found
+        try:
+            entry = from_json(text, remaining)
+        except (ValueError, KeyError, TypeError):
+            logger.exception("ignoring an unreadable shared cache entry for %s", key)
+            return None
+        self._local.put(key, entry)
+        return entry
+
+    def _store(self, key: str, entry: CacheEntry) -> None:
+        self._local.put(key, entry)
+        if self._shared is not None:
+            self._shared.put(key, to_json(entry), entry.ttl)
+
+    def _fetch_and_store(self, query: Lookup, key: str) -> LookupResult:
+        try:
+            result = self._fetch(query)
+        except NotFoundError as error:
+            self._counters.add("negative_cached")
+            entry = CacheEntry(ttl=self._negative_ttl, stored_at=self._wall_clock(), error=error)
+            self._store(key, entry)
+            raise
+        self._store(
+            key, CacheEntry(ttl=self._cache_ttl, stored_at=self._wall_clock(), result=result)
+        )
+        return result
+
+    def _fetch(self, query: Lookup) -> LookupResult:
+        """Every page, 100 jobs at a time, until ``Total`` or the ``max_jobs`` cap."""
+        fetched_at = self._wall_clock()
+        deadline = self._clock() + self._wait_budget
+        jobs: dict[str, OtaJob] = {}
+        request_ids: list[str] = []
+        page = 1
+        total = 0
+        while True:
+            self._counters.add("upstream_calls")
+            answer = self._client.list_ota_jobs_by_device(
+                query.product_key,
+                query.device_name,
+                query.firmware_id,
+                current_page=page,
+                page_size=UPSTREAM_PAGE_SIZE,
+                iot_instance_id=query.iot_instance_id,
+                deadline=deadline,
+            )
+            request_ids.append(answer.request_id)
+            total = answer.total
+            for job in answer.jobs:
+                jobs.setdefault(job.job_id, job)
+            wanted = min(total, self._max_jobs)
+            if not answer.jobs or len(jobs) >= wanted or page * UPSTREAM_PAGE_SIZE >= wanted:
+                break
+            page += 1
+        ordered = newest_first(list(jobs.values()))[: self._max_jobs]
+        return LookupResult(
+            lookup=query,
+            jobs=ordered,
+            total=total,
+            fetched_at=fetched_at,
+            truncated=total > len(ordered),
+            request_ids=tuple(request_ids),
+            upstream_calls=len(request_ids),
+        )
+
+    def stats(self) -> dict[str, float | int]:
+        """Counters since start: calls, retries, cache, single-flight, quota waits, throttling."""
+        with self._counters.lock:
+            data: dict[str, float | int] = {
+                "lookups": self._counters.lookups,
+                "cache_hits": self._counters.cache_hits,
+                "shared_cache_hits": self._counters.shared_cache_hits,
+                "cache_misses": self._counters.cache_misses,
+                "negative_cached": self._counters.negative_cached,
+                "single_flight_joins": self._flights.joins,
+                "shared_flight_joins": self._counters.shared_flight_joins,
+                "upstream_calls": self._counters.upstream_calls,
+            }
+        client_stats = getattr(self._client, "stats", None)
+        data["retries"] = int(getattr(client_stats, "retries", 0))
+        if self._limiter is not None:
+            quota = self._limiter.stats()
+            data["attempts"] = quota.attempts
+            data["throttled"] = quota.throttled
+            data["quota_busy"] = quota.busy
+            data["quota_wait_seconds"] = round(quota.waited_seconds, 3)
+        data["cached_entries"] = len(self._local)
+        if self._link is not None:
+            data["redis_degraded"] = int(self._link.degraded)
+            data["redis_failures"] = self._link.failures
+        return data
+
+    def close(self) -> None:
+        """Close the client and the Redis connections this service opened."""
+        self._client.close()
+        if self._redis_client is not None:
+            self._redis_client.close()

@@ -1,0 +1,333 @@
+"""Redis, shared by every replica: the quota, the L2 result cache and the fetch locks.
+
+Everything here degrades instead of failing. ``RedisLink`` tracks whether Redis is
+usable: the first failure logs ONE warning and switches every user of the link to its
+local fallback; while degraded, one caller probes Redis again every ``retry_interval``
+seconds, and the first success logs one info line and switches back.
+
+While degraded, each replica limits itself to ``qps / N`` where ``N`` is the number of
+replicas it last saw registered in Redis (each replica heartbeats into a sorted set on
+every quota reservation; entries older than 30 s do not count). A replica that never
+reached Redis uses the whole ``qps``: it cannot know of others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from otabot.service.quota import (
+    DEFAULT_MARGIN,
+    FIRST_PAUSE,
+    MAX_PAUSE,
+    MemoryQuota,
+    busy_error,
+    capacity_and_window,
+)
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "otabot"
+HEARTBEAT_SECONDS = 30.0
+
+# Times are integer microseconds of Redis's own clock (TIME), so every replica shares one
+# clock; string.format('%.0f') keeps 16-digit numbers exact (tostring would round them).
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local capacity = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[3], string.format('%.0f', now), ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - tonumber(ARGV[6])))
+redis.call('PEXPIRE', KEYS[3], math.ceil(tonumber(ARGV[6]) / 1000))
+local replicas = redis.call('ZCARD', KEYS[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
+local slot = now
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > slot then slot = paused end
+if redis.call('ZCARD', KEYS[1]) >= capacity then
+  local kth = redis.call('ZRANGE', KEYS[1], -capacity, -capacity, 'WITHSCORES')
+  local earliest = tonumber(kth[2]) + window
+  if earliest > slot then slot = earliest end
+end
+local wait = slot - now
+if max_wait >= 0 and wait > max_wait then
+  return {0, string.format('%.0f', wait), replicas}
+end
+redis.call('ZADD', KEYS[1], string.format('%.0f', slot), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil((wait + window) / 1000) + 1000)
+return {1, string.format('%.0f', wait), replicas}
+"""
+
+_REPORT = """
+if ARGV[1] == '0' then
+  redis.call('DEL', KEYS[2])
+  return '0'
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
+if pause == 0 then pause = tonumber(ARGV[2]) else pause = math.min(tonumber(ARGV[3]), pause * 2) end
+redis.call('SET', KEYS[2], string.format('%.0f', pause), 'PX', 60000)
+local paused = now + pause
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if paused > current then
+  redis.call('SET', KEYS[1], string.format('%.0f', paused), 'PX', math.ceil(pause / 1000) + 1000)
+end
+return string.format('%.0f', pause)
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def connect(url: str, *, timeout: float = 0.5) -> redis.Redis:
+    """A client with short timeouts, so an unreachable Redis costs half a second, not a hang."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, health_check_interval=15
+    )
+
+
+def describe(client: redis.Redis) -> str:
+    """``host:port/db`` of a client, never its password."""
+    kwargs: dict[str, Any] = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+
+
+class RedisLink:
+    """Whether Redis is usable right now; logs the transitions, once each."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        retry_interval: float = 5.0,
+    ) -> None:
+        self.client = client
+        self._clock = clock
+        self._retry_interval = retry_interval
+        self._lock = threading.Lock()
+        self._degraded = False
+        self._retry_at = 0.0
+        self._failures = 0
+
+    @property
+    def degraded(self) -> bool:
+        with self._lock:
+            return self._degraded
+
+    @property
+    def failures(self) -> int:
+        with self._lock:
+            return self._failures
+
+    def usable(self) -> bool:
+        """True when Redis should be tried: healthy, or this caller's turn to probe it."""
+        with self._lock:
+            if not self._degraded:
+                return True
+            now = self._clock()
+            if now < self._retry_at:
+                return False
+            self._retry_at = now + self._retry_interval
+            return True
+
+    def failed(self, error: redis.RedisError) -> None:
+        with self._lock:
+            self._failures += 1
+            self._retry_at = self._clock() + self._retry_interval
+            if self._degraded:
+                logger.debug("Redis still unavailable: %s", error)
+                return
+            self._degraded = True
+        logger.warning(
+            "Redis at %s unavailable (%s: %s): serving with the local quota and cache, "
+            "retrying every %g s",
+            describe(self.client),
+            type(error).__name__,
+            error,
+            self._retry_interval,
+        )
+
+    def succeeded(self) -> None:
+        with self._lock:
+            if not self._degraded:
+                return
+            self._degraded = False
+        logger.info("Redis at %s is back: quota and cache are shared again", describe(self.client))
+
+
+class RedisQuota:
+    """The quota shared through Redis by every replica; a local share while Redis is away."""
+
+    def __init__(
+        self,
+        link: RedisLink,
+        qps: float,
+        *,
+        account: str,
+        clock: Callable[[], float] = time.monotonic,
+        margin: float = DEFAULT_MARGIN,
+        first_pause: float = FIRST_PAUSE,
+        max_pause: float = MAX_PAUSE,
+    ) -> None:
+        self._link = link
+        self._qps = qps
+        self._capacity, window = capacity_and_window(qps, margin)
+        self._window_us = round(window * 1_000_000)
+        self._first_pause_us = round(first_pause * 1_000_000)
+        self._max_pause_us = round(max_pause * 1_000_000)
+        base = f"{KEY_PREFIX}:quota:{account}"
+        self._keys = (base, f"{base}:paused_until", f"{base}:replicas", f"{base}:pause")
+        self._replica = uuid.uuid4().hex
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self.replicas_seen = 1
+        self.local = MemoryQuota(
+            qps, clock=clock, margin=margin, first_pause=first_pause, max_pause=max_pause
+        )
+        self._reserve = link.client.register_script(_RESERVE)
+        self._report = link.client.register_script(_REPORT)
+
+    def _member(self) -> str:
+        with self._seq_lock:
+            self._seq += 1
+            return f"{self._replica}:{self._seq}"
+
+    def reserve(self, max_wait: float | None) -> float:
+        if self._link.usable():
+            max_wait_us = -1 if max_wait is None else max(0, round(max_wait * 1_000_000))
+            try:
+                granted, wait_us, replicas = self._reserve(
+                    keys=self._keys[:3],
+                    args=[
+                        self._capacity,
+                        self._window_us,
+                        max_wait_us,
+                        self._member(),
+                        self._replica,
+                        round(HEARTBEAT_SECONDS * 1_000_000),
+                    ],
+                )
+            except redis.RedisError as error:
+                self._link.failed(error)
+            else:
+                self._link.succeeded()
+                self._note_replicas(int(replicas))
+                wait = int(wait_us) / 1_000_000
+                if not int(granted):
+                    raise busy_error(wait, max_wait or 0.0)
+                return wait
+        return self.local.reserve(max_wait)
+
+    def _note_replicas(self, replicas: int) -> None:
+        replicas = max(1, replicas)
+        if replicas != self.replicas_seen:
+            self.replicas_seen = replicas
+            self.local.set_qps(self._qps / replicas)
+
+    def report(self, throttled: bool) -> None:
+        self.local.report(throttled)
+        if not self._link.usable():
+            return
+        try:
+            self._report(
+                keys=[self._keys[1], self._keys[3]],
+                args=["1" if throttled else "0", self._first_pause_us, self._max_pause_us],
+            )
+        except redis.RedisError as error:
+            self._link.failed(error)
+        else:
+            self._link.succeeded()
+
+
+class RedisResults:
+    """The L2 result cache and the cross-replica fetch locks, as JSON text in Redis."""
+
+    def __init__(self, link: RedisLink, *, namespace: str = "default") -> None:
+        self._link = link
+        self._prefix = f"{KEY_PREFIX}:{namespace}"
+        self._release = link.client.register_script(_RELEASE)
+
+    def _result_key(self, key: str) -> str:
+        return f"{self._prefix}:result:{key}"
+
+    def _lock_key(self, key: str) -> str:
+        return f"{self._prefix}:fetching:{key}"
+
+    def get(self, key: str) -> tuple[str, float] | None:
+        """The stored text and its remaining seconds to live, or None (absent or no Redis)."""
+        if not self._link.usable():
+            return None
+        try:
+            pipe = self._link.client.pipeline(transaction=False)
+            pipe.get(self._result_key(key))
+            pipe.pttl(self._result_key(key))
+            raw, pttl = pipe.execute()
+        except redis.RedisError as error:
+            self._link.failed(error)
+            return None
+        self._link.succeeded()
+        if raw is None or pttl is None or pttl <= 0:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return text, pttl / 1000
+
+    def put(self, key: str, text: str, ttl: float) -> None:
+        if ttl <= 0 or not self._link.usable():
+            return
+        try:
+            self._link.client.set(self._result_key(key), text, px=max(1, round(ttl * 1000)))
+        except redis.RedisError as error:
+            self._link.failed(error)
+        else:
+            self._link.succeeded()
+
+    def acquire(self, key: str, token: str, ttl: float) -> bool:
+        """Take the fetch lock; also True when Redis is unusable (fetch locally then)."""
+        if not self._link.usable():
+            return True
+        try:
+            acquired = self._link.client.set(
+                self._lock_key(key), token, nx=True, px=max(1, round(ttl * 1000))
+            )
+        except redis.RedisError as error:
+            self._link.failed(error)
+            return True
+        self._link.succeeded()
+        return bool(acquired)
+
+    def held(self, key: str) -> bool:
+        """Whether some replica holds the fetch lock (False when Redis is unusable)."""
+        if not self._link.usable():
+            return False
+        try:
+            exists = self._link.client.exists(self._lock_key(key))
+        except redis.RedisError as error:
+            self._link.failed(error)
+            return False
+        self._link.succeeded()
+        return bool(exists)
+
+    def release(self, key: str, token: str) -> None:
+        """Drop the fetch lock if it is still ours."""
+        if not self._link.usable():
+            return
+        try:
+            self._release(keys=[self._lock_key(key)], args=[token])
+        except redis.RedisError as error:
+            self._link.failed(error)
+        else:
+            self._link.succeeded()

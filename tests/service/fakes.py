@@ -1,0 +1,190 @@
+"""Test doubles for the service layer: a fake clock, a fake job source, a TCP proxy."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from otabot.iot.errors import IotError
+from otabot.iot.models import JobPage, JobStatus, JobType, OtaJob
+from otabot.service.quota import QuotaLimiter
+
+PRODUCT = "a19mzPZabcd"
+FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class FakeClock:
+    """Monotonic time that moves only when told to, or when someone sleeps on it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += max(0.0, seconds)
+
+    def wall(self) -> datetime:
+        """A UTC wall clock that follows the monotonic one."""
+        return EPOCH + timedelta(seconds=self())
+
+
+def make_job(index: int, status: str = "IN_PROGRESS", product_key: str = PRODUCT) -> OtaJob:
+    """Job ``index``; a higher index is a newer job."""
+    created = EPOCH + timedelta(hours=index)
+    return OtaJob(
+        job_id=f"Job{index:08d}",
+        firmware_id=FIRMWARE,
+        product_key=product_key,
+        status=JobStatus(status),
+        job_type=JobType.UPGRADE_FIRMWARE,
+        selection_type="STATIC",
+        target_selection="SPECIFIC",
+        utc_create=created,
+        utc_modified=created,
+        utc_start_time=created,
+        utc_end_time=None,
+        tags=(("team", "ops"),),
+    )
+
+
+class FakeJobSource:
+    """Answers ``list_ota_jobs_by_device`` from a dict, through the gate like IotClient.
+
+    Pages come oldest first, so the service's newest-first ordering is really tested.
+    """
+
+    def __init__(
+        self,
+        jobs: dict[str, list[OtaJob]] | None = None,
+        *,
+        gate: QuotaLimiter | None = None,
+        errors: dict[str, Callable[[], IotError]] | None = None,
+    ) -> None:
+        self.jobs = jobs or {}
+        self.errors = errors or {}
+        self.gate = gate
+        self.calls: list[tuple[str, int, float | None]] = []
+        self.release = threading.Event()
+        self.release.set()
+        self.entered = threading.Event()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def list_ota_jobs_by_device(
+        self,
+        product_key: str,
+        device_name: str,
+        firmware_id: str,
+        current_page: int = 1,
+        page_size: int = 100,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> JobPage:
+        if self.gate is not None:
+            self.gate.before_attempt(deadline)
+        with self._lock:
+            self.calls.append((device_name, current_page, deadline))
+            request_id = f"REQ-{next(self._ids)}"
+        self.entered.set()
+        self.release.wait(timeout=10)
+        if self.gate is not None:
+            self.gate.after_attempt(False)
+        if device_name in self.errors:
+            raise self.errors[device_name]()
+        jobs = self.jobs.get(device_name, [])
+        start = (current_page - 1) * page_size
+        return JobPage(
+            jobs=tuple(jobs[start : start + page_size]),
+            total=len(jobs),
+            page_count=max(1, math.ceil(len(jobs) / page_size)),
+            current_page=current_page,
+            page_size=page_size,
+            request_id=request_id,
+        )
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class TcpProxy:
+    """A TCP relay to a real server that a test can cut and restore, port kept."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self._target = (target_host, target_port)
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> TcpProxy:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                thread = threading.Thread(target=self._pipe, args=(source, sink), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+            except OSError:
+                break
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):  # already closed by the other direction
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes the blocked accept() on Linux
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # the relay thread closed it first
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self._threads = []

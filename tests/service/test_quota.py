@@ -1,0 +1,172 @@
+"""QuotaLimiter under a fake clock: the window rule, FIFO, deadlines, collective back-off."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from otabot.iot.errors import QuotaBusyError
+from otabot.service.quota import MemoryQuota, QuotaLimiter, capacity_and_window
+from tests.service.fakes import FakeClock
+
+
+def max_in_any_second(times: list[float]) -> int:
+    """The most timestamps inside any half-open one-second window."""
+    times = sorted(times)
+    best = 0
+    for i, start in enumerate(times):
+        best = max(best, sum(1 for t in times[i:] if t < start + 1.0))
+    return best
+
+
+class ArrivalRecorder:
+    """A ``sleep`` that does not move the clock: callers all arrive at the same moment,
+    and each attempt's slot is recorded as now + wait."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.slots: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.slots.append(self.clock() + seconds)
+
+
+def limiter_with_recorder(qps: float = 10) -> tuple[QuotaLimiter, ArrivalRecorder, FakeClock]:
+    clock = FakeClock()
+    recorder = ArrivalRecorder(clock)
+
+    def sleep(seconds: float) -> None:
+        recorder(seconds)
+
+    limiter = QuotaLimiter(qps, clock=clock, sleep=sleep, max_wait=60)
+    return limiter, recorder, clock
+
+
+def test_burst_of_callers_never_exceeds_qps_in_any_one_second_window() -> None:
+    limiter, recorder, clock = limiter_with_recorder(qps=10)
+    for _ in range(55):
+        limiter.before_attempt(None)
+    slots = [clock()] * (55 - len(recorder.slots)) + recorder.slots
+    assert len(slots) == 55
+    assert max_in_any_second(slots) == 10
+
+
+def test_sequential_callers_that_really_wait_stay_within_qps() -> None:
+    clock = FakeClock()
+    limiter = QuotaLimiter(10, clock=clock, sleep=clock.sleep)
+    sent = []
+    for _ in range(100):
+        limiter.before_attempt(None)
+        sent.append(clock())
+    assert max_in_any_second(sent) <= 10
+    assert sent[-1] - sent[0] < 10.5  # sustained rate close to 10 per second
+
+
+def test_slots_are_granted_in_arrival_order() -> None:
+    limiter, recorder, _clock = limiter_with_recorder(qps=3)
+    for _ in range(12):
+        limiter.before_attempt(None)
+    assert recorder.slots == sorted(recorder.slots)
+    assert len(recorder.slots) == 9  # the first three went at once, without sleeping
+
+
+def test_concurrent_threads_never_exceed_qps_in_any_window() -> None:
+    clock = FakeClock()
+    slots: list[float] = []
+    lock = threading.Lock()
+    backend = MemoryQuota(5, clock=clock)
+
+    def caller() -> None:
+        wait = backend.reserve(None)
+        with lock:
+            slots.append(clock() + wait)
+
+    threads = [threading.Thread(target=caller) for _ in range(23)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(slots) == 23
+    assert max_in_any_second(slots) == 5
+
+
+def test_caller_whose_slot_is_past_its_deadline_gets_quota_busy() -> None:
+    limiter, _recorder, clock = limiter_with_recorder(qps=2)
+    limiter.before_attempt(None)
+    limiter.before_attempt(None)
+    with pytest.raises(QuotaBusyError) as caught:
+        limiter.before_attempt(clock() + 0.5)
+    assert caught.value.retry_after == pytest.approx(1.02)
+    assert "IoT API busy" in str(caught.value)
+
+
+def test_refused_caller_reserves_nothing() -> None:
+    limiter, recorder, clock = limiter_with_recorder(qps=1)
+    limiter.before_attempt(None)
+    for _ in range(5):
+        with pytest.raises(QuotaBusyError):
+            limiter.before_attempt(clock() + 0.1)
+    limiter.before_attempt(None)
+    assert recorder.slots == [pytest.approx(clock() + 1.02)]
+    assert limiter.stats().busy == 5
+
+
+def test_missing_deadline_uses_the_limiters_own_max_wait() -> None:
+    clock = FakeClock()
+    limiter = QuotaLimiter(1, clock=clock, sleep=lambda _: None, max_wait=2.5)
+    limiter.before_attempt(None)
+    limiter.before_attempt(None)
+    limiter.before_attempt(None)
+    with pytest.raises(QuotaBusyError):
+        limiter.before_attempt(None)
+
+
+def test_throttling_pauses_every_callers_next_slot() -> None:
+    limiter, recorder, clock = limiter_with_recorder(qps=10)
+    limiter.after_attempt(throttled=True)
+    limiter.before_attempt(None)
+    limiter.before_attempt(None)
+    assert recorder.slots == [pytest.approx(clock() + 0.5)] * 2
+
+
+def test_pause_doubles_while_throttling_persists_up_to_a_cap() -> None:
+    clock = FakeClock()
+    backend = MemoryQuota(10, clock=clock)
+    pauses = []
+    for _ in range(6):
+        backend.report(throttled=True)
+        pauses.append(backend.pause)
+    assert pauses == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+
+def test_a_success_clears_the_back_off() -> None:
+    clock = FakeClock()
+    backend = MemoryQuota(10, clock=clock)
+    backend.report(throttled=True)
+    backend.report(throttled=True)
+    backend.report(throttled=False)
+    assert backend.pause == 0
+    clock.advance(5)
+    assert backend.reserve(None) == 0
+    backend.report(throttled=True)
+    assert backend.pause == 0.5
+
+
+def test_limiter_counts_attempts_waits_and_throttling() -> None:
+    clock = FakeClock()
+    limiter = QuotaLimiter(1, clock=clock, sleep=clock.sleep)
+    limiter.before_attempt(None)
+    limiter.after_attempt(throttled=True)
+    limiter.before_attempt(None)
+    stats = limiter.stats()
+    assert (stats.attempts, stats.throttled) == (2, 1)
+    assert stats.waited_seconds == pytest.approx(1.02)
+
+
+@pytest.mark.parametrize(
+    ("qps", "expected"), [(10, (10, 1.02)), (2.5, (2, 1.02)), (0.5, (1, 2.02))]
+)
+def test_fractional_qps_rounds_towards_fewer_calls(qps: float, expected: tuple[int, float]) -> None:
+    capacity, window = capacity_and_window(qps)
+    assert (capacity, window) == (expected[0], pytest.approx(expected[1]))

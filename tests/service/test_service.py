@@ -1,0 +1,246 @@
+"""OtaService in one process, over a fake job source and a fake clock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from otabot.iot.errors import (
+    DeviceNotFoundError,
+    IotError,
+    QuotaBusyError,
+    UpstreamUnavailableError,
+)
+from otabot.iot.models import OtaJob
+from otabot.service import Lookup, LookupResult, OtaService, QuotaLimiter
+from tests.service.fakes import FIRMWARE, PRODUCT, FakeClock, FakeJobSource, make_job
+
+
+def query(device: str = "light1") -> Lookup:
+    return Lookup(PRODUCT, device, FIRMWARE)
+
+
+def service_over(
+    jobs: dict[str, list[OtaJob]] | None = None,
+    *,
+    errors: dict[str, Callable[[], IotError]] | None = None,
+    cache_ttl: float = 60,
+    max_jobs: int = 1000,
+    qps: float | None = None,
+) -> tuple[OtaService, FakeJobSource, FakeClock]:
+    clock = FakeClock()
+    limiter = QuotaLimiter(qps, clock=clock, sleep=clock.sleep) if qps else None
+    source = FakeJobSource(jobs, gate=limiter, errors=errors)
+    service = OtaService(
+        source,
+        cache_ttl=cache_ttl,
+        max_jobs=max_jobs,
+        limiter=limiter,
+        clock=clock,
+        sleep=clock.sleep,
+        wall_clock=clock.wall,
+    )
+    return service, source, clock
+
+
+def not_found() -> IotError:
+    return DeviceNotFoundError(
+        "The device does not exist.", code="iot.device.NotExistedDevice", request_id="REQ-NF"
+    )
+
+
+def test_lookup_returns_every_page_newest_first_with_counts() -> None:
+    jobs = [make_job(i, "COMPLETED" if i % 3 else "IN_PROGRESS") for i in range(250)]
+    service, source, clock = service_over({"light1": jobs})
+    result = service.lookup(query())
+    assert [page for _, page, _ in source.calls] == [1, 2, 3]
+    assert result.total == 250 and len(result.jobs) == 250
+    assert result.jobs[0].job_id == "Job00000249" and result.jobs[-1].job_id == "Job00000000"
+    assert result.counts == {"IN_PROGRESS": 84, "COMPLETED": 166}
+    assert result.request_ids == ("REQ-1", "REQ-2", "REQ-3")
+    assert result.upstream_calls == 3
+    assert result.fetched_at == clock.wall()
+    assert not result.from_cache and not result.truncated
+
+
+def test_lookup_of_a_device_without_jobs_costs_one_call() -> None:
+    service, source, _ = service_over({})
+    result = service.lookup(query("light3"))
+    assert (result.total, result.jobs, len(source.calls)) == (0, (), 1)
+
+
+def test_result_over_max_jobs_is_truncated_after_the_pages_that_cover_the_cap() -> None:
+    service, source, _ = service_over({"light1": [make_job(i) for i in range(450)]}, max_jobs=150)
+    result = service.lookup(query())
+    assert len(source.calls) == 2
+    assert len(result.jobs) == 150 and result.total == 450 and result.truncated
+
+
+def test_second_lookup_is_served_from_cache_without_a_call() -> None:
+    service, source, _ = service_over({"light1": [make_job(1)]})
+    first = service.lookup(query())
+    second = service.lookup(query())
+    assert len(source.calls) == 1
+    assert second.from_cache and second.jobs == first.jobs
+    assert service.stats()["cache_hits"] == 1
+
+
+def test_cache_entry_expires_after_the_ttl() -> None:
+    service, source, clock = service_over({"light1": [make_job(1)]}, cache_ttl=60)
+    service.lookup(query())
+    clock.advance(59)
+    assert service.lookup(query()).from_cache
+    clock.advance(2)
+    assert not service.lookup(query()).from_cache
+    assert len(source.calls) == 2
+
+
+def test_refresh_bypasses_the_cache_and_replaces_its_entry() -> None:
+    jobs = {"light1": [make_job(1)]}
+    service, source, _ = service_over(jobs)
+    service.lookup(query())
+    jobs["light1"] = [make_job(1), make_job(2)]
+    refreshed = service.lookup(query(), refresh=True)
+    after = service.lookup(query())
+    assert not refreshed.from_cache and refreshed.total == 2
+    assert after.from_cache and after.total == 2
+    assert len(source.calls) == 2
+
+
+def test_refresh_goes_through_the_quota() -> None:
+    service, _, _ = service_over({"light1": [make_job(1)]}, qps=10)
+    service.lookup(query())
+    service.lookup(query(), refresh=True)
+    assert service.stats()["attempts"] == 2
+
+
+def test_cache_is_keyed_by_the_whole_query() -> None:
+    service, source, _ = service_over({"light1": [make_job(1)]})
+    service.lookup(query())
+    service.lookup(Lookup(PRODUCT, "light1", FIRMWARE, "iot-instance-1"))
+    service.lookup(Lookup(PRODUCT, "light1", "FWother"))
+    assert len(source.calls) == 3
+
+
+def test_not_found_is_cached_briefly_so_a_repeated_typo_costs_one_call() -> None:
+    service, source, clock = service_over(errors={"lihgt1": not_found})
+    for _ in range(10):
+        with pytest.raises(DeviceNotFoundError) as caught:
+            service.lookup(query("lihgt1"))
+        assert caught.value.request_id == "REQ-NF"
+    assert len(source.calls) == 1
+    clock.advance(16)
+    with pytest.raises(DeviceNotFoundError):
+        service.lookup(query("lihgt1"))
+    assert len(source.calls) == 2
+
+
+def test_negative_ttl_never_outlives_the_cache_ttl() -> None:
+    service, source, clock = service_over(errors={"lihgt1": not_found}, cache_ttl=5)
+    with pytest.raises(DeviceNotFoundError):
+        service.lookup(query("lihgt1"))
+    clock.advance(6)
+    with pytest.raises(DeviceNotFoundError):
+        service.lookup(query("lihgt1"))
+    assert len(source.calls) == 2
+
+
+def test_other_errors_are_not_cached() -> None:
+    def down() -> IotError:
+        return UpstreamUnavailableError("down", code="ServiceUnavailable")
+
+    service, source, _ = service_over(errors={"light1": down})
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailableError):
+            service.lookup(query())
+    assert len(source.calls) == 3
+
+
+def run_concurrently(
+    service: OtaService, source: FakeJobSource, lookup: Lookup, callers: int
+) -> list[LookupResult | BaseException]:
+    """``callers`` threads ask at once; the source answers once all but one have joined."""
+    source.release.clear()
+    outcomes: list[LookupResult | BaseException] = []
+    lock = threading.Lock()
+
+    def ask() -> None:
+        try:
+            outcome: LookupResult | BaseException = service.lookup(lookup)
+        except IotError as error:
+            outcome = error
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=ask) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    assert source.entered.wait(5)
+    for _ in range(500):
+        if service.stats()["single_flight_joins"] >= callers - 1:
+            break
+        threading.Event().wait(0.01)
+    source.release.set()
+    for thread in threads:
+        thread.join(10)
+    return outcomes
+
+
+def test_concurrent_identical_lookups_share_one_fetch() -> None:
+    service, source, _ = service_over({"light1": [make_job(i) for i in range(150)]})
+    outcomes = run_concurrently(service, source, query(), callers=20)
+    assert len(source.calls) == 2  # one fetch of two pages
+    assert len(outcomes) == 20
+    assert all(outcome is outcomes[0] for outcome in outcomes)
+    assert service.stats()["single_flight_joins"] == 19
+
+
+def test_concurrent_lookups_share_the_same_error() -> None:
+    def down() -> IotError:
+        return UpstreamUnavailableError("down", code="ServiceUnavailable", request_id="REQ-X")
+
+    service, source, _ = service_over(errors={"light1": down})
+    outcomes = run_concurrently(service, source, query(), callers=8)
+    assert len(source.calls) == 1
+    assert len(outcomes) == 8
+    assert all(outcome is outcomes[0] for outcome in outcomes)
+    assert isinstance(outcomes[0], UpstreamUnavailableError)
+
+
+def test_lookup_passes_a_deadline_so_quota_waits_are_bounded() -> None:
+    service, source, clock = service_over({"light1": [make_job(1)]})
+    service.lookup(query())
+    assert source.calls[0][2] == pytest.approx(clock() + 10)
+
+
+def test_lookup_fails_with_busy_when_the_quota_has_no_slot_in_time() -> None:
+    clock = FakeClock()
+    limiter = QuotaLimiter(1, clock=clock, sleep=lambda _: None)
+    source = FakeJobSource({}, gate=limiter)
+    service = OtaService(source, limiter=limiter, clock=clock, wait_budget=3)
+    for device in ("dev-0001", "dev-0002", "dev-0003"):  # slots at 0, 1.02 and 2.04 s
+        service.lookup(query(device))
+    with pytest.raises(QuotaBusyError):
+        service.lookup(query("dev-0004"))  # 3.06 s is past the 3 s budget
+    assert service.stats()["quota_busy"] == 1
+
+
+def test_stats_report_calls_cache_and_quota() -> None:
+    service, _, _ = service_over({"light1": [make_job(1)]}, qps=1)
+    service.lookup(query())
+    service.lookup(query())
+    service.lookup(query("light2"))
+    stats = service.stats()
+    assert stats["lookups"] == 3
+    assert stats["cache_hits"] == 1 and stats["cache_misses"] == 2
+    assert stats["upstream_calls"] == 2 and stats["attempts"] == 2
+    assert stats["quota_wait_seconds"] == pytest.approx(1.02)
+    assert stats["throttled"] == 0 and stats["retries"] == 0
+
+
+def test_close_closes_the_client() -> None:
+    service, source, _ = service_over({})
+    service.close()
+    assert source.closed
