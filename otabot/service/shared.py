@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from otabot.service.quota import (
     DEFAULT_MARGIN,
@@ -92,8 +94,13 @@ return 0
 
 def connect(url: str, *, timeout: float = 0.5) -> redis.Redis:
     """A client with short timeouts, so an unreachable Redis costs half a second, not a hang."""
+    # One try per command: RedisLink decides when to try again, not the client's retry loop.
     return redis.Redis.from_url(
-        url, socket_connect_timeout=timeout, socket_timeout=timeout, health_check_interval=15
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=15,
+        retry=Retry(NoBackoff(), 0),
     )
 
 

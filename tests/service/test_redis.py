@@ -1,0 +1,215 @@
+"""The Redis backend with the real Redis: shared quota, shared cache, shared fetches,
+and serving on when Redis goes away (and sharing again when it is back)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
+from otabot.iot.errors import DeviceNotFoundError, QuotaBusyError
+from otabot.service import Lookup, OtaService, QuotaLimiter
+from otabot.service.shared import RedisLink, RedisQuota, RedisResults, connect
+from tests.service.fakes import FIRMWARE, PRODUCT, FakeClock, FakeJobSource, TcpProxy, make_job
+
+pytestmark = pytest.mark.redis
+
+ACCOUNT = "testid"
+
+
+def replica(
+    url: str, source: FakeJobSource, *, qps: float = 10, link: RedisLink | None = None
+) -> OtaService:
+    """One replica's service: its own process-local state, Redis shared."""
+    link = link or RedisLink(connect(url))
+    limiter = QuotaLimiter(qps, backend=RedisQuota(link, qps, account=ACCOUNT), max_wait=30)
+    source.gate = limiter
+    return OtaService(
+        source,
+        limiter=limiter,
+        shared=RedisResults(link, namespace=ACCOUNT),
+        link=link,
+        poll_interval=0.01,
+    )
+
+
+def max_in_any_second(scores: list[float]) -> int:
+    scores = sorted(scores)
+    return max(
+        sum(1 for t in scores[i:] if t < start + 1_000_000) for i, start in enumerate(scores)
+    )
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+def test_two_replicas_share_one_quota(redis_client: redis.Redis) -> None:
+    backends = [RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2)]
+    for i in range(30):
+        backends[i % 2].reserve(None)
+    scores = [
+        score for _, score in redis_client.zrange(f"otabot:quota:{ACCOUNT}", 0, -1, withscores=True)
+    ]
+    assert len(scores) == 30
+    assert max_in_any_second(scores) == 10
+
+
+def test_shared_quota_refuses_a_caller_past_its_deadline(redis_client: redis.Redis) -> None:
+    quota = RedisQuota(RedisLink(redis_client), 2, account=ACCOUNT)
+    quota.reserve(None)
+    quota.reserve(None)
+    with pytest.raises(QuotaBusyError) as caught:
+        quota.reserve(0.5)
+    assert caught.value.retry_after == pytest.approx(1.02, abs=0.05)
+    assert redis_client.zcard(f"otabot:quota:{ACCOUNT}") == 2
+
+
+def test_throttling_seen_by_one_replica_pauses_the_other(redis_client: redis.Redis) -> None:
+    first, second = (RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2))
+    first.report(throttled=True)
+    assert second.reserve(None) == pytest.approx(0.5, abs=0.05)
+    first.report(throttled=True)
+    assert second.reserve(None) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_success_clears_the_shared_back_off(redis_client: redis.Redis) -> None:
+    quota = RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT)
+    quota.report(throttled=True)
+    quota.report(throttled=False)
+    assert redis_client.get(f"otabot:quota:{ACCOUNT}:pause") is None
+
+
+def test_replicas_see_each_other_through_the_heartbeat(redis_client: redis.Redis) -> None:
+    quotas = [RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(3)]
+    for quota in quotas:
+        quota.reserve(None)
+    quotas[0].reserve(None)
+    assert quotas[0].replicas_seen == 3
+    assert quotas[0].local.qps == pytest.approx(10 / 3)
+
+
+def test_a_result_fetched_by_one_replica_costs_the_other_no_call(redis_url: str) -> None:
+    jobs = {"light1": [make_job(i) for i in range(120)]}
+    first_source, second_source = FakeJobSource(jobs), FakeJobSource(jobs)
+    first, second = replica(redis_url, first_source), replica(redis_url, second_source)
+    fetched = first.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
+    shared = second.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
+    assert len(first_source.calls) == 2 and second_source.calls == []
+    assert shared.from_cache and shared.jobs == fetched.jobs
+    assert shared.request_ids == fetched.request_ids
+    assert second.stats()["shared_cache_hits"] == 1
+    first.close()
+    second.close()
+
+
+def test_a_not_found_answer_is_shared_too(redis_url: str) -> None:
+    def missing() -> DeviceNotFoundError:
+        return DeviceNotFoundError("no such device", code="iot.device.NotExistedDevice")
+
+    first_source = FakeJobSource(errors={"lihgt1": missing})
+    second_source = FakeJobSource(errors={"lihgt1": missing})
+    first, second = replica(redis_url, first_source), replica(redis_url, second_source)
+    for service in (first, second):
+        with pytest.raises(DeviceNotFoundError, match="no such device"):
+            service.lookup(Lookup(PRODUCT, "lihgt1", FIRMWARE))
+    assert len(first_source.calls) == 1 and second_source.calls == []
+
+
+def test_a_refresh_on_one_replica_replaces_the_shared_entry(redis_url: str) -> None:
+    jobs = {"light1": [make_job(1)]}
+    first_source, second_source = FakeJobSource(jobs), FakeJobSource(jobs)
+    first, second = replica(redis_url, first_source), replica(redis_url, second_source)
+    first.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
+    jobs["light1"] = [make_job(1), make_job(2)]
+    second.lookup(Lookup(PRODUCT, "light1", FIRMWARE), refresh=True)
+    third = replica(redis_url, FakeJobSource(jobs))
+    assert third.lookup(Lookup(PRODUCT, "light1", FIRMWARE)).total == 2
+
+
+def test_concurrent_lookups_on_two_replicas_share_one_fetch(redis_url: str) -> None:
+    jobs = {"light1": [make_job(i) for i in range(10)]}
+    first_source, second_source = FakeJobSource(jobs), FakeJobSource(jobs)
+    first, second = replica(redis_url, first_source), replica(redis_url, second_source)
+    first_source.release.clear()
+    results = []
+    leader = threading.Thread(
+        target=lambda: results.append(first.lookup(Lookup(PRODUCT, "light1", FIRMWARE)))
+    )
+    leader.start()
+    assert first_source.entered.wait(5)
+    follower = threading.Thread(
+        target=lambda: results.append(second.lookup(Lookup(PRODUCT, "light1", FIRMWARE)))
+    )
+    follower.start()
+    for _ in range(100):  # let the follower find the lock before the leader publishes
+        if second.stats()["cache_misses"] == 1:
+            break
+        threading.Event().wait(0.01)
+    first_source.release.set()
+    leader.join(10)
+    follower.join(10)
+    assert len(results) == 2 and results[0].jobs == results[1].jobs
+    assert second_source.calls == []
+    assert second.stats()["shared_flight_joins"] == 1
+
+
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[TcpProxy]:
+    port = urlsplit(redis_url).port or 6379
+    relay = TcpProxy(port).start()
+    yield relay
+    relay.stop()
+
+
+def test_unreachable_redis_degrades_to_local_quota_and_cache_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dead = TcpProxy(6379).start()
+    port = dead.port
+    dead.stop()  # nothing listens on this port any more
+    source = FakeJobSource({"light1": [make_job(1)]})
+    service = replica(f"redis://127.0.0.1:{port}/15", source)
+    with caplog.at_level(logging.WARNING, logger="otabot.service.shared"):
+        for _ in range(5):
+            result = service.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
+        service.lookup(Lookup(PRODUCT, "light2", FIRMWARE))
+    assert result.from_cache and len(source.calls) == 2
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "serving with the local quota and cache" in warnings[0].getMessage()
+    assert service.stats()["redis_degraded"] == 1
+
+
+def test_redis_lost_mid_run_then_back_is_used_again(
+    redis_url: str, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    url = f"redis://127.0.0.1:{proxy.port}/{urlsplit(redis_url).path.strip('/')}"
+    link = RedisLink(connect(url), clock=clock, retry_interval=5)
+    source = FakeJobSource({name: [make_job(1)] for name in ("light1", "light2", "light3")})
+    service = replica(url, source, link=link)
+    service.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
+    assert not link.degraded
+
+    proxy.stop()
+    with caplog.at_level(logging.INFO, logger="otabot.service.shared"):
+        service.lookup(Lookup(PRODUCT, "light2", FIRMWARE))
+        assert link.degraded
+        proxy.start()
+        service.lookup(Lookup(PRODUCT, "light2", FIRMWARE), refresh=True)
+        assert link.degraded  # not retried before the interval
+        clock.advance(6)
+        service.lookup(Lookup(PRODUCT, "light3", FIRMWARE))
+    assert not link.degraded
+    levels = [r.levelname for r in caplog.records]
+    assert levels.count("WARNING") == 1 and levels.count("INFO") == 1
+    other = replica(redis_url, FakeJobSource())
+    assert other.lookup(Lookup(PRODUCT, "light3", FIRMWARE)).from_cache
