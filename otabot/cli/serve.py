@@ -1,0 +1,109 @@
+"""``otabot serve``: the Slack app, over Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from otabot.config import Settings
+from otabot.logs import configure_logging
+from otabot.service import OtaService
+from otabot.slack.app import LISTENER_THREADS, api_base_url, build_app
+from otabot.slack.runner import HTTP_THREADS, serve_http, serve_socket_mode
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the Slack app (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)",
+        description=(
+            "Run the /ota Slack app. With SLACK_APP_TOKEN it connects over Socket Mode "
+            "(no public URL); otherwise, or with --http, it serves POST /slack/events and "
+            "GET /healthz on --host:--port."
+        ),
+    )
+    parser.add_argument(
+        "--http", action="store_true", help="serve HTTP even if SLACK_APP_TOKEN is set"
+    )
+    parser.add_argument(
+        "--port", type=int, default=3000, help="HTTP port (default 3000; 0 picks one)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=HTTP_THREADS,
+        help=f"HTTP worker threads (default {HTTP_THREADS})",
+    )
+    parser.set_defaults(run=run)
+
+
+def check_bot_token(client: WebClient) -> dict[str, Any] | str:
+    """``auth.test`` the bot token: the bot's identity, or why Slack refused it."""
+    try:
+        response = client.auth_test()
+    except SlackApiError as error:
+        return (
+            f"Slack refused SLACK_BOT_TOKEN (auth.test: {error.response.get('error', 'unknown')})"
+        )
+    except (SlackRequestError, OSError) as error:
+        return f"could not reach the Slack Web API to check SLACK_BOT_TOKEN: {type(error).__name__}"
+    data = response.data
+    return dict(data) if isinstance(data, dict) else {}
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        print("otabot serve: --port must be between 0 and 65535", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    configure_logging(settings)
+    socket_mode = settings.slack_app_token is not None and not args.http
+    settings.require_slack(socket_mode=socket_mode)
+    client = WebClient(token=settings.slack_bot_token, base_url=api_base_url(settings))
+    identity = check_bot_token(client)
+    if isinstance(identity, str):
+        print(f"otabot serve: {identity}", file=sys.stderr)
+        return EXIT_FAILURE
+    service = OtaService.from_settings(settings)
+    executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="otabot-lookup")
+    try:
+        app = build_app(
+            settings,
+            service,
+            client=client,
+            listener_executor=executor,
+            identity=identity,
+            socket_mode=socket_mode,
+        )
+
+        def ready(where: str) -> None:
+            team = identity.get("team") or identity.get("team_id") or "?"
+            print(f"otabot: serving /ota for {team} on {where}", flush=True)
+
+        if socket_mode:
+            assert settings.slack_app_token is not None
+            serve_socket_mode(
+                app, executor, app_token=settings.slack_app_token, web_client=client, on_ready=ready
+            )
+        else:
+            serve_http(
+                app,
+                executor,
+                host=args.host,
+                port=args.port,
+                threads=args.threads,
+                on_ready=lambda url: ready(f"{url}/slack/events"),
+            )
+    finally:
+        service.close()
+    print("otabot: stopped", flush=True)
+    return EXIT_OK

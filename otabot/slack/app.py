@@ -1,0 +1,105 @@
+"""The Bolt app: built here, listeners registered from ``otabot.slack.listeners``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+
+from otabot.config import ConfigError, Settings
+from otabot.slack.listeners import Answering, register_listeners
+from otabot.slack.replies import LookupService
+from otabot.slack.responder import ResponseUrlPoster
+
+logger = logging.getLogger(__name__)
+
+# Lookups wait on the account-wide quota (10 calls/s) and on a slow API; acks never
+# queue behind them because acks run on the request thread (process_before_response).
+LISTENER_THREADS = 32
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_app(
+    settings: Settings,
+    service: LookupService,
+    *,
+    client: WebClient | None = None,
+    listener_executor: Executor | None = None,
+    poster: ResponseUrlPoster | None = None,
+    identity: Mapping[str, Any] | None = None,
+    socket_mode: bool = False,
+    now: Callable[[], datetime] = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> App:
+    """Build the ``/ota`` app around a lookup service.
+
+    ``client`` gives the Web API base URL and bot token (default: from settings);
+    ``identity`` is the ``auth.test`` answer the caller already has, so no request
+    ever waits on a Web API call. Over HTTP a signing secret is required.
+    """
+    if not socket_mode and not settings.slack_signing_secret:
+        raise ConfigError("SLACK_SIGNING_SECRET", "is required to verify requests over HTTP")
+    token = (client.token if client is not None else None) or settings.slack_bot_token
+    base_url = client.base_url if client is not None else api_base_url(settings)
+    known = dict(identity or {})
+
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> Any:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            bot_token=token,
+            bot_id=known.get("bot_id"),
+            bot_user_id=known.get("user_id"),
+        )
+
+    app = App(
+        # Token-less on purpose: ``authorize`` supplies the token per request, so Bolt
+        # makes no auth.test call of its own (serve checks the token once at start).
+        client=WebClient(base_url=base_url),
+        authorize=authorize,
+        signing_secret=settings.slack_signing_secret or "",
+        request_verification_enabled=bool(settings.slack_signing_secret),
+        token_verification_enabled=False,
+        process_before_response=True,
+        listener_executor=listener_executor
+        or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="otabot-lookup"),
+        name="otabot",
+    )
+    app.middleware(ignore_slack_retries)
+    register_listeners(
+        app,
+        Answering(
+            settings=settings,
+            service=service,
+            poster=poster or ResponseUrlPoster(),
+            now=now,
+            monotonic=monotonic,
+        ),
+    )
+    return app
+
+
+def api_base_url(settings: Settings) -> str:
+    """The Web API base URL WebClient wants (with a trailing slash)."""
+    url = settings.slack_api_url or WebClient.BASE_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def ignore_slack_retries(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
+    """Ack a redelivery (``X-Slack-Retry-Num``) and stop: the first delivery already runs it."""
+    if request.headers.get("x-slack-retry-num"):
+        reason = request.headers.get("x-slack-retry-reason") or ["?"]
+        logger.info("ignored a Slack retry", extra={"retry_reason": reason[0]})
+        return BoltResponse(status=200, body="")
+    return next()

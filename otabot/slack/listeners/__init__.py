@@ -1,0 +1,65 @@
+"""Listeners split by what Slack sends; each sub-module's ``register()`` is its routing table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_bolt import App
+
+from otabot.config import Settings
+from otabot.slack.access import Requester
+from otabot.slack.replies import LookupService
+from otabot.slack.responder import ResponseUrlPoster
+
+audit_logger = logging.getLogger("otabot.audit")
+
+
+@dataclass(frozen=True)
+class Answering:
+    """What every listener needs: settings, the lookup service, a poster and clocks."""
+
+    settings: Settings
+    service: LookupService
+    poster: ResponseUrlPoster
+    now: Callable[[], datetime]
+    monotonic: Callable[[], float]
+
+
+def audit(
+    requester: Requester,
+    *,
+    action: str,
+    query: str,
+    outcome: str,
+    upstream_calls: int = 0,
+    cache_hit: bool = False,
+    latency_ms: int = 0,
+) -> None:
+    """One structured line per lookup or click; IDs only, never a secret or a response_url."""
+    audit_logger.info(
+        "%s %s",
+        action,
+        outcome,
+        extra={
+            "team": requester.team_id,
+            "channel": requester.channel_id,
+            "user": requester.user_id,
+            "query": query,
+            "action": action,
+            "outcome": outcome,
+            "upstream_calls": upstream_calls,
+            "cache_hit": cache_hit,
+            "latency_ms": latency_ms,
+        },
+    )
+
+
+def register_listeners(app: App, answering: Answering) -> None:
+    """Route ``/ota`` and the buttons to their handlers."""
+    from otabot.slack.listeners import actions, commands
+
+    commands.register(app, answering)
+    actions.register(app, answering)

@@ -1,0 +1,105 @@
+"""``/ota``: checked and acknowledged at once, looked up in a lazy listener."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from otabot.slack import ids
+from otabot.slack.access import Requester, product_refusal, refusal
+from otabot.slack.blocks import Message, help_message, refusal_message, usage_message
+from otabot.slack.grammar import HelpRequest, OtaCommand, UsageError, parse_command
+from otabot.slack.listeners import Answering, audit
+from otabot.slack.replies import APOLOGY, answer
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: App, answering: Answering) -> None:
+    """The routing table for slash commands."""
+
+    def acknowledge_ota(ack: Ack, body: dict[str, Any]) -> None:
+        acknowledge_command(answering, ack, body)
+
+    def look_up_ota(body: dict[str, Any]) -> None:
+        answer_command(answering, body)
+
+    app.command(ids.COMMAND)(ack=acknowledge_ota, lazy=[look_up_ota])
+
+
+def _gate(answering: Answering, body: dict[str, Any]) -> OtaCommand | tuple[Message, str]:
+    """The command to look up, or the message that answers instead and the audit outcome."""
+    reason = refusal(answering.settings, Requester.from_body(body))
+    if reason is not None:
+        return refusal_message(reason), "refused"
+    text = body.get("text")
+    parsed = parse_command(text if isinstance(text, str) else "", answering.settings)
+    if isinstance(parsed, HelpRequest):
+        return help_message(), "help"
+    if isinstance(parsed, UsageError):
+        return usage_message(parsed), "usage_error"
+    reason = product_refusal(answering.settings, parsed.lookup.product_key)
+    if reason is not None:
+        return refusal_message(reason), "refused"
+    return parsed
+
+
+def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) -> None:
+    """Ack within Slack's 3 s; help, usage errors and refusals are the ack itself."""
+    try:
+        gated = _gate(answering, body)
+    except Exception:
+        logger.exception("could not check a /ota command")
+        ack(text=APOLOGY, response_type="ephemeral")
+        return
+    if isinstance(gated, OtaCommand):
+        ack()
+        return
+    message, outcome = gated
+    payload = message.as_payload()
+    ack(text=payload["text"], blocks=payload.get("blocks"), response_type="ephemeral")
+    audit(
+        Requester.from_body(body),
+        action="command",
+        query=str(body.get("text", ""))[:200],
+        outcome=outcome,
+    )
+
+
+def answer_command(answering: Answering, body: dict[str, Any]) -> None:
+    """The lazy half: run the lookup and answer through ``response_url``."""
+    response_url = body.get("response_url")
+    if not isinstance(response_url, str):
+        return
+    requester = Requester.from_body(body)
+    started = answering.monotonic()
+    query = str(body.get("text", ""))[:200]
+    try:
+        gated = _gate(answering, body)
+        if not isinstance(gated, OtaCommand):
+            return  # answered in the ack
+        query = gated.describe()
+        reply = answer(
+            answering.service,
+            gated,
+            refresh=False,
+            page_size=answering.settings.page_size,
+            now=answering.now,
+        )
+        answering.poster.post(response_url, reply.message)
+    except Exception:
+        logger.exception("a /ota lookup failed unexpectedly")
+        answering.poster.post(response_url, Message(text=APOLOGY))
+        audit(requester, action="command", query=query, outcome="crashed")
+        return
+    audit(
+        requester,
+        action="command",
+        query=query,
+        outcome=reply.outcome,
+        upstream_calls=reply.upstream_calls,
+        cache_hit=reply.cache_hit,
+        latency_ms=round((answering.monotonic() - started) * 1000),
+    )

@@ -1,0 +1,360 @@
+"""Slack-side test helpers: a recording stand-in for response_url and the Web API, signed requests.
+
+``SlackRecorder`` is a real HTTP server on port 0: response URLs and the Web API
+(``auth.test``, ``chat.postMessage``) both point at it, and it records every JSON body.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+from slack_bolt import App, BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
+
+from otabot.config import Settings
+from otabot.iot.models import OtaJob
+from otabot.service.lookup import Lookup, LookupResult, newest_first
+from otabot.slack.app import build_app
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+BOT_TOKEN = "xoxb-test-token"
+NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+PRODUCT = "a19mzPZabcd"
+FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
+
+
+@dataclass
+class Recorded:
+    path: str
+    body: dict[str, Any]
+
+
+class SlackRecorder:
+    """Records what the app posts to response URLs and the Web API; answers like Slack."""
+
+    def __init__(self) -> None:
+        self.posts: list[Recorded] = []
+        self.auth_error: str | None = None
+        self._changed = threading.Condition()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    body = json.loads(raw or "{}")
+                else:
+                    body = dict(parse_qsl(raw))
+                reply: Any = "ok"
+                if self.path.startswith("/api/"):
+                    reply = recorder.web_api(self.path[len("/api/") :])
+                recorder.record(Recorded(self.path, body))
+                data = (json.dumps(reply) if isinstance(reply, dict) else reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.api_url = self.url + "/api/"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> SlackRecorder:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)
+
+    def web_api(self, method: str) -> dict[str, Any]:
+        if method == "auth.test":
+            if self.auth_error:
+                return {"ok": False, "error": self.auth_error}
+            return {
+                "ok": True,
+                "url": "https://test.slack.com/",
+                "team": "Test Team",
+                "user": "otabot",
+                "team_id": "T0001",
+                "user_id": "UBOT",
+                "bot_id": "B0001",
+            }
+        if method == "chat.postMessage":
+            return {"ok": True, "channel": "C0001", "ts": "1.000001"}
+        return {"ok": False, "error": "unknown_method"}
+
+    def record(self, item: Recorded) -> None:
+        with self._changed:
+            self.posts.append(item)
+            self._changed.notify_all()
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.url}/response/{name}"
+
+    def responses(self) -> list[dict[str, Any]]:
+        return [item.body for item in self.posts if item.path.startswith("/response/")]
+
+    def wait_for_responses(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Block until ``count`` response_url posts arrived (bounded), then return them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.responses()) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} response(s), got {self.responses()}")
+                self._changed.wait(left)
+            return self.responses()
+
+
+@pytest.fixture
+def recorder() -> Iterator[SlackRecorder]:
+    server = SlackRecorder().start()
+    yield server
+    server.stop()
+
+
+def job(
+    job_id: str,
+    status: str = "IN_PROGRESS",
+    created: str = "2024-04-01T10:00:00.000Z",
+    **extra: Any,
+) -> OtaJob:
+    """An OtaJob as the API would describe it (API field names)."""
+    item: dict[str, Any] = {
+        "JobId": job_id,
+        "FirmwareId": FIRMWARE,
+        "ProductKey": PRODUCT,
+        "JobStatus": status,
+        "JobType": "UPGRADE_FIRMWARE",
+        "SelectionType": "STATIC",
+        "TargetSelection": "SPECIFIC",
+        "UtcCreate": created,
+        "UtcModified": created,
+        "UtcStartTime": created,
+        "Tags": {"OtaTagDTO": [{"Key": "team", "Value": "lights"}]},
+    }
+    item.update(extra)
+    return OtaJob.from_api(item)
+
+
+def result_of(lookup: Lookup, jobs: list[OtaJob], **changes: Any) -> LookupResult:
+    ordered = newest_first(jobs)
+    result = LookupResult(
+        lookup=lookup,
+        jobs=ordered,
+        total=len(ordered),
+        fetched_at=NOW,
+        upstream_calls=1,
+        request_ids=("REQ-1",),
+    )
+    return dataclasses.replace(result, **changes) if changes else result
+
+
+def many_jobs(count: int) -> list[OtaJob]:
+    statuses = ("IN_PROGRESS", "COMPLETED", "CANCELED")
+    return [
+        job(
+            f"JOB{index:04d}",
+            statuses[index % 3],
+            f"2024-04-{1 + index % 28:02d}T10:{index % 60:02d}:00.000Z",
+        )
+        for index in range(count)
+    ]
+
+
+@dataclass
+class FakeLookupService:
+    """An in-test service: answers from a table (or raises), caches like the real one, counts calls."""
+
+    answers: dict[str, list[OtaJob] | Exception] = field(default_factory=dict)
+    calls: list[tuple[Lookup, bool]] = field(default_factory=list)
+    upstream: int = 0
+    _cache: dict[Lookup, LookupResult] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def lookup(self, query: Lookup, refresh: bool = False) -> LookupResult:
+        with self._lock:
+            self.calls.append((query, refresh))
+            if not refresh and query in self._cache:
+                return dataclasses.replace(self._cache[query], from_cache=True, upstream_calls=0)
+            answer = self.answers.get(query.device_name, [])
+            self.upstream += 1
+            if isinstance(answer, Exception):
+                raise answer
+            result = result_of(query, answer)
+            self._cache[query] = result
+            return result
+
+
+def settings_for(recorder: SlackRecorder, **changes: Any) -> Settings:
+    base = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": recorder.api_url,
+            "OTABOT_PRODUCT_ALIASES": f"light={PRODUCT}",
+            "OTABOT_PAGE_SIZE": "5",
+        }
+    )
+    return dataclasses.replace(base, **changes) if changes else base
+
+
+@dataclass
+class SlackHarness:
+    """The real Bolt app around a service, with its lookup pool exposed so tests can drain it."""
+
+    app: App
+    service: Any
+    recorder: SlackRecorder
+    executor: ThreadPoolExecutor
+
+    def drain(self) -> None:
+        """Wait for every lazy listener started so far (bounded by the pool's own work)."""
+        self.executor.shutdown(wait=True)
+
+    def command(self, text: str, **fields: Any) -> Any:
+        return self.app.dispatch(signed_command(text, self.recorder.response_url(), **fields))
+
+    def click(self, action_id: str, value: str, **fields: Any) -> Any:
+        return self.app.dispatch(
+            signed_action(action_id, value, self.recorder.response_url("click"), **fields)
+        )
+
+
+def harness_for(settings: Settings, service: Any, recorder: SlackRecorder) -> SlackHarness:
+    executor = ThreadPoolExecutor(max_workers=4)
+    app = build_app(
+        settings,
+        service,
+        client=WebClient(base_url=recorder.api_url, token=BOT_TOKEN),
+        listener_executor=executor,
+        now=lambda: NOW,
+    )
+    return SlackHarness(app, service, recorder, executor)
+
+
+@pytest.fixture
+def fake_service() -> FakeLookupService:
+    return FakeLookupService(
+        answers={"light1": many_jobs(12), "light2": [job("JOBA")], "light3": []}
+    )
+
+
+@pytest.fixture
+def harness(recorder: SlackRecorder, fake_service: FakeLookupService) -> Iterator[SlackHarness]:
+    built = harness_for(settings_for(recorder), fake_service, recorder)
+    yield built
+    built.executor.shutdown(wait=True)
+
+
+def sign(
+    body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> dict[str, list[str]]:
+    """Headers Slack would send with ``body`` (form-encoded), signed with ``secret``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {
+        "content-type": ["application/x-www-form-urlencoded"],
+        "x-slack-signature": [signature],
+        "x-slack-request-timestamp": [ts],
+    }
+
+
+def command_body(
+    text: str,
+    response_url: str,
+    *,
+    team: str = "T0001",
+    channel: str = "C0001",
+    user: str = "U0001",
+) -> str:
+    return urlencode(
+        {
+            "token": "deprecated",
+            "team_id": team,
+            "team_domain": "test",
+            "channel_id": channel,
+            "channel_name": "incident",
+            "user_id": user,
+            "user_name": "oncall",
+            "command": "/ota",
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def action_body(
+    action_id: str,
+    value: str,
+    response_url: str,
+    *,
+    team: str = "T0001",
+    channel: str = "C0001",
+    user: str = "U0001",
+) -> str:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "test"},
+        "user": {"id": user, "username": "oncall", "team_id": team},
+        "api_app_id": "A0001",
+        "token": "deprecated",
+        "container": {"type": "message", "is_ephemeral": True, "channel_id": channel},
+        "channel": {"id": channel, "name": "incident"},
+        "trigger_id": "1.2.3",
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "ota_navigation",
+                "value": value,
+                "action_ts": "1.2",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def signed_command(
+    text: str,
+    response_url: str,
+    *,
+    timestamp: int | None = None,
+    secret: str = SIGNING_SECRET,
+    retry: int | None = None,
+    **fields: Any,
+) -> BoltRequest:
+    body = command_body(text, response_url, **fields)
+    headers = sign(body, timestamp, secret)
+    if retry is not None:
+        headers["x-slack-retry-num"] = [str(retry)]
+        headers["x-slack-retry-reason"] = ["http_timeout"]
+    return BoltRequest(body=body, headers=headers)
+
+
+def signed_action(action_id: str, value: str, response_url: str, **fields: Any) -> BoltRequest:
+    body = action_body(action_id, value, response_url, **fields)
+    return BoltRequest(body=body, headers=sign(body))

@@ -1,0 +1,229 @@
+"""Block Kit builders as plain functions: limits, escaping, dates, empty and truncated results."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import timedelta
+
+import pytest
+
+from otabot.iot.models import JobStatus
+from otabot.service.lookup import Lookup
+from otabot.slack import ids
+from otabot.slack.blocks import (
+    MAX_BLOCKS,
+    error_message,
+    escape,
+    help_message,
+    jobs_message,
+    refusal_message,
+    slack_date,
+    usage_message,
+)
+from otabot.slack.grammar import OtaCommand, UsageError, decode_state
+from tests.slack.conftest import FIRMWARE, NOW, PRODUCT, job, many_jobs, result_of
+
+LOOKUP = Lookup(PRODUCT, "light1", FIRMWARE)
+
+
+def render(
+    jobs: list,
+    page: int = 1,
+    status: JobStatus | None = None,
+    page_size: int = 5,
+    **changes: object,
+) -> dict:
+    result = result_of(LOOKUP, jobs, **changes)
+    message = jobs_message(result, OtaCommand(LOOKUP, page, status), page_size=page_size, now=NOW)
+    return message.as_payload()
+
+
+def buttons(payload: dict) -> dict[str, str]:
+    """action_id → value of every button in the message."""
+    return {
+        element["action_id"]: element["value"]
+        for block in payload["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
+def test_header_context_summary_and_one_section_per_job() -> None:
+    payload = render(many_jobs(12))
+    header, context, summary = payload["blocks"][:3]
+    assert header["type"] == "header" and header["text"]["text"] == "OTA jobs · light1"
+    assert PRODUCT in context["elements"][0]["text"] and FIRMWARE in context["elements"][0]["text"]
+    assert "*12 jobs*" in summary["text"]["text"] and "page 1 of 3" in summary["text"]["text"]
+    jobs = [b for b in payload["blocks"] if b["type"] == "section" and "JOB" in b["text"]["text"]]
+    assert len(jobs) == 5
+
+
+def test_jobs_are_newest_first() -> None:
+    old = job("OLD", created="2023-01-01T00:00:00.000Z")
+    new = job("NEW", created="2024-01-01T00:00:00.000Z")
+    text = json.dumps(render([old, new]))
+    assert text.index("NEW") < text.index("OLD")
+
+
+def test_summary_counts_jobs_by_status_with_emoji() -> None:
+    summary = render(many_jobs(12))["blocks"][2]["text"]["text"]
+    assert ":hourglass_flowing_sand: 4 in progress" in summary
+    assert ":white_check_mark: 4 completed" in summary
+    assert ":no_entry_sign: 4 canceled" in summary
+
+
+def test_job_section_shows_status_id_type_selection_target_and_tags() -> None:
+    text = render([job("HvKuBpuk3rdk6E92CPQN020100", "COMPLETE")])["blocks"][4]["text"]["text"]
+    assert ":white_check_mark: *COMPLETED*" in text
+    assert "`HvKuBpuk3rdk6E92CPQN020100`" in text
+    assert "UPGRADE_FIRMWARE · STATIC · SPECIFIC" in text
+    assert "`team=lights`" in text
+
+
+def test_unknown_status_is_shown_as_it_is() -> None:
+    text = render([job("J1", "PAUSED")])["blocks"][4]["text"]["text"]
+    assert ":grey_question: *PAUSED*" in text
+
+
+def test_times_use_slack_date_tokens_with_a_utc_fallback() -> None:
+    text = render([job("J1", created="2019-12-28T02:43:10.000Z")])["blocks"][4]["text"]["text"]
+    assert "created <!date^1577500990^{date_short_pretty} {time}|2019-12-28 02:43 UTC>" in text
+    assert "ended" not in text
+
+
+def test_slack_date_floors_to_whole_seconds() -> None:
+    assert slack_date(NOW + timedelta(milliseconds=999)).startswith(
+        f"<!date^{int(NOW.timestamp())}^"
+    )
+
+
+def test_a_channel_ping_in_a_tag_pings_nobody() -> None:
+    evil = job("J1", Tags=[{"Key": "note", "Value": "<!channel> & <@U123> <https://x|y>"}])
+    text = json.dumps(render([evil]))
+    assert "<!channel>" not in text and "<@U123>" not in text
+    assert "&lt;!channel&gt; &amp; &lt;@U123&gt;" in text
+
+
+def test_escape_replaces_only_ampersand_and_angle_brackets() -> None:
+    assert escape("a&b<c>d*e_f`g") == "a&amp;b&lt;c&gt;d*e_f`g"
+
+
+def test_empty_result_says_so_and_offers_no_page_turns() -> None:
+    payload = render([])
+    assert "No OTA jobs for this device and firmware." in json.dumps(payload)
+    assert "page 1 of 1" in payload["blocks"][2]["text"]["text"]
+    assert set(buttons(payload)) == {ids.ACTION_REFRESH, ids.ACTION_SHARE}
+
+
+def test_status_filter_with_no_match_says_which_status() -> None:
+    payload = render([job("J1", "COMPLETED")], status=JobStatus.CANCELED)
+    assert "No canceled jobs among the 1 found." in json.dumps(payload)
+
+
+def test_status_filter_pages_over_the_matching_jobs_only() -> None:
+    payload = render(many_jobs(12), status=JobStatus.IN_PROGRESS)
+    assert "page 1 of 1" in payload["blocks"][2]["text"]["text"]
+    assert "4 jobs in progress" in payload["text"]
+
+
+def test_truncated_result_is_flagged() -> None:
+    payload = render(many_jobs(10), total=1500, truncated=True)
+    assert "showing the newest 10 of 1500 jobs" in payload["blocks"][2]["text"]["text"]
+
+
+def test_cached_result_says_how_old_it_is() -> None:
+    result = result_of(
+        LOOKUP, many_jobs(3), from_cache=True, fetched_at=NOW - timedelta(seconds=12)
+    )
+    message = jobs_message(result, OtaCommand(LOOKUP), page_size=5, now=NOW)
+    assert "updated 12 s ago" in message.as_payload()["blocks"][2]["text"]["text"]
+
+
+def test_fresh_result_says_when_it_was_fetched() -> None:
+    summary = render(many_jobs(3))["blocks"][2]["text"]["text"]
+    assert f"fetched <!date^{int(NOW.timestamp())}^{{time_secs}}|" in summary
+
+
+def test_long_tag_list_is_cut_and_counted_within_limits() -> None:
+    tags = [{"Key": f"key{i}", "Value": "v" * 40} for i in range(200)]
+    text = render([job("J1", Tags=tags)])["blocks"][4]["text"]["text"]
+    assert len(text) <= 3000
+    assert "more" in text.splitlines()[-1]
+
+
+def test_first_page_has_next_but_no_prev() -> None:
+    assert set(buttons(render(many_jobs(12)))) == {
+        ids.ACTION_NEXT,
+        ids.ACTION_REFRESH,
+        ids.ACTION_SHARE,
+    }
+
+
+def test_middle_page_has_both_directions_carrying_the_whole_query() -> None:
+    values = buttons(render(many_jobs(12), page=2, status=None))
+    assert decode_state(values[ids.ACTION_PREV]) == OtaCommand(LOOKUP, 1)
+    assert decode_state(values[ids.ACTION_NEXT]) == OtaCommand(LOOKUP, 3)
+    assert decode_state(values[ids.ACTION_REFRESH]) == OtaCommand(LOOKUP, 2)
+
+
+def test_page_past_the_end_shows_the_last_page() -> None:
+    payload = render(many_jobs(12), page=9)
+    assert "page 3 of 3" in payload["blocks"][2]["text"]["text"]
+    assert ids.ACTION_NEXT not in buttons(payload)
+
+
+@pytest.mark.parametrize("page_size", [1, 5, 20])
+def test_biggest_pages_stay_within_fifty_blocks(page_size: int) -> None:
+    tags = [{"Key": f"k{i}", "Value": "<!here>" * 10} for i in range(50)]
+    jobs = [job(f"J{i}", Tags=tags) for i in range(60)]
+    payload = render(jobs, page=2, page_size=page_size, total=2000, truncated=True)
+    assert len(payload["blocks"]) <= MAX_BLOCKS
+    assert len(json.dumps(payload)) < 60_000
+
+
+def test_shared_copy_names_the_sharer_and_has_no_buttons() -> None:
+    result = result_of(LOOKUP, many_jobs(12))
+    payload = jobs_message(
+        result, OtaCommand(LOOKUP, 2), page_size=5, now=NOW, shared_by="U0042"
+    ).as_payload()
+    assert "Shared by <@U0042>" in json.dumps(payload)
+    assert buttons(payload) == {}
+
+
+def test_fallback_text_summarises_the_page() -> None:
+    assert render(many_jobs(12))["text"] == "OTA jobs · light1: 12 jobs, page 1 of 3"
+
+
+def test_error_message_has_request_id_and_retry_carrying_the_query() -> None:
+    command = OtaCommand(LOOKUP, 2)
+    payload = error_message(
+        "IoT API busy — try again in 2 s.", command=command, request_id="REQ-9", retryable=True
+    ).as_payload()
+    assert "RequestId `REQ-9`" in json.dumps(payload)
+    assert decode_state(buttons(payload)[ids.ACTION_RETRY]) == command
+
+
+def test_error_message_without_retry_has_no_buttons() -> None:
+    payload = error_message("Device not found.", command=OtaCommand(LOOKUP)).as_payload()
+    assert buttons(payload) == {}
+
+
+def test_usage_message_names_the_token_escaped_and_shows_usage() -> None:
+    payload = usage_message(UsageError("a DeviceName is 4 to 32", "<!here>")).as_payload()
+    text = payload["blocks"][0]["text"]["text"]
+    assert "`&lt;!here&gt;`" in text and "/ota [jobs] DEVICE FIRMWARE" in text
+
+
+def test_help_and_refusal_messages_build() -> None:
+    assert "/ota help" in json.dumps(help_message().as_payload())
+    assert "not enabled" in refusal_message("otabot is not enabled for you.").as_payload()["text"]
+
+
+def test_too_many_blocks_is_refused_when_building_the_payload() -> None:
+    message = jobs_message(
+        result_of(LOOKUP, many_jobs(3)), OtaCommand(LOOKUP), page_size=5, now=NOW
+    )
+    bloated = dataclasses.replace(message, blocks=message.blocks * 10)
+    with pytest.raises(ValueError, match="50"):
+        bloated.as_payload()
