@@ -1,0 +1,122 @@
+"""``otabot demo``: the whole bot on this machine, with a page that plays Slack's side.
+
+Runs until Ctrl-C or SIGTERM, then stops every server and thread and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+from otabot.config import Settings
+from otabot.demo.runner import Demo, DemoOptions
+from otabot.demo.servers import PortInUseError
+from otabot.logs import configure_logging
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+READY_PREFIX = "otabot demo is running at "
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="everything offline: emulator + Slack app + a local Slack-like page",
+        description=(
+            "Start the IoT Platform emulator with the sample fleet, the real Slack app over "
+            "HTTP and a local page that plays Slack's side, then open the printed URL and "
+            "type /ota commands. With --endpoint (or ALIBABA_CLOUD_* credentials in the "
+            "environment) the app asks that IoT Platform instead of the emulator."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=3000, help="page port (default 3000)")
+    parser.add_argument("--host", default="127.0.0.1", help="page address (default 127.0.0.1)")
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="a real IoT Platform endpoint (uses the ALIBABA_CLOUD_* credentials)",
+    )
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="use the local emulator even when credentials are configured",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        print("otabot demo: --port must be between 0 and 65535", file=sys.stderr)
+        return EXIT_USAGE
+    if args.endpoint and args.emulator:
+        print("otabot demo: --endpoint and --emulator exclude each other", file=sys.stderr)
+        return EXIT_USAGE
+    if args.endpoint:
+        parts = urlsplit(args.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            print(
+                f"otabot demo: --endpoint must be an http(s) URL (got {args.endpoint!r})",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    environment = Settings.from_env()
+    demo = Demo(
+        environment,
+        DemoOptions(
+            host=args.host, port=args.port, endpoint=args.endpoint, force_emulator=args.emulator
+        ),
+    )
+    configure_logging(demo.logging_settings())
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            demo.start()
+        except PortInUseError as error:
+            print(f"otabot demo: {error}", file=sys.stderr)
+            return EXIT_FAILURE
+        except OSError as error:
+            print(
+                f"otabot demo: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        _print_banner(demo)
+        while not stop.wait(0.5):
+            pass
+        print("otabot demo: stopping", file=sys.stderr, flush=True)
+    finally:
+        demo.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("otabot demo: stopped", flush=True)
+    return EXIT_OK
+
+
+def _print_banner(demo: Demo) -> None:
+    side = demo.side
+    assert side is not None
+    iot = (
+        f"local emulator with the sample fleet ({demo.iot_endpoint})"
+        if demo.uses_emulator
+        else demo.iot_endpoint
+    )
+    lines = [
+        f"{READY_PREFIX}{demo.url}",
+        f"  IoT Platform: {iot}",
+        f"  Slack app:    {side.events_url} (signed with a secret made for this run)",
+        "Type these in the page's message box:",
+        *(f"  {example}" for example in demo.examples),
+        "Ctrl-C stops it.",
+    ]
+    print("\n".join(lines), flush=True)

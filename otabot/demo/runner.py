@@ -1,0 +1,238 @@
+"""``Demo``: the emulator, the real Slack app over HTTP and the Slack-like page, in one process.
+
+Three servers, all on this machine:
+- the IoT Platform emulator with the sample fleet (skipped when a real endpoint is used),
+- the real otabot Slack app (``build_app`` + ``create_wsgi_app`` under waitress) on a
+  free port of 127.0.0.1, verifying every request with a signing secret made for the run,
+- the page at ``--host:--port``, which plays Slack: it signs slash commands and button
+  clicks and POSTs them to the app, takes the app's response_url posts and answers
+  the Web API (``SLACK_API_URL`` points at it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+
+from otabot.config import ConfigError, Settings
+from otabot.demo.servers import BackgroundWsgiServer
+from otabot.demo.slack_side import SlackSide
+from otabot.demo.web import DemoWebApp
+
+logger = logging.getLogger(__name__)
+
+# The sample fleet's products under the aliases the examples use.
+SAMPLE_ALIASES = {"light": "a19mzPZabcd", "meter": "a1B2c3D4e5F"}
+SAMPLE_FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
+EMULATOR_EXAMPLES = (
+    f"/ota light/light1 {SAMPLE_FIRMWARE}",
+    f"/ota light/light1 {SAMPLE_FIRMWARE} status=in_progress",
+    "/ota meter/meter-01 FWmeter0000000000000000001",
+    f"/ota light/light3 {SAMPLE_FIRMWARE}",
+    "/ota help",
+    "/ota light/light1",
+)
+REAL_EXAMPLES = ("/ota help", "/ota PRODUCTKEY/DEVICE FIRMWAREID")
+APP_THREADS = 8
+PAGE_THREADS = 8
+LOOKUP_THREADS = 16
+DRAIN_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``otabot demo`` was asked for."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    endpoint: str | None = None  # a real IoT Platform endpoint instead of the emulator
+    force_emulator: bool = False
+
+
+class Demo:
+    """Start with ``start()``, stop with ``stop()`` (idempotent, also after a failed start)."""
+
+    def __init__(self, environment: Settings, options: DemoOptions) -> None:
+        self._environment = environment
+        self.options = options
+        self.uses_emulator = options.force_emulator or not (
+            options.endpoint or environment.access_key_id
+        )
+        self.examples = EMULATOR_EXAMPLES if self.uses_emulator else REAL_EXAMPLES
+        # Made for this run only: nothing outside this process can sign for the app.
+        self._bot_token = f"xoxb-demo-{secrets.token_hex(12)}"
+        self._signing_secret = secrets.token_hex(32)
+        self.settings: Settings | None = None
+        self.iot_endpoint = ""
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._emulator: Any = None
+        self._service: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._app_server: BackgroundWsgiServer | None = None
+        self._page_server: BackgroundWsgiServer | None = None
+        self.side: SlackSide | None = None
+
+    @property
+    def url(self) -> str:
+        """The page, as the user opens it."""
+        assert self._page_server is not None, "start() first"
+        return self._page_server.url + "/"
+
+    def logging_settings(self) -> Settings:
+        """The environment's logging settings, knowing this run's secrets so logs mask them."""
+        return dataclasses.replace(
+            self._environment,
+            slack_bot_token=self._bot_token,
+            slack_signing_secret=self._signing_secret,
+        )
+
+    def start(self) -> Demo:
+        """Bind the page first (a taken port fails before anything else starts), then the rest."""
+        bot_token, signing_secret = self._bot_token, self._signing_secret
+        side = SlackSide(signing_secret, bot_token, examples=self.examples)
+        self.side = side
+        self._page_server = BackgroundWsgiServer(
+            DemoWebApp(side),
+            host=self.options.host,
+            port=self.options.port,
+            threads=PAGE_THREADS,
+            name="otabot-demo-page",
+        )
+        try:
+            self._start_rest(side, bot_token, signing_secret)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_rest(self, side: SlackSide, bot_token: str, signing_secret: str) -> None:
+        assert self._page_server is not None
+        page_port = self._page_server.port
+        # The app reaches Slack's side over loopback even when the page listens more widely.
+        internal = (
+            self._page_server.url
+            if self.options.host not in ("0.0.0.0", "::", "")
+            else f"http://127.0.0.1:{page_port}"
+        )
+        side.base_url = internal
+        iot = self._iot_settings()
+        settings = dataclasses.replace(
+            iot,
+            slack_bot_token=bot_token,
+            slack_signing_secret=signing_secret,
+            slack_app_token=None,
+            slack_api_url=f"{internal}/api/",
+        )
+        self.settings = settings
+        self.iot_endpoint = settings.endpoint
+        side.about = self._about(settings)
+        self._page_server.start()
+
+        # Imported here so the page and its tests need nothing of the service or the app.
+        from otabot.service import OtaService
+        from otabot.slack.app import build_app
+        from otabot.slack.http import create_wsgi_app
+
+        self._service = OtaService.from_settings(settings)
+        client = WebClient(token=bot_token, base_url=f"{internal}/api/")
+        identity = dict(client.auth_test().data)  # type: ignore[arg-type]
+        self._executor = ThreadPoolExecutor(
+            max_workers=LOOKUP_THREADS, thread_name_prefix="otabot-demo-lookup"
+        )
+        app = build_app(
+            settings,
+            self._service,
+            client=client,
+            listener_executor=self._executor,
+            identity=identity,
+        )
+        self._app_server = BackgroundWsgiServer(
+            create_wsgi_app(app),
+            host="127.0.0.1",
+            port=0,
+            threads=APP_THREADS,
+            name="otabot-demo-app",
+        ).start()
+        side.events_url = f"{self._app_server.url}/slack/events"
+        logger.info(
+            "demo ready",
+            extra={"page": self.url, "app": side.events_url, "iot_endpoint": self.iot_endpoint},
+        )
+
+    def _iot_settings(self) -> Settings:
+        """The IoT side: the emulator with the sample fleet, or the configured real account."""
+        env = self._environment
+        if not self.uses_emulator:
+            endpoint = self.options.endpoint or env.iot_endpoint
+            settings = dataclasses.replace(env, iot_endpoint=endpoint)
+            if not settings.access_key_id:
+                raise ConfigError(
+                    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+                    "is required (with its secret) to use a real endpoint in the demo",
+                )
+            settings.credentials()
+            return settings
+        from otabot.emulator.fleet import (
+            SAMPLE_ACCESS_KEY_ID,
+            SAMPLE_ACCESS_KEY_SECRET,
+            sample_fleet,
+        )
+        from otabot.emulator.server import EmulatorServer
+
+        self._emulator = EmulatorServer(sample_fleet(), host="127.0.0.1", port=0).start()
+        return Settings(
+            access_key_id=SAMPLE_ACCESS_KEY_ID,
+            access_key_secret=SAMPLE_ACCESS_KEY_SECRET,
+            iot_endpoint=self._emulator.url,
+            product_aliases=dict(SAMPLE_ALIASES),
+            page_size=env.page_size,
+            cache_ttl=env.cache_ttl,
+            log_level=env.log_level,
+            log_format=env.log_format,
+        )
+
+    def _about(self, settings: Settings) -> str:
+        if self.uses_emulator:
+            return (
+                "Everything runs on this machine: otabot answers from the IoT Platform "
+                "emulator with its sample fleet."
+            )
+        return f"otabot answers from the IoT Platform at {settings.endpoint}."
+
+    def stop(self) -> None:
+        """Stop taking commands, let lookups finish, then stop the app, page and emulator."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        if self._app_server is not None:
+            self._app_server.stop()
+        if self._executor is not None:
+            _drain(self._executor, DRAIN_TIMEOUT)
+        if self._page_server is not None:
+            self._page_server.stop()
+        if self.side is not None:
+            self.side.close()
+        if self._service is not None:
+            self._service.close()
+        if self._emulator is not None:
+            self._emulator.stop()
+
+
+def _drain(executor: ThreadPoolExecutor, timeout: float) -> None:
+    """Wait for lookups in flight (they post to the page), but never forever."""
+    waiter = threading.Thread(
+        target=executor.shutdown, kwargs={"wait": True}, name="otabot-demo-drain", daemon=True
+    )
+    waiter.start()
+    waiter.join(timeout)
+    if waiter.is_alive():
+        logger.warning("gave up waiting for in-flight lookups after %.0f s", timeout)

@@ -1,0 +1,526 @@
+"""Slack's side of the conversation, played locally for the demo page.
+
+``SlackSide`` does what Slack does around an app: it turns what the user types into
+a signed slash-command request, a button click into a signed ``block_actions``
+payload, both POSTed over real HTTP to the app's ``/slack/events``; it keeps the
+channel (the messages the page shows) and applies what the app sends back to a
+``response_url`` the way Slack does (replace, delete, ephemeral or in-channel post,
+at most five posts in thirty minutes); and it answers the few Web API methods the
+app calls. It holds no HTTP server itself: ``otabot.demo.web`` exposes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from slack_sdk.signature import SignatureVerifier
+
+logger = logging.getLogger(__name__)
+
+COMMAND = "/ota"
+ACK_TIMEOUT_SECONDS = 3.0  # Slack shows operation_timeout when the app is slower
+RESPONSE_URL_MAX_POSTS = 5
+RESPONSE_URL_LIFETIME_SECONDS = 30 * 60
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DemoWorkspace:
+    """The fixed team, channel, user and app the demo plays; IDs shaped like Slack's."""
+
+    team_id: str = "T0DEMO0001"
+    team_domain: str = "otabot-demo"
+    team_name: str = "otabot demo"
+    channel_id: str = "C0DEMO0001"
+    channel_name: str = "ops-oncall"
+    user_id: str = "U0DEMO0001"
+    user_name: str = "dana.oncall"
+    user_display_name: str = "Dana (on call)"
+    api_app_id: str = "A0DEMO0001"
+    bot_user_id: str = "U0OTABOT01"
+    bot_id: str = "B0OTABOT01"
+    app_name: str = "otabot"
+
+
+@dataclass
+class ChannelMessage:
+    """One message in the channel view; ``revision`` grows when it is replaced."""
+
+    id: str
+    kind: str  # "app", "command", "user" or "system"
+    ephemeral: bool
+    posted_at: float
+    text: str = ""
+    blocks: list[JsonObject] = field(default_factory=list)
+    revision: int = 1
+
+    def to_json(self) -> JsonObject:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "ephemeral": self.ephemeral,
+            "posted_at": self.posted_at,
+            "text": self.text,
+            "blocks": self.blocks,
+            "revision": self.revision,
+        }
+
+
+@dataclass
+class _ResponseUrl:
+    """A response_url Slack handed out: which message it belongs to and how used it is."""
+
+    created_at: float
+    message_id: str | None
+    posts: int = 0
+
+
+class ResponseUrlError(Exception):
+    """Slack refused a post to a response_url; ``error`` is Slack's word for why."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened when a request was delivered to the app (for the page and tests)."""
+
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    ack: JsonObject | None = None
+
+    def to_json(self) -> JsonObject:
+        return {"ok": self.ok, "status": self.status, "error": self.error, "ack": self.ack}
+
+
+class SlackSide:
+    """The channel, the response_urls and the request-building of Slack, in memory."""
+
+    def __init__(
+        self,
+        signing_secret: str,
+        bot_token: str,
+        *,
+        workspace: DemoWorkspace | None = None,
+        examples: Sequence[str] = (),
+        about: str = "",
+        clock: Callable[[], float] = time.time,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.workspace = workspace or DemoWorkspace()
+        self.examples = list(examples)
+        self.about = about
+        self._verifier = SignatureVerifier(signing_secret)
+        self._bot_token = bot_token
+        self._clock = clock
+        self._session = session or requests.Session()
+        self._lock = threading.Lock()
+        self._messages: dict[str, ChannelMessage] = {}  # insertion order = channel order
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._version = 0
+        self._last_ts = 0.0
+        self.base_url = ""  # where this Slack is reachable; set once its server is bound
+        self.events_url = ""  # the app's /slack/events; set once the app is up
+
+    # ----- the channel -------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """Grows with every change to the channel, so the page knows when to redraw."""
+        with self._lock:
+            return self._version
+
+    def messages(self) -> list[ChannelMessage]:
+        with self._lock:
+            return list(self._messages.values())
+
+    def snapshot(self) -> JsonObject:
+        """The channel as the page polls it."""
+        with self._lock:
+            return {
+                "version": self._version,
+                "messages": [message.to_json() for message in self._messages.values()],
+            }
+
+    def clear(self) -> None:
+        """Empty the channel (the page's Clear button); response_urls stay valid."""
+        with self._lock:
+            self._messages.clear()
+            self._version += 1
+
+    def _next_ts(self) -> str:
+        # Slack message timestamps are unique per channel: seconds with 6 decimals.
+        now = max(self._clock(), self._last_ts + 0.000001)
+        self._last_ts = now
+        return f"{now:.6f}"
+
+    def _post(
+        self, kind: str, *, ephemeral: bool, text: str = "", blocks: list[JsonObject] | None = None
+    ) -> ChannelMessage:
+        with self._lock:
+            ts = self._next_ts()
+            message = ChannelMessage(
+                id=ts,
+                kind=kind,
+                ephemeral=ephemeral,
+                posted_at=float(ts),
+                text=text,
+                blocks=_with_block_ids(blocks or []),
+            )
+            self._messages[message.id] = message
+            self._version += 1
+            return message
+
+    # ----- what the user types ------------------------------------------------------
+    def submit(self, typed: str) -> Delivery:
+        """Handle the message box: ``/ota …`` is a slash command, other text a plain post."""
+        typed = typed.strip()
+        if not typed:
+            return Delivery(ok=False, error="empty_message")
+        if not typed.startswith("/"):
+            self._post("user", ephemeral=False, text=_escape(typed))
+            return Delivery(ok=True)
+        name, _, rest = typed.partition(" ")
+        if name.lower() != COMMAND:
+            self._post(
+                "system",
+                ephemeral=True,
+                text=f"`{_escape(name)}` is not a valid command. In this demo only "
+                f"`{COMMAND}` is installed.",
+            )
+            return Delivery(ok=False, error="invalid_command")
+        return self.send_command(rest.strip())
+
+    def send_command(self, text: str) -> Delivery:
+        """Send ``/ota text`` to the app as Slack would: a signed form POST."""
+        self._post("command", ephemeral=True, text=f"{COMMAND} {text}".strip())
+        response_id = self._new_response_url(message_id=None)
+        form = self.command_form(text, self.response_url(response_id))
+        delivery = self._deliver(urlencode(form))
+        if delivery.ok and delivery.ack:
+            self._show_ack(delivery.ack, response_id)
+        elif not delivery.ok:
+            self._post(
+                "system",
+                ephemeral=True,
+                text=f"{COMMAND} failed with the error \u201c{delivery.error}\u201d",
+            )
+        return delivery
+
+    def command_form(self, text: str, response_url: str) -> dict[str, str]:
+        """The fields Slack sends for a slash command, in Slack's order."""
+        ws = self.workspace
+        return {
+            "token": "demo-verification-token",
+            "team_id": ws.team_id,
+            "team_domain": ws.team_domain,
+            "channel_id": ws.channel_id,
+            "channel_name": ws.channel_name,
+            "user_id": ws.user_id,
+            "user_name": ws.user_name,
+            "command": COMMAND,
+            "text": text,
+            "api_app_id": ws.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": self._trigger_id(),
+        }
+
+    def _show_ack(self, ack: JsonObject, response_id: str) -> None:
+        in_channel = ack.get("response_type") == "in_channel"
+        message = self._post(
+            "app",
+            ephemeral=not in_channel,
+            text=str(ack.get("text", "")),
+            blocks=_blocks_of(ack),
+        )
+        with self._lock:
+            entry = self._response_urls.get(response_id)
+            if entry is not None and entry.message_id is None:
+                entry.message_id = message.id
+
+    # ----- what the user clicks -----------------------------------------------------
+    def click(self, message_id: str, action_id: str, block_id: str) -> Delivery:
+        """Send a button click on a message to the app as a signed ``block_actions``."""
+        with self._lock:
+            message = self._messages.get(message_id)
+            button = _find_button(message.blocks, action_id, block_id) if message else None
+            if message is None or button is None:
+                return Delivery(ok=False, error="no_such_button")
+            snapshot = message.to_json()
+        response_id = self._new_response_url(message_id=message_id)
+        payload = self.block_actions_payload(snapshot, button, self.response_url(response_id))
+        return self._deliver(urlencode({"payload": json.dumps(payload)}))
+
+    def block_actions_payload(
+        self, message: Mapping[str, Any], button: Mapping[str, Any], response_url: str
+    ) -> JsonObject:
+        """A ``block_actions`` payload as Slack builds it for a button on ``message``."""
+        ws = self.workspace
+        container: JsonObject = {
+            "type": "message",
+            "message_ts": message["id"],
+            "channel_id": ws.channel_id,
+            "is_ephemeral": bool(message["ephemeral"]),
+        }
+        action: JsonObject = {
+            "action_id": button["action_id"],
+            "block_id": button["block_id"],
+            "text": button.get("text", {"type": "plain_text", "text": ""}),
+            "type": "button",
+            "action_ts": f"{self._clock():.6f}",
+        }
+        if "value" in button:
+            action["value"] = button["value"]
+        if "style" in button:
+            action["style"] = button["style"]
+        payload: JsonObject = {
+            "type": "block_actions",
+            "user": {
+                "id": ws.user_id,
+                "username": ws.user_name,
+                "name": ws.user_name,
+                "team_id": ws.team_id,
+            },
+            "api_app_id": ws.api_app_id,
+            "token": "demo-verification-token",
+            "container": container,
+            "trigger_id": self._trigger_id(),
+            "team": {"id": ws.team_id, "domain": ws.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": ws.channel_id, "name": ws.channel_name},
+            "state": {"values": {}},
+            "response_url": response_url,
+            "actions": [action],
+        }
+        if not message["ephemeral"]:
+            # Slack includes the message only when it is not ephemeral.
+            payload["message"] = {
+                "type": "message",
+                "user": ws.bot_user_id,
+                "ts": message["id"],
+                "bot_id": ws.bot_id,
+                "app_id": ws.api_app_id,
+                "text": message["text"],
+                "team": ws.team_id,
+                "blocks": message["blocks"],
+            }
+        return payload
+
+    # ----- delivery to the app ------------------------------------------------------
+    def sign(self, body: str, timestamp: int | None = None) -> dict[str, str]:
+        """Headers Slack sends with ``body``: content type, timestamp and v0 signature."""
+        ts = str(int(self._clock()) if timestamp is None else timestamp)
+        signature = self._verifier.generate_signature(timestamp=ts, body=body)
+        if signature is None:  # only without a secret, which __init__ never allows
+            raise ValueError("no signing secret")
+        return {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots) otabot-demo",
+        }
+
+    def _deliver(self, body: str) -> Delivery:
+        if not self.events_url:
+            return Delivery(ok=False, error="dispatch_failed")
+        try:
+            reply = self._session.post(
+                self.events_url,
+                data=body.encode("utf-8"),
+                headers=self.sign(body),
+                timeout=(ACK_TIMEOUT_SECONDS, ACK_TIMEOUT_SECONDS),
+            )
+        except requests.Timeout:
+            return Delivery(ok=False, error="operation_timeout")
+        except requests.RequestException as error:
+            logger.warning("could not reach the app at %s: %s", self.events_url, error)
+            return Delivery(ok=False, error="dispatch_failed")
+        if reply.status_code != 200:
+            return Delivery(ok=False, status=reply.status_code, error="dispatch_failed")
+        return Delivery(ok=True, status=200, ack=_ack_body(reply.text))
+
+    # ----- response_url -------------------------------------------------------------
+    def response_url(self, response_id: str) -> str:
+        return f"{self.base_url}/demo/response/{response_id}"
+
+    def _new_response_url(self, message_id: str | None) -> str:
+        response_id = uuid.uuid4().hex
+        with self._lock:
+            self._response_urls[response_id] = _ResponseUrl(self._clock(), message_id)
+        return response_id
+
+    def respond(self, response_id: str, body: Mapping[str, Any]) -> ChannelMessage | None:
+        """Apply a post to a response_url as Slack does; raise ``ResponseUrlError`` if refused.
+
+        ``delete_original`` deletes the message the URL belongs to; ``replace_original``
+        replaces it in place (or posts it when there is none yet); otherwise a new message,
+        visible to everyone with ``response_type: in_channel``, else only to the user.
+        """
+        with self._lock:
+            entry = self._response_urls.get(response_id)
+            if entry is None:
+                raise ResponseUrlError(404, "invalid_url")
+            if self._clock() - entry.created_at > RESPONSE_URL_LIFETIME_SECONDS:
+                raise ResponseUrlError(404, "expired_url")
+            if entry.posts >= RESPONSE_URL_MAX_POSTS:
+                raise ResponseUrlError(404, "used_url")
+            blocks = _blocks_of(body)
+            text = body.get("text")
+            delete = _truthy(body.get("delete_original"))
+            if not delete and not blocks and not isinstance(text, str):
+                raise ResponseUrlError(400, "no_text")
+            entry.posts += 1
+            original = self._messages.get(entry.message_id) if entry.message_id else None
+            if delete:
+                if original is not None:
+                    del self._messages[original.id]
+                    self._version += 1
+                return None
+            in_channel = body.get("response_type") == "in_channel"
+            if _truthy(body.get("replace_original")) and original is not None:
+                original.text = text if isinstance(text, str) else ""
+                original.blocks = _with_block_ids(blocks)
+                original.revision += 1
+                # Replacing keeps the visibility: an ephemeral message never becomes public.
+                self._version += 1
+                return original
+        message = self._post(
+            "app",
+            ephemeral=not in_channel,
+            text=text if isinstance(text, str) else "",
+            blocks=blocks,
+        )
+        with self._lock:
+            if entry.message_id is None:
+                entry.message_id = message.id
+        return message
+
+    # ----- Web API ------------------------------------------------------------------
+    def web_api(self, method: str, token: str | None, args: Mapping[str, Any]) -> JsonObject:
+        """Answer a Web API call the app makes (``auth.test``, ``chat.post*``)."""
+        if not token or not secrets.compare_digest(token, self._bot_token):
+            return {"ok": False, "error": "invalid_auth"}
+        ws = self.workspace
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": f"https://{ws.team_domain}.slack.com/",
+                "team": ws.team_name,
+                "user": ws.app_name,
+                "team_id": ws.team_id,
+                "user_id": ws.bot_user_id,
+                "bot_id": ws.bot_id,
+                "is_enterprise_install": False,
+            }
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            blocks = _blocks_of(args)
+            text = args.get("text")
+            if not blocks and not text:
+                return {"ok": False, "error": "no_text"}
+            ephemeral = method == "chat.postEphemeral"
+            message = self._post("app", ephemeral=ephemeral, text=str(text or ""), blocks=blocks)
+            if ephemeral:
+                return {"ok": True, "message_ts": message.id}
+            return {
+                "ok": True,
+                "channel": args.get("channel", ws.channel_id),
+                "ts": message.id,
+                "message": {"type": "message", "text": message.text, "ts": message.id},
+            }
+        return {"ok": False, "error": "unknown_method"}
+
+    def info(self) -> JsonObject:
+        """What the page needs to draw the workspace."""
+        ws = self.workspace
+        return {
+            "team_name": ws.team_name,
+            "channel_name": ws.channel_name,
+            "user": {"id": ws.user_id, "name": ws.user_display_name},
+            "app": {"id": ws.bot_user_id, "name": ws.app_name},
+            "users": {ws.user_id: ws.user_display_name, ws.bot_user_id: ws.app_name},
+            "channels": {ws.channel_id: ws.channel_name},
+            "command": COMMAND,
+            "examples": self.examples,
+            "about": self.about,
+        }
+
+    def _trigger_id(self) -> str:
+        return f"{int(self._clock())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _blocks_of(body: Mapping[str, Any]) -> list[JsonObject]:
+    blocks = body.get("blocks")
+    if isinstance(blocks, str):  # the Web API accepts blocks as a JSON string in forms
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return []
+    if not isinstance(blocks, list):
+        return []
+    return [block for block in blocks if isinstance(block, dict)]
+
+
+def _with_block_ids(blocks: list[JsonObject]) -> list[JsonObject]:
+    """Give every block a ``block_id`` as Slack does when the app leaves it out."""
+    return [
+        block if block.get("block_id") else {**block, "block_id": secrets.token_urlsafe(3)}
+        for block in blocks
+    ]
+
+
+def _ack_body(text: str) -> JsonObject | None:
+    """The app's acknowledgement body: JSON for a message, plain text as ``text``."""
+    if not text.strip():
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return {"text": text}
+    return body if isinstance(body, dict) and body else None
+
+
+def _iter_buttons(blocks: list[JsonObject]) -> Iterator[JsonObject]:
+    for block in blocks:
+        block_id = block.get("block_id", "")
+        elements: list[Any] = []
+        if block.get("type") == "actions":
+            elements = list(block.get("elements") or [])
+        elif block.get("type") == "section" and isinstance(block.get("accessory"), dict):
+            elements = [block["accessory"]]
+        for element in elements:
+            if isinstance(element, dict) and element.get("type") == "button":
+                yield {**element, "block_id": block_id}
+
+
+def _find_button(blocks: list[JsonObject], action_id: str, block_id: str) -> JsonObject | None:
+    for button in _iter_buttons(blocks):
+        if button.get("action_id") == action_id and button["block_id"] == block_id:
+            return button
+    return None

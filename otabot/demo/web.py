@@ -1,0 +1,190 @@
+"""The demo page's HTTP interface: the static page, its JSON API, response_urls, Web API.
+
+| route | what |
+|---|---|
+| `GET /`, `GET /static/<file>` | the page (``otabot/demo/static``) |
+| `GET /healthz` | `{"ok": true}` |
+| `GET /demo/info` | workspace, channel and user names for the page |
+| `GET /demo/messages` | `{"version", "messages": […]}`; the page polls it |
+| `POST /demo/command` | `{"text": "/ota …"}` exactly as typed |
+| `POST /demo/action` | `{"message_id", "action_id", "block_id"}`: a button click |
+| `POST /demo/clear` | empties the channel |
+| `POST /demo/response/<id>` | a response_url, as the app posts to it |
+| `POST /api/<method>` | the Slack Web API stub (``auth.test``, ``chat.postMessage``, …) |
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl
+
+from otabot.demo.slack_side import ResponseUrlError, SlackSide
+
+logger = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+MAX_BODY_BYTES = 1_000_000
+STATIC_TYPES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+_RESPONSE_PATH = re.compile(r"^/demo/response/([0-9a-f]{32})$")
+_API_PATH = re.compile(r"^/api/([A-Za-z.]{1,64})$")
+# The page is served to the browser only; these keep it from being framed or sniffed.
+_SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+    ("Cache-Control", "no-store"),
+]
+
+
+class DemoWebApp:
+    """A WSGI application in front of one ``SlackSide``."""
+
+    def __init__(self, side: SlackSide) -> None:
+        self._side = side
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/") or "/"
+        try:
+            status, headers, body = self._route(method, path, environ)
+        except _HttpError as error:
+            status, headers, body = _json(error.status, {"ok": False, "error": error.error})
+        except Exception:
+            logger.exception("demo page request %s %s failed", method, path)
+            status, headers, body = _json(500, {"ok": False, "error": "internal_error"})
+        start_response(status, [*headers, *_SECURITY_HEADERS, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _route(self, method: str, path: str, environ: Environ) -> tuple[str, _Headers, bytes]:
+        side = self._side
+        if method == "GET":
+            if path == "/":
+                return _static("index.html")
+            if path.startswith("/static/"):
+                return _static(path.removeprefix("/static/"))
+            if path == "/healthz":
+                return _json(200, {"ok": True})
+            if path == "/demo/info":
+                return _json(200, side.info())
+            if path == "/demo/messages":
+                return _json(200, side.snapshot())
+            raise _HttpError(404, "not_found")
+        if method != "POST":
+            raise _HttpError(405, "method_not_allowed")
+        if path == "/demo/command":
+            body = _json_body(environ)
+            text = body.get("text")
+            if not isinstance(text, str):
+                raise _HttpError(400, "text_required")
+            return _json(200, side.submit(text).to_json())
+        if path == "/demo/action":
+            body = _json_body(environ)
+            fields = [body.get(name) for name in ("message_id", "action_id", "block_id")]
+            if not all(isinstance(value, str) for value in fields):
+                raise _HttpError(400, "message_id_action_id_block_id_required")
+            message_id, action_id, block_id = (str(value) for value in fields)
+            delivery = side.click(message_id, action_id, block_id)
+            return _json(200 if delivery.error != "no_such_button" else 404, delivery.to_json())
+        if path == "/demo/clear":
+            side.clear()
+            return _json(200, {"ok": True})
+        match = _RESPONSE_PATH.match(path)
+        if match:
+            return self._respond(match.group(1), environ)
+        match = _API_PATH.match(path)
+        if match:
+            return self._web_api(match.group(1), environ)
+        raise _HttpError(404, "not_found")
+
+    def _respond(self, response_id: str, environ: Environ) -> tuple[str, _Headers, bytes]:
+        try:
+            body = json.loads(_read(environ) or b"null")
+        except ValueError:
+            raise _HttpError(400, "invalid_payload") from None
+        if not isinstance(body, dict):
+            raise _HttpError(400, "invalid_payload")
+        try:
+            self._side.respond(response_id, body)
+        except ResponseUrlError as error:
+            raise _HttpError(error.status, error.error) from None
+        return _json(200, {"ok": True})
+
+    def _web_api(self, method: str, environ: Environ) -> tuple[str, _Headers, bytes]:
+        raw = _read(environ)
+        content_type = environ.get("CONTENT_TYPE", "")
+        args: dict[str, Any]
+        if content_type.startswith("application/json"):
+            try:
+                parsed = json.loads(raw or b"{}")
+            except ValueError:
+                raise _HttpError(400, "invalid_json") from None
+            args = parsed if isinstance(parsed, dict) else {}
+        else:
+            args = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        token = authorization.removeprefix("Bearer ").strip() or args.get("token")
+        return _json(
+            200, self._side.web_api(method, token if isinstance(token, str) else None, args)
+        )
+
+
+_Headers = list[tuple[str, str]]
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+
+
+def _status(code: int) -> str:
+    return f"{code} {_REASONS.get(code, 'Internal Server Error' if code >= 500 else 'Error')}"
+
+
+def _json(code: int, payload: Any) -> tuple[str, _Headers, bytes]:
+    body = json.dumps(payload).encode("utf-8")
+    return _status(code), [("Content-Type", "application/json; charset=utf-8")], body
+
+
+def _static(name: str) -> tuple[str, _Headers, bytes]:
+    content_type = STATIC_TYPES.get(name)
+    if content_type is None:  # only the known files: no path from the URL reaches the disk
+        raise _HttpError(404, "not_found")
+    body = resources.files("otabot.demo").joinpath("static", name).read_bytes()
+    return _status(200), [("Content-Type", content_type)], body
+
+
+def _read(environ: Environ) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise _HttpError(400, "bad_content_length") from None
+    if length > MAX_BODY_BYTES:
+        raise _HttpError(400, "too_large")
+    stream = environ["wsgi.input"]
+    data: bytes = stream.read(length) if length > 0 else b""
+    return data
+
+
+def _json_body(environ: Environ) -> dict[str, Any]:
+    try:
+        body = json.loads(_read(environ) or b"{}")
+    except ValueError:
+        raise _HttpError(400, "invalid_json") from None
+    if not isinstance(body, dict):
+        raise _HttpError(400, "invalid_json")
+    return body
