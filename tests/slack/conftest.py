@@ -75,7 +75,9 @@ class SlackRecorder:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.api_url = self.url + "/api/"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def start(self) -> SlackRecorder:
         self._thread.start()
@@ -184,7 +186,7 @@ def many_jobs(count: int) -> list[OtaJob]:
 
 @dataclass
 class FakeLookupService:
-    """An in-test service: answers from a table (or raises), caches like the real one, counts calls."""
+    """In-test service: answers from a table (or raises), caches like the real one, counts calls."""
 
     answers: dict[str, list[OtaJob] | Exception] = field(default_factory=dict)
     calls: list[tuple[Lookup, bool]] = field(default_factory=list)
