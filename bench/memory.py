@@ -1,0 +1,103 @@
+"""Resident memory after 100,000 distinct lookups: bounded by the cache size, not the lookups.
+
+Runs in-process over an in-memory job source (every device has a few jobs), prints RSS
+as the lookups go, and the number of cached entries. Usage: ``python bench/memory.py``
+(``--lookups N``, ``--cache-size N``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+from datetime import UTC, datetime, timedelta
+
+from otabot.iot.models import JobPage, JobStatus, JobType, OtaJob
+from otabot.service import Lookup, OtaService
+
+PRODUCT = "a19mzPZabcd"
+FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
+
+
+class InMemoryJobs:
+    """A job source that answers instantly: three jobs for every device."""
+
+    def __init__(self) -> None:
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        self._jobs = tuple(
+            OtaJob(
+                job_id=f"HvKuBpuk3rdk6E92CPQN0{i:05d}",
+                firmware_id=FIRMWARE,
+                product_key=PRODUCT,
+                status=JobStatus.COMPLETED,
+                job_type=JobType.UPGRADE_FIRMWARE,
+                selection_type="STATIC",
+                target_selection="SPECIFIC",
+                utc_create=start + timedelta(days=i),
+                utc_modified=start + timedelta(days=i),
+                utc_start_time=start + timedelta(days=i),
+                utc_end_time=start + timedelta(days=i, hours=1),
+                tags=(("batch", f"b{i}"),),
+            )
+            for i in range(3)
+        )
+        self.calls = 0
+
+    def list_ota_jobs_by_device(
+        self,
+        product_key: str,
+        device_name: str,
+        firmware_id: str,
+        current_page: int = 1,
+        page_size: int = 100,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> JobPage:
+        self.calls += 1
+        # Fresh objects per call, as parsing a real answer would give.
+        jobs = tuple(OtaJob(**vars(job)) for job in self._jobs)
+        pages = math.ceil(len(jobs) / page_size)
+        return JobPage(jobs, len(jobs), pages, current_page, page_size, f"REQ-{self.calls}")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def rss_mib() -> float:
+    """Current resident set size of this process, in MiB (Linux /proc)."""
+    with open("/proc/self/statm") as statm:
+        resident_pages = int(statm.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lookups", type=int, default=100_000)
+    parser.add_argument("--cache-size", type=int, default=1024)
+    options = parser.parse_args()
+
+    source = InMemoryJobs()
+    service = OtaService(source, cache_ttl=3600, cache_size=options.cache_size)
+    gc.collect()
+    baseline = rss_mib()
+    print(f"cache size {options.cache_size} entries, cache ttl 3600 s")
+    print(f"{'lookups':>8}  {'RSS MiB':>8}  {'growth':>7}  {'cached':>6}")
+    checkpoints = {1_000, 5_000, 10_000, 25_000, 50_000, 75_000, options.lookups}
+    for i in range(1, options.lookups + 1):
+        service.lookup(Lookup(PRODUCT, f"dev-{i:07d}", FIRMWARE))
+        if i in checkpoints:
+            gc.collect()
+            now = rss_mib()
+            cached = service.stats()["cached_entries"]
+            print(f"{i:>8}  {now:>8.1f}  {now - baseline:>+7.1f}  {cached:>6}")
+    stats = service.stats()
+    print(
+        f"upstream calls {stats['upstream_calls']}, cache misses {stats['cache_misses']}, "
+        f"entries kept {stats['cached_entries']} (bounded by the cache size)"
+    )
+    service.close()
+
+
+if __name__ == "__main__":
+    main()
