@@ -1,0 +1,55 @@
+"""HTTP mode in-process: Bolt's WSGI adapter under waitress, /slack/events and /healthz."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+import waitress.server
+
+from otabot.slack.http import create_wsgi_app
+from tests.slack.conftest import FIRMWARE, SlackHarness, command_body, sign
+
+
+@pytest.fixture
+def served(harness: SlackHarness) -> Iterator[str]:
+    server = waitress.server.create_server(
+        create_wsgi_app(harness.app), host="127.0.0.1", port=0, threads=2
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(5)
+
+
+def test_healthz_answers_ok(served: str) -> None:
+    response = requests.get(served + "/healthz", timeout=5)
+    assert response.status_code == 200 and response.json() == {"ok": True}
+
+
+def test_unknown_path_is_404(served: str) -> None:
+    assert requests.get(served + "/nope", timeout=5).status_code == 404
+
+
+def test_signed_command_over_http_is_acked_and_answered(served: str, harness: SlackHarness) -> None:
+    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    headers = {name: values[0] for name, values in sign(body).items()}
+    response = requests.post(served + "/slack/events", data=body, headers=headers, timeout=5)
+    assert response.status_code == 200
+    assert "OTA jobs · light1" in str(harness.recorder.wait_for_responses(1))
+
+
+def test_unsigned_post_over_http_is_401(served: str, harness: SlackHarness) -> None:
+    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    response = requests.post(
+        served + "/slack/events",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+    assert response.status_code == 401
+    harness.drain()
+    assert harness.service.calls == []

@@ -1,0 +1,77 @@
+"""manifest.yml is a valid Slack manifest and names exactly what the app listens to."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+from slack_bolt import BoltRequest
+
+from otabot.service.lookup import Lookup
+from otabot.slack import ids
+from otabot.slack.grammar import OtaCommand, encode_state
+from tests.slack.conftest import FIRMWARE, PRODUCT, SlackHarness, command_body, sign
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFEST = REPO / "manifest.yml"
+SCHEMA = REPO / "../shared/slack/manifest.schema.1.0.0.json"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(MANIFEST.read_text())
+    return loaded
+
+
+def test_manifest_validates_against_slack_schema(manifest: dict[str, Any]) -> None:
+    if not SCHEMA.exists():
+        pytest.skip(f"Slack's manifest schema is not at {SCHEMA}")
+    import jsonschema
+
+    jsonschema.validate(manifest, json.loads(SCHEMA.read_text()))
+
+
+def test_manifest_asks_for_only_commands_and_chat_write(manifest: dict[str, Any]) -> None:
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == ["chat:write", "commands"]
+
+
+def test_manifest_turns_on_socket_mode_and_interactivity(manifest: dict[str, Any]) -> None:
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["org_deploy_enabled"] is False
+    assert manifest["features"]["bot_user"]["display_name"]
+
+
+def test_manifest_commands_are_the_ones_in_ids(manifest: dict[str, Any]) -> None:
+    commands = manifest["features"]["slash_commands"]
+    assert [command["command"] for command in commands] == [ids.COMMAND]
+    assert all(command["description"] and command["usage_hint"] for command in commands)
+
+
+def test_every_manifest_command_has_a_listener(
+    manifest: dict[str, Any], harness: SlackHarness
+) -> None:
+    for command in manifest["features"]["slash_commands"]:
+        body = command_body("help", harness.recorder.response_url()).replace(
+            urlencode({"command": "/ota"}), urlencode({"command": command["command"]})
+        )
+        response = harness.app.dispatch(BoltRequest(body=body, headers=sign(body)))
+        assert response.status == 200 and "usage" in response.body
+
+
+def test_a_command_not_in_the_manifest_has_no_listener(harness: SlackHarness) -> None:
+    body = command_body("help", harness.recorder.response_url()).replace(
+        urlencode({"command": "/ota"}), urlencode({"command": "/other"})
+    )
+    assert harness.app.dispatch(BoltRequest(body=body, headers=sign(body))).status == 404
+
+
+@pytest.mark.parametrize("action_id", ids.ACTIONS)
+def test_every_action_id_has_a_listener(harness: SlackHarness, action_id: str) -> None:
+    value = encode_state(OtaCommand(Lookup(PRODUCT, "light1", FIRMWARE)))
+    assert harness.click(action_id, value).status == 200
+    harness.recorder.wait_for_responses(1)
