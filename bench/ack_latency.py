@@ -1,0 +1,288 @@
+"""Ack latency of ``/ota`` under load: 100 concurrent signed requests over HTTP.
+
+The real app (``build_app`` + ``create_wsgi_app`` under waitress, real ``OtaService``)
+is measured against the emulator adding 1 s of latency to every call, next to a
+minimal Bolt app that only acks, served the same way, in the same run. Prints
+p50/p99/max ack times and the p99 ratio; exits 1 if p99 >= 3 s or the ratio > 1.5.
+
+    python bench/ack_latency.py [--requests 100] [--latency-ms 1000] [--threads 16]
+
+Everything runs on 127.0.0.1: the emulator as a subprocess (``otabot emulator``), the
+two apps and a recorder standing in for ``response_url`` and the Web API in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+import waitress.server
+from slack_bolt import Ack, App
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from otabot.config import Settings
+from otabot.service import OtaService
+from otabot.slack.app import LISTENER_THREADS, build_app
+from otabot.slack.http import create_wsgi_app
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
+DEVICES = ("light/light1", "light/light2", "light/light3")
+
+
+class Recorder:
+    """Stands in for response_url and the Web API; counts the answers posted."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Condition()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                reply = b"ok"
+                if self.path.startswith("/api/"):
+                    reply = json.dumps({"ok": True, "team": "bench", "user_id": "UBOT"}).encode()
+                else:
+                    with recorder.lock:
+                        recorder.count += 1
+                        recorder.lock.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while self.count < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.lock.wait(left)
+        return True
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def emulator(latency_ms: int) -> Iterator[str]:
+    """``otabot emulator`` in a subprocess (its own GIL), with latency added to every call."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otabot", "emulator", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                requests.get(url + "/__emulator/stats", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the emulator did not start") from None
+                time.sleep(0.1)
+        requests.post(
+            url + "/__emulator/faults", json={"latency_ms": latency_ms}, timeout=5
+        ).raise_for_status()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def served(wsgi: Callable[..., Any], threads: int) -> Iterator[str]:
+    server = waitress.server.create_server(wsgi, host="127.0.0.1", port=0, threads=threads)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}/slack/events"
+    finally:
+        server.close()
+        thread.join(10)
+
+
+def minimal_app(api_url: str) -> App:
+    """The baseline: a Bolt app whose /ota listener only acks."""
+
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=TOKEN)
+
+    app = App(
+        signing_secret=SECRET,
+        client=WebClient(base_url=api_url),
+        authorize=authorize,
+        token_verification_enabled=False,
+    )
+
+    @app.command("/ota")
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    return app
+
+
+def signed(text: str, response_url: str, index: int) -> tuple[str, dict[str, str]]:
+    body = urlencode(
+        {
+            "team_id": "T0001",
+            "channel_id": "C0001",
+            "user_id": f"U{index:04d}",
+            "command": "/ota",
+            "text": text,
+            "response_url": response_url,
+            "trigger_id": f"t{index}",
+            "api_app_id": "A0001",
+        }
+    )
+    timestamp = str(int(time.time()))
+    return body, {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
+            timestamp=timestamp, body=body
+        ),
+    }
+
+
+def fire(url: str, response_base: str, count: int) -> list[float]:
+    """``count`` signed /ota requests at once; each one's ack time in ms."""
+    start = threading.Barrier(count)
+
+    def one(index: int) -> float:
+        text = f"{DEVICES[index % len(DEVICES)]} {FIRMWARE}"
+        body, headers = signed(text, f"{response_base}/response/{index}", index)
+        start.wait(30)
+        began = time.perf_counter()
+        response = requests.post(url, data=body, headers=headers, timeout=30)
+        elapsed = (time.perf_counter() - began) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"ack was HTTP {response.status_code}")
+        return elapsed
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return sorted(pool.map(one, range(count)))
+
+
+def percentile(sorted_ms: list[float], fraction: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(fraction * len(sorted_ms)) - 1))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--latency-ms", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=16, help="waitress threads for both apps")
+    args = parser.parse_args(argv)
+    # 100 requests on 16 threads queue by design; waitress would warn about each one.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    recorder = Recorder()
+    rows: dict[str, list[float]] = {}
+    try:
+        with emulator(args.latency_ms) as iot_url:
+            with served(create_wsgi_app(minimal_app(recorder.url + "/api/")), args.threads) as url:
+                fire(url, recorder.url, 5)  # warm-up
+                rows["minimal Bolt app (ack only)"] = fire(url, recorder.url, args.requests)
+            settings = Settings.from_env(
+                {
+                    "SLACK_BOT_TOKEN": TOKEN,
+                    "SLACK_SIGNING_SECRET": SECRET,
+                    "SLACK_API_URL": recorder.url + "/api/",
+                    "OTABOT_IOT_ENDPOINT": iot_url,
+                    "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
+                    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
+                    "OTABOT_PRODUCT_ALIASES": "light=a19mzPZabcd",
+                    "OTABOT_CACHE_TTL": "0",
+                }
+            )
+            service = OtaService.from_settings(settings)
+            executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS)
+            app = build_app(
+                settings,
+                service,
+                client=WebClient(base_url=recorder.url + "/api/", token=TOKEN),
+                listener_executor=executor,
+                identity={"user_id": "UBOT"},
+            )
+            with served(create_wsgi_app(app), args.threads) as url:
+                fire(url, recorder.url, 5)  # warm-up; with no cache every lookup goes upstream
+                recorder.wait_for(5, 30)
+                posted_before = recorder.count
+                began = time.monotonic()
+                rows["otabot /ota (real app)"] = fire(url, recorder.url, args.requests)
+                answered = recorder.wait_for(posted_before + args.requests, 120)
+                answer_s = time.monotonic() - began
+                executor.shutdown(wait=True)
+            stats = requests.get(iot_url + "/__emulator/stats", timeout=5).json()
+            service.close()
+    finally:
+        recorder.stop()
+    print(
+        f"ack latency: {args.requests} concurrent signed /ota over HTTP "
+        f"(waitress, {args.threads} threads); emulator latency {args.latency_ms} ms"
+    )
+    print(f"{'':32}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'mean ms':>10}")
+    for name, times in rows.items():
+        print(
+            f"{name:32}{percentile(times, 0.5):10.1f}{percentile(times, 0.99):10.1f}"
+            f"{times[-1]:10.1f}{statistics.fmean(times):10.1f}"
+        )
+    base, real = rows["minimal Bolt app (ack only)"], rows["otabot /ota (real app)"]
+    ratio = percentile(real, 0.99) / max(percentile(base, 0.99), 0.001)
+    print(f"p99 ratio otabot / minimal: {ratio:.2f}")
+    print(
+        f"answers via response_url: {'all' if answered else 'NOT all'} {args.requests} "
+        f"within {answer_s:.1f} s; emulator calls: {stats.get('calls')}, "
+        f"throttled: {stats.get('throttled')}"
+    )
+    ok = percentile(real, 0.99) < 3000 and ratio <= 1.5
+    print("target (p99 < 3000 ms and ratio <= 1.5):", "met" if ok else "MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
