@@ -1,0 +1,192 @@
+"""End to end over real HTTP: ``otabot serve --http`` as a subprocess against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import requests
+
+from otabot.emulator.server import EmulatorServer
+from otabot.slack import ids
+from tests.slack.conftest import (
+    BOT_TOKEN,
+    FIRMWARE,
+    SIGNING_SECRET,
+    SlackRecorder,
+    action_body,
+    command_body,
+    sign,
+)
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+READY = "otabot: serving /ota for "
+
+
+class ServeProcess:
+    """``python -m otabot serve --http --port 0``; reads the URL it prints when ready."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "otabot", "serve", "--http", "--port", "0"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        assert self.process.stdout is not None
+        threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def events_url(self, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            if line.startswith(READY):
+                return line.rsplit(" on ", 1)[1].strip()
+        self.stop()
+        raise AssertionError(f"otabot serve did not start: {self.stderr()}")
+
+    def post(self, url: str, body: str) -> requests.Response:
+        headers = {name: values[0] for name, values in sign(body).items()}
+        return requests.post(url, data=body, headers=headers, timeout=10)
+
+    def stderr(self) -> str:
+        if self.process.poll() is None:
+            return ""
+        assert self.process.stderr is not None
+        return self.process.stderr.read()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+
+def serve_env(recorder: SlackRecorder, emulator: EmulatorServer | None) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": recorder.api_url,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
+        "OTABOT_PRODUCT_ALIASES": "light=a19mzPZabcd",
+    }
+    if emulator is not None:
+        env["OTABOT_IOT_ENDPOINT"] = emulator.url
+    return env
+
+
+@pytest.fixture
+def served(recorder: SlackRecorder, emulator: EmulatorServer) -> Iterator[ServeProcess]:
+    process = ServeProcess(serve_env(recorder, emulator))
+    yield process
+    process.stop()
+
+
+def test_serve_answers_a_signed_command_and_a_page_turn_over_http(
+    served: ServeProcess, recorder: SlackRecorder, emulator: EmulatorServer
+) -> None:
+    url = served.events_url()
+    health = requests.get(url.replace("/slack/events", "/healthz"), timeout=5)
+    assert health.status_code == 200
+    started = time.monotonic()
+    ack = served.post(url, command_body(f"light/light1 {FIRMWARE}", recorder.response_url()))
+    assert ack.status_code == 200 and time.monotonic() - started < 3
+    (page1,) = recorder.wait_for_responses(1)
+    assert page1["blocks"][0]["text"]["text"] == "OTA jobs · light1"
+    next_value = next(
+        element["value"]
+        for block in page1["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == ids.ACTION_NEXT
+    )
+    served.post(url, action_body(ids.ACTION_NEXT, next_value, recorder.response_url("click")))
+    page2: dict[str, Any] = recorder.wait_for_responses(2)[1]
+    assert page2["replace_original"] is True
+    assert "page 2 of 3" in json.dumps(page2, ensure_ascii=False)
+    assert emulator.stats()["calls"] == 1
+    assert [post.path for post in recorder.posts if post.path.startswith("/api/")] == [
+        "/api/auth.test"
+    ]
+
+
+def test_forged_request_over_http_is_401_and_costs_no_call(
+    served: ServeProcess, recorder: SlackRecorder, emulator: EmulatorServer
+) -> None:
+    url = served.events_url()
+    body = command_body(f"light/light1 {FIRMWARE}", recorder.response_url())
+    headers = {name: values[0] for name, values in sign(body, secret="forged").items()}
+    assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 401
+    assert served.stop() == 0
+    assert emulator.stats()["calls"] == 0 and recorder.responses() == []
+
+
+def test_sigterm_lets_an_in_flight_lookup_answer_then_exits_0(
+    served: ServeProcess, recorder: SlackRecorder, emulator: EmulatorServer
+) -> None:
+    url = served.events_url()
+    emulator.set_faults(latency_ms=700)
+    ack = served.post(url, command_body(f"light/light2 {FIRMWARE}", recorder.response_url()))
+    assert ack.status_code == 200
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(30) == 0
+    assert "OTA jobs · light2" in json.dumps(recorder.responses(), ensure_ascii=False)
+
+
+def test_serve_refuses_a_bot_token_slack_rejects(recorder: SlackRecorder) -> None:
+    recorder.auth_error = "invalid_auth"
+    result = subprocess.run(
+        [sys.executable, "-m", "otabot", "serve", "--http", "--port", "0"],
+        cwd=REPO,
+        env=serve_env(recorder, None),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth)" in result.stderr
+    assert BOT_TOKEN not in result.stderr + result.stdout
+
+
+def test_serve_without_a_signing_secret_names_the_variable(recorder: SlackRecorder) -> None:
+    env = serve_env(recorder, None)
+    del env["SLACK_SIGNING_SECRET"]
+    result = subprocess.run(
+        [sys.executable, "-m", "otabot", "serve", "--http"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "SLACK_SIGNING_SECRET" in result.stderr
