@@ -438,7 +438,7 @@
     node.dataset.visibility = message.ephemeral ? "ephemeral" : "channel";
     node.dataset.revision = String(message.revision);
 
-    if (message.ephemeral) {
+    if (message.ephemeral && message.kind !== "command") {
       const note = el("div", "ephemeral-note");
       note.appendChild(eyeIcon());
       note.appendChild(document.createTextNode("Only visible to you"));

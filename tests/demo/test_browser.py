@@ -1,0 +1,261 @@
+"""``otabot demo`` as a user meets it: a subprocess, its page in headless Chromium.
+
+Needs Debian's ``chromium`` at /usr/bin/chromium (skips without it, unless
+``OTABOT_REQUIRE_BROWSER=1``). ``OTABOT_UPDATE_SCREENSHOT=1`` rewrites docs/demo.png.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from otabot.cli.demo import READY_PREFIX
+from otabot.emulator.fleet import sample_fleet
+from otabot.iot.models import OtaJob
+from otabot.service.lookup import newest_first
+from tests.conftest import skip_or_fail
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+PRODUCT, DEVICE, FIRMWARE = "a19mzPZabcd", "light1", "FJFx8JzpnhpIsKftRjjm030100"
+LOOKUP = f"/ota light/{DEVICE} {FIRMWARE}"
+PAGE_SIZE = 5
+READER_ZONE = "Asia/Shanghai"
+REPO = Path(__file__).resolve().parents[2]
+# What the demo must not pick up from the developer's shell: it would leave the emulator.
+_FOREIGN_ENV = ("ALIBABA_CLOUD_", "OTABOT_", "SLACK_")
+
+pytestmark = [pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class DemoProcess:
+    """``python -m otabot demo`` on a free port; always killed by ``close()``."""
+
+    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
+        self.stderr_path = log_dir / f"demo-{self.port}.stderr"
+        self._stderr = self.stderr_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "otabot", "demo", "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str] | None) -> None:
+        assert stream is not None
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_ready(self, timeout: float = 30.0) -> str:
+        """The page URL from the ready line; fails with the demo's stderr if it never comes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            if line.startswith(READY_PREFIX):
+                return line.removeprefix(READY_PREFIX).strip()
+        pytest.fail(f"otabot demo did not start: {self.stderr_path.read_text()[-2000:]}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._stderr.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[DemoProcess]:
+    process = DemoProcess(tmp_path)
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    """A Chromium page whose reader lives in ``READER_ZONE`` with an en-US locale."""
+    if not Path(CHROMIUM).exists():
+        skip_or_fail("OTABOT_REQUIRE_BROWSER", f"Debian's chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 960}, locale="en-US", timezone_id=READER_ZONE
+            )
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            yield page
+            context.close()
+        finally:
+            browser.close()
+
+
+def expected_job_ids() -> list[str]:
+    """light1's jobs for the showcase firmware, newest first, from the sample fleet."""
+    fleet_jobs = sample_fleet().jobs_for(PRODUCT, DEVICE, FIRMWARE)
+    return [job.job_id for job in newest_first([OtaJob.from_api(j.to_api()) for j in fleet_jobs])]
+
+
+def newest_job() -> OtaJob:
+    fleet_jobs = sample_fleet().jobs_for(PRODUCT, DEVICE, FIRMWARE)
+    return newest_first([OtaJob.from_api(j.to_api()) for j in fleet_jobs])[0]
+
+
+def reader_time(moment: datetime) -> str:
+    """How an en-US reader in READER_ZONE sees a time: ``3:07 PM``."""
+    local = moment.astimezone(ZoneInfo(READER_ZONE))
+    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+
+
+def type_command(page: Any, text: str) -> None:
+    page.fill("#composer", text)
+    page.press("#composer", "Enter")
+
+
+def shown_job_ids(message: Any) -> list[str]:
+    """The JobIds in a message's job sections, top to bottom."""
+    codes = message.locator(".bk-section .bk-text > code.inline-code").all_inner_texts()
+    return [code for code in codes if code in set(expected_job_ids())]
+
+
+@pytest.mark.browser
+def test_a_lookup_pages_shares_and_reports_usage_in_a_real_browser(
+    demo: DemoProcess, browser_page: Any
+) -> None:
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    url = demo.wait_ready()
+    page.goto(url)
+    jobs = expected_job_ids()
+    assert len(jobs) > 2 * PAGE_SIZE  # the showcase spans three pages
+
+    # A lookup: the newest jobs, in an ephemeral message, with the reader's own times.
+    type_command(page, LOOKUP)
+    answer = page.locator("article.message.kind-app", has_text=f"OTA jobs · {DEVICE}").last
+    answer.locator(".bk-header").wait_for()
+    assert answer.get_attribute("data-visibility") == "ephemeral"
+    assert "Only visible to you" in answer.inner_text()
+    assert shown_job_ids(answer) == jobs[:PAGE_SIZE]
+    created = answer.locator(".bk-section", has_text=jobs[0]).locator("time.slack-date").first
+    assert created.inner_text().endswith(reader_time(newest_job().utc_create))
+    if os.environ.get("OTABOT_UPDATE_SCREENSHOT") == "1":
+        page.screenshot(path=str(REPO / "docs" / "demo.png"))
+
+    # Next: the same message, replaced by page 2.
+    message_id = answer.get_attribute("data-message-id")
+    answer.locator("button[data-action-id=ota_next]").click()
+    page2 = page.locator(f'article[data-message-id="{message_id}"][data-revision="2"]')
+    page2.wait_for()
+    assert "page 2 of 3" in page2.inner_text()
+    assert shown_job_ids(page2) == jobs[PAGE_SIZE : 2 * PAGE_SIZE]
+    assert page.locator("article.message.kind-app").count() == 1
+
+    # Share: a new message everyone sees, naming who shared it, without buttons.
+    page2.locator("button[data-action-id=ota_share]").click()
+    shared = page.locator('article.message.kind-app[data-visibility="channel"]')
+    shared.wait_for()
+    assert "Shared by @Dana (on call)" in shared.inner_text()
+    assert shown_job_ids(shared) == jobs[PAGE_SIZE : 2 * PAGE_SIZE]
+    assert "Only visible to you" not in shared.inner_text()
+    assert shared.locator("button").count() == 0
+
+    # A command without its firmware: the usage, only to the user, no lookup.
+    type_command(page, f"/ota light/{DEVICE}")
+    usage = page.locator("article.message.kind-app", has=page.locator("pre")).last
+    usage.wait_for()
+    assert "missing FIRMWARE" in usage.inner_text()
+    assert usage.get_attribute("data-visibility") == "ephemeral"
+    assert usage.locator("svg.emoji[aria-label=':warning:']").count() == 1
+    assert "/ota [jobs] DEVICE FIRMWARE" in usage.locator("pre").inner_text()
+
+    if os.environ.get("OTABOT_UPDATE_SCREENSHOT") != "1":
+        page.screenshot(path=str(demo.stderr_path.parent / "demo.png"))
+    assert errors == []
+
+
+def test_sigterm_stops_the_demo_cleanly_with_exit_0(demo: DemoProcess) -> None:
+    url = demo.wait_ready()
+    assert requests.get(url + "healthz", timeout=5).json() == {"ok": True}
+
+    demo.process.send_signal(signal.SIGTERM)
+
+    assert demo.process.wait(15) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "healthz", timeout=2)
+
+
+def test_ctrl_c_stops_the_demo_cleanly_with_exit_0(demo: DemoProcess) -> None:
+    demo.wait_ready()
+
+    demo.process.send_signal(signal.SIGINT)
+
+    assert demo.process.wait(15) == 0
+    assert "Traceback" not in demo.stderr_path.read_text()
+
+
+def test_a_port_in_use_gives_one_clear_line_and_exit_1(demo: DemoProcess, tmp_path: Path) -> None:
+    demo.wait_ready()
+
+    second = subprocess.run(
+        [sys.executable, "-m", "otabot", "demo", "--port", str(demo.port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+    )
+
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [
+        f"otabot demo: 127.0.0.1:{demo.port} is already in use (choose another with --port)"
+    ]
