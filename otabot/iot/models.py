@@ -151,3 +151,46 @@ class JobPage:
     current_page: int
     page_size: int
     request_id: str
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any], *, current_page: int, page_size: int) -> JobPage:
+        """Build from a successful answer; raises ``ValueError`` when it is not shaped like one.
+
+        ``Data`` may be missing or empty (no jobs), wrap ``SimpleOTAJobInfo`` as a list or as a
+        single object (XML turned JSON), or be the list itself. Missing page fields fall back
+        to what was asked for.
+        """
+        data: Any = body.get("Data")
+        if isinstance(data, dict):
+            data = data.get("SimpleOTAJobInfo")
+        if data is None or data == "" or data == {}:
+            items: list[Any] = []
+        elif isinstance(data, dict):
+            items = [data]
+        elif isinstance(data, list):
+            items = data
+        else:
+            raise ValueError(f"Data is a {type(data).__name__}, not a list of jobs")
+        if not all(isinstance(item, dict) for item in items):
+            raise ValueError("Data holds something that is not a job object")
+        jobs = tuple(OtaJob.from_api(item) for item in items)
+        size = _as_int(body.get("PageSize"), page_size)
+        total = _as_int(body.get("Total"), len(jobs))
+        default_count = -(-total // size) if size > 0 else 0
+        return cls(
+            jobs=jobs,
+            total=total,
+            page_count=_as_int(body.get("PageCount"), default_count),
+            current_page=_as_int(body.get("CurrentPage"), current_page),
+            page_size=size,
+            request_id=str(body.get("RequestId") or ""),
+        )
+
+
+def _as_int(value: Any, default: int) -> int:
+    """An integer field that may come as a number, a numeric string, or not at all."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str | float):
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(value)

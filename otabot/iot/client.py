@@ -1,0 +1,474 @@
+"""The IoT Platform client: signed calls over one pooled session, typed answers, careful retries.
+
+Requests go out as the official SDKs send them: ``POST /`` with every parameter in the
+query string and an empty body, ``Format=JSON``, signed with V3 (ACS3-HMAC-SHA256) by
+default or V1 (HMAC-SHA1). The auth object signs each send, so every attempt carries a
+fresh nonce and timestamp.
+
+Unlike the official SDKs, the client retries where a retry can help, and only there:
+throttling and transient faults (5xx, timeouts, connection errors, a body that is not
+the API's JSON), with exponential backoff and equal jitter, a bounded number of
+attempts, and never past the caller's deadline or the policy's own. Every attempt,
+retries included, passes the ``AttemptGate`` (the account-wide quota) first.
+
+Secrets stay out of sight: a V1 request carries its ``Signature`` (and an STS
+``SecurityToken``) in the URL, which ``urllib3`` logs at DEBUG and puts into its
+connection errors, so the client redacts those URLs in both places.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from random import random as uniform_random
+from typing import Any, Protocol, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from otabot import __version__
+from otabot.config import Credentials, Settings
+from otabot.iot.errors import (
+    IotError,
+    QuotaBusyError,
+    ThrottledError,
+    UpstreamUnavailableError,
+    error_for,
+)
+from otabot.iot.models import JobPage
+from otabot.iot.signing import SignatureV1, SignatureV3
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2018-01-20"
+USER_AGENT = f"otabot/{__version__} (+python-requests)"
+POOL_SIZE = 32
+# An attempt with less time than this left before the deadline is not worth sending.
+MIN_ATTEMPT_SECONDS = 0.01
+
+T = TypeVar("T")
+
+
+class AttemptGate(Protocol):
+    """Admits each upstream attempt; the service's account-wide quota limiter implements it."""
+
+    def before_attempt(self, deadline: float | None) -> None:
+        """Block until this attempt may go; raise ``QuotaBusyError`` if not before ``deadline``."""
+        ...
+
+    def after_attempt(self, throttled: bool) -> None:
+        """Told after every attempt whether the API throttled it."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a retryable failure.
+
+    Before retry *n* (1 for the first) the client waits a time drawn uniformly from
+    ``[c/2, c]`` with ``c = min(max_delay, base * 2**n)`` (equal jitter): 0.1 to 0.2 s,
+    then 0.2 to 0.4 s, ... after a transient fault; 0.5 to 1 s, 1 to 2 s, 2 to 4 s, ...
+    up to 4 to 8 s after throttling. No attempt starts ``total_deadline`` seconds or more
+    after the call began.
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 0.1
+    throttle_base_delay: float = 0.5
+    max_delay: float = 8.0
+    total_deadline: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if min(self.base_delay, self.throttle_base_delay, self.max_delay) < 0:
+            raise ValueError("delays must not be negative")
+        if self.total_deadline <= 0:
+            raise ValueError("total_deadline must be positive")
+
+    def delay(self, retry: int, *, throttled: bool, random: Callable[[], float]) -> float:
+        """Seconds to wait before retry number ``retry``; ``random()`` is uniform in [0, 1)."""
+        base = self.throttle_base_delay if throttled else self.base_delay
+        ceiling = min(self.max_delay, base * 2.0**retry)
+        return ceiling / 2 + random() * ceiling / 2
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """Counters since the client was made: calls, attempts (retries included) and outcomes.
+
+    ``throttled`` counts attempts the API answered with throttling; ``failures`` counts
+    calls that ended in an error after any retries.
+    """
+
+    calls: int = 0
+    attempts: int = 0
+    retries: int = 0
+    throttled: int = 0
+    failures: int = 0
+
+
+class IotClient:
+    """A signed, retrying client of IoT Platform's OpenAPI (version 2018-01-20). Thread-safe."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credentials: Credentials,
+        *,
+        region_id: str = "cn-shanghai",
+        signature: str = "v3",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        gate: AttemptGate | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+        random: Callable[[], float] = uniform_random,
+    ) -> None:
+        if signature not in ("v1", "v3"):
+            raise ValueError(f"signature must be 'v1' or 'v3', not {signature!r}")
+        self._endpoint = endpoint.rstrip("/") + "/"
+        self._access_key_id = credentials.access_key_id
+        self._region_id = region_id
+        self._signature = signature
+        self._auth: AuthBase = (
+            SignatureV3(credentials) if signature == "v3" else SignatureV1(credentials)
+        )
+        self._timeouts = (connect_timeout, read_timeout)
+        self._retry = retry or RetryPolicy()
+        self._gate = gate
+        self._clock = clock
+        self._sleep = sleep
+        self._random = random
+        self._owns_session = session is None
+        self._session = session if session is not None else _pooled_session()
+        self._lock = threading.Lock()
+        self._stats = ClientStats()
+        install_url_redaction()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, gate: AttemptGate | None = None) -> IotClient:
+        """A client for the configured endpoint, credentials, region, signature and timeouts."""
+        return cls(
+            settings.endpoint,
+            settings.credentials(),
+            region_id=settings.region_id,
+            signature=settings.signature,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            gate=gate,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"IotClient(endpoint={self._endpoint!r}, region_id={self._region_id!r}, "
+            f"signature={self._signature!r}, access_key_id={self._access_key_id!r})"
+        )
+
+    def __enter__(self) -> IotClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> ClientStats:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            return self._stats
+
+    def close(self) -> None:
+        """Close the pooled connections (a session passed in stays the caller's to close)."""
+        if self._owns_session:
+            self._session.close()
+
+    def list_ota_jobs_by_device(
+        self,
+        product_key: str,
+        device_name: str,
+        firmware_id: str,
+        current_page: int = 1,
+        page_size: int = 100,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> JobPage:
+        """One page of the device's update batches for one firmware (``ListOTAJobByDevice``).
+
+        ``deadline`` is in ``clock()`` time; no attempt is made or waited for past it.
+        Raises an ``IotError`` subclass on failure.
+        """
+        params = {
+            "ProductKey": product_key,
+            "DeviceName": device_name,
+            "FirmwareId": firmware_id,
+            "CurrentPage": str(current_page),
+            "PageSize": str(page_size),
+        }
+        if iot_instance_id:
+            params["IotInstanceId"] = iot_instance_id
+
+        def parse(body: dict[str, Any]) -> JobPage:
+            return JobPage.from_api(body, current_page=current_page, page_size=page_size)
+
+        return self._call("ListOTAJobByDevice", params, parse, deadline)
+
+    def _call(
+        self,
+        action: str,
+        params: Mapping[str, str],
+        parse: Callable[[dict[str, Any]], T],
+        deadline: float | None,
+    ) -> T:
+        """Run one API call through the gate, retrying retryable failures within the limits."""
+        self._count(calls=1)
+        limit = self._clock() + self._retry.total_deadline
+        if deadline is not None:
+            limit = min(limit, deadline)
+        query = {
+            "Action": action,
+            "Version": API_VERSION,
+            "Format": "JSON",
+            "RegionId": self._region_id,
+            **params,
+        }
+        last_error: IotError | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if limit - self._clock() < MIN_ATTEMPT_SECONDS:
+                    raise UpstreamUnavailableError(
+                        f"no time left to call {action} before the deadline",
+                        code="otabot.DeadlineExceeded",
+                    )
+                if self._gate is not None:
+                    self._gate.before_attempt(limit)
+            except (QuotaBusyError, UpstreamUnavailableError):
+                self._count(failures=1)
+                if last_error is not None:
+                    raise last_error from None
+                raise
+            # The gate grants no slot past the limit; a hair of time is still a real attempt.
+            remaining = max(limit - self._clock(), MIN_ATTEMPT_SECONDS)
+            self._count(attempts=1, retries=1 if attempt > 1 else 0)
+            error: IotError | None = None
+            try:
+                return self._attempt(action, query, parse, remaining, attempt)
+            except IotError as caught:
+                error = caught
+            finally:
+                throttled = isinstance(error, ThrottledError)
+                if throttled:
+                    self._count(throttled=1)
+                if self._gate is not None:
+                    self._gate.after_attempt(throttled)
+            assert error is not None  # the attempt either returned or raised an IotError
+            last_error = error
+            delay = self._retry_delay(error, attempt, limit)
+            if delay is None:
+                self._count(failures=1)
+                raise error
+            logger.warning(
+                "%s attempt %d failed (%s); retrying in %.2f s",
+                action,
+                attempt,
+                error,
+                delay,
+                extra={"iot_action": action, "attempt": attempt, "error_code": error.code},
+            )
+            self._sleep(delay)
+
+    def _retry_delay(self, error: IotError, attempt: int, limit: float) -> float | None:
+        """The wait before the next attempt, or None when the error must be raised now."""
+        if not error.retryable or attempt >= self._retry.max_attempts:
+            return None
+        throttled = isinstance(error, ThrottledError)
+        delay = self._retry.delay(attempt, throttled=throttled, random=self._random)
+        if isinstance(error, ThrottledError) and error.retry_after:
+            delay = max(delay, min(error.retry_after, self._retry.max_delay))
+        if self._clock() + delay + MIN_ATTEMPT_SECONDS > limit:
+            return None
+        return delay
+
+    def _attempt(
+        self,
+        action: str,
+        query: Mapping[str, str],
+        parse: Callable[[dict[str, Any]], T],
+        remaining: float,
+        attempt: int,
+    ) -> T:
+        """Send one signed request and turn the answer into a result or an ``IotError``."""
+        connect_timeout, read_timeout = self._timeouts
+        timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
+        started = time.perf_counter()
+        try:
+            response = self._session.post(
+                self._endpoint,
+                params=query,
+                auth=self._auth,
+                timeout=timeout,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+        except requests.ConnectTimeout as cause:
+            raise UpstreamUnavailableError(
+                f"could not connect to IoT Platform within {timeout[0]:g} s",
+                code="otabot.ConnectTimeout",
+            ) from scrub_exception(cause)
+        except requests.Timeout as cause:
+            raise UpstreamUnavailableError(
+                f"IoT Platform did not answer within {timeout[1]:g} s",
+                code="otabot.ReadTimeout",
+            ) from scrub_exception(cause)
+        except requests.RequestException as cause:
+            raise UpstreamUnavailableError(
+                f"could not reach IoT Platform ({type(cause).__name__})",
+                code="otabot.ConnectionError",
+            ) from scrub_exception(cause)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        status = response.status_code
+        header_request_id = response.headers.get("x-acs-request-id")
+        try:
+            body: Any = json.loads(response.content)
+        except ValueError:
+            body = None
+        request_id = (
+            str(body.get("RequestId") or header_request_id or "") if isinstance(body, dict) else ""
+        )
+        logger.debug(
+            "%s attempt %d: HTTP %d in %.1f ms (RequestId %s)",
+            action,
+            attempt,
+            status,
+            elapsed_ms,
+            request_id or header_request_id or "-",
+            extra={"iot_action": action, "attempt": attempt, "http_status": status},
+        )
+        if not isinstance(body, dict):
+            content_type = response.headers.get("Content-Type", "no content type")
+            raise UpstreamUnavailableError(
+                f"IoT Platform answered HTTP {status} with a body that is not its JSON "
+                f"({content_type}, {len(response.content)} bytes)",
+                code="otabot.MalformedResponse",
+                request_id=header_request_id,
+                http_status=status,
+            )
+        if status >= 400 or body.get("Success") in (False, "false"):
+            raise _api_error(body, status, request_id, response.headers.get("Retry-After"))
+        try:
+            return parse(body)
+        except (ValueError, TypeError, AttributeError) as cause:
+            raise UpstreamUnavailableError(
+                f"IoT Platform's answer to {action} is not shaped as documented: {cause}",
+                code="otabot.MalformedResponse",
+                request_id=request_id or None,
+                http_status=status,
+                retryable=False,
+            ) from cause
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            current = self._stats
+            self._stats = replace(
+                current, **{name: getattr(current, name) + n for name, n in increments.items()}
+            )
+
+
+def _api_error(
+    body: Mapping[str, Any], status: int, request_id: str, retry_after: str | None
+) -> IotError:
+    """The typed error for either error shape: the gateway's or IoT's ``Success: false``."""
+    code = str(body.get("Code") or "")
+    message = str(body.get("ErrorMessage") or body.get("Message") or "")
+    if not code and not message:
+        message = f"IoT Platform answered HTTP {status} without an error code"
+    error = error_for(code, message, request_id=request_id or None, http_status=status)
+    if isinstance(error, ThrottledError) and retry_after:
+        try:
+            error.retry_after = float(retry_after)
+        except ValueError:
+            logger.debug("ignoring a Retry-After that is not a number of seconds")
+    return error
+
+
+def _pooled_session() -> requests.Session:
+    """A session that keeps up to ``POOL_SIZE`` connections per host alive between calls."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+# --- keeping signed URLs out of logs and exceptions --------------------------------------
+
+_SIGNED_QUERY_RE = re.compile(r"(?<![A-Za-z])(Signature|SecurityToken)=[^&\s'\")]*")
+_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+
+
+def redact_signed_query(text: str) -> str:
+    """``text`` with the values of ``Signature`` and ``SecurityToken`` query parameters hidden."""
+    return _SIGNED_QUERY_RE.sub(r"\1=***", text)
+
+
+class SignedUrlRedaction(logging.Filter):
+    """Hides signatures and STS tokens in URLs that a library logs (urllib3 at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_signed_query(message)
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
+        return True
+
+
+def install_url_redaction() -> None:
+    """Attach ``SignedUrlRedaction`` to the urllib3 loggers that print request URLs (once)."""
+    for name in _URL_LOGGERS:
+        library_logger = logging.getLogger(name)
+        if not any(isinstance(f, SignedUrlRedaction) for f in library_logger.filters):
+            library_logger.addFilter(SignedUrlRedaction())
+
+
+def scrub_exception(error: BaseException) -> BaseException:
+    """Redact signed URLs in ``error`` and everything it chains or wraps, in place.
+
+    requests and urllib3 put the request URL (with a V1 signature and STS token) into
+    their messages and keep the prepared request, headers included, on the exception.
+    """
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        args: list[object] = []
+        for arg in current.args:
+            if isinstance(arg, BaseException):
+                pending.append(arg)
+                args.append(arg)
+            elif isinstance(arg, str):
+                args.append(redact_signed_query(arg))
+            else:
+                args.append(arg)
+        current.args = tuple(args)
+        for attribute in ("request", "response"):
+            if getattr(current, attribute, None) is not None:
+                setattr(current, attribute, None)
+        url = getattr(current, "url", None)
+        if isinstance(url, str):
+            current.url = redact_signed_query(url)  # type: ignore[attr-defined]
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+    return error

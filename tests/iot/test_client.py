@@ -1,0 +1,844 @@
+"""IotClient against a real local HTTP server with canned answers, and a fake clock for retries."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from otabot import __version__
+from otabot.config import Credentials, Settings
+from otabot.iot.client import (
+    USER_AGENT,
+    AttemptGate,
+    ClientStats,
+    IotClient,
+    RetryPolicy,
+    redact_signed_query,
+)
+from otabot.iot.errors import (
+    AccessKeyError,
+    DeviceNotFoundError,
+    InvalidRequestError,
+    IotError,
+    QuotaBusyError,
+    SignatureError,
+    ThrottledError,
+    UpstreamUnavailableError,
+)
+from otabot.iot.models import JobStatus, JobType
+from otabot.iot.signing import v1_signature, v3_canonical_request, v3_signature
+from tests.iot.canned import CannedApi, Received, Reply
+
+KEY_ID = "testid"
+SECRET = "s3cr3t-Access-Key-Secret"
+STS_TOKEN = "CAIS+sts/T0ken=="
+PRODUCT = "a19mzPZabcd"
+DEVICE = "light1"
+FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
+
+
+class FakeTime:
+    """A monotonic clock that moves only when the client sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class RecordingGate:
+    """An AttemptGate that records how it was called, and can refuse."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.refuse = refuse
+
+    def before_attempt(self, deadline: float | None) -> None:
+        self.calls.append(("before", deadline))
+        if self.refuse:
+            raise QuotaBusyError("quota busy", code="otabot.QuotaBusy")
+
+    def after_attempt(self, throttled: bool) -> None:
+        self.calls.append(("after", throttled))
+
+
+def job(
+    job_id: str = "HvKuBpuk3rdk6E92CPQN020100",
+    status: str = "COMPLETED",
+    job_type: str = "UPGRADE_FIRMWARE",
+    tags: Any = None,
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "SelectionType": "STATIC",
+        "TargetSelection": "SPECIFIC",
+        "JobType": job_type,
+        "FirmwareId": FIRMWARE,
+        "UtcStartTime": "2019-12-28T02:43:10.000Z",
+        "ProductKey": PRODUCT,
+        "JobId": job_id,
+        "UtcModified": "2019-12-29T02:43:10.000Z",
+        "JobStatus": status,
+        "UtcCreate": "2019-12-28T02:43:10.000Z",
+    }
+    if status != "IN_PROGRESS":
+        item["UtcEndTime"] = "2019-12-29T02:43:10.000Z"
+    if tags is not None:
+        item["Tags"] = tags
+    return item
+
+
+def page(
+    jobs: list[dict[str, Any]], *, total: int | None = None, current: int = 1, size: int = 100
+) -> dict[str, Any]:
+    total = len(jobs) if total is None else total
+    return {
+        "PageCount": -(-total // size),
+        "Data": {"SimpleOTAJobInfo": jobs},
+        "PageSize": size,
+        "RequestId": "5D58AC86-D5BF-4B39-834E-913E7F2C985D",
+        "CurrentPage": current,
+        "Success": True,
+        "Total": total,
+    }
+
+
+def gateway_error(code: str, message: str, status: int = 400) -> Reply:
+    return Reply(
+        status=status,
+        body={
+            "RequestId": f"req-{code}",
+            "HostId": "iot.cn-shanghai.aliyuncs.com",
+            "Code": code,
+            "Message": message,
+            "Recommend": "https://api.aliyun.com/troubleshoot?q=" + code,
+        },
+    )
+
+
+def iot_error(code: str, message: str) -> Reply:
+    return Reply(
+        body={"RequestId": f"req-{code}", "Success": False, "Code": code, "ErrorMessage": message}
+    )
+
+
+THROTTLED = gateway_error("Throttling.User", "Request was denied due to user flow control.")
+UNAVAILABLE = gateway_error(
+    "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", 503
+)
+OK = Reply(body=page([job()]))
+
+
+@pytest.fixture
+def api() -> Iterator[CannedApi]:
+    server = CannedApi().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+MakeClient = Callable[..., IotClient]
+
+
+@pytest.fixture
+def make_client(api: CannedApi, fake_time: FakeTime) -> Iterator[MakeClient]:
+    clients: list[IotClient] = []
+
+    def make(**overrides: Any) -> IotClient:
+        credentials = overrides.pop("credentials", Credentials(KEY_ID, SECRET))
+        options: dict[str, Any] = {
+            "clock": fake_time.clock,
+            "sleep": fake_time.sleep,
+            "random": lambda: 0.0,
+            **overrides,
+        }
+        client = IotClient(api.url, credentials, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def call(client: IotClient, **kwargs: Any) -> Any:
+    return client.list_ota_jobs_by_device(PRODUCT, DEVICE, FIRMWARE, **kwargs)
+
+
+def v1_signature_is_valid(received: Received, secret: str = SECRET) -> bool:
+    params = {k: v for k, v in received.query.items() if k != "Signature"}
+    return v1_signature(received.method, params, secret) == received.query["Signature"]
+
+
+def v3_signature_is_valid(received: Received, secret: str = SECRET) -> bool:
+    authorization = received.headers["authorization"]
+    fields = dict(part.split("=", 1) for part in authorization.split(" ", 1)[1].split(","))
+    signed = fields["SignedHeaders"].split(";")
+    canonical = v3_canonical_request(
+        received.method, received.path, received.query, received.headers, signed, received.body
+    )
+    return v3_signature(canonical, secret) == fields["Signature"]
+
+
+# --- success and request shape -----------------------------------------------------------
+
+
+def test_a_page_of_jobs_is_parsed_into_typed_frozen_results(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(
+        Reply(
+            body=page(
+                [
+                    job(
+                        "J1",
+                        "COMPLETE",
+                        "VERFIY_FIRMWARE",
+                        {"OtaTagDTO": [{"Key": "k", "Value": "v"}]},
+                    ),
+                    job("J2", "IN_PROGRESS"),
+                    job("J3", "PAUSED"),
+                ],
+                total=3,
+                size=10,
+            )
+        )
+    )
+    result = call(make_client(), page_size=10)
+    assert [j.job_id for j in result.jobs] == ["J1", "J2", "J3"]
+    assert [j.status for j in result.jobs] == [
+        JobStatus.COMPLETED,
+        JobStatus.IN_PROGRESS,
+        "PAUSED",
+    ]
+    assert result.jobs[0].job_type is JobType.VERIFY_FIRMWARE
+    assert result.jobs[0].tags == (("k", "v"),)
+    assert result.jobs[0].utc_end_time == datetime(2019, 12, 29, 2, 43, 10, tzinfo=UTC)
+    assert result.jobs[1].utc_end_time is None
+    assert (result.total, result.page_count, result.current_page, result.page_size) == (
+        3,
+        1,
+        1,
+        10,
+    )
+    assert result.request_id == "5D58AC86-D5BF-4B39-834E-913E7F2C985D"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.jobs[0].job_id = "other"  # type: ignore[misc]
+
+
+def test_requests_are_posts_with_parameters_in_the_query_and_an_empty_body(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(OK)
+    call(make_client(region_id="ap-southeast-1"), current_page=2, page_size=50)
+    [received] = api.received
+    assert (received.method, received.path, received.body) == ("POST", "/", b"")
+    assert received.headers["content-length"] == "0"
+    assert received.headers["user-agent"] == f"otabot/{__version__} (+python-requests)"
+    assert received.headers["user-agent"] == USER_AGENT
+    assert {
+        k: received.query[k]
+        for k in ("Format", "RegionId", "ProductKey", "DeviceName", "FirmwareId")
+    } == {
+        "Format": "JSON",
+        "RegionId": "ap-southeast-1",
+        "ProductKey": PRODUCT,
+        "DeviceName": DEVICE,
+        "FirmwareId": FIRMWARE,
+    }
+    assert (received.query["CurrentPage"], received.query["PageSize"]) == ("2", "50")
+    assert "IotInstanceId" not in received.query
+
+
+def test_v3_is_the_default_and_its_signature_verifies(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(OK)
+    call(make_client())
+    [received] = api.received
+    assert received.headers["x-acs-action"] == "ListOTAJobByDevice"
+    assert received.headers["x-acs-version"] == "2018-01-20"
+    assert received.headers["authorization"].startswith("ACS3-HMAC-SHA256 Credential=testid,")
+    assert "Signature" not in received.query and "Action" not in received.query
+    assert v3_signature_is_valid(received)
+
+
+def test_v1_puts_the_common_parameters_in_the_query_and_its_signature_verifies(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(OK)
+    call(make_client(signature="v1"))
+    [received] = api.received
+    assert received.query["Action"] == "ListOTAJobByDevice"
+    assert received.query["Version"] == "2018-01-20"
+    assert received.query["SignatureMethod"] == "HMAC-SHA1"
+    assert received.query["AccessKeyId"] == KEY_ID
+    assert "authorization" not in received.headers
+    assert v1_signature_is_valid(received)
+
+
+def test_v1_signs_the_sts_token_into_the_query(api: CannedApi, make_client: MakeClient) -> None:
+    api.queue(OK)
+    call(make_client(signature="v1", credentials=Credentials(KEY_ID, SECRET, STS_TOKEN)))
+    [received] = api.received
+    assert received.query["SecurityToken"] == STS_TOKEN
+    assert v1_signature_is_valid(received)
+
+
+def test_v3_signs_the_sts_token_into_a_header(api: CannedApi, make_client: MakeClient) -> None:
+    api.queue(OK)
+    call(make_client(credentials=Credentials(KEY_ID, SECRET, STS_TOKEN)))
+    [received] = api.received
+    assert received.headers["x-acs-security-token"] == STS_TOKEN
+    assert "x-acs-security-token" in received.headers["authorization"]
+    assert v3_signature_is_valid(received)
+
+
+def test_the_instance_id_is_sent_when_given(api: CannedApi, make_client: MakeClient) -> None:
+    api.queue(OK)
+    call(make_client(), iot_instance_id="iot-cn-0pp1n8t0000")
+    assert api.received[0].query["IotInstanceId"] == "iot-cn-0pp1n8t0000"
+
+
+def test_consecutive_calls_reuse_one_pooled_connection(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(OK, OK, OK)
+    client = make_client()
+    for _ in range(3):
+        call(client)
+    assert len({received.client_port for received in api.received}) == 1
+
+
+def test_paging_asks_for_the_page_and_reports_the_page_count(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(Reply(body=page([job("J11")], total=11, current=2, size=10)))
+    result = call(make_client(), current_page=2, page_size=10)
+    assert api.received[0].query["CurrentPage"] == "2"
+    assert (result.total, result.page_count, result.current_page) == (11, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"RequestId": "r", "Success": True, "Total": 0, "PageCount": 0},
+        {"RequestId": "r", "Success": True, "Data": {}, "Total": 0},
+        {"RequestId": "r", "Success": True, "Data": {"SimpleOTAJobInfo": []}, "Total": 0},
+        {"RequestId": "r", "Success": True, "Data": "", "Total": 0},
+    ],
+    ids=["no-data", "empty-data", "empty-list", "empty-string"],
+)
+def test_a_missing_or_empty_data_means_no_jobs(
+    api: CannedApi, make_client: MakeClient, body: dict[str, Any]
+) -> None:
+    api.queue(Reply(body=body))
+    result = call(make_client())
+    assert (result.jobs, result.total, result.request_id) == ((), 0, "r")
+
+
+def test_a_single_job_object_instead_of_a_list_is_one_job(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    body = page([])
+    body["Data"] = {"SimpleOTAJobInfo": job("J1", tags={"OtaTagDTO": {"Key": "a", "Value": "b"}})}
+    api.queue(Reply(body=body))
+    result = call(make_client())
+    assert [j.job_id for j in result.jobs] == ["J1"]
+    assert result.jobs[0].tags == (("a", "b"),)
+
+
+def test_tags_as_a_plain_list_are_read(api: CannedApi, make_client: MakeClient) -> None:
+    api.queue(Reply(body=page([job(tags=[{"Key": "region", "Value": "eu"}])])))
+    assert call(make_client()).jobs[0].tags == (("region", "eu"),)
+
+
+def test_an_answer_shaped_unlike_the_documentation_is_unavailable_and_not_retried(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(Reply(body={"RequestId": "r", "Success": True, "Data": 42}))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(make_client())
+    assert caught.value.retryable is False
+    assert len(api.received) == 1
+
+
+# --- error shapes -------------------------------------------------------------------------
+
+
+def test_a_gateway_error_becomes_its_typed_error_with_code_request_id_and_status(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(
+        gateway_error(
+            "SignatureDoesNotMatch",
+            "Specified signature is not matched with our calculation. server string to sign "
+            "is:POST&%2F&AccessKeyId%3Dtestid",
+        )
+    )
+    with pytest.raises(SignatureError) as caught:
+        call(make_client())
+    error = caught.value
+    assert (error.code, error.request_id, error.http_status) == (
+        "SignatureDoesNotMatch",
+        "req-SignatureDoesNotMatch",
+        400,
+    )
+    assert error.message == "Specified signature is not matched with our calculation."
+    assert "string to sign" not in str(error) and "string to sign" not in repr(error)
+
+
+def test_an_unknown_access_key_is_an_access_key_error(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(
+        gateway_error("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
+    )
+    with pytest.raises(AccessKeyError) as caught:
+        call(make_client())
+    assert caught.value.http_status == 404
+
+
+def test_an_iot_business_error_with_http_200_becomes_its_typed_error(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(iot_error("iot.device.NotExistedDevice", "The device does not exist."))
+    with pytest.raises(DeviceNotFoundError) as caught:
+        call(make_client())
+    error = caught.value
+    assert (error.code, error.message, error.request_id, error.http_status) == (
+        "iot.device.NotExistedDevice",
+        "The device does not exist.",
+        "req-iot.device.NotExistedDevice",
+        200,
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(
+            status=502,
+            body=b"<html><body>Bad Gateway</body></html>",
+            headers={"Content-Type": "text/html"},
+        ),
+        Reply(status=200, body=b"<html>maintenance</html>", headers={"Content-Type": "text/html"}),
+        Reply(status=200, body=b'{"RequestId": "r", "Success": true, "Data": {"Simple'),
+        Reply(status=200, body=b"[1, 2, 3]"),
+        Reply(status=200, body=b""),
+    ],
+    ids=["html-502", "html-200", "truncated-json", "json-not-object", "empty"],
+)
+def test_a_body_that_is_not_the_apis_json_is_upstream_unavailable(
+    api: CannedApi, make_client: MakeClient, reply: Reply
+) -> None:
+    api.queue(reply)
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(make_client(retry=RetryPolicy(max_attempts=1)))
+    assert caught.value.code == "otabot.MalformedResponse"
+    assert caught.value.http_status == reply.status
+
+
+def test_a_transfer_cut_short_is_upstream_unavailable(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(Reply(body=b'{"RequestId": "r"', declared_length=500))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(make_client(retry=RetryPolicy(max_attempts=1)))
+    assert isinstance(caught.value.__cause__, requests.RequestException)
+
+
+def test_a_read_timeout_is_upstream_unavailable_with_the_timeout_as_cause(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(Reply(body=page([]), delay=2.0))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(make_client(read_timeout=0.1, retry=RetryPolicy(max_attempts=1)))
+    assert caught.value.code == "otabot.ReadTimeout"
+    assert isinstance(caught.value.__cause__, requests.ReadTimeout)
+
+
+def test_a_connection_reset_is_upstream_unavailable_with_the_error_as_cause(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(Reply(reset=True))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(make_client(retry=RetryPolicy(max_attempts=1)))
+    assert caught.value.code == "otabot.ConnectionError"
+    assert isinstance(caught.value.__cause__, requests.ConnectionError)
+
+
+def test_a_refused_connection_is_upstream_unavailable(fake_time: FakeTime) -> None:
+    closed = CannedApi()
+    url = closed.url
+    closed.stop()
+    client = IotClient(url, Credentials(KEY_ID, SECRET), retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(client)
+    client.close()
+    assert isinstance(caught.value.__cause__, requests.ConnectionError)
+
+
+def test_the_read_timeout_shrinks_to_the_callers_deadline(api: CannedApi) -> None:
+    api.queue(Reply(body=page([]), delay=2.0))
+    client = IotClient(api.url, Credentials(KEY_ID, SECRET), read_timeout=10.0)
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnavailableError):
+        call(client, deadline=started + 0.3)
+    client.close()
+    assert time.monotonic() - started < 1.5
+
+
+# --- retries ------------------------------------------------------------------------------
+
+
+def test_a_transient_fault_is_retried_with_a_fresh_nonce_and_then_succeeds(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    api.queue(gateway_error("InternalError", "unknown error", 500), OK)
+    result = call(make_client())
+    assert len(result.jobs) == 1
+    assert len(api.received) == 2
+    assert api.received[0].nonce != api.received[1].nonce
+    assert fake_time.sleeps == [pytest.approx(0.1)]
+
+
+@pytest.mark.parametrize("signature", ["v1", "v3"])
+def test_every_attempt_is_signed_anew_with_its_own_nonce(
+    api: CannedApi, make_client: MakeClient, signature: str
+) -> None:
+    api.queue(UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, OK)
+    call(make_client(signature=signature))
+    assert len({received.nonce for received in api.received}) == 4
+    check = v1_signature_is_valid if signature == "v1" else v3_signature_is_valid
+    assert all(check(received) for received in api.received)
+
+
+def test_throttling_backs_off_from_half_a_second_and_doubles(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    api.queue(THROTTLED, THROTTLED, THROTTLED, OK)
+    call(make_client())
+    assert fake_time.sleeps == [pytest.approx(0.5), pytest.approx(1.0), pytest.approx(2.0)]
+
+
+def test_throttling_delays_are_jittered_up_to_twice_the_floor(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    api.queue(THROTTLED, THROTTLED, THROTTLED, OK)
+    call(make_client(random=lambda: 0.999999))
+    assert fake_time.sleeps == [
+        pytest.approx(1.0, abs=1e-3),
+        pytest.approx(2.0, abs=1e-3),
+        pytest.approx(4.0, abs=1e-3),
+    ]
+
+
+def test_persistent_throttling_gives_up_after_max_attempts_with_the_throttled_error(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    api.queue(THROTTLED)
+    client = make_client()
+    with pytest.raises(ThrottledError) as caught:
+        call(client)
+    assert caught.value.code == "Throttling.User"
+    assert len(api.received) == 4
+    assert client.stats == ClientStats(calls=1, attempts=4, retries=3, throttled=4, failures=1)
+
+
+@pytest.mark.parametrize("retry", range(1, 12))
+@pytest.mark.parametrize("throttled", [True, False])
+@pytest.mark.parametrize("draw", [0.0, 0.37, 0.999999])
+def test_retry_delays_stay_within_equal_jitter_bounds_and_the_cap(
+    retry: int, throttled: bool, draw: float
+) -> None:
+    policy = RetryPolicy()
+    base = policy.throttle_base_delay if throttled else policy.base_delay
+    ceiling = min(policy.max_delay, base * 2**retry)
+    delay = policy.delay(retry, throttled=throttled, random=lambda: draw)
+    assert ceiling / 2 <= delay <= ceiling <= policy.max_delay
+
+
+def test_delays_are_capped_at_max_delay(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    api.queue(THROTTLED)
+    policy = RetryPolicy(max_attempts=8, total_deadline=1000.0)
+    with pytest.raises(ThrottledError):
+        call(make_client(retry=policy, random=lambda: 0.999999))
+    assert max(fake_time.sleeps) == pytest.approx(8.0, abs=1e-3)
+    assert fake_time.sleeps[-3:] == [pytest.approx(8.0, abs=1e-3)] * 3
+
+
+def test_retries_stop_before_the_callers_deadline_and_raise_the_last_error(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    api.queue(THROTTLED)
+    with pytest.raises(ThrottledError):
+        call(make_client(), deadline=fake_time.now + 1.2)
+    assert fake_time.sleeps == [pytest.approx(0.5)]
+    assert len(api.received) == 2
+
+
+def test_retries_stop_at_the_policys_overall_deadline(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    api.queue(THROTTLED)
+    policy = RetryPolicy(max_attempts=50, total_deadline=5.0)
+    started = fake_time.now
+    with pytest.raises(ThrottledError):
+        call(make_client(retry=policy))
+    assert fake_time.now - started <= 5.0
+    assert fake_time.sleeps == [pytest.approx(0.5), pytest.approx(1.0), pytest.approx(2.0)]
+
+
+def test_retry_after_from_the_api_is_honoured(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    throttled = gateway_error("Throttling", "Request was denied due to request throttling.")
+    throttled.headers["Retry-After"] = "3"
+    api.queue(throttled, OK)
+    call(make_client())
+    assert fake_time.sleeps == [pytest.approx(3.0)]
+
+
+@pytest.mark.parametrize(
+    ("reply", "error_type"),
+    [
+        (
+            gateway_error("SignatureDoesNotMatch", "Specified signature is not matched."),
+            SignatureError,
+        ),
+        (gateway_error("InvalidAccessKeyId.NotFound", "not found", 404), AccessKeyError),
+        (
+            gateway_error("MissingFirmwareId", "FirmwareId is mandatory for this action."),
+            InvalidRequestError,
+        ),
+        (iot_error("iot.common.InvalidPageParams", "bad page"), InvalidRequestError),
+        (iot_error("iot.device.NotExistedDevice", "no device"), DeviceNotFoundError),
+    ],
+    ids=["signature", "access-key", "missing-param", "page-params", "not-found"],
+)
+def test_authentication_validation_and_not_found_errors_are_never_retried(
+    api: CannedApi,
+    make_client: MakeClient,
+    fake_time: FakeTime,
+    reply: Reply,
+    error_type: type[IotError],
+) -> None:
+    api.queue(reply, OK)
+    with pytest.raises(error_type):
+        call(make_client())
+    assert len(api.received) == 1
+    assert fake_time.sleeps == []
+
+
+def test_every_attempt_passes_the_gate_and_reports_throttling(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    gate = RecordingGate()
+    api.queue(THROTTLED, OK)
+    deadline = fake_time.now + 15.0
+    call(make_client(gate=gate), deadline=deadline)
+    assert gate.calls == [
+        ("before", deadline),
+        ("after", True),
+        ("before", deadline),
+        ("after", False),
+    ]
+
+
+def test_the_gate_is_given_the_policys_deadline_when_the_caller_has_none(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    gate = RecordingGate()
+    api.queue(OK)
+    call(make_client(gate=gate))
+    assert gate.calls[0] == ("before", fake_time.now + RetryPolicy().total_deadline)
+
+
+def test_a_busy_gate_refuses_the_call_before_anything_is_sent(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    client = make_client(gate=RecordingGate(refuse=True))
+    with pytest.raises(QuotaBusyError):
+        call(client)
+    assert api.received == []
+    assert client.stats == ClientStats(calls=1, failures=1)
+
+
+def test_a_deadline_already_past_sends_nothing(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(make_client(), deadline=fake_time.now - 1)
+    assert caught.value.code == "otabot.DeadlineExceeded"
+    assert api.received == []
+
+
+def test_stats_count_calls_attempts_retries_and_throttling(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(THROTTLED, UNAVAILABLE, OK, OK)
+    client = make_client()
+    call(client)
+    call(client)
+    assert client.stats == ClientStats(calls=2, attempts=4, retries=2, throttled=1, failures=0)
+
+
+# --- construction -------------------------------------------------------------------------
+
+
+def test_from_settings_uses_the_configured_endpoint_signature_and_region(api: CannedApi) -> None:
+    settings = Settings.from_env(
+        {
+            "OTABOT_IOT_ENDPOINT": api.url,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
+            "ALIBABA_CLOUD_REGION_ID": "eu-central-1",
+            "OTABOT_SIGNATURE": "v1",
+        }
+    )
+    api.queue(OK)
+    with IotClient.from_settings(settings) as client:
+        call(client)
+    [received] = api.received
+    assert received.query["RegionId"] == "eu-central-1"
+    assert v1_signature_is_valid(received)
+
+
+def test_an_unknown_signature_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="signature"):
+        IotClient("http://127.0.0.1:1", Credentials(KEY_ID, SECRET), signature="v2")
+
+
+def test_a_session_passed_in_is_used_and_left_open(api: CannedApi) -> None:
+    session = requests.Session()
+    api.queue(OK)
+    client = IotClient(api.url, Credentials(KEY_ID, SECRET), session=session)
+    call(client)
+    client.close()
+    api.queue(OK)
+    assert session.post(api.url).status_code == 200
+    session.close()
+
+
+def test_the_gate_protocol_is_satisfied_by_a_plain_class() -> None:
+    gate: AttemptGate = RecordingGate()
+    gate.before_attempt(None)
+    gate.after_attempt(False)
+    assert [name for name, _ in RecordingGate.__dict__.items() if name.endswith("attempt")] == [
+        "before_attempt",
+        "after_attempt",
+    ]
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+def _secret_forms(api: CannedApi) -> list[str]:
+    """The secret, the token and every signature the server saw, raw and percent-encoded."""
+    forms = [SECRET, STS_TOKEN, quote(STS_TOKEN, safe=""), quote(STS_TOKEN)]
+    for received in api.received:
+        signature = received.query.get("Signature")
+        if signature:
+            forms += [signature, quote(signature, safe=""), quote(signature)]
+        authorization = received.headers.get("authorization")
+        if authorization:
+            forms.append(authorization.rsplit("Signature=", 1)[1])
+    return forms
+
+
+def _everything_said(error: BaseException, caplog: pytest.LogCaptureFixture) -> str:
+    chain = "".join(traceback.format_exception(error))
+    return "\n".join([chain, str(error), repr(error), caplog.text])
+
+
+@pytest.mark.parametrize("signature", ["v1", "v3"])
+def test_no_secret_in_logs_or_errors_when_the_api_fails(
+    api: CannedApi,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    signature: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    api.queue(UNAVAILABLE)
+    client = make_client(signature=signature, credentials=Credentials(KEY_ID, SECRET, STS_TOKEN))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(client)
+    said = _everything_said(caught.value, caplog) + repr(client)
+    assert "GET" in caplog.text or "POST" in caplog.text  # urllib3 did log the request line
+    for form in _secret_forms(api):
+        assert form not in said
+
+
+@pytest.mark.parametrize(
+    "reply", [Reply(reset=True), Reply(body=b"{}", delay=2.0)], ids=["reset", "timeout"]
+)
+def test_no_secret_in_logs_or_the_exception_chain_on_transport_failures(
+    api: CannedApi,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    reply: Reply,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    api.queue(reply)
+    client = make_client(
+        signature="v1",
+        credentials=Credentials(KEY_ID, SECRET, STS_TOKEN),
+        read_timeout=0.1,
+        retry=RetryPolicy(max_attempts=2),
+    )
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(client)
+    said = _everything_said(caught.value, caplog)
+    for form in _secret_forms(api):
+        assert form not in said
+
+
+def test_no_secret_in_the_exception_chain_when_the_connection_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    closed = CannedApi()
+    url = closed.url
+    closed.stop()
+    client = IotClient(
+        url,
+        Credentials(KEY_ID, SECRET, STS_TOKEN),
+        signature="v1",
+        retry=RetryPolicy(max_attempts=1),
+    )
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(client)
+    client.close()
+    said = _everything_said(caught.value, caplog)
+    assert "Max retries exceeded" in said  # urllib3's message, URL redacted, is still there
+    assert "Signature=***" in said
+    for form in (SECRET, STS_TOKEN, quote(STS_TOKEN, safe="")):
+        assert form not in said
+
+
+def test_redaction_hides_signature_and_token_values_only() -> None:
+    text = "/?AccessKeyId=testid&Signature=abc%2Bdef%3D&SecurityToken=CAIS%2Bx&SignatureNonce=n1"
+    assert redact_signed_query(text) == (
+        "/?AccessKeyId=testid&Signature=***&SecurityToken=***&SignatureNonce=n1"
+    )
