@@ -18,13 +18,19 @@ import waitress.server
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
+from otabot.iot.errors import OtabotError
 from otabot.slack.http import create_wsgi_app
 
 logger = logging.getLogger(__name__)
 
 HTTP_THREADS = 16
 DRAIN_TIMEOUT = 30.0
+
+
+class SocketModeRefusedError(OtabotError):
+    """Slack would not open a Socket Mode connection (bad app token, Socket Mode off)."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -97,7 +103,14 @@ def serve_socket_mode(
     stop = threading.Event()
     with sigterm_raises():
         try:
-            handler.connect()  # type: ignore[no-untyped-call]
+            try:
+                handler.connect()  # type: ignore[no-untyped-call]
+            except SlackApiError as error:
+                problem = error.response.get("error", "unknown")
+                raise SocketModeRefusedError(
+                    f"Slack refused SLACK_APP_TOKEN (apps.connections.open: {problem}); "
+                    "check the token has connections:write and Socket Mode is on"
+                ) from None
             if on_ready is not None:
                 on_ready("socket mode")
             logger.info("connected to Slack over Socket Mode")

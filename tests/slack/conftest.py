@@ -101,6 +101,8 @@ class SlackRecorder:
                 "user_id": "UBOT",
                 "bot_id": "B0001",
             }
+        if method == "apps.connections.open":
+            return {"ok": False, "error": "invalid_auth"}
         if method == "chat.postMessage":
             return {"ok": True, "channel": "C0001", "ts": "1.000001"}
         return {"ok": False, "error": "unknown_method"}

@@ -190,3 +190,25 @@ def test_serve_without_a_signing_secret_names_the_variable(recorder: SlackRecord
         timeout=60,
     )
     assert result.returncode == 1 and "SLACK_SIGNING_SECRET" in result.stderr
+
+
+def test_socket_mode_is_chosen_by_the_app_token_and_a_refusal_is_clear(
+    recorder: SlackRecorder,
+) -> None:
+    env = {**serve_env(recorder, None), "SLACK_APP_TOKEN": "xapp-test-app-token"}
+    del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
+    result = subprocess.run(
+        [sys.executable, "-m", "otabot", "serve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Slack refused SLACK_APP_TOKEN (apps.connections.open: invalid_auth)" in result.stderr
+    assert "xapp-test-app-token" not in result.stderr + result.stdout
+    assert [post.path for post in recorder.posts] == [
+        "/api/auth.test",
+        "/api/apps.connections.open",
+    ]
