@@ -1,0 +1,144 @@
+"""error_for: every code of REFERENCE.md lands on its branch of the tree, retryable or not."""
+
+from __future__ import annotations
+
+import pytest
+
+from otabot.iot.errors import (
+    AccessKeyError,
+    AuthenticationError,
+    DeviceNotFoundError,
+    FirmwareNotFoundError,
+    FirmwareProductMismatchError,
+    ForbiddenError,
+    InstanceNotFoundError,
+    InvalidRequestError,
+    IotError,
+    NotFoundError,
+    OtabotError,
+    ProductNotFoundError,
+    QuotaBusyError,
+    SignatureError,
+    ThrottledError,
+    UpstreamUnavailableError,
+    error_for,
+)
+
+CLASSIFICATION: list[tuple[str, int, type[IotError]]] = [
+    ("MissingFirmwareId", 400, InvalidRequestError),
+    ("MissingProductKey", 400, InvalidRequestError),
+    ("InvalidAccessKeyId.NotFound", 404, AccessKeyError),
+    ("InvalidAccessKeyId.Inactive", 400, AccessKeyError),
+    ("InvalidTimeStamp.Format", 400, SignatureError),
+    ("InvalidTimeStamp.Expired", 400, SignatureError),
+    ("SignatureNonceUsed", 400, SignatureError),
+    ("SignatureDoesNotMatch", 400, SignatureError),
+    ("IncompleteSignature", 400, SignatureError),
+    ("Throttling", 400, ThrottledError),
+    ("Throttling.User", 400, ThrottledError),
+    ("Throttling.Api", 400, ThrottledError),
+    ("Forbidden.RAM", 403, ForbiddenError),
+    ("InternalError", 500, UpstreamUnavailableError),
+    ("ServiceUnavailable", 503, UpstreamUnavailableError),
+    ("iot.prod.NotExistedProduct", 200, ProductNotFoundError),
+    ("iot.prod.InvalidFormattedProductkey", 200, InvalidRequestError),
+    ("iot.device.NotExistedDevice", 200, DeviceNotFoundError),
+    ("iot.device.InvalidFormattedDeviceName", 200, InvalidRequestError),
+    ("iot.firmware.FirmwareNotFound", 200, FirmwareNotFoundError),
+    ("iot.ota.InvalidFirmwareId", 200, FirmwareNotFoundError),
+    ("iot.ota.FirmwareAndProductKeyMismatch", 200, FirmwareProductMismatchError),
+    ("iot.common.InvalidPageParams", 200, InvalidRequestError),
+    ("iot.common.AuthActionPermissionDeny", 200, ForbiddenError),
+    ("iot.common.RamActionPermissionDeny", 200, ForbiddenError),
+    ("iot.system.SystemException", 200, UpstreamUnavailableError),
+    ("iot.system.InstanceNotFound", 200, InstanceNotFoundError),
+]
+RETRYABLE = (ThrottledError, UpstreamUnavailableError)
+
+
+@pytest.mark.parametrize(("code", "status", "expected"), CLASSIFICATION)
+def test_every_reference_code_gets_its_exact_class(
+    code: str, status: int, expected: type[IotError]
+) -> None:
+    assert type(error_for(code, "message", http_status=status)) is expected
+
+
+@pytest.mark.parametrize(("code", "status", "expected"), CLASSIFICATION)
+def test_only_throttling_and_transient_faults_are_retryable(
+    code: str, status: int, expected: type[IotError]
+) -> None:
+    error = error_for(code, "message", http_status=status)
+    assert error.retryable is issubclass(expected, RETRYABLE)
+
+
+def test_an_error_carries_code_message_request_id_and_status() -> None:
+    error = error_for(
+        "iot.device.NotExistedDevice", "no such device", request_id="R1", http_status=200
+    )
+    assert (error.code, error.message, error.request_id, error.http_status) == (
+        "iot.device.NotExistedDevice",
+        "no such device",
+        "R1",
+        200,
+    )
+    assert str(error) == "no such device [iot.device.NotExistedDevice] (RequestId R1)"
+
+
+def test_the_server_string_to_sign_is_kept_out_of_a_signature_error() -> None:
+    message = (
+        "Specified signature is not matched with our calculation. server string to sign is:"
+        "POST&%2F&AccessKeyId%3Dtestid%26Action%3DListOTAJobByDevice"
+    )
+    error = error_for("SignatureDoesNotMatch", message, http_status=400)
+    assert error.message == "Specified signature is not matched with our calculation."
+    assert "AccessKeyId" not in str(error) and "AccessKeyId" not in repr(error)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("Throttling.Api.Concurrency", 400, ThrottledError),
+        ("Throttling.Something.New", 400, ThrottledError),
+        ("MissingSomethingNew", 400, InvalidRequestError),
+        ("InvalidParameter", 400, InvalidRequestError),
+        ("SomethingBroke", 502, UpstreamUnavailableError),
+        ("NoPermission", 403, ForbiddenError),
+        ("iot.thing.NotExisted", 200, NotFoundError),
+        ("iot.whatever.Odd", 200, InvalidRequestError),
+    ],
+)
+def test_unknown_codes_fall_back_by_prefix_and_status(
+    code: str, status: int, expected: type[IotError]
+) -> None:
+    assert type(error_for(code, "m", http_status=status)) is expected
+
+
+def test_an_empty_message_falls_back_to_the_code() -> None:
+    assert error_for("InvalidAccessKeyId.Inactive", "", http_status=400).message == (
+        "InvalidAccessKeyId.Inactive"
+    )
+
+
+def test_the_tree_has_the_documented_branches() -> None:
+    assert issubclass(IotError, OtabotError)
+    assert issubclass(QuotaBusyError, ThrottledError)
+    assert QuotaBusyError("busy").retryable
+    for cls in (SignatureError, AccessKeyError, ForbiddenError):
+        assert issubclass(cls, AuthenticationError)
+    for cls in (
+        ProductNotFoundError,
+        DeviceNotFoundError,
+        FirmwareNotFoundError,
+        InstanceNotFoundError,
+    ):
+        assert issubclass(cls, NotFoundError)
+
+
+def test_retryable_can_be_overridden_per_instance() -> None:
+    error = UpstreamUnavailableError("odd answer", retryable=False)
+    assert not error.retryable
+    assert UpstreamUnavailableError("down").retryable
+
+
+def test_a_throttled_error_can_say_when_to_retry() -> None:
+    assert ThrottledError("slow down", code="Throttling", retry_after=2.0).retry_after == 2.0
