@@ -249,11 +249,13 @@ def decode_state(value: object) -> OtaCommand | UsageError:
         return UsageError("this button's query is not readable")
     product, device, firmware = state.get("p"), state.get("d"), state.get("f")
     instance, page, status_value = state.get("i"), state.get("n", 1), state.get("s")
-    if not all(isinstance(item, str) for item in (product, device, firmware)) or not (
-        instance is None or isinstance(instance, str)
+    if (
+        not isinstance(product, str)
+        or not isinstance(device, str)
+        or not isinstance(firmware, str)
+        or not (instance is None or isinstance(instance, str))
     ):
         return UsageError("this button's query is incomplete")
-    assert isinstance(product, str) and isinstance(device, str) and isinstance(firmware, str)
     problem = check_lookup(product, device, firmware, instance)
     if problem is not None:
         return UsageError(problem[1], problem[0])

@@ -47,6 +47,7 @@ class SlackRecorder:
     def __init__(self) -> None:
         self.posts: list[Recorded] = []
         self.auth_error: str | None = None
+        self.socket_url: str | None = None
         self._changed = threading.Condition()
         recorder = self
 
@@ -102,7 +103,9 @@ class SlackRecorder:
                 "bot_id": "B0001",
             }
         if method == "apps.connections.open":
-            return {"ok": False, "error": "invalid_auth"}
+            if self.socket_url is None:
+                return {"ok": False, "error": "invalid_auth"}
+            return {"ok": True, "url": self.socket_url}
         if method == "chat.postMessage":
             return {"ok": True, "channel": "C0001", "ts": "1.000001"}
         return {"ok": False, "error": "unknown_method"}

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -28,6 +29,7 @@ from tests.slack.conftest import (
     command_body,
     sign,
 )
+from tests.slack.socket_mode_server import SocketModeServer
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +40,11 @@ READY = "otabot: serving /ota for "
 class ServeProcess:
     """``python -m otabot serve --http --port 0``; reads the URL it prints when ready."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(
+        self, env: dict[str, str], args: tuple[str, ...] = ("--http", "--port", "0")
+    ) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "otabot", "serve", "--http", "--port", "0"],
+            [sys.executable, "-m", "otabot", "serve", *args],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
@@ -212,3 +216,42 @@ def test_socket_mode_is_chosen_by_the_app_token_and_a_refusal_is_clear(
         "/api/auth.test",
         "/api/apps.connections.open",
     ]
+
+
+def test_socket_mode_acks_envelopes_and_answers_through_response_url(
+    recorder: SlackRecorder, emulator: EmulatorServer
+) -> None:
+    socket_server = SocketModeServer()
+    recorder.socket_url = socket_server.url
+    env = {**serve_env(recorder, emulator), "SLACK_APP_TOKEN": "xapp-test-app-token"}
+    process = ServeProcess(env, args=())
+    try:
+        assert process.events_url() == "socket mode"
+        assert socket_server.connected.wait(10)
+        command = dict(parse_qsl(command_body(f"light/light1 {FIRMWARE}", recorder.response_url())))
+        socket_server.send(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": command,
+            }
+        )
+        assert socket_server.next_message()["envelope_id"] == "env-1"
+        (posted,) = recorder.wait_for_responses(1)
+        assert posted["blocks"][0]["text"]["text"] == "OTA jobs · light1"
+        help_command = dict(parse_qsl(command_body("help", recorder.response_url("help"))))
+        socket_server.send(
+            {
+                "envelope_id": "env-2",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": help_command,
+            }
+        )
+        ack = socket_server.next_message()
+        assert ack["envelope_id"] == "env-2" and "DEVICE FIRMWARE" in json.dumps(ack["payload"])
+        assert process.stop() == 0
+    finally:
+        process.stop()
+        socket_server.stop()
