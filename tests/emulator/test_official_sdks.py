@@ -1,0 +1,247 @@
+"""The official Alibaba Cloud SDKs, unchanged, against the emulator.
+
+* ``aliyun-python-sdk-core`` + ``aliyun-python-sdk-iot``: V1 (HMAC-SHA1), POST with
+  every parameter in the query string, ``Format=JSON``/``XML``, ``RegionId``, an empty
+  ``SignatureType=``.
+* ``alibabacloud-iot20180120`` (tea OpenAPI): V3 by default (signs ``accept``,
+  ``host``, ``user-agent`` and every ``x-acs-*`` header, business parameters in the
+  query); with ``signature_algorithm="v2"`` it signs V1 with ``Format=json`` in lower
+  case and no ``RegionId``.
+
+Neither SDK raises on IoT's business errors (HTTP 200, ``Success: false``): they hand
+back the body, so these tests read the code from it. Gateway errors (4xx/5xx) raise.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from alibabacloud_iot20180120 import models as iot_models
+from alibabacloud_iot20180120.client import Client as TeaIotClient
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+from alibabacloud_tea_openapi.models import Config
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkiot.request.v20180120.ListOTAJobByDeviceRequest import ListOTAJobByDeviceRequest
+
+from otabot.emulator.server import EmulatorServer
+from tests.emulator.signed import KEY_ID, LIGHT, METER_FIRMWARE, SECRET, SHOWCASE
+
+
+def core_request(
+    server: EmulatorServer,
+    *,
+    device: str = "light1",
+    firmware: str = SHOWCASE,
+    page: int = 1,
+    size: int = 10,
+    accept: str = "JSON",
+) -> ListOTAJobByDeviceRequest:
+    request = ListOTAJobByDeviceRequest()
+    request.set_endpoint(f"127.0.0.1:{server.port}")
+    request.set_protocol_type("http")
+    request.set_accept_format(accept)
+    request.set_ProductKey(LIGHT)
+    request.set_DeviceName(device)
+    request.set_FirmwareId(firmware)
+    request.set_CurrentPage(page)
+    request.set_PageSize(size)
+    return request
+
+
+def core_client(secret: str = SECRET) -> AcsClient:
+    return AcsClient(KEY_ID, secret, "cn-shanghai")
+
+
+def core_call(server: EmulatorServer, **kwargs: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(
+        core_client().do_action_with_exception(core_request(server, **kwargs))
+    )
+    return body
+
+
+def tea_client(server: EmulatorServer, *, v1: bool = False, secret: str = SECRET) -> TeaIotClient:
+    extra = {"signature_algorithm": "v2"} if v1 else {}
+    return TeaIotClient(
+        Config(
+            access_key_id=KEY_ID,
+            access_key_secret=secret,
+            endpoint=f"127.0.0.1:{server.port}",
+            protocol="http",
+            **extra,
+        )
+    )
+
+
+def tea_request(
+    device: str = "light1", firmware: str = SHOWCASE, page: int = 1, size: int = 10
+) -> iot_models.ListOTAJobByDeviceRequest:
+    return iot_models.ListOTAJobByDeviceRequest(
+        product_key=LIGHT,
+        device_name=device,
+        firmware_id=firmware,
+        current_page=page,
+        page_size=size,
+    )
+
+
+# aliyun-python-sdk-core (V1).
+
+
+def test_core_sdk_lists_jobs_as_json(emulator: EmulatorServer) -> None:
+    body = core_call(emulator)
+    assert (body["Success"], body["Total"], body["PageCount"]) == (True, 14, 2)
+    assert len(body["Data"]["SimpleOTAJobInfo"]) == 10
+
+
+def test_core_sdk_pages_through_every_job(emulator: EmulatorServer) -> None:
+    pages = [core_call(emulator, page=page, size=5) for page in (1, 2, 3, 4)]
+    ids = [job["JobId"] for page in pages for job in page["Data"]["SimpleOTAJobInfo"]]
+    assert [len(page["Data"]["SimpleOTAJobInfo"]) for page in pages] == [5, 5, 4, 0]
+    assert len(set(ids)) == 14
+
+
+def test_core_sdk_lists_jobs_as_xml(emulator: EmulatorServer) -> None:
+    # do_action_with_exception forces JSON; do_action sends the format asked for.
+    with pytest.warns(DeprecationWarning):
+        raw = core_client().do_action(core_request(emulator, accept="XML", size=100))
+    root = ElementTree.fromstring(raw)
+    assert root.tag == "ListOTAJobByDeviceResponse"
+    assert root.findtext("Total") == "14"
+    assert len(root.findall("Data/SimpleOTAJobInfo")) == 14
+
+
+def test_core_sdk_gets_the_business_error_body_for_an_unknown_device(
+    emulator: EmulatorServer,
+) -> None:
+    body = core_call(emulator, device="light404")
+    assert (body["Success"], body["Code"]) == (False, "iot.device.NotExistedDevice")
+
+
+def test_core_sdk_gets_the_business_error_for_firmware_of_another_product(
+    emulator: EmulatorServer,
+) -> None:
+    body = core_call(emulator, firmware=METER_FIRMWARE)
+    assert body["Code"] == "iot.ota.FirmwareAndProductKeyMismatch"
+
+
+def test_core_sdk_recognises_our_string_to_sign_on_a_wrong_secret(
+    emulator: EmulatorServer,
+) -> None:
+    """The SDK turns SignatureDoesNotMatch into InvalidAccessKeySecret only when the
+    server's string to sign equals its own: proof that we canonicalise as it does."""
+    with pytest.raises(ServerException) as raised:
+        core_client("wrongsecret").do_action_with_exception(core_request(emulator))
+    assert raised.value.get_http_status() == 400
+    assert raised.value.get_error_code() == "InvalidAccessKeySecret"
+
+
+def test_core_sdk_raises_on_an_unknown_access_key(emulator: EmulatorServer) -> None:
+    client = AcsClient("nosuchkey", SECRET, "cn-shanghai")
+    with pytest.raises(ServerException) as raised:
+        client.do_action_with_exception(core_request(emulator))
+    assert raised.value.get_error_code() == "InvalidAccessKeyId.NotFound"
+    assert raised.value.get_http_status() == 404
+
+
+def test_core_sdk_gets_invalid_page_params_for_a_page_size_above_100(
+    emulator: EmulatorServer,
+) -> None:
+    body = core_call(emulator, size=101)
+    assert body["Code"] == "iot.common.InvalidPageParams"
+
+
+@pytest.fixture
+def frozen_emulator() -> Iterator[EmulatorServer]:
+    now = time.time()
+    with EmulatorServer(qps=2, clock=lambda: now) as server:
+        yield server
+
+
+def test_core_sdk_raises_throttling_past_the_quota(frozen_emulator: EmulatorServer) -> None:
+    core_call(frozen_emulator)
+    core_call(frozen_emulator)
+    with pytest.raises(ServerException) as raised:
+        core_call(frozen_emulator)
+    assert raised.value.get_error_code() == "Throttling.User"
+
+
+def test_core_sdk_raises_on_an_injected_503(emulator: EmulatorServer) -> None:
+    emulator.set_faults(error="ServiceUnavailable", count=1)
+    with pytest.raises(ServerException) as raised:
+        core_call(emulator)
+    assert (raised.value.get_http_status(), raised.value.get_error_code()) == (
+        503,
+        "ServiceUnavailable",
+    )
+
+
+# alibabacloud-iot20180120 (tea OpenAPI), V3 and V1.
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
+def test_tea_sdk_lists_jobs(emulator: EmulatorServer, v1: bool) -> None:
+    body = tea_client(emulator, v1=v1).list_otajob_by_device(tea_request(size=5, page=3)).body
+    assert (body.success, body.total, body.page_count, body.current_page) == (True, 14, 3, 3)
+    jobs = body.data.simple_otajob_info
+    assert len(jobs) == 4
+    assert {job.firmware_id for job in jobs} == {SHOWCASE}
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
+def test_tea_sdk_pages_past_the_end(emulator: EmulatorServer, v1: bool) -> None:
+    body = tea_client(emulator, v1=v1).list_otajob_by_device(tea_request(size=5, page=9)).body
+    assert (body.total, body.data.simple_otajob_info) == (14, [])
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
+def test_tea_sdk_gets_the_business_error_for_an_unknown_device(
+    emulator: EmulatorServer, v1: bool
+) -> None:
+    body = tea_client(emulator, v1=v1).list_otajob_by_device(tea_request("light404")).body
+    assert (body.success, body.code) == (False, "iot.device.NotExistedDevice")
+    assert body.error_message
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
+def test_tea_sdk_raises_signature_does_not_match_on_a_wrong_secret(
+    emulator: EmulatorServer, v1: bool
+) -> None:
+    client = tea_client(emulator, v1=v1, secret="wrongsecret")
+    with pytest.raises(AlibabaCloudException) as raised:
+        client.list_otajob_by_device(tea_request())
+    assert raised.value.code == "SignatureDoesNotMatch"
+    assert raised.value.status_code == 400
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
+def test_tea_sdk_raises_on_a_missing_parameter(emulator: EmulatorServer, v1: bool) -> None:
+    request = iot_models.ListOTAJobByDeviceRequest(
+        product_key=LIGHT, device_name="light1", current_page=1, page_size=10
+    )
+    with pytest.raises(AlibabaCloudException) as raised:
+        tea_client(emulator, v1=v1).list_otajob_by_device(request)
+    assert raised.value.code == "MissingFirmwareId"
+
+
+def test_tea_sdk_raises_throttling_past_the_quota(frozen_emulator: EmulatorServer) -> None:
+    client = tea_client(frozen_emulator)
+    client.list_otajob_by_device(tea_request())
+    client.list_otajob_by_device(tea_request())
+    with pytest.raises(AlibabaCloudException) as raised:
+        client.list_otajob_by_device(tea_request())
+    assert raised.value.code == "Throttling.User"
+
+
+def test_official_sdks_calls_are_counted(emulator: EmulatorServer) -> None:
+    core_call(emulator)
+    tea_client(emulator).list_otajob_by_device(tea_request())
+    tea_client(emulator, v1=True).list_otajob_by_device(tea_request())
+    stats = emulator.stats()
+    assert stats["by_action"] == {"ListOTAJobByDevice": 3}
+    assert stats["by_code"] == {"OK": 3}

@@ -1,0 +1,195 @@
+"""The server: control endpoints, injected faults, prompt stop, port handling."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import requests
+
+from otabot.emulator.fleet import sample_fleet
+from otabot.emulator.server import EmulatorServer
+from tests.emulator.signed import call_v1, list_jobs, v1_params
+
+
+def control(server: EmulatorServer, name: str, body: object = None) -> requests.Response:
+    url = f"{server.url}/__emulator/{name}"
+    if body is None and name in ("health", "stats"):
+        return requests.get(url, timeout=5)
+    return requests.post(url, data=json.dumps(body) if body is not None else b"", timeout=5)
+
+
+def call(server: EmulatorServer, timeout: float = 10) -> requests.Response:
+    params = v1_params(list_jobs())
+    return requests.post(f"{server.url}/", params=params, timeout=timeout)
+
+
+def test_health_answers_with_the_fleet_size(emulator: EmulatorServer) -> None:
+    body = control(emulator, "health").json()
+    assert body == {"status": "ok", "products": 2, "firmwares": 6, "jobs": 27}
+
+
+def test_stats_count_api_calls_by_action_and_code(emulator: EmulatorServer) -> None:
+    call(emulator)
+    call_v1(emulator.url, v1_params(list_jobs(DeviceName="light404")))
+    call_v1(emulator.url, v1_params(list_jobs(), secret="wrong"))
+    control(emulator, "health")
+    stats = control(emulator, "stats").json()
+    assert stats["calls"] == 3
+    assert stats["by_action"] == {"ListOTAJobByDevice": 3}
+    assert stats["by_code"] == {
+        "OK": 1,
+        "iot.device.NotExistedDevice": 1,
+        "SignatureDoesNotMatch": 1,
+    }
+    assert stats["throttled"] == 0
+    assert 1 <= stats["max_calls_in_any_second"] <= 3
+
+
+def test_reset_clears_the_stats(emulator: EmulatorServer) -> None:
+    call(emulator)
+    assert control(emulator, "reset").status_code == 200
+    assert control(emulator, "stats").json()["calls"] == 0
+
+
+def test_posting_a_fleet_replaces_it(emulator: EmulatorServer) -> None:
+    fleet = sample_fleet().to_dict()
+    fleet["Jobs"] = fleet["Jobs"][:1]
+    assert control(emulator, "fleet", fleet).status_code == 200
+    device = fleet["Jobs"][0]["Devices"][0]
+    body = call_v1(
+        emulator.url,
+        v1_params(list_jobs(DeviceName=device, FirmwareId=fleet["Jobs"][0]["FirmwareId"])),
+    ).json()
+    assert body["Total"] == 1
+
+
+def test_a_bad_posted_fleet_is_refused_with_the_reason(emulator: EmulatorServer) -> None:
+    fleet = sample_fleet().to_dict()
+    fleet["Jobs"][3]["FirmwareId"] = "FWnope"
+    response = control(emulator, "fleet", fleet)
+    assert response.status_code == 400
+    assert response.json()["error"] == "posted fleet: Jobs[3].FirmwareId: unknown firmware 'FWnope'"
+    assert call(emulator).json()["Total"] == 14
+
+
+def test_posted_fleet_that_is_not_json_names_the_line(emulator: EmulatorServer) -> None:
+    response = requests.post(f"{emulator.url}/__emulator/fleet", data=b"{\n oops", timeout=5)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("posted fleet line 2 column 2:")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        ("ServiceUnavailable", 503, "ServiceUnavailable"),
+        ("InternalError", 500, "InternalError"),
+        ("Throttling", 400, "Throttling"),
+    ],
+)
+def test_error_faults_answer_the_gateway_error_for_count_calls(
+    emulator: EmulatorServer, error: str, status: int, code: str
+) -> None:
+    control(emulator, "faults", {"error": error, "count": 2})
+    answers = [call(emulator) for _ in range(3)]
+    assert [r.status_code for r in answers] == [status, status, 200]
+    assert answers[0].json()["Code"] == code
+    assert control(emulator, "stats").json()["by_code"][code] == 2
+
+
+def test_fault_without_count_lasts_until_reset(emulator: EmulatorServer) -> None:
+    control(emulator, "faults", {"error": "ServiceUnavailable"})
+    assert {call(emulator).status_code for _ in range(4)} == {503}
+    control(emulator, "reset")
+    assert call(emulator).status_code == 200
+
+
+def test_malformed_fault_is_a_200_that_is_not_json(emulator: EmulatorServer) -> None:
+    control(emulator, "faults", {"error": "malformed", "count": 1})
+    response = call(emulator)
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        response.json()
+
+
+def test_reset_fault_closes_the_connection_without_an_answer(emulator: EmulatorServer) -> None:
+    control(emulator, "faults", {"error": "reset", "count": 1})
+    with pytest.raises(requests.ConnectionError):
+        call(emulator)
+    assert call(emulator).status_code == 200
+
+
+def test_timeout_fault_trips_the_clients_read_timeout(emulator: EmulatorServer) -> None:
+    control(emulator, "faults", {"error": "timeout", "count": 1})
+    with pytest.raises(requests.ReadTimeout):
+        call(emulator, timeout=0.3)
+    assert control(emulator, "stats").json()["by_code"] == {"fault.timeout": 1}
+
+
+def test_latency_applies_to_every_call(emulator: EmulatorServer) -> None:
+    control(emulator, "faults", {"latency_ms": 150})
+    started = time.monotonic()
+    assert call(emulator).status_code == 200
+    assert call(emulator).status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.parametrize("body", [{"error": "Boom"}, {"latency_ms": "slow"}, {"count": -2}])
+def test_bad_faults_are_refused(emulator: EmulatorServer, body: object) -> None:
+    response = control(emulator, "faults", body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("bad faults:")
+
+
+def test_unknown_control_endpoint_and_wrong_method(emulator: EmulatorServer) -> None:
+    assert control(emulator, "explode", {}).status_code == 404
+    assert requests.get(f"{emulator.url}/__emulator/reset", timeout=5).status_code == 405
+
+
+def test_other_paths_are_not_the_api(emulator: EmulatorServer) -> None:
+    assert requests.get(f"{emulator.url}/favicon.ico", timeout=5).status_code == 404
+    assert control(emulator, "stats").json()["calls"] == 0
+
+
+def test_set_faults_refuses_an_unknown_error(emulator: EmulatorServer) -> None:
+    with pytest.raises(ValueError):
+        emulator.set_faults(error="Boom")
+
+
+def test_stop_is_prompt_while_a_call_sleeps_in_a_timeout_fault() -> None:
+    server = EmulatorServer().start()
+    server.set_faults(error="timeout")
+    failures: list[BaseException] = []
+
+    def stuck_call() -> None:
+        try:
+            call(server, timeout=20)
+        except requests.RequestException as error:
+            failures.append(error)
+
+    caller = threading.Thread(target=stuck_call)
+    caller.start()
+    deadline = time.monotonic() + 5
+    while server.stats()["calls"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    server.stop()
+    caller.join(timeout=5)
+    assert time.monotonic() - started < 2
+    assert not caller.is_alive()
+    assert failures
+
+
+def test_a_taken_port_cannot_be_started_on(emulator: EmulatorServer) -> None:
+    with pytest.raises(OSError):
+        EmulatorServer(port=emulator.port).start()
+
+
+def test_context_manager_starts_and_stops() -> None:
+    with EmulatorServer() as server:
+        assert control(server, "health").status_code == 200
+        url = server.url
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/__emulator/health", timeout=2)
