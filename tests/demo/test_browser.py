@@ -28,17 +28,8 @@ from otabot.emulator.fleet import sample_fleet
 from otabot.iot.models import OtaJob
 from otabot.service.lookup import newest_first
 from tests.conftest import skip_or_fail
+from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PRODUCT, DEVICE, FIRMWARE = "a19mzPZabcd", "light1", "FJFx8JzpnhpIsKftRjjm030100"
 LOOKUP = f"/ota light/{DEVICE} {FIRMWARE}"
 PAGE_SIZE = 5

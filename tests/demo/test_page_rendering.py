@@ -18,7 +18,7 @@ from otabot.demo.servers import BackgroundWsgiServer
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import DemoWebApp
 from tests.conftest import skip_or_fail
-from tests.demo.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
 
 BOT_TOKEN = "xoxb-demo-render"
 MOMENT = datetime(2024, 3, 5, 14, 7, tzinfo=UTC)  # 22:07 in Shanghai, 15:07 in Paris
