@@ -26,6 +26,7 @@ from alibabacloud_iot20180120.client import Client as TeaIotClient
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.models import Config
 from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkiot.request.v20180120.ListOTAJobByDeviceRequest import ListOTAJobByDeviceRequest
 
@@ -65,8 +66,12 @@ def core_call(server: EmulatorServer, **kwargs: Any) -> dict[str, Any]:
     return body
 
 
-def tea_client(server: EmulatorServer, *, v1: bool = False, secret: str = SECRET) -> TeaIotClient:
-    extra = {"signature_algorithm": "v2"} if v1 else {}
+def tea_client(
+    server: EmulatorServer, *, v1: bool = False, secret: str = SECRET, token: str | None = None
+) -> TeaIotClient:
+    extra: dict[str, str] = {"signature_algorithm": "v2"} if v1 else {}
+    if token is not None:
+        extra["security_token"] = token
     return TeaIotClient(
         Config(
             access_key_id=KEY_ID,
@@ -114,6 +119,15 @@ def test_core_sdk_lists_jobs_as_xml(emulator: EmulatorServer) -> None:
     assert root.tag == "ListOTAJobByDeviceResponse"
     assert root.findtext("Total") == "14"
     assert len(root.findall("Data/SimpleOTAJobInfo")) == 14
+
+
+def test_core_sdk_signs_in_an_sts_token(emulator: EmulatorServer) -> None:
+    client = AcsClient(
+        region_id="cn-shanghai",
+        credential=StsTokenCredential(KEY_ID, SECRET, "CAIS+tok/en=="),
+    )
+    body = json.loads(client.do_action_with_exception(core_request(emulator)))
+    assert body["Total"] == 14
 
 
 def test_core_sdk_gets_the_business_error_body_for_an_unknown_device(
@@ -191,6 +205,12 @@ def test_tea_sdk_lists_jobs(emulator: EmulatorServer, v1: bool) -> None:
     jobs = body.data.simple_otajob_info
     assert len(jobs) == 4
     assert {job.firmware_id for job in jobs} == {SHOWCASE}
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
+def test_tea_sdk_signs_in_an_sts_token(emulator: EmulatorServer, v1: bool) -> None:
+    client = tea_client(emulator, v1=v1, token="CAIS+tok/en==")
+    assert client.list_otajob_by_device(tea_request()).body.total == 14
 
 
 @pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
