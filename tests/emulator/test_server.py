@@ -193,3 +193,15 @@ def test_context_manager_starts_and_stops() -> None:
         url = server.url
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/__emulator/health", timeout=2)
+
+
+def test_keep_alive_calls_do_not_stall_on_nagle(emulator: EmulatorServer) -> None:
+    """Headers and body leave in two writes; with Nagle on, each pooled call waits ~40 ms."""
+    durations = []
+    with requests.Session() as session:
+        for _ in range(15):
+            params = v1_params(list_jobs())
+            started = time.perf_counter()
+            assert session.post(f"{emulator.url}/", params=params, timeout=5).ok
+            durations.append(time.perf_counter() - started)
+    assert sorted(durations)[len(durations) // 2] < 0.03
