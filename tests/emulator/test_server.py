@@ -195,10 +195,10 @@ def test_context_manager_starts_and_stops() -> None:
         requests.get(f"{url}/__emulator/health", timeout=2)
 
 
-def test_keep_alive_calls_do_not_stall_on_nagle(emulator: EmulatorServer) -> None:
+def test_keep_alive_calls_do_not_stall_on_nagle() -> None:
     """Headers and body leave in two writes; with Nagle on, each pooled call waits ~40 ms."""
     durations = []
-    with requests.Session() as session:
+    with EmulatorServer(qps=1000) as emulator, requests.Session() as session:
         for _ in range(15):
             params = v1_params(list_jobs())
             started = time.perf_counter()
