@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 
@@ -59,13 +60,26 @@ class JobType(_OpenEnum):
         return {"VERFIY_FIRMWARE": "VERIFY_FIRMWARE"}
 
 
+@lru_cache(maxsize=64)
+def _job_status(value: str) -> JobStatus:
+    """``JobStatus(value)``, remembered: a page repeats a handful of spellings many times."""
+    return JobStatus(value)
+
+
+@lru_cache(maxsize=64)
+def _job_type(value: str) -> JobType:
+    return JobType(value)
+
+
 def parse_utc(value: str | None) -> datetime | None:
     """``2019-12-28T02:43:10.000Z`` (or without milliseconds) as an aware UTC datetime."""
     if not value:
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value)  # Python 3.11 reads the trailing "Z" itself
+    if parsed.tzinfo is UTC:
+        return parsed
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 
@@ -111,8 +125,8 @@ class OtaJob:
             job_id=str(item.get("JobId", "")),
             firmware_id=str(item.get("FirmwareId", "")),
             product_key=str(item.get("ProductKey", "")),
-            status=JobStatus(str(item.get("JobStatus", ""))),
-            job_type=JobType(str(item.get("JobType", ""))),
+            status=_job_status(str(item.get("JobStatus", ""))),
+            job_type=_job_type(str(item.get("JobType", ""))),
             selection_type=str(item.get("SelectionType", "")),
             target_selection=str(item.get("TargetSelection", "")),
             utc_create=parse_utc(item.get("UtcCreate")),

@@ -16,7 +16,8 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
@@ -27,8 +28,12 @@ V3_ALGORITHM = "ACS3-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
+@lru_cache(maxsize=1024)
 def percent_encode(value: str) -> str:
-    """RFC 3986 encoding of UTF-8: only ``A-Z a-z 0-9 - _ . ~`` stay as they are."""
+    """RFC 3986 encoding of UTF-8: only ``A-Z a-z 0-9 - _ . ~`` stay as they are.
+
+    Remembered: names and most values (keys, versions, devices) repeat on every call.
+    """
     return quote(value, safe="-_.~")
 
 
@@ -121,7 +126,7 @@ class _Signer(AuthBase):
     @staticmethod
     def _with_query(request: requests.PreparedRequest, params: Mapping[str, str]) -> None:
         url = urlsplit(request.url or "")
-        query = urlencode(sorted(params.items()), quote_via=quote, safe="-_.~")
+        query = canonical_query(params)
         request.url = urlunsplit((url.scheme, url.netloc, url.path or "/", query, ""))
 
 
