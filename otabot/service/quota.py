@@ -9,8 +9,16 @@ slot lies past its deadline gets ``QuotaBusyError`` at once instead of a hang.
 
 The rule that keeps any window under the limit: with ``capacity`` calls allowed per
 ``window`` seconds, a new slot is never earlier than the ``capacity``-th most recent
-reservation plus ``window``. A small ``margin`` widens the window so that network
-jitter between us and the API cannot squeeze an extra call into its one-second count.
+reservation plus ``window``. Slots are also paced ``window / capacity`` apart: a burst
+of simultaneous calls would reach the API with uneven delays (threads, GIL, network),
+and uneven delays are what squeeze an extra call into the API's one-second count. A
+small ``margin`` widens the window for the remaining jitter. The rate is unchanged:
+``capacity`` calls per ``window``, 9.6 per second for ``qps=10``.
+
+A sleeper can still wake late (a busy CPU, the GIL), which would bring its call closer
+to the calls after it. So each attempt is *confirmed* when it wakes: the backend also
+keeps the times attempts were really let go, and a late waker whose send would put
+more than ``capacity`` of those into one window waits the few milliseconds it takes.
 
 When the API throttles anyway (other tools share the account), every caller backs off
 together: the backend holds one pause (0.5 s, doubling while throttling persists, up to
@@ -19,6 +27,8 @@ together: the backend holds one pause (0.5 s, doubling while throttling persists
 
 from __future__ import annotations
 
+import bisect
+import logging
 import math
 import threading
 import time
@@ -31,14 +41,17 @@ from otabot.iot.errors import QuotaBusyError
 
 FIRST_PAUSE = 0.5
 MAX_PAUSE = 8.0
-DEFAULT_MARGIN = 0.02
+DEFAULT_MARGIN = 0.04
 DEFAULT_MAX_WAIT = 10.0
+MAX_CONFIRMS = 5
+
+logger = logging.getLogger(__name__)
 
 
 def capacity_and_window(qps: float, margin: float = DEFAULT_MARGIN) -> tuple[int, float]:
     """Calls allowed per window, and the window in seconds, for a possibly fractional qps.
 
-    ``qps=10`` gives 10 calls per 1.02 s; ``qps=2.5`` rounds down to 2 per second (never
+    ``qps=10`` gives 10 calls per 1.04 s; ``qps=2.5`` rounds down to 2 per second (never
     over the limit); ``qps=0.5`` gives 1 call per 2 s.
     """
     if qps <= 0:
@@ -48,14 +61,25 @@ def capacity_and_window(qps: float, margin: float = DEFAULT_MARGIN) -> tuple[int
     return 1, 1.0 / qps + margin
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """A granted slot: ``wait`` seconds from now, at ``slot`` on the backend's own clock."""
+
+    wait: float
+    slot: float
+    shared: bool = False  # granted by Redis (else by this process)
+
+
 class QuotaBackend(Protocol):
     """Where reservations and the collective pause live: this process, or Redis."""
 
-    def reserve(self, max_wait: float | None) -> float:
-        """Reserve the next slot and return the seconds to wait for it.
+    def reserve(self, max_wait: float | None) -> Reservation:
+        """Reserve the next slot; ``QuotaBusyError`` (reserving nothing) past ``max_wait``."""
+        ...
 
-        Raises ``QuotaBusyError`` (reserving nothing) when that wait exceeds ``max_wait``.
-        """
+    def confirm(self, reservation: Reservation) -> float:
+        """Record the attempt as let go now and return 0, or the seconds still to wait
+        when a late wake-up would put more than the limit into one window."""
         ...
 
     def report(self, throttled: bool) -> None:
@@ -91,6 +115,7 @@ class MemoryQuota:
         self._max_pause = max_pause
         self._lock = threading.Lock()
         self._slots: deque[float] = deque()
+        self._sent: deque[float] = deque()
         self._paused_until = -math.inf
         self._pause = 0.0
         self._capacity, self._window = capacity_and_window(qps, margin)
@@ -106,12 +131,12 @@ class MemoryQuota:
             self._qps = qps
             self._capacity, self._window = capacity_and_window(qps, self._margin)
 
-    def reserve(self, max_wait: float | None) -> float:
+    def reserve(self, max_wait: float | None) -> Reservation:
         with self._lock:
             now = self._clock()
-            while self._slots and self._slots[0] <= now - self._window:
-                self._slots.popleft()
             slot = max(now, self._paused_until)
+            if self._slots:
+                slot = max(slot, self._slots[-1] + self._window / self._capacity)
             if len(self._slots) >= self._capacity:
                 slot = max(slot, self._slots[-self._capacity] + self._window)
             wait = slot - now
@@ -121,7 +146,20 @@ class MemoryQuota:
             # Only the last ``capacity`` reservations ever constrain a new one.
             while len(self._slots) > self._capacity:
                 self._slots.popleft()
-            return wait
+            return Reservation(wait, slot)
+
+    def confirm(self, reservation: Reservation) -> float:
+        with self._lock:
+            now = self._clock()
+            sent_at = max(now, reservation.slot)
+            if len(self._sent) >= self._capacity:
+                earliest = self._sent[-self._capacity] + self._window
+                if earliest > sent_at:
+                    return earliest - now
+            bisect.insort(self._sent, sent_at)
+            while len(self._sent) > self._capacity:
+                self._sent.popleft()
+            return 0.0
 
     def report(self, throttled: bool) -> None:
         with self._lock:
@@ -181,16 +219,25 @@ class QuotaLimiter:
         """Block until this attempt's slot; ``QuotaBusyError`` when it lies past ``deadline``."""
         max_wait = self._max_wait if deadline is None else deadline - self._clock()
         try:
-            wait = self._backend.reserve(max_wait)
+            reservation = self._backend.reserve(max_wait)
         except QuotaBusyError:
             with self._lock:
                 self._busy += 1
             raise
+        waited = reservation.wait
+        if reservation.wait > 0:
+            self._sleep(reservation.wait)
+        for _ in range(MAX_CONFIRMS):
+            late = self._backend.confirm(reservation)
+            if late <= 0:
+                break
+            waited += late
+            self._sleep(late)
+        else:
+            logger.debug("attempt not confirmed after %d tries; letting it go", MAX_CONFIRMS)
         with self._lock:
             self._attempts += 1
-            self._waited += wait
-        if wait > 0:
-            self._sleep(wait)
+            self._waited += waited
 
     def after_attempt(self, throttled: bool) -> None:
         """Learn whether the API throttled the attempt; throttling pauses every caller."""

@@ -29,6 +29,7 @@ from otabot.service.quota import (
     FIRST_PAUSE,
     MAX_PAUSE,
     MemoryQuota,
+    Reservation,
     busy_error,
     capacity_and_window,
 )
@@ -54,6 +55,11 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - wind
 local slot = now
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > slot then slot = paused end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  local paced = tonumber(last[2]) + window / capacity
+  if paced > slot then slot = paced end
+end
 if redis.call('ZCARD', KEYS[1]) >= capacity then
   local kth = redis.call('ZRANGE', KEYS[1], -capacity, -capacity, 'WITHSCORES')
   local earliest = tonumber(kth[2]) + window
@@ -61,11 +67,29 @@ if redis.call('ZCARD', KEYS[1]) >= capacity then
 end
 local wait = slot - now
 if max_wait >= 0 and wait > max_wait then
-  return {0, string.format('%.0f', wait), replicas}
+  return {0, string.format('%.0f', wait), replicas, string.format('%.0f', slot)}
 end
 redis.call('ZADD', KEYS[1], string.format('%.0f', slot), ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil((wait + window) / 1000) + 1000)
-return {1, string.format('%.0f', wait), replicas}
+return {1, string.format('%.0f', wait), replicas, string.format('%.0f', slot)}
+"""
+
+# The times attempts were really let go (a late waker may not crowd the next window).
+_CONFIRM = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local capacity = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local sent_at = math.max(now, tonumber(ARGV[3]))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', sent_at - window))
+if redis.call('ZCARD', KEYS[1]) >= capacity then
+  local kth = redis.call('ZRANGE', KEYS[1], -capacity, -capacity, 'WITHSCORES')
+  local earliest = tonumber(kth[2]) + window
+  if earliest > sent_at then return string.format('%.0f', earliest - now) end
+end
+redis.call('ZADD', KEYS[1], string.format('%.0f', sent_at), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+return '0'
 """
 
 _REPORT = """
@@ -197,7 +221,13 @@ class RedisQuota:
         self._first_pause_us = round(first_pause * 1_000_000)
         self._max_pause_us = round(max_pause * 1_000_000)
         base = f"{KEY_PREFIX}:quota:{account}"
-        self._keys = (base, f"{base}:paused_until", f"{base}:replicas", f"{base}:pause")
+        self._keys = (
+            base,
+            f"{base}:paused_until",
+            f"{base}:replicas",
+            f"{base}:pause",
+            f"{base}:sent",
+        )
         self._replica = uuid.uuid4().hex
         self._seq = 0
         self._seq_lock = threading.Lock()
@@ -206,6 +236,7 @@ class RedisQuota:
             qps, clock=clock, margin=margin, first_pause=first_pause, max_pause=max_pause
         )
         self._reserve = link.client.register_script(_RESERVE)
+        self._confirm = link.client.register_script(_CONFIRM)
         self._report = link.client.register_script(_REPORT)
 
     def _member(self) -> str:
@@ -213,11 +244,11 @@ class RedisQuota:
             self._seq += 1
             return f"{self._replica}:{self._seq}"
 
-    def reserve(self, max_wait: float | None) -> float:
+    def reserve(self, max_wait: float | None) -> Reservation:
         if self._link.usable():
             max_wait_us = -1 if max_wait is None else max(0, round(max_wait * 1_000_000))
             try:
-                granted, wait_us, replicas = self._reserve(
+                granted, wait_us, replicas, slot_us = self._reserve(
                     keys=self._keys[:3],
                     args=[
                         self._capacity,
@@ -236,8 +267,29 @@ class RedisQuota:
                 wait = int(wait_us) / 1_000_000
                 if not int(granted):
                     raise busy_error(wait, max_wait or 0.0)
-                return wait
+                return Reservation(wait, int(slot_us) / 1_000_000, shared=True)
         return self.local.reserve(max_wait)
+
+    def confirm(self, reservation: Reservation) -> float:
+        if not reservation.shared:
+            return self.local.confirm(reservation)
+        if not self._link.usable():
+            return 0.0  # granted by Redis, which has gone: its slot stands
+        try:
+            late_us = self._confirm(
+                keys=[self._keys[4]],
+                args=[
+                    self._capacity,
+                    self._window_us,
+                    round(reservation.slot * 1_000_000),
+                    self._member(),
+                ],
+            )
+        except redis.RedisError as error:
+            self._link.failed(error)
+            return 0.0
+        self._link.succeeded()
+        return int(late_us) / 1_000_000
 
     def _note_replicas(self, replicas: int) -> None:
         replicas = max(1, replicas)

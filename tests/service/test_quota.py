@@ -7,8 +7,10 @@ import threading
 import pytest
 
 from otabot.iot.errors import QuotaBusyError
-from otabot.service.quota import MemoryQuota, QuotaLimiter, capacity_and_window
+from otabot.service.quota import DEFAULT_MARGIN, MemoryQuota, QuotaLimiter, capacity_and_window
 from tests.service.fakes import FakeClock
+
+WINDOW = 1.0 + DEFAULT_MARGIN  # the limiter's one second, widened against jitter
 
 
 def max_in_any_second(times: list[float]) -> int:
@@ -68,7 +70,16 @@ def test_slots_are_granted_in_arrival_order() -> None:
     for _ in range(12):
         limiter.before_attempt(None)
     assert recorder.slots == sorted(recorder.slots)
-    assert len(recorder.slots) == 9  # the first three went at once, without sleeping
+    assert len(recorder.slots) == 11  # the first went at once, without sleeping
+
+
+def test_simultaneous_callers_are_paced_evenly_instead_of_bursting() -> None:
+    limiter, recorder, clock = limiter_with_recorder(qps=10)
+    start = clock()
+    for _ in range(5):
+        limiter.before_attempt(None)
+    gaps = [b - a for a, b in zip([start, *recorder.slots], recorder.slots, strict=False)]
+    assert gaps == [pytest.approx(WINDOW / 10)] * 4
 
 
 def test_concurrent_threads_never_exceed_qps_in_any_window() -> None:
@@ -78,7 +89,7 @@ def test_concurrent_threads_never_exceed_qps_in_any_window() -> None:
     backend = MemoryQuota(5, clock=clock)
 
     def caller() -> None:
-        wait = backend.reserve(None)
+        wait = backend.reserve(None).wait
         with lock:
             slots.append(clock() + wait)
 
@@ -91,13 +102,41 @@ def test_concurrent_threads_never_exceed_qps_in_any_window() -> None:
     assert max_in_any_second(slots) == 5
 
 
+def test_a_late_waker_waits_until_its_send_keeps_every_window_within_qps() -> None:
+    clock = FakeClock()
+    backend = MemoryQuota(2, clock=clock)
+    first, second, third = (backend.reserve(None) for _ in range(3))  # slots 0, W/2, W
+    clock.advance(0.6)  # the first two callers overslept
+    assert backend.confirm(first) == 0
+    assert backend.confirm(second) == 0
+    clock.advance(third.slot - clock())  # the third wakes on time, but two went just now
+    assert backend.confirm(third) == pytest.approx(0.6)
+    clock.advance(0.6)
+    assert backend.confirm(third) == 0
+
+
+def test_limiter_sleeps_off_a_late_wake_up_before_letting_the_attempt_go() -> None:
+    clock = FakeClock()
+    oversleep = iter([0.0, 0.5, 0.0, 0.0])
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds + next(oversleep, 0.0))
+
+    limiter = QuotaLimiter(2, clock=clock, sleep=sleep)
+    sent = []
+    for _ in range(3):
+        limiter.before_attempt(None)
+        sent.append(clock())
+    assert max_in_any_second(sent) <= 2
+
+
 def test_caller_whose_slot_is_past_its_deadline_gets_quota_busy() -> None:
     limiter, _recorder, clock = limiter_with_recorder(qps=2)
     limiter.before_attempt(None)
     limiter.before_attempt(None)
     with pytest.raises(QuotaBusyError) as caught:
         limiter.before_attempt(clock() + 0.5)
-    assert caught.value.retry_after == pytest.approx(1.02)
+    assert caught.value.retry_after == pytest.approx(WINDOW)
     assert "IoT API busy" in str(caught.value)
 
 
@@ -108,7 +147,7 @@ def test_refused_caller_reserves_nothing() -> None:
         with pytest.raises(QuotaBusyError):
             limiter.before_attempt(clock() + 0.1)
     limiter.before_attempt(None)
-    assert recorder.slots == [pytest.approx(clock() + 1.02)]
+    assert recorder.slots == [pytest.approx(clock() + WINDOW)]
     assert limiter.stats().busy == 5
 
 
@@ -127,7 +166,10 @@ def test_throttling_pauses_every_callers_next_slot() -> None:
     limiter.after_attempt(throttled=True)
     limiter.before_attempt(None)
     limiter.before_attempt(None)
-    assert recorder.slots == [pytest.approx(clock() + 0.5)] * 2
+    assert recorder.slots == [
+        pytest.approx(clock() + 0.5),
+        pytest.approx(clock() + 0.5 + WINDOW / 10),
+    ]
 
 
 def test_pause_doubles_while_throttling_persists_up_to_a_cap() -> None:
@@ -148,7 +190,7 @@ def test_a_success_clears_the_back_off() -> None:
     backend.report(throttled=False)
     assert backend.pause == 0
     clock.advance(5)
-    assert backend.reserve(None) == 0
+    assert backend.reserve(None).wait == 0
     backend.report(throttled=True)
     assert backend.pause == 0.5
 
@@ -161,11 +203,11 @@ def test_limiter_counts_attempts_waits_and_throttling() -> None:
     limiter.before_attempt(None)
     stats = limiter.stats()
     assert (stats.attempts, stats.throttled) == (2, 1)
-    assert stats.waited_seconds == pytest.approx(1.02)
+    assert stats.waited_seconds == pytest.approx(WINDOW)
 
 
 @pytest.mark.parametrize(
-    ("qps", "expected"), [(10, (10, 1.02)), (2.5, (2, 1.02)), (0.5, (1, 2.02))]
+    ("qps", "expected"), [(10, (10, WINDOW)), (2.5, (2, WINDOW)), (0.5, (1, WINDOW + 1))]
 )
 def test_fractional_qps_rounds_towards_fewer_calls(qps: float, expected: tuple[int, float]) -> None:
     capacity, window = capacity_and_window(qps)

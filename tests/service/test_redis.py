@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,6 +14,7 @@ import redis
 
 from otabot.iot.errors import DeviceNotFoundError, QuotaBusyError
 from otabot.service import Lookup, OtaService, QuotaLimiter
+from otabot.service.quota import DEFAULT_MARGIN
 from otabot.service.shared import RedisLink, RedisQuota, RedisResults, connect
 from tests.service.fakes import FIRMWARE, PRODUCT, FakeClock, FakeJobSource, TcpProxy, make_job
 
@@ -68,16 +70,26 @@ def test_shared_quota_refuses_a_caller_past_its_deadline(redis_client: redis.Red
     quota.reserve(None)
     with pytest.raises(QuotaBusyError) as caught:
         quota.reserve(0.5)
-    assert caught.value.retry_after == pytest.approx(1.02, abs=0.05)
+    assert caught.value.retry_after == pytest.approx(1 + DEFAULT_MARGIN, abs=0.05)
     assert redis_client.zcard(f"otabot:quota:{ACCOUNT}") == 2
+
+
+def test_shared_confirmation_holds_back_a_late_waker(redis_client: redis.Redis) -> None:
+    first, second = (RedisQuota(RedisLink(redis_client), 1, account=ACCOUNT) for _ in range(2))
+    early = first.reserve(None)
+    assert first.confirm(early) == 0
+    # A reservation whose slot was a second ago (its holder overslept) is still held back
+    # until a full window has passed since the last attempt really let go.
+    late = replace(second.reserve(None), slot=early.slot)
+    assert second.confirm(late) == pytest.approx(1 + DEFAULT_MARGIN, abs=0.05)
 
 
 def test_throttling_seen_by_one_replica_pauses_the_other(redis_client: redis.Redis) -> None:
     first, second = (RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2))
     first.report(throttled=True)
-    assert second.reserve(None) == pytest.approx(0.5, abs=0.05)
+    assert second.reserve(None).wait == pytest.approx(0.5, abs=0.05)
     first.report(throttled=True)
-    assert second.reserve(None) == pytest.approx(1.0, abs=0.05)
+    assert second.reserve(None).wait == pytest.approx(1.0, abs=0.05)
 
 
 def test_a_success_clears_the_shared_back_off(redis_client: redis.Redis) -> None:
