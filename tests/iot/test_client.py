@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -842,3 +843,26 @@ def test_redaction_hides_signature_and_token_values_only() -> None:
     assert redact_signed_query(text) == (
         "/?AccessKeyId=testid&Signature=***&SecurityToken=***&SignatureNonce=n1"
     )
+
+
+def test_proxy_variables_in_the_environment_are_not_consulted(
+    api: CannedApi, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api.queue(OK)
+    assert len(call(make_client()).jobs) == 1
+
+
+def test_concurrent_calls_share_the_client_and_count_exactly(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(OK)
+    client = make_client()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pages = list(pool.map(lambda _: call(client), range(40)))
+    assert all(len(result.jobs) == 1 for result in pages)
+    assert client.stats == ClientStats(calls=40, attempts=40)
+    assert len({received.nonce for received in api.received}) == 40
