@@ -276,7 +276,8 @@ class IotClient:
             if delay is None:
                 self._count(failures=1)
                 raise error
-            logger.warning(
+            # INFO, not WARNING: backing off is the expected answer to a shared quota.
+            logger.info(
                 "%s attempt %d failed (%s); retrying in %.2f s",
                 action,
                 attempt,
