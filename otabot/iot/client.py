@@ -42,13 +42,14 @@ from otabot.iot.errors import (
     error_for,
 )
 from otabot.iot.models import JobPage
-from otabot.iot.signing import SignatureV1, SignatureV3
+from otabot.iot.signing import SignatureV1, SignatureV3, canonical_query
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2018-01-20"
 USER_AGENT = f"otabot/{__version__} (+python-requests)"
 POOL_SIZE = 32
+_REQUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 # An attempt with less time than this left before the deadline is not worth sending.
 MIN_ATTEMPT_SECONDS = 0.01
 
@@ -312,13 +313,16 @@ class IotClient:
         timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
         started = time.perf_counter()
         try:
-            response = self._session.post(
-                self._endpoint,
-                params=query,
+            # Prepared without the session's cookie and header merging (the API sets no
+            # cookies), signed by the auth object, and never redirected: a redirect would
+            # carry the signed request, STS token included, to wherever it points.
+            prepared = requests.Request(
+                "POST",
+                f"{self._endpoint}?{canonical_query(query)}",
+                headers=_REQUEST_HEADERS,
                 auth=self._auth,
-                timeout=timeout,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            )
+            ).prepare()
+            response = self._session.send(prepared, timeout=timeout, allow_redirects=False)
         except requests.ConnectTimeout as cause:
             raise UpstreamUnavailableError(
                 f"could not connect to IoT Platform within {timeout[0]:g} s",

@@ -866,3 +866,13 @@ def test_concurrent_calls_share_the_client_and_count_exactly(
     assert all(len(result.jobs) == 1 for result in pages)
     assert client.stats == ClientStats(calls=40, attempts=40)
     assert len({received.nonce for received in api.received}) == 40
+
+
+def test_a_redirect_is_not_followed_with_the_signed_request(
+    api: CannedApi, make_client: MakeClient
+) -> None:
+    api.queue(Reply(status=302, body=b"", headers={"Location": f"{api.url}/elsewhere"}))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(make_client(retry=RetryPolicy(max_attempts=1)))
+    assert caught.value.http_status == 302
+    assert [received.path for received in api.received] == ["/"]
