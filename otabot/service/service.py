@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-import redis
-
 from otabot.config import Settings
 from otabot.iot.errors import NotFoundError
 from otabot.iot.models import JobPage, OtaJob
@@ -120,7 +118,6 @@ class OtaService:
         self._local = LocalCache(cache_size, clock=clock)
         self._flights = SingleFlight()
         self._counters = _Counters()
-        self._redis_client: redis.Redis | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OtaService:
@@ -138,7 +135,7 @@ class OtaService:
         else:
             limiter = QuotaLimiter(settings.api_qps)
         client = IotClient.from_settings(settings, gate=limiter)
-        service = cls(
+        return cls(
             client,
             cache_ttl=settings.cache_ttl,
             max_jobs=settings.max_jobs,
@@ -146,8 +143,6 @@ class OtaService:
             shared=shared,
             link=link,
         )
-        service._redis_client = link.client if link else None
-        return service
 
     def lookup(self, query: Lookup, refresh: bool = False) -> LookupResult:
         """Every job of the query's device and firmware; raises ``IotError`` subclasses."""
@@ -308,7 +303,7 @@ class OtaService:
         return data
 
     def close(self) -> None:
-        """Close the client and the Redis connections this service opened."""
+        """Close the client and the Redis connections (of ``link``)."""
         self._client.close()
-        if self._redis_client is not None:
-            self._redis_client.close()
+        if self._link is not None:
+            self._link.client.close()

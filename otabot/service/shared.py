@@ -220,7 +220,8 @@ class RedisQuota:
         self._window_us = round(window * 1_000_000)
         self._first_pause_us = round(first_pause * 1_000_000)
         self._max_pause_us = round(max_pause * 1_000_000)
-        base = f"{KEY_PREFIX}:quota:{account}"
+        # One hash tag per account: the scripts' keys share a slot on Redis Cluster too.
+        base = f"{KEY_PREFIX}:quota:{{{account}}}"
         self._keys = (
             base,
             f"{base}:paused_until",

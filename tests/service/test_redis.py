@@ -21,6 +21,7 @@ from tests.service.fakes import FIRMWARE, PRODUCT, FakeClock, FakeJobSource, Tcp
 pytestmark = pytest.mark.redis
 
 ACCOUNT = "testid"
+QUOTA_KEY = f"otabot:quota:{{{ACCOUNT}}}"
 
 
 def replica(
@@ -57,9 +58,7 @@ def test_two_replicas_share_one_quota(redis_client: redis.Redis) -> None:
     backends = [RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2)]
     for i in range(30):
         backends[i % 2].reserve(None)
-    scores = [
-        score for _, score in redis_client.zrange(f"otabot:quota:{ACCOUNT}", 0, -1, withscores=True)
-    ]
+    scores = [score for _, score in redis_client.zrange(QUOTA_KEY, 0, -1, withscores=True)]
     assert len(scores) == 30
     assert max_in_any_second(scores) == 10
 
@@ -71,7 +70,7 @@ def test_shared_quota_refuses_a_caller_past_its_deadline(redis_client: redis.Red
     with pytest.raises(QuotaBusyError) as caught:
         quota.reserve(0.5)
     assert caught.value.retry_after == pytest.approx(1 + DEFAULT_MARGIN, abs=0.05)
-    assert redis_client.zcard(f"otabot:quota:{ACCOUNT}") == 2
+    assert redis_client.zcard(QUOTA_KEY) == 2
 
 
 def test_shared_confirmation_holds_back_a_late_waker(redis_client: redis.Redis) -> None:
@@ -96,7 +95,7 @@ def test_a_success_clears_the_shared_back_off(redis_client: redis.Redis) -> None
     quota = RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT)
     quota.report(throttled=True)
     quota.report(throttled=False)
-    assert redis_client.get(f"otabot:quota:{ACCOUNT}:pause") is None
+    assert redis_client.get(f"{QUOTA_KEY}:pause") is None
 
 
 def test_replicas_see_each_other_through_the_heartbeat(redis_client: redis.Redis) -> None:
