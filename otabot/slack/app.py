@@ -75,6 +75,9 @@ def build_app(
         listener_executor=listener_executor
         or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="otabot-lookup"),
         name="otabot",
+        # Bolt gives the logger named after the app the root's level at build time unless
+        # it gets a base logger; ours inherits, so OTABOT_LOG_LEVEL keeps applying.
+        logger=logging.getLogger("otabot.slack.bolt"),
     )
     app.middleware(ignore_slack_retries)
     register_listeners(
