@@ -40,6 +40,9 @@ STATUS_EMOJI: dict[str, str] = {
     JobStatus.CANCELED.value: ":no_entry_sign:",
 }
 UNKNOWN_STATUS_EMOJI = ":grey_question:"
+# Counts come in this order (unknown statuses last): the line reads alike for every device.
+STATUS_ORDER = (JobStatus.IN_PROGRESS.value, JobStatus.COMPLETED.value, JobStatus.CANCELED.value)
+SHARED_AT_TOKEN = "{date_short_pretty} at {time}"
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,20 @@ def code(text: str) -> str:
 
 def slack_date(moment: datetime, token: str = "{date_short_pretty} {time}") -> str:
     """``<!date^…>``: each reader sees the time in their own zone; UTC as the fallback."""
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{math.floor(moment.timestamp())}^{token}|{fallback}>"
+    shape = "%Y-%m-%d %H:%M:%S UTC" if "{time_secs}" in token else "%Y-%m-%d %H:%M UTC"
+    return f"<!date^{math.floor(moment.timestamp())}^{token}|{moment.strftime(shape)}>"
+
+
+def duration_words(seconds: float) -> str:
+    """A short, rounded span for a glance: ``45 s``, ``12 min``, ``26 h``, ``437 d``."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{round(seconds)} s"
+    if seconds < 120 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} d"
 
 
 def status_label(status: JobStatus) -> str:
@@ -83,15 +98,30 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def job_section(job: OtaJob) -> SectionBlock:
-    """One job: status, JobId, type, selection, target, times and tags."""
-    lines = [
-        f"{status_label(job.status)} · {code(job.job_id)}",
-        " · ".join(
-            escape(part or "?")
-            for part in (job.job_type.value, job.selection_type, job.target_selection)
-        ),
+def job_span(job: OtaJob, now: datetime | None) -> str | None:
+    """How long a job ran (``ran for 26 h``) or has been running (``running for 437 d``).
+
+    An on-call reader spots a stuck rollout from this without subtracting dates.
+    """
+    if job.utc_start_time is None:
+        return None
+    if job.utc_end_time is not None:
+        return "ran for " + duration_words((job.utc_end_time - job.utc_start_time).total_seconds())
+    if job.status == JobStatus.IN_PROGRESS and now is not None:
+        return "running for " + duration_words((now - job.utc_start_time).total_seconds())
+    return None
+
+
+def job_section(job: OtaJob, now: datetime | None = None) -> SectionBlock:
+    """One job: status, JobId, type, selection, target, how long it ran, times and tags."""
+    kinds = [
+        escape(part or "?")
+        for part in (job.job_type.value, job.selection_type, job.target_selection)
     ]
+    span = job_span(job, now)
+    if span is not None:
+        kinds.append(span)
+    lines = [f"{status_label(job.status)} · {code(job.job_id)}", " · ".join(kinds)]
     times = [
         f"{label} {slack_date(moment)}"
         for label, moment in (
@@ -144,8 +174,10 @@ def jobs_message(
 ) -> Message:
     """One page of a lookup: header, context, summary, a section per job, buttons.
 
-    ``shared_by`` (a user ID) makes the in-channel copy: it names who shared it and
-    carries no buttons, so nobody else's click changes what the channel sees.
+    ``shared_by`` (a user ID) makes the in-channel copy: it names who shared it, when,
+    and the command that shows it again, gives the fetch time as a date (a relative
+    age would go stale in the channel), and carries no buttons, so nobody else's click
+    changes what the channel sees.
     """
     lookup = result.lookup
     jobs = result.filtered(command.status)
@@ -162,21 +194,25 @@ def jobs_message(
     blocks: list[Block] = [
         HeaderBlock(text=f"OTA jobs · {lookup.device_name}"),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]),
-        SectionBlock(text=MarkdownTextObject(text=_summary(result, command, page, pages, now))),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=_summary(result, command, page, pages, now, shared=shared_by is not None)
+            )
+        ),
         DividerBlock(),
     ]
     if not shown:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_empty_text(result, command))))
     budget = MAX_BLOCKS - len(blocks) - 2
-    blocks.extend(job_section(job) for job in shown[:budget])
+    blocks.extend(job_section(job, now) for job in shown[:budget])
+    current = command.at_page(page)
     if shared_by is not None:
-        blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text=f"Shared by <@{escape(shared_by)}> with `/ota`")]
-            )
+        shared = (
+            f"Shared by <@{escape(shared_by)}> {slack_date(now, SHARED_AT_TOKEN)}"
+            f" · rerun with {code('/ota ' + current.describe())}"
         )
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shared)]))
     else:
-        current = command.at_page(page)
         buttons: list[ButtonElement] = []
         if page > 1:
             buttons.append(_button("◀ Prev", ids.ACTION_PREV, current.at_page(page - 1)))
@@ -185,11 +221,28 @@ def jobs_message(
         buttons.append(_button("↻ Refresh", ids.ACTION_REFRESH, current))
         buttons.append(_button("Share in channel", ids.ACTION_SHARE, current))
         blocks.append(ActionsBlock(block_id=ids.BLOCK_NAVIGATION, elements=buttons))
+    counts = "" if command.status is not None or not jobs else f" ({_counts_words(result)})"
     text = (
         f"OTA jobs · {escape(lookup.device_name)}: {_plural(len(jobs), 'job')}"
-        f"{_filter_words(command)}, page {page} of {pages}"
+        f"{_filter_words(command)}{counts}, page {page} of {pages}"
     )
     return Message(text=text, blocks=tuple(blocks))
+
+
+def _ordered_counts(result: LookupResult) -> list[tuple[str, int]]:
+    known = [(status, result.counts[status]) for status in STATUS_ORDER if status in result.counts]
+    others = sorted((s, n) for s, n in result.counts.items() if s not in STATUS_ORDER)
+    return known + others
+
+
+def _status_words(status: str) -> str:
+    return escape(status.lower().replace("_", " "))
+
+
+def _counts_words(result: LookupResult) -> str:
+    return ", ".join(
+        f"{count} {_status_words(status)}" for status, count in _ordered_counts(result)
+    )
 
 
 def _filter_words(command: OtaCommand) -> str:
@@ -199,20 +252,31 @@ def _filter_words(command: OtaCommand) -> str:
 
 
 def _summary(
-    result: LookupResult, command: OtaCommand, page: int, pages: int, now: datetime
+    result: LookupResult,
+    command: OtaCommand,
+    page: int,
+    pages: int,
+    now: datetime,
+    *,
+    shared: bool = False,
 ) -> str:
     parts = [f"*{_plural(len(result.jobs), 'job')}*"]
-    for status, count in sorted(result.counts.items(), key=lambda item: -item[1]):
+    for status, count in _ordered_counts(result):
         emoji = STATUS_EMOJI.get(status, UNKNOWN_STATUS_EMOJI)
-        parts.append(f"{emoji} {count} {escape(status.lower().replace('_', ' '))}")
+        parts.append(f"{emoji} {count} {_status_words(status)}")
     if command.status is not None:
         parts.append(f"showing only{escape(_filter_words(command))}")
-    parts.append(f"page {page} of {pages}")
-    if result.from_cache:
+    parts.append(f"page {page} of {pages}, newest first")
+    if shared:
+        token = "{date_short_pretty} {time_secs}"
+        parts.append(f"fetched {slack_date(result.fetched_at, token)}")
+    elif result.from_cache:
         parts.append(f"updated {round(result.age_seconds(now))} s ago")
     else:
         parts.append(f"fetched {slack_date(result.fetched_at, '{time_secs}')}")
     text = " · ".join(parts)
+    if command.page > pages:
+        text += f"\n:information_source: there is no page {command.page}; this is the last page."
     if result.truncated:
         text += (
             f"\n:warning: showing the newest {len(result.jobs)} of {result.total} jobs"
@@ -250,9 +314,10 @@ def error_message(
     *,
     command: OtaCommand | None,
     request_id: str | None = None,
+    error_code: str | None = None,
     retryable: bool = False,
 ) -> Message:
-    """A failed lookup in words, its RequestId, and Retry where a retry can help.
+    """A failed lookup in words, its error code and RequestId (for the admin), Retry where it helps.
 
     ``problem`` is mrkdwn the caller built from escaped parts.
     """
@@ -260,6 +325,8 @@ def error_message(
     notes = []
     if command is not None:
         notes.append(f"query {code(command.describe())}")
+    if error_code:
+        notes.append(f"code {code(error_code)}")
     if request_id:
         notes.append(f"RequestId {code(request_id)}")
     if notes:

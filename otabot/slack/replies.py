@@ -57,7 +57,11 @@ def answer(
     except IotError as error:
         problem, retryable = explain(error, command)
         message = error_message(
-            problem, command=command, request_id=error.request_id, retryable=retryable
+            problem,
+            command=command,
+            request_id=error.request_id,
+            error_code=error.code or None,
+            retryable=retryable,
         )
         return Reply(message, outcome=f"error:{error.code or type(error).__name__}")
     message = jobs_message(result, command, page_size=page_size, now=now(), shared_by=shared_by)

@@ -13,6 +13,7 @@ from otabot.service.lookup import Lookup
 from otabot.slack import ids
 from otabot.slack.blocks import (
     MAX_BLOCKS,
+    duration_words,
     error_message,
     escape,
     help_message,
@@ -191,8 +192,91 @@ def test_shared_copy_names_the_sharer_and_has_no_buttons() -> None:
     assert buttons(payload) == {}
 
 
-def test_fallback_text_summarises_the_page() -> None:
-    assert render(many_jobs(12))["text"] == "OTA jobs · light1: 12 jobs, page 1 of 3"
+def test_fallback_text_summarises_the_page_with_counts_by_status() -> None:
+    assert render(many_jobs(12))["text"] == (
+        "OTA jobs · light1: 12 jobs (4 in progress, 4 completed, 4 canceled), page 1 of 3"
+    )
+
+
+def test_summary_lists_statuses_in_a_fixed_order_whatever_the_counts() -> None:
+    jobs = [job(f"C{i}", "COMPLETED") for i in range(5)] + [job("R1"), job("X1", "PAUSED")]
+    summary = render(jobs)["blocks"][2]["text"]["text"]
+    assert summary.index("in progress") < summary.index("completed") < summary.index("paused")
+
+
+def test_summary_says_the_jobs_are_newest_first() -> None:
+    assert "page 1 of 3, newest first" in render(many_jobs(12))["blocks"][2]["text"]["text"]
+
+
+def test_page_past_the_end_says_it_shows_the_last_page_instead() -> None:
+    summary = render(many_jobs(12), page=99)["blocks"][2]["text"]["text"]
+    assert "there is no page 99; this is the last page." in summary
+
+
+def test_a_page_in_range_has_no_past_the_end_note() -> None:
+    assert "no page" not in render(many_jobs(12), page=3)["blocks"][2]["text"]["text"]
+
+
+def test_ended_job_says_how_long_it_ran() -> None:
+    ended = job(
+        "J1",
+        "COMPLETED",
+        UtcStartTime="2024-04-01T10:00:00.000Z",
+        UtcEndTime="2024-04-02T12:00:00.000Z",
+    )
+    assert "· ran for 26 h" in render([ended])["blocks"][4]["text"]["text"]
+
+
+def test_job_in_progress_says_how_long_it_has_been_running() -> None:
+    running = job("J1", UtcStartTime=(NOW - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    assert "· running for 30 d" in render([running])["blocks"][4]["text"]["text"]
+
+
+def test_job_never_started_shows_no_span() -> None:
+    text = render([job("J1", UtcStartTime=None)])["blocks"][4]["text"]["text"]
+    assert "running for" not in text and "ran for" not in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(0, "0 s"), (90, "90 s"), (150, "2 min"), (7000, "117 min"), (7200, "2 h"), (200_000, "2 d")],
+)
+def test_duration_words_round_to_one_readable_unit(seconds: float, words: str) -> None:
+    assert duration_words(seconds) == words
+
+
+def test_shared_copy_says_when_it_was_shared_and_how_to_rerun_it() -> None:
+    command = OtaCommand(LOOKUP, 2, JobStatus.COMPLETED)
+    payload = jobs_message(
+        result_of(LOOKUP, many_jobs(30)), command, page_size=5, now=NOW, shared_by="U0042"
+    ).as_payload()
+    shared = payload["blocks"][-1]["elements"][0]["text"]
+    moment = int(NOW.timestamp())
+    assert shared.startswith(
+        f"Shared by <@U0042> <!date^{moment}^{{date_short_pretty}} at {{time}}|"
+    )
+    assert f"`/ota {PRODUCT}/light1 {FIRMWARE} page=2 status=completed`" in shared
+
+
+def test_shared_copy_gives_the_fetch_time_as_a_date_not_a_relative_age() -> None:
+    result = result_of(
+        LOOKUP, many_jobs(3), from_cache=True, fetched_at=NOW - timedelta(seconds=12)
+    )
+    payload = jobs_message(
+        result, OtaCommand(LOOKUP), page_size=5, now=NOW, shared_by="U0042"
+    ).as_payload()
+    summary = payload["blocks"][2]["text"]["text"]
+    assert "s ago" not in summary
+    assert f"fetched <!date^{int(NOW.timestamp()) - 12}^{{date_short_pretty}} {{time_secs}}|" in (
+        summary
+    )
+
+
+def test_error_message_names_the_api_error_code_for_the_admin() -> None:
+    payload = error_message(
+        "Device not found.", command=OtaCommand(LOOKUP), error_code="iot.device.NotExistedDevice"
+    ).as_payload()
+    assert "code `iot.device.NotExistedDevice`" in payload["blocks"][1]["elements"][0]["text"]
 
 
 def test_error_message_has_request_id_and_retry_carrying_the_query() -> None:
