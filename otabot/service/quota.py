@@ -22,7 +22,9 @@ more than ``capacity`` of those into one window waits the few milliseconds it ta
 
 When the API throttles anyway (other tools share the account), every caller backs off
 together: the backend holds one pause (0.5 s, doubling while throttling persists, up to
-8 s, cleared by the next success) and no slot is granted before it ends.
+8 s, cleared by the next success) and no slot is granted before it ends. Throttling
+answers that arrive while a pause is in force come from attempts sent before it, so
+they do not grow it: only throttling that persists after a pause doubles the next.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ FIRST_PAUSE = 0.5
 MAX_PAUSE = 8.0
 DEFAULT_MARGIN = 0.04
 DEFAULT_MAX_WAIT = 10.0
-MAX_CONFIRMS = 5
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +167,13 @@ class MemoryQuota:
             if not throttled:
                 self._pause = 0.0
                 return
+            now = self._clock()
+            if now < self._paused_until:
+                return  # sent before the pause began: the same episode, not a new one
             self._pause = (
                 self._first_pause if self._pause == 0 else min(self._max_pause, self._pause * 2)
             )
-            self._paused_until = max(self._paused_until, self._clock() + self._pause)
+            self._paused_until = now + self._pause
 
     @property
     def pause(self) -> float:
@@ -217,7 +221,8 @@ class QuotaLimiter:
 
     def before_attempt(self, deadline: float | None) -> None:
         """Block until this attempt's slot; ``QuotaBusyError`` when it lies past ``deadline``."""
-        max_wait = self._max_wait if deadline is None else deadline - self._clock()
+        now = self._clock()
+        max_wait = self._max_wait if deadline is None else deadline - now
         try:
             reservation = self._backend.reserve(max_wait)
         except QuotaBusyError:
@@ -227,14 +232,16 @@ class QuotaLimiter:
         waited = reservation.wait
         if reservation.wait > 0:
             self._sleep(reservation.wait)
-        for _ in range(MAX_CONFIRMS):
-            late = self._backend.confirm(reservation)
-            if late <= 0:
-                break
+        # An attempt goes only once confirmed: letting an unconfirmed one go could put
+        # more than the limit into one window. Past the deadline the slot is given up.
+        while (late := self._backend.confirm(reservation)) > 0:
+            if self._clock() + late > now + max_wait:
+                with self._lock:
+                    self._busy += 1
+                    self._waited += waited
+                raise busy_error(late, max_wait)
             waited += late
             self._sleep(late)
-        else:
-            logger.debug("attempt not confirmed after %d tries; letting it go", MAX_CONFIRMS)
         with self._lock:
             self._attempts += 1
             self._waited += waited

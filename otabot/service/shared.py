@@ -100,13 +100,11 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
+-- Throttling during a pause answers attempts sent before it: the same episode.
+if now < tonumber(redis.call('GET', KEYS[1]) or '0') then return string.format('%.0f', pause) end
 if pause == 0 then pause = tonumber(ARGV[2]) else pause = math.min(tonumber(ARGV[3]), pause * 2) end
 redis.call('SET', KEYS[2], string.format('%.0f', pause), 'PX', 60000)
-local paused = now + pause
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if paused > current then
-  redis.call('SET', KEYS[1], string.format('%.0f', paused), 'PX', math.ceil(pause / 1000) + 1000)
-end
+redis.call('SET', KEYS[1], string.format('%.0f', now + pause), 'PX', math.ceil(pause / 1000) + 1000)
 return string.format('%.0f', pause)
 """
 

@@ -7,7 +7,13 @@ import threading
 import pytest
 
 from otabot.iot.errors import QuotaBusyError
-from otabot.service.quota import DEFAULT_MARGIN, MemoryQuota, QuotaLimiter, capacity_and_window
+from otabot.service.quota import (
+    DEFAULT_MARGIN,
+    MemoryQuota,
+    QuotaLimiter,
+    Reservation,
+    capacity_and_window,
+)
 from tests.service.fakes import FakeClock
 
 WINDOW = 1.0 + DEFAULT_MARGIN  # the limiter's one second, widened against jitter
@@ -177,8 +183,9 @@ def test_pause_doubles_while_throttling_persists_up_to_a_cap() -> None:
     backend = MemoryQuota(10, clock=clock)
     pauses = []
     for _ in range(6):
-        backend.report(throttled=True)
+        backend.report(throttled=True)  # the first attempt after each pause is throttled again
         pauses.append(backend.pause)
+        clock.advance(backend.pause)
     assert pauses == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
 
 
@@ -212,3 +219,47 @@ def test_limiter_counts_attempts_waits_and_throttling() -> None:
 def test_fractional_qps_rounds_towards_fewer_calls(qps: float, expected: tuple[int, float]) -> None:
     capacity, window = capacity_and_window(qps)
     assert (capacity, window) == (expected[0], pytest.approx(expected[1]))
+
+
+def test_an_attempt_outrun_by_other_senders_is_never_let_go_unconfirmed() -> None:
+    clock = FakeClock()
+    backend = MemoryQuota(1, clock=clock)
+    sent: list[float] = []
+    steals = iter(range(6))
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        if next(steals, None) is not None:  # another late waker lets its attempt go first
+            backend.confirm(Reservation(0.0, clock()))
+            sent.append(clock())
+
+    limiter = QuotaLimiter(1, backend=backend, clock=clock, sleep=sleep, max_wait=60)
+    for _ in range(2):
+        limiter.before_attempt(None)
+        sent.append(clock())
+    assert max_in_any_second(sent) <= 1
+
+
+def test_an_attempt_outrun_until_its_deadline_gets_quota_busy() -> None:
+    clock = FakeClock()
+    backend = MemoryQuota(1, clock=clock)
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        backend.confirm(Reservation(0.0, clock()))  # someone else always goes first
+
+    limiter = QuotaLimiter(1, backend=backend, clock=clock, sleep=sleep)
+    limiter.before_attempt(None)
+    with pytest.raises(QuotaBusyError) as caught:
+        limiter.before_attempt(clock() + 5)
+    assert caught.value.retry_after == pytest.approx(WINDOW)
+    assert limiter.stats().busy == 1
+
+
+def test_throttling_answers_of_one_burst_start_one_pause_not_a_doubling_each() -> None:
+    clock = FakeClock()
+    backend = MemoryQuota(10, clock=clock)
+    for _ in range(10):  # ten attempts in flight when the API started throttling
+        backend.report(throttled=True)
+    assert backend.pause == 0.5
+    assert backend.reserve(None).wait == pytest.approx(0.5)

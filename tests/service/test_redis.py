@@ -87,8 +87,19 @@ def test_throttling_seen_by_one_replica_pauses_the_other(redis_client: redis.Red
     first, second = (RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2))
     first.report(throttled=True)
     assert second.reserve(None).wait == pytest.approx(0.5, abs=0.05)
-    first.report(throttled=True)
+    redis_client.delete(f"{QUOTA_KEY}:paused_until")  # as if the pause had run out
+    first.report(throttled=True)  # and the API still throttles: the pause doubles
     assert second.reserve(None).wait == pytest.approx(1.0, abs=0.05)
+
+
+def test_throttling_answers_of_one_burst_start_one_shared_pause(
+    redis_client: redis.Redis,
+) -> None:
+    quotas = [RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2)]
+    for i in range(10):  # ten attempts in flight on two replicas when throttling began
+        quotas[i % 2].report(throttled=True)
+    assert redis_client.get(f"{QUOTA_KEY}:pause") == b"500000"
+    assert quotas[0].reserve(None).wait == pytest.approx(0.5, abs=0.05)
 
 
 def test_a_success_clears_the_shared_back_off(redis_client: redis.Redis) -> None:
