@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +22,22 @@ class Flight:
     def wait(self) -> LookupResult:
         self.done.wait()
         if self.error is not None:
-            raise self.error
+            raise fresh_copy(self.error)
         assert self.result is not None
         return self.result
+
+
+def fresh_copy(error: BaseException) -> BaseException:
+    """An equal exception for one waiter to raise: raising the leader's own object in many
+    threads would graft every thread's frames onto its one shared ``__traceback__``."""
+    try:
+        fresh = copy.copy(error)
+    except TypeError:  # a constructor that cannot be replayed from ``args``
+        return error
+    fresh.__cause__ = error.__cause__
+    fresh.__context__ = error.__context__
+    fresh.__suppress_context__ = error.__suppress_context__
+    return fresh
 
 
 class SingleFlight:

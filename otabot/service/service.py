@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from otabot.config import Settings
-from otabot.iot.errors import NotFoundError
+from otabot.iot.errors import IotError, NotFoundError
 from otabot.iot.models import JobPage, OtaJob
 from otabot.service.cache import CacheEntry, LocalCache, from_json, to_json
 from otabot.service.flight import SingleFlight
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 UPSTREAM_PAGE_SIZE = 100  # the API's maximum
 NEGATIVE_TTL = 15.0
+# Our own refusals before any attempt (quota busy, no time left): no call was made.
+NOT_SENT = frozenset({"otabot.QuotaBusy", "otabot.DeadlineExceeded"})
 
 
 class JobSource(Protocol):
@@ -246,16 +248,21 @@ class OtaService:
         page = 1
         total = 0
         while True:
+            try:
+                answer = self._client.list_ota_jobs_by_device(
+                    query.product_key,
+                    query.device_name,
+                    query.firmware_id,
+                    current_page=page,
+                    page_size=UPSTREAM_PAGE_SIZE,
+                    iot_instance_id=query.iot_instance_id,
+                    deadline=deadline,
+                )
+            except IotError as error:
+                if error.code not in NOT_SENT:
+                    self._counters.add("upstream_calls")
+                raise
             self._counters.add("upstream_calls")
-            answer = self._client.list_ota_jobs_by_device(
-                query.product_key,
-                query.device_name,
-                query.firmware_id,
-                current_page=page,
-                page_size=UPSTREAM_PAGE_SIZE,
-                iot_instance_id=query.iot_instance_id,
-                deadline=deadline,
-            )
             request_ids.append(answer.request_id)
             total = answer.total
             for job in answer.jobs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +16,7 @@ from otabot.iot.errors import (
 )
 from otabot.iot.models import OtaJob
 from otabot.service import Lookup, LookupResult, OtaService, QuotaLimiter
+from otabot.service.flight import SingleFlight
 from otabot.service.quota import DEFAULT_MARGIN
 from tests.service.fakes import FIRMWARE, PRODUCT, FakeClock, FakeJobSource, make_job
 
@@ -206,8 +208,55 @@ def test_concurrent_lookups_share_the_same_error() -> None:
     outcomes = run_concurrently(service, source, query(), callers=8)
     assert len(source.calls) == 1
     assert len(outcomes) == 8
-    assert all(outcome is outcomes[0] for outcome in outcomes)
-    assert isinstance(outcomes[0], UpstreamUnavailableError)
+    assert all(isinstance(outcome, UpstreamUnavailableError) for outcome in outcomes)
+    assert {(str(outcome), outcome.request_id) for outcome in outcomes} == {  # type: ignore[union-attr]
+        ("down [ServiceUnavailable] (RequestId REQ-X)", "REQ-X")
+    }
+
+
+def test_each_waiter_raises_the_shared_error_with_its_own_traceback() -> None:
+    flights = SingleFlight()
+    entered, release = threading.Event(), threading.Event()
+    caught: list[BaseException] = []
+
+    def failing_fetch() -> LookupResult:
+        entered.set()
+        release.wait(5)
+        raise UpstreamUnavailableError("down", code="ServiceUnavailable")
+
+    def ask() -> None:
+        try:
+            flights.run("light1", failing_fetch)
+        except UpstreamUnavailableError as error:
+            caught.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    threads[0].start()
+    assert entered.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    for _ in range(500):
+        if flights.joins == 5:
+            break
+        threading.Event().wait(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(caught) == 6
+    # One exception object raised in six threads would carry all their frames at once.
+    for error in caught:
+        assert [frame.name for frame in traceback.extract_tb(error.__traceback__)].count("ask") == 1
+
+
+def test_a_refused_call_is_not_counted_as_an_upstream_call() -> None:
+    clock = FakeClock()
+    limiter = QuotaLimiter(1, clock=clock, sleep=lambda _: None)
+    source = FakeJobSource({}, gate=limiter)
+    service = OtaService(source, limiter=limiter, clock=clock, wait_budget=0.5)
+    service.lookup(query("dev-0001"))
+    with pytest.raises(QuotaBusyError):
+        service.lookup(query("dev-0002"))
+    assert service.stats()["upstream_calls"] == len(source.calls) == 1
 
 
 def test_lookup_passes_a_deadline_so_quota_waits_are_bounded() -> None:
