@@ -215,15 +215,27 @@ def _row(job: OtaJob) -> tuple[str, ...]:
     )
 
 
-def summary(result: LookupResult, status: JobStatus | None, page: int, pages: int) -> str:
-    """``12 jobs: 3 IN_PROGRESS, 9 COMPLETED · fetched … · page 1 of 3 · …``."""
+def summary(
+    result: LookupResult,
+    status: JobStatus | None,
+    page: int,
+    pages: int,
+    asked_page: int | None = None,
+) -> str:
+    """``12 jobs: 3 IN_PROGRESS, 9 COMPLETED · fetched … · page 1 of 3 · …``.
+
+    ``asked_page`` is the ``--page`` typed: the page shown is then always named, and a
+    page past the end says the last one is shown instead.
+    """
     counts = ", ".join(f"{count} {name}" for name, count in sorted(result.counts.items()))
     noun = "job" if result.total == 1 else "jobs"
     parts = [f"{result.total} {noun}" + (f": {counts}" if counts else "")]
     if status is not None:
         parts.append(f"{len(result.filtered(status))} {status.value} shown")
-    if pages > 1:
+    if pages > 1 or asked_page is not None:
         parts.append(f"page {page} of {pages}")
+    if asked_page is not None and asked_page > page:
+        parts.append(f"there is no page {asked_page}, so the last one is shown")
     fetched = result.fetched_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     parts.append(f"fetched {fetched}" + (" (from cache)" if result.from_cache else ""))
     if result.truncated:
@@ -258,4 +270,4 @@ def print_table(
             )
     else:
         print("(no jobs" + (f" with status {status.value})" if status else ")"), file=stream)
-    print(summary(result, status, shown_page, pages) + " · times in UTC", file=stream)
+    print(summary(result, status, shown_page, pages, page) + " · times in UTC", file=stream)

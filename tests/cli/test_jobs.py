@@ -106,6 +106,19 @@ def test_table_page_shows_one_page_and_says_which() -> None:
     assert "page 3 of 3" in lines[-1]
 
 
+def test_table_page_past_the_end_says_the_last_page_is_shown() -> None:
+    out = io.StringIO()
+    jobs.print_table(result_with(12), None, 99, 5, out)
+    last = out.getvalue().splitlines()[-1]
+    assert "page 3 of 3 · there is no page 99, so the last one is shown" in last
+
+
+def test_table_page_of_a_single_page_result_still_names_the_page() -> None:
+    out = io.StringIO()
+    jobs.print_table(result_with(3), None, 1, 5, out)
+    assert "page 1 of 1" in out.getvalue().splitlines()[-1]
+
+
 def test_status_filter_keeps_only_that_status() -> None:
     out = io.StringIO()
     jobs.print_table(result_with(9), JobStatus.CANCELED, None, 5, out)
