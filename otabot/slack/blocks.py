@@ -266,7 +266,8 @@ def _summary(
         parts.append(f"{emoji} {count} {_status_words(status)}")
     if command.status is not None:
         parts.append(f"showing only{escape(_filter_words(command))}")
-    parts.append(f"page {page} of {pages}, newest first")
+    order = ", newest first" if len(result.filtered(command.status)) > 1 else ""
+    parts.append(f"page {page} of {pages}{order}")
     if shared:
         token = "{date_short_pretty} {time_secs}"
         parts.append(f"fetched {slack_date(result.fetched_at, token)}")

@@ -208,6 +208,10 @@ def test_summary_says_the_jobs_are_newest_first() -> None:
     assert "page 1 of 3, newest first" in render(many_jobs(12))["blocks"][2]["text"]["text"]
 
 
+def test_a_single_job_is_not_said_to_be_in_any_order() -> None:
+    assert "newest first" not in render([job("J1")])["blocks"][2]["text"]["text"]
+
+
 def test_page_past_the_end_says_it_shows_the_last_page_instead() -> None:
     summary = render(many_jobs(12), page=99)["blocks"][2]["text"]["text"]
     assert "there is no page 99; this is the last page." in summary
