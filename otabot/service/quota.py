@@ -162,6 +162,21 @@ class MemoryQuota:
                 self._sent.popleft()
             return 0.0
 
+    def note_sent(self, at: float) -> None:
+        """Count an attempt let go by another backend (Redis) at ``at``: when this replica
+        falls back to its local share, what it has just sent still binds it."""
+        with self._lock:
+            for times in (self._slots, self._sent):
+                bisect.insort(times, at)
+                while len(times) > self._capacity:
+                    times.popleft()
+
+    def recent_sends(self) -> list[float]:
+        """Seconds since (negative: until) each attempt this backend let go in the last window."""
+        with self._lock:
+            now = self._clock()
+            return [now - at for at in self._sent if now - at < self._window]
+
     def report(self, throttled: bool) -> None:
         with self._lock:
             if not throttled:

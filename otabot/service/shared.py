@@ -52,6 +52,15 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - tonu
 redis.call('PEXPIRE', KEYS[3], math.ceil(tonumber(ARGV[6]) / 1000))
 local replicas = redis.call('ZCARD', KEYS[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
+-- Back from the local fallback: the attempts it let go (ages in ARGV[7..]) count here too.
+for i = 7, #ARGV do
+  local at = string.format('%.0f', now - tonumber(ARGV[i]))
+  local member = ARGV[5] .. ':local:' .. at .. ':' .. i
+  redis.call('ZADD', KEYS[1], at, member)
+  redis.call('ZADD', KEYS[4], at, member)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  redis.call('PEXPIRE', KEYS[4], math.ceil(window / 1000) + 1000)
+end
 local slot = now
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > slot then slot = paused end
@@ -227,6 +236,7 @@ class RedisQuota:
             f"{base}:pause",
             f"{base}:sent",
         )
+        self._clock = clock
         self._replica = uuid.uuid4().hex
         self._seq = 0
         self._seq_lock = threading.Lock()
@@ -246,9 +256,11 @@ class RedisQuota:
     def reserve(self, max_wait: float | None) -> Reservation:
         if self._link.usable():
             max_wait_us = -1 if max_wait is None else max(0, round(max_wait * 1_000_000))
+            # Returning from the local fallback: Redis must learn what it let go.
+            local_sends = self.local.recent_sends() if self._link.degraded else []
             try:
                 granted, wait_us, replicas, slot_us = self._reserve(
-                    keys=self._keys[:3],
+                    keys=[*self._keys[:3], self._keys[4]],
                     args=[
                         self._capacity,
                         self._window_us,
@@ -256,6 +268,7 @@ class RedisQuota:
                         self._member(),
                         self._replica,
                         round(HEARTBEAT_SECONDS * 1_000_000),
+                        *(round(age * 1_000_000) for age in local_sends),
                     ],
                 )
             except redis.RedisError as error:
@@ -272,23 +285,27 @@ class RedisQuota:
     def confirm(self, reservation: Reservation) -> float:
         if not reservation.shared:
             return self.local.confirm(reservation)
-        if not self._link.usable():
-            return 0.0  # granted by Redis, which has gone: its slot stands
-        try:
-            late_us = self._confirm(
-                keys=[self._keys[4]],
-                args=[
-                    self._capacity,
-                    self._window_us,
-                    round(reservation.slot * 1_000_000),
-                    self._member(),
-                ],
-            )
-        except redis.RedisError as error:
-            self._link.failed(error)
-            return 0.0
-        self._link.succeeded()
-        return int(late_us) / 1_000_000
+        if self._link.usable():
+            try:
+                late_us = self._confirm(
+                    keys=[self._keys[4]],
+                    args=[
+                        self._capacity,
+                        self._window_us,
+                        round(reservation.slot * 1_000_000),
+                        self._member(),
+                    ],
+                )
+            except redis.RedisError as error:
+                self._link.failed(error)
+            else:
+                self._link.succeeded()
+                if int(late_us) > 0:
+                    return int(late_us) / 1_000_000
+        # Let go (or granted by Redis, which has gone: its slot stands). The local
+        # fallback must know, should it take over within this window.
+        self.local.note_sent(self._clock())
+        return 0.0
 
     def _note_replicas(self, replicas: int) -> None:
         replicas = max(1, replicas)

@@ -235,3 +235,49 @@ def test_redis_lost_mid_run_then_back_is_used_again(
     assert levels.count("WARNING") == 1 and levels.count("INFO") == 1
     other = replica(redis_url, FakeJobSource())
     assert other.lookup(Lookup(PRODUCT, "light3", FIRMWARE)).from_cache
+
+
+class Arrivals:
+    """Callers that all arrive now (the fake clock stands still, as Redis's barely moves):
+    each attempt goes at now plus the waits the limiter asked for."""
+
+    def __init__(self, proxy: TcpProxy, redis_url: str) -> None:
+        self.clock = FakeClock()
+        url = f"redis://127.0.0.1:{proxy.port}/{urlsplit(redis_url).path.strip('/')}"
+        link = RedisLink(connect(url), clock=self.clock, retry_interval=0)  # probe every call
+        backend = RedisQuota(link, 10, account=ACCOUNT, clock=self.clock)
+        self.limiter = QuotaLimiter(
+            10, backend=backend, clock=self.clock, sleep=self._sleep, max_wait=30
+        )
+        self.sent: list[float] = []
+        self._waited = 0.0
+
+    def _sleep(self, seconds: float) -> None:
+        self._waited += seconds
+
+    def attempts(self, count: int) -> None:
+        for _ in range(count):
+            self._waited = 0.0
+            self.limiter.before_attempt(None)
+            self.sent.append((self.clock() + self._waited) * 1_000_000)
+
+
+def test_falling_back_to_the_local_quota_counts_what_redis_just_let_go(
+    redis_url: str, proxy: TcpProxy
+) -> None:
+    callers = Arrivals(proxy, redis_url)
+    callers.attempts(10)
+    proxy.stop()
+    callers.attempts(5)
+    assert max_in_any_second(callers.sent) <= 10
+
+
+def test_returning_to_redis_counts_what_the_local_quota_just_let_go(
+    redis_url: str, proxy: TcpProxy
+) -> None:
+    callers = Arrivals(proxy, redis_url)
+    proxy.stop()
+    callers.attempts(10)
+    proxy.start()
+    callers.attempts(5)
+    assert max_in_any_second(callers.sent) <= 10
