@@ -61,6 +61,11 @@ class CacheEntry:
         assert self.result is not None
         return replace(self.result, from_cache=True)
 
+    @property
+    def as_of(self) -> datetime:
+        """When the answer was fetched (a result) or learnt (a not-found error)."""
+        return self.result.fetched_at if self.result is not None else self.stored_at
+
     def with_ttl(self, ttl: float) -> CacheEntry:
         return replace(self, ttl=ttl)
 
@@ -141,9 +146,14 @@ class LocalCache:
             return self._cache.get(key)
 
     def put(self, key: str, entry: CacheEntry) -> None:
+        """Remember ``entry``, unless a newer answer is already held (a slow fetch that
+        finishes after a refresh must not bring back older jobs)."""
         if entry.ttl <= 0:
             return
         with self._lock:
+            current = self._cache.get(key)
+            if current is not None and current.as_of > entry.as_of:
+                return
             self._cache[key] = entry
 
     def __len__(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from otabot.iot.errors import (
     QuotaBusyError,
     UpstreamUnavailableError,
 )
-from otabot.iot.models import OtaJob
+from otabot.iot.models import JobPage, OtaJob
 from otabot.service import Lookup, LookupResult, OtaService, QuotaLimiter
 from otabot.service.flight import SingleFlight
 from otabot.service.quota import DEFAULT_MARGIN
@@ -294,3 +295,39 @@ def test_close_closes_the_client() -> None:
     service, source, _ = service_over({})
     service.close()
     assert source.closed
+
+
+class FirstCallAnswersLate:
+    """A job source whose first answer (read at once) is delivered only when released."""
+
+    def __init__(self, source: FakeJobSource) -> None:
+        self.source = source
+        self.entered, self.release = threading.Event(), threading.Event()
+        self._first = True
+
+    def list_ota_jobs_by_device(self, *args: Any, **kwargs: Any) -> JobPage:
+        page = self.source.list_ota_jobs_by_device(*args, **kwargs)
+        if self._first:
+            self._first = False
+            self.entered.set()
+            self.release.wait(5)
+        return page
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def test_a_lookup_answered_after_a_refresh_does_not_replace_the_newer_entry() -> None:
+    clock = FakeClock()
+    jobs = {"light1": [make_job(1)]}
+    source = FirstCallAnswersLate(FakeJobSource(jobs))
+    service = OtaService(source, clock=clock, sleep=clock.sleep, wall_clock=clock.wall)
+    slow = threading.Thread(target=service.lookup, args=(query(),))
+    slow.start()
+    assert source.entered.wait(5)
+    clock.advance(1)
+    jobs["light1"] = [make_job(1), make_job(2)]
+    assert service.lookup(query(), refresh=True).total == 2
+    source.release.set()
+    slow.join(5)
+    assert service.lookup(query()).total == 2
