@@ -79,7 +79,8 @@ def explain(error: IotError, command: OtaCommand) -> tuple[str, bool]:
     if isinstance(error, DeviceNotFoundError):
         return f"Device {device} not found in product {product}.", False
     if isinstance(error, ProductNotFoundError):
-        return f"Product {product} not found.", False
+        # A known alias would have been resolved to its key, so what was typed is neither.
+        return f"Product {product} not found: no such ProductKey and no alias of that name.", False
     if isinstance(error, FirmwareProductMismatchError):
         return f"Firmware {firmware} does not belong to product {product}.", False
     if isinstance(error, FirmwareNotFoundError):

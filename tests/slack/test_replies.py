@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from otabot.iot.errors import DeviceNotFoundError, IotError, ThrottledError
+from otabot.iot.errors import (
+    DeviceNotFoundError,
+    IotError,
+    ProductNotFoundError,
+    ThrottledError,
+)
 from otabot.service.lookup import Lookup, LookupResult
 from otabot.slack import ids
 from otabot.slack.grammar import OtaCommand
@@ -43,3 +48,8 @@ def test_throttling_says_when_to_try_again_and_offers_retry() -> None:
     payload = reply_to(ThrottledError("busy", code="Throttling.User", retry_after=2.2))
     assert payload["text"] == "/ota: IoT API busy — try again in 3 s."
     assert ids.ACTION_RETRY in json.dumps(payload)
+
+
+def test_unknown_product_says_it_is_neither_a_product_key_nor_an_alias() -> None:
+    payload = reply_to(ProductNotFoundError("nope", code="iot.prod.NotExistedProduct"))
+    assert "no such ProductKey and no alias of that name" in payload["text"]
