@@ -25,7 +25,14 @@ class BackgroundWsgiServer:
     """Waitress bound on construction; ``start()`` serves, ``stop()`` closes and joins."""
 
     def __init__(
-        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8, name: str
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 8,
+        name: str,
+        max_request_body_size: int = 1_048_576,
     ) -> None:
         try:
             self._server = create_server(
@@ -35,6 +42,8 @@ class BackgroundWsgiServer:
                 threads=threads,
                 ident="otabot",
                 clear_untrusted_proxy_headers=True,
+                # waitress's default is 1 GB, buffered before the app sees a byte: answer 413.
+                max_request_body_size=max_request_body_size,
             )
         except OSError as error:
             if error.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows

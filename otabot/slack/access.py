@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from otabot.config import Settings
+
+# Where Slack's response_urls live (commercial and GovSlack); nothing else gets our posts.
+SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
 
 
 @dataclass(frozen=True)
@@ -55,3 +59,33 @@ def product_refusal(settings: Settings, product_key: str) -> str | None:
     if settings.allowed_products and product_key not in settings.allowed_products:
         return f"otabot may not look up product {product_key}. Ask your otabot admin to allow it."
     return None
+
+
+def response_url_refusal(settings: Settings, url: object) -> str | None:
+    """Why otabot will not post to this ``response_url``, or None when it is Slack's.
+
+    Real Slack hands out ``https://hooks.slack.com/…`` only; a request naming any other
+    URL would make otabot post wherever it says (SSRF). A local stand-in for Slack
+    (tests, the demo) is allowed where ``SLACK_API_URL`` points: same scheme, host, port.
+    """
+    refused = "its response_url is not a Slack URL, so otabot will not post to it"
+    if not isinstance(url, str):
+        return refused
+    try:
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.hostname, parts.port)
+    except ValueError:
+        return refused
+    if parts.username is not None or parts.password is not None:
+        return refused
+    if (
+        parts.scheme == "https"
+        and parts.hostname in SLACK_RESPONSE_HOSTS
+        and parts.port in (None, 443)
+    ):
+        return None
+    if settings.slack_api_url:
+        api = urlsplit(settings.slack_api_url)
+        if parts.hostname and origin == (api.scheme, api.hostname, api.port):
+            return None
+    return refused

@@ -1,35 +1,166 @@
-"""HTTP mode: Bolt's WSGI adapter for ``POST /slack/events`` plus ``GET /healthz``."""
+"""HTTP mode: ``POST /slack/events`` for Bolt, ``GET /healthz``, and a guard in front of Bolt.
+
+Bolt's WSGI adapter decodes and parses the body before Bolt checks its signature, so
+a non-UTF-8 or malformed body from anyone on the network became a 500 with a logged
+traceback. The guard checks each request in this order and answers every failure in
+words: size (413, before the body is read), Slack's signature and timestamp over the
+raw bytes (401), UTF-8 and the shape of a Slack request (400). Only then does Bolt
+see the request (and verify it once more).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt import App, BoltRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+
+logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+# Slack's bodies are a few KB (a block_actions payload carries at most one message).
+MAX_BODY_BYTES = 1_048_576
+# Slack's rule: a request whose timestamp is more than five minutes off is a replay.
+MAX_SIGNATURE_AGE_SECONDS = 300
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def create_wsgi_app(app: App, path: str = EVENTS_PATH) -> WsgiApp:
-    """A WSGI callable for any production WSGI server (otabot serve uses waitress)."""
-    slack = SlackRequestHandler(app, path=path)
+class _Refusal(Exception):
+    """A request answered with ``status`` and a JSON ``{"error": words}`` instead of Bolt."""
+
+    def __init__(self, status: int, words: str, headers: dict[str, list[str]] | None = None):
+        super().__init__(words)
+        self.status = status
+        self.words = words
+        self.headers = headers or {}
+
+
+def create_wsgi_app(
+    app: App,
+    path: str = EVENTS_PATH,
+    *,
+    signing_secret: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> WsgiApp:
+    """A WSGI callable for any production WSGI server (otabot serve uses waitress).
+
+    ``signing_secret`` defaults to the one the Bolt app verifies with; with none (an app
+    built for Socket Mode) only Bolt's own checks apply.
+    """
+    secret = signing_secret if signing_secret is not None else _signing_secret_of(app)
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") in (
-            "GET",
-            "HEAD",
-        ):
+        method = environ.get("REQUEST_METHOD", "GET")
+        where = environ.get("PATH_INFO", "")
+        if where == HEALTH_PATH and method in ("GET", "HEAD"):
             body = b'{"ok":true}'
             start_response(
                 "200 OK",
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        result: Iterable[bytes] = slack(environ, start_response)
-        return result
+        try:
+            request = _slack_request(environ, method, where, path, secret, clock())
+        except _Refusal as refusal:
+            headers: dict[str, Sequence[str]] = {
+                "content-type": ["application/json"],
+                **refusal.headers,
+            }
+            answer = WsgiHttpResponse(refusal.status, headers, json.dumps({"error": refusal.words}))
+        else:
+            bolt = app.dispatch(request)
+            answer = WsgiHttpResponse(bolt.status, bolt.headers, bolt.body)
+        start_response(answer.status, answer.get_headers())
+        return answer.get_body()
 
     return wsgi
+
+
+def _signing_secret_of(app: App) -> str | None:
+    secret = getattr(app, "_signing_secret", None)  # Bolt keeps the secret it verifies with here
+    return secret if isinstance(secret, str) and secret else None
+
+
+def _slack_request(
+    environ: dict[str, Any], method: str, where: str, path: str, secret: str | None, now: float
+) -> BoltRequest:
+    """The checked request for Bolt, or a ``_Refusal`` saying what is wrong with it."""
+    if where != path:
+        raise _Refusal(404, "not found")
+    if method != "POST":
+        raise _Refusal(405, f"{path} takes POST only", {"allow": ["POST"]})
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise _Refusal(400, "Content-Length is not a number") from None
+    if length > MAX_BODY_BYTES:
+        raise _Refusal(413, f"body is larger than {MAX_BODY_BYTES} bytes")
+    raw: bytes = environ["wsgi.input"].read(length) if length > 0 else b""
+    headers = _headers(environ)
+    if secret is not None and not signature_is_valid(
+        secret,
+        raw,
+        environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+        environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+        now,
+    ):
+        # Neither the signature nor the body: a stale genuine request carries both.
+        logger.warning("refused a request without a valid, current Slack signature")
+        raise _Refusal(401, "invalid request signature")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refusal(400, "body is not UTF-8") from None
+    try:
+        request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        logger.warning("refused a signed request whose body is not a Slack request")
+        raise _Refusal(400, "body is not a Slack request") from None
+    problem = shape_problem(request.body)
+    if problem is not None:
+        logger.warning("refused a signed request: %s", problem)
+        raise _Refusal(400, problem)
+    return request
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str | Sequence[str]]:
+    """Request headers by lower-case name, as Bolt's WSGI adapter reads them."""
+    headers: dict[str, str | Sequence[str]] = {}
+    for key, value in environ.items():
+        if key in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+            headers[key.lower().replace("_", "-")] = value
+        elif key.startswith("HTTP_"):
+            headers[key[len("HTTP_") :].lower().replace("_", "-")] = value
+    return headers
+
+
+def signature_is_valid(
+    secret: str, body: bytes, timestamp: str, signature: str, now: float
+) -> bool:
+    """Slack's ``v0`` signature over the raw bytes, with a timestamp within 300 s of ``now``."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if abs(now - int(timestamp)) > MAX_SIGNATURE_AGE_SECONDS:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def shape_problem(body: object) -> str | None:
+    """Why a parsed body cannot be a Slack request Bolt can route, or None."""
+    if not isinstance(body, dict):
+        return "body is not a Slack request"
+    if body.get("type") == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
+            return "block_actions payload without a list of actions"
+    return None

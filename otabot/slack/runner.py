@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 import waitress.server
 from slack_bolt import App
@@ -21,7 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from otabot.iot.errors import OtabotError
-from otabot.slack.http import create_wsgi_app
+from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,18 @@ def drain(executor: Executor, timeout: float = DRAIN_TIMEOUT) -> bool:
     return True
 
 
+def create_http_server(app: App, *, host: str, port: int, threads: int = HTTP_THREADS) -> Any:
+    """Waitress around ``create_wsgi_app(app)``, bound; a body over the limit gets 413 unread."""
+    return waitress.server.create_server(
+        create_wsgi_app(app),
+        host=host,
+        port=port,
+        threads=threads,
+        ident="otabot",
+        max_request_body_size=MAX_BODY_BYTES,
+    )
+
+
 def serve_http(
     app: App,
     executor: Executor,
@@ -73,9 +86,7 @@ def serve_http(
     drain_timeout: float = DRAIN_TIMEOUT,
 ) -> None:
     """Serve ``POST /slack/events`` and ``GET /healthz`` with waitress until SIGTERM/SIGINT."""
-    server = waitress.server.create_server(
-        create_wsgi_app(app), host=host, port=port, threads=threads, ident="otabot"
-    )
+    server = create_http_server(app, host=host, port=port, threads=threads)
     url = f"http://{server.effective_host}:{server.effective_port}"
     if on_ready is not None:
         on_ready(url)

@@ -1,0 +1,187 @@
+"""Hostile HTTP at ``/slack/events``: forged, stale, malformed and oversized requests.
+
+Every one gets a short answer in words (401, 400, 405 or 413), never a 500, never a
+traceback in the body, and never reaches the lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from otabot.demo.servers import BackgroundWsgiServer
+from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
+from otabot.slack.runner import create_http_server
+from tests.slack.conftest import (
+    FIRMWARE,
+    SIGNING_SECRET,
+    SlackHarness,
+    command_body,
+    sign,
+)
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+def served(harness: SlackHarness) -> Iterator[str]:
+    server = BackgroundWsgiServer(
+        create_wsgi_app(harness.app),
+        threads=2,
+        name="test-app",
+        max_request_body_size=MAX_BODY_BYTES,
+    ).start()
+    yield server.url
+    server.stop()
+
+
+def test_serve_http_tells_waitress_the_body_limit(harness: SlackHarness) -> None:
+    server = create_http_server(harness.app, host="127.0.0.1", port=0, threads=1)
+    try:
+        assert server.adj.max_request_body_size == MAX_BODY_BYTES
+    finally:
+        server.close()
+
+
+def signed_bytes(
+    body: bytes, content_type: str = FORM, timestamp: int | None = None
+) -> dict[str, str]:
+    """Slack's headers for a raw body (which need not be UTF-8)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp).encode()
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts + b":" + body, hashlib.sha256)
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts.decode(),
+        "X-Slack-Signature": "v0=" + digest.hexdigest(),
+    }
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+    return requests.post(url + "/slack/events", data=body, headers=headers, timeout=5)
+
+
+def assert_no_lookup(harness: SlackHarness) -> None:
+    harness.drain()
+    assert harness.service.calls == [] and harness.recorder.responses() == []
+
+
+def assert_answer_in_words(response: requests.Response, status: int) -> None:
+    assert response.status_code == status
+    assert "Traceback" not in response.text and "waitress" not in response.text
+    assert json.loads(response.text)["error"]
+
+
+def test_unsigned_non_utf8_body_is_401_not_500(served: str, harness: SlackHarness) -> None:
+    headers = {"Content-Type": FORM, "X-Slack-Signature": "v0=00", "X-Slack-Request-Timestamp": "1"}
+    assert_answer_in_words(post(served, b"payload=\xff\xfe", headers), 401)
+    assert_no_lookup(harness)
+
+
+def test_unsigned_malformed_json_body_is_401_not_500(served: str, harness: SlackHarness) -> None:
+    headers = {"Content-Type": "application/json"}
+    assert_answer_in_words(post(served, b"{not json", headers), 401)
+    assert_answer_in_words(post(served, b"[1, 2]", headers), 401)
+    assert_no_lookup(harness)
+
+
+def test_unsigned_payload_that_is_not_json_is_401_not_500(
+    served: str, harness: SlackHarness
+) -> None:
+    assert_answer_in_words(post(served, b"payload=notjson", {"Content-Type": FORM}), 401)
+    assert_no_lookup(harness)
+
+
+def test_timestamp_that_is_not_a_number_is_401_not_500(served: str, harness: SlackHarness) -> None:
+    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    headers = {name: values[0] for name, values in sign(body).items()}
+    headers["x-slack-request-timestamp"] = "abc"
+    assert_answer_in_words(post(served, body.encode(), headers), 401)
+    assert_no_lookup(harness)
+
+
+@pytest.mark.parametrize("skew", [-301, 301])
+def test_timestamp_more_than_300_s_off_is_401(
+    served: str, harness: SlackHarness, skew: int
+) -> None:
+    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    headers = signed_bytes(body.encode(), timestamp=int(time.time()) + skew)
+    assert_answer_in_words(post(served, body.encode(), headers), 401)
+    assert_no_lookup(harness)
+
+
+def test_signed_non_utf8_body_is_400_in_words(served: str, harness: SlackHarness) -> None:
+    body = b"command=%2Fota&text=\xff"
+    assert_answer_in_words(post(served, body, signed_bytes(body)), 400)
+    assert_no_lookup(harness)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"payload=notjson",
+        b"payload=null",
+        b"payload=%5B1%2C2%5D",
+        b"payload=" + quote(json.dumps({"type": "block_actions", "actions": "x"})).encode(),
+        b"payload=" + quote(json.dumps({"type": "block_actions", "actions": [None]})).encode(),
+    ],
+)
+def test_signed_payload_of_the_wrong_shape_is_400_in_words(
+    served: str, harness: SlackHarness, body: bytes
+) -> None:
+    assert_answer_in_words(post(served, body, signed_bytes(body)), 400)
+    assert_no_lookup(harness)
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1]"])
+def test_signed_json_body_of_the_wrong_shape_is_400_in_words(
+    served: str, harness: SlackHarness, body: bytes
+) -> None:
+    headers = signed_bytes(body, content_type="application/json")
+    assert_answer_in_words(post(served, body, headers), 400)
+    assert_no_lookup(harness)
+
+
+def test_body_over_the_limit_is_413_before_it_is_read(served: str, harness: SlackHarness) -> None:
+    port = int(served.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            + FORM.encode()
+            + f"\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode()
+        )
+        answer = connection.recv(4096).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413")
+    assert_no_lookup(harness)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT"])
+def test_other_methods_on_the_events_path_are_405(served: str, method: str) -> None:
+    response = requests.request(method, served + "/slack/events", timeout=5)
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+
+
+def test_healthz_answers_many_at_once(served: str) -> None:
+    with requests.Session() as session:
+        answers = [session.get(served + "/healthz", timeout=5).status_code for _ in range(200)]
+    assert set(answers) == {200}
+
+
+def test_forged_request_logs_neither_its_signature_nor_its_body(
+    served: str, harness: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    headers = {name: values[0] for name, values in sign(body, secret="forged").items()}
+    with caplog.at_level(logging.DEBUG):
+        assert post(served, body.encode(), headers).status_code == 401
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert headers["x-slack-signature"] not in logged
+    assert harness.recorder.response_url() not in logged and "team_id=" not in logged
