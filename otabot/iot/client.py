@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -52,6 +53,12 @@ POOL_SIZE = 32
 _REQUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 # An attempt with less time than this left before the deadline is not worth sending.
 MIN_ATTEMPT_SECONDS = 0.01
+# A full page of 100 jobs is about 60 KB; anything past this is not the API talking.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+# Upstream error fields end up in Slack messages and logs: keep them short.
+MAX_FIELD_CHARS = 128
+MAX_MESSAGE_CHARS = 500
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 T = TypeVar("T")
 
@@ -217,7 +224,11 @@ class IotClient:
             params["IotInstanceId"] = iot_instance_id
 
         def parse(body: dict[str, Any]) -> JobPage:
-            return JobPage.from_api(body, current_page=current_page, page_size=page_size)
+            page = JobPage.from_api(body, current_page=current_page, page_size=page_size)
+            counts = (page.total, page.page_count, page.page_size, page.current_page)
+            if min(counts) < 0:
+                raise ValueError("a page count or size is negative")
+            return page
 
         return self._call("ListOTAJobByDevice", params, parse, deadline)
 
@@ -322,7 +333,21 @@ class IotClient:
                 headers=_REQUEST_HEADERS,
                 auth=self._auth,
             ).prepare()
-            response = self._session.send(prepared, timeout=timeout, allow_redirects=False)
+            response = self._session.send(
+                prepared, timeout=timeout, allow_redirects=False, stream=True
+            )
+            try:
+                content = _read_capped(response, MAX_RESPONSE_BYTES)
+            finally:
+                response.close()  # back to the pool when read whole, else dropped
+        except _TooLarge as cause:
+            raise UpstreamUnavailableError(
+                f"IoT Platform answered with a body larger than {MAX_RESPONSE_BYTES} bytes",
+                code="otabot.MalformedResponse",
+                request_id=_short(response.headers.get("x-acs-request-id")) or None,
+                http_status=response.status_code,
+                retryable=False,
+            ) from cause
         except requests.ConnectTimeout as cause:
             raise UpstreamUnavailableError(
                 f"could not connect to IoT Platform within {timeout[0]:g} s",
@@ -340,13 +365,13 @@ class IotClient:
             ) from scrub_exception(cause)
         elapsed_ms = (time.perf_counter() - started) * 1000
         status = response.status_code
-        header_request_id = response.headers.get("x-acs-request-id")
+        header_request_id = _short(response.headers.get("x-acs-request-id")) or None
         try:
-            body: Any = json.loads(response.content)
-        except ValueError:
+            body: Any = json.loads(content)
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             body = None
         request_id = (
-            str(body.get("RequestId") or header_request_id or "") if isinstance(body, dict) else ""
+            _short(body.get("RequestId") or header_request_id) if isinstance(body, dict) else ""
         )
         logger.debug(
             "%s attempt %d: HTTP %d in %.1f ms (RequestId %s)",
@@ -361,7 +386,7 @@ class IotClient:
             content_type = response.headers.get("Content-Type", "no content type")
             raise UpstreamUnavailableError(
                 f"IoT Platform answered HTTP {status} with a body that is not its JSON "
-                f"({content_type}, {len(response.content)} bytes)",
+                f"({_short(content_type)}, {len(content)} bytes)",
                 code="otabot.MalformedResponse",
                 request_id=header_request_id,
                 http_status=status,
@@ -370,9 +395,10 @@ class IotClient:
             raise _api_error(body, status, request_id, response.headers.get("Retry-After"))
         try:
             return parse(body)
-        except (ValueError, TypeError, AttributeError) as cause:
+        except (ValueError, TypeError, AttributeError, ArithmeticError, RecursionError) as cause:
             raise UpstreamUnavailableError(
-                f"IoT Platform's answer to {action} is not shaped as documented: {cause}",
+                f"IoT Platform's answer to {action} is not shaped as documented: "
+                + _short(str(cause), MAX_MESSAGE_CHARS),
                 code="otabot.MalformedResponse",
                 request_id=request_id or None,
                 http_status=status,
@@ -391,17 +417,48 @@ def _api_error(
     body: Mapping[str, Any], status: int, request_id: str, retry_after: str | None
 ) -> IotError:
     """The typed error for either error shape: the gateway's or IoT's ``Success: false``."""
-    code = str(body.get("Code") or "")
-    message = str(body.get("ErrorMessage") or body.get("Message") or "")
+    code = _short(body.get("Code"))
+    message = _short(body.get("ErrorMessage") or body.get("Message"), MAX_MESSAGE_CHARS)
     if not code and not message:
         message = f"IoT Platform answered HTTP {status} without an error code"
     error = error_for(code, message, request_id=request_id or None, http_status=status)
     if isinstance(error, ThrottledError) and retry_after:
         try:
-            error.retry_after = float(retry_after)
+            seconds = float(retry_after)
         except ValueError:
-            logger.debug("ignoring a Retry-After that is not a number of seconds")
+            seconds = math.nan
+        if 0 <= seconds <= MAX_RETRY_AFTER_SECONDS:  # also false for nan
+            error.retry_after = seconds
+        else:
+            logger.debug("ignoring a Retry-After that is not a sane number of seconds")
     return error
+
+
+class _TooLarge(Exception):
+    """The upstream body is past ``MAX_RESPONSE_BYTES``."""
+
+
+def _read_capped(response: requests.Response, limit: int) -> bytes:
+    """The whole body, or ``_TooLarge`` as soon as it (or its declared length) passes ``limit``."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=65_536):
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _short(value: object, limit: int = MAX_FIELD_CHARS) -> str:
+    """An upstream field as a string of at most ``limit`` characters (it ends up in messages)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)[: limit + 1]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _pooled_session() -> requests.Session:
