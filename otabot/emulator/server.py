@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import threading
 from collections.abc import Callable
@@ -20,15 +21,26 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from otabot.emulator.exceptions import InternalError
 from otabot.emulator.fleet import Fleet, FleetError, sample_fleet
 from otabot.emulator.models import Faults, IotPlatform
-from otabot.emulator.responses import JSON_TYPE, IotResponses, WireRequest, WireResponse
+from otabot.emulator.responses import (
+    JSON_TYPE,
+    IotResponses,
+    WireRequest,
+    WireResponse,
+    new_request_id,
+)
 
 logger = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/__emulator/"
 TIMEOUT_FAULT_SECONDS = 30.0
 IDLE_CONNECTION_SECONDS = 60.0
+# Far above any API call or fleet file; a larger Content-Length is refused unread.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# An injected latency longer than this is a mistake (and past what a sleep can take).
+MAX_LATENCY_MS = 3_600_000.0
 
 
 class EmulatorServer:
@@ -126,7 +138,7 @@ class EmulatorServer:
         self, latency_ms: float = 0.0, error: str | None = None, count: int | None = None
     ) -> None:
         """Inject faults (see ``Faults``); no arguments clears them. ``ValueError`` if bad."""
-        faults = Faults.from_dict({"latency_ms": latency_ms, "error": error, "count": count})
+        faults = checked_faults({"latency_ms": latency_ms, "error": error, "count": count})
         self.platform.set_faults(faults)
         self._wake_sleepers()
 
@@ -142,6 +154,14 @@ class EmulatorServer:
         with self._wake:
             self._generation += 1
             self._wake.notify_all()
+
+
+def checked_faults(data: object) -> Faults:
+    """``Faults.from_dict`` plus a latency a sleep can take; ``ValueError`` says what is wrong."""
+    faults = Faults.from_dict(data)
+    if not (math.isfinite(faults.latency_ms) and faults.latency_ms <= MAX_LATENCY_MS):
+        raise ValueError(f"latency_ms must be a number from 0 to {MAX_LATENCY_MS:.0f}")
+    return faults
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -215,10 +235,30 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _dispatch(self) -> None:
+        """Answer one request; a bug is a 500 (in the API's shape at ``/``), not a dead thread."""
+        try:
+            self._route()
+        except Exception:
+            logger.exception("the emulator failed to answer %s", urlsplit(self.path).path)
+            self.close_connection = True
+            if urlsplit(self.path).path == "/":
+                request = WireRequest(self.command, self.path, {}, b"")
+                error = self.server.emulator.responses.error(
+                    request, InternalError(), new_request_id()
+                )
+                self._send(WireResponse(error.status, JSON_TYPE, error.body, error.headers))
+            else:
+                self._send_json(500, {"error": "the emulator failed; see its log"})
+
+    def _route(self) -> None:
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             self._send_json(400, {"error": "bad Content-Length"})
+            return
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True  # the body stays unread
+            self._send_json(413, {"error": f"body is larger than {MAX_REQUEST_BYTES} bytes"})
             return
         body = self.rfile.read(length) if length > 0 else b""
         request = WireRequest(
@@ -257,6 +297,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, name: str, request: WireRequest) -> None:
         emulator = self.server.emulator
         route = (request.method, name)
+        if request.method == "POST" and "origin" in request.headers:
+            # Only a browser sends Origin: a web page must not drive a local emulator (CSRF).
+            self._send_json(403, {"error": "control endpoints take no requests from web pages"})
+            return
         if route == ("GET", "health"):
             fleet = emulator.fleet
             self._send_json(
@@ -279,13 +323,19 @@ class _Handler(BaseHTTPRequestHandler):
             except FleetError as error:
                 self._send_json(400, {"error": str(error)})
                 return
+            except RecursionError:
+                self._send_json(400, {"error": "posted fleet is nested too deeply"})
+                return
             emulator.set_fleet(fleet)
             self._send_json(200, {"status": "ok", "jobs": len(fleet.jobs)})
         elif route == ("POST", "faults"):
             try:
-                faults = Faults.from_dict(json.loads(request.body or b"{}"))
+                faults = checked_faults(json.loads(request.body or b"{}"))
             except ValueError as error:
                 self._send_json(400, {"error": f"bad faults: {error}"})
+                return
+            except RecursionError:
+                self._send_json(400, {"error": "bad faults: nested too deeply"})
                 return
             emulator.set_faults(faults.latency_ms, faults.error, faults.count)
             self._send_json(200, {"status": "ok", "faults": faults.to_dict()})

@@ -1,0 +1,94 @@
+"""The emulator against malformed and hostile requests: an answer in JSON, never a dead thread.
+
+Each test checks that the server still answers afterwards and that nothing reached
+stderr (where ``socketserver`` prints the traceback of a crashed handler thread).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from otabot.emulator.server import MAX_REQUEST_BYTES, EmulatorServer
+from tests.emulator.signed import list_jobs, v1_params
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer() as running:
+        yield running
+
+
+def raw_exchange(server: EmulatorServer, data: bytes) -> str:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+        connection.sendall(data)
+        return connection.recv(65_536).decode("latin-1")
+
+
+def still_serving(server: EmulatorServer) -> bool:
+    return requests.get(f"{server.url}/__emulator/health", timeout=5).status_code == 200
+
+
+def test_a_huge_content_length_is_413_not_a_crash(
+    server: EmulatorServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    answer = raw_exchange(
+        server, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\nabc"
+    )
+    assert answer.startswith("HTTP/1.1 413") and '"error"' in answer
+    assert still_serving(server) and "Traceback" not in capfd.readouterr().err
+
+
+def test_a_body_just_over_the_limit_is_413(server: EmulatorServer) -> None:
+    head = f"POST /__emulator/fleet HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_REQUEST_BYTES + 1}"
+    assert raw_exchange(server, head.encode() + b"\r\n\r\n").startswith("HTTP/1.1 413")
+
+
+@pytest.mark.parametrize("name", ["fleet", "faults"])
+def test_deeply_nested_control_json_is_400(
+    server: EmulatorServer, name: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    response = requests.post(f"{server.url}/__emulator/{name}", data=b"[" * 100_000, timeout=5)
+    assert response.status_code == 400 and response.json()["error"]
+    assert still_serving(server) and "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("latency", ["Infinity", "NaN", "1e300"])
+def test_a_latency_no_sleep_can_take_is_400(server: EmulatorServer, latency: str) -> None:
+    response = requests.post(
+        f"{server.url}/__emulator/faults", data=f'{{"latency_ms": {latency}}}', timeout=5
+    )
+    assert response.status_code == 400
+    assert requests.post(f"{server.url}/", params=v1_params(list_jobs()), timeout=5).ok
+
+
+def test_a_bug_while_answering_is_a_500_in_the_apis_shape_without_traceback(
+    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug in the emulator")
+
+    monkeypatch.setattr(server.responses, "respond", broken)
+    response = requests.post(f"{server.url}/", params=v1_params(list_jobs()), timeout=5)
+    assert response.status_code == 500
+    assert response.json()["Code"] == "InternalError" and "Traceback" not in response.text
+    monkeypatch.undo()
+    assert still_serving(server) and "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["fleet", "faults", "reset"])
+def test_a_cross_origin_browser_post_to_a_control_endpoint_is_403(
+    server: EmulatorServer, name: str
+) -> None:
+    before = server.stats()
+    response = requests.post(
+        f"{server.url}/__emulator/{name}",
+        data=b'{"latency_ms": 60000}',
+        headers={"Origin": "https://evil.example", "Content-Type": "text/plain"},
+        timeout=5,
+    )
+    assert response.status_code == 403 and response.json()["error"]
+    assert server.platform.faults.latency_ms == 0 and server.stats() == before
