@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from otabot.config import ConfigError, Settings
 from otabot.demo.servers import BackgroundWsgiServer
 from otabot.demo.slack_side import SlackSide
-from otabot.demo.web import DemoWebApp
+from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,14 @@ class Demo:
         bot_token, signing_secret = self._bot_token, self._signing_secret
         side = SlackSide(signing_secret, bot_token, examples=self.examples)
         self.side = side
+        loopback = self.options.host in LOOPBACK_NAMES or self.options.host.startswith("127.")
         self._page_server = BackgroundWsgiServer(
-            DemoWebApp(side),
+            # On loopback only loopback host names are taken (no DNS rebinding); a page
+            # served to the network is reached by names this process cannot know.
+            DemoWebApp(
+                side,
+                allowed_hosts=LOOPBACK_NAMES | {self.options.host.lower()} if loopback else None,
+            ),
             host=self.options.host,
             port=self.options.port,
             threads=PAGE_THREADS,

@@ -36,6 +36,10 @@ STATIC_TYPES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
+# Host names a browser uses for a page on loopback; anything else is DNS rebinding.
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+# What the page itself POSTs (always as JSON); the app's own posts go to /demo/response, /api.
+_PAGE_POSTS = frozenset({"/demo/command", "/demo/action", "/demo/clear"})
 _RESPONSE_PATH = re.compile(r"^/demo/response/([0-9a-f]{32})$")
 _API_PATH = re.compile(r"^/api/([A-Za-z.]{1,64})$")
 # The page is served to the browser only; these keep it from being framed or sniffed.
@@ -47,15 +51,25 @@ _SECURITY_HEADERS = [
 
 
 class DemoWebApp:
-    """A WSGI application in front of one ``SlackSide``."""
+    """A WSGI application in front of one ``SlackSide``.
 
-    def __init__(self, side: SlackSide) -> None:
+    Other web origins may not use it: the page's own POSTs are JSON (which a cross-site
+    form or ``no-cors`` fetch cannot send) and carry no foreign ``Origin``; and while the
+    page is served on loopback, a ``Host`` other than a loopback name (DNS rebinding) is
+    refused. ``allowed_hosts=None`` takes any host name (a page served to the network).
+    """
+
+    def __init__(
+        self, side: SlackSide, *, allowed_hosts: frozenset[str] | None = LOOPBACK_NAMES
+    ) -> None:
         self._side = side
+        self._allowed_hosts = allowed_hosts
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
         try:
+            self._check_origin(method, path, environ)
             status, headers, body = self._route(method, path, environ)
         except _HttpError as error:
             status, headers, body = _json(error.status, {"ok": False, "error": error.error})
@@ -64,6 +78,21 @@ class DemoWebApp:
             status, headers, body = _json(500, {"ok": False, "error": "internal_error"})
         start_response(status, [*headers, *_SECURITY_HEADERS, ("Content-Length", str(len(body)))])
         return [body]
+
+    def _check_origin(self, method: str, path: str, environ: Environ) -> None:
+        """Refuse what another web origin could send: a foreign Host, Origin or a form post."""
+        host = environ.get("HTTP_HOST", "")
+        if self._allowed_hosts is not None and _host_name(host) not in self._allowed_hosts:
+            raise _HttpError(403, "unknown_host")
+        if method != "POST":
+            return
+        origin = environ.get("HTTP_ORIGIN")
+        scheme = environ.get("wsgi.url_scheme", "http")
+        if origin is not None and origin != f"{scheme}://{host}":
+            raise _HttpError(403, "cross_origin")
+        content_type = environ.get("CONTENT_TYPE", "")
+        if path in _PAGE_POSTS and not content_type.startswith("application/json"):
+            raise _HttpError(415, "json_required")
 
     def _route(self, method: str, path: str, environ: Environ) -> tuple[str, _Headers, bytes]:
         side = self._side
@@ -148,7 +177,22 @@ class _HttpError(Exception):
         self.error = error
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    415: "Unsupported Media Type",
+}
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without the port (``[::1]:80`` is ``::1``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _status(code: int) -> str:
