@@ -114,8 +114,11 @@ def main() -> None:
         f"{refreshes} refreshes, {options.threads} threads, {elapsed:.1f} s"
     )
     print(f"upstream calls (emulator)   {calls}")
-    print(f"naive (one per interaction) {naive}")
-    print(f"minimum                     {minimum}  (one per distinct lookup + one per refresh)")
+    print(f"naive (one per interaction) {naive}  (calls / naive = {calls / naive:.3f})")
+    print(
+        f"minimum                     {minimum}  (one per distinct lookup + one per refresh; "
+        f"calls / minimum = {calls / minimum:.2f}, target 1.00)"
+    )
     print(
         f"cache hits {stats['cache_hits']}, misses {stats['cache_misses']}, "
         f"single-flight joins {stats['single_flight_joins']}, "

@@ -84,17 +84,25 @@ def main() -> None:
     print(f"cache size {options.cache_size} entries, cache ttl 3600 s")
     print(f"{'lookups':>8}  {'RSS MiB':>8}  {'growth':>7}  {'cached':>6}")
     checkpoints = {1_000, 5_000, 10_000, 25_000, 50_000, 75_000, options.lookups}
+    checkpoints_first = min(c for c in checkpoints if c >= min(options.cache_size, options.lookups))
+    at_first = baseline
     for i in range(1, options.lookups + 1):
         service.lookup(Lookup(PRODUCT, f"dev-{i:07d}", FIRMWARE))
         if i in checkpoints:
             gc.collect()
             now = rss_mib()
+            if i == checkpoints_first:
+                at_first = now
             cached = service.stats()["cached_entries"]
             print(f"{i:>8}  {now:>8.1f}  {now - baseline:>+7.1f}  {cached:>6}")
     stats = service.stats()
     print(
         f"upstream calls {stats['upstream_calls']}, cache misses {stats['cache_misses']}, "
         f"entries kept {stats['cached_entries']} (bounded by the cache size)"
+    )
+    print(
+        f"growth from {checkpoints_first} to {options.lookups} lookups: "
+        f"{rss_mib() - at_first:+.1f} MiB (bounded: ~0 once the cache is full)"
     )
     service.close()
 

@@ -162,14 +162,11 @@ class MemoryQuota:
                 self._sent.popleft()
             return 0.0
 
-    def note_sent(self, at: float) -> None:
-        """Count an attempt let go by another backend (Redis) at ``at``: when this replica
-        falls back to its local share, what it has just sent still binds it."""
+    def not_before(self, at: float) -> None:
+        """Grant no slot before ``at`` (taking over from Redis: one window after this
+        replica's last shared attempt, so no second holds both kinds of attempt)."""
         with self._lock:
-            for times in (self._slots, self._sent):
-                bisect.insort(times, at)
-                while len(times) > self._capacity:
-                    times.popleft()
+            self._paused_until = max(self._paused_until, at)
 
     def recent_sends(self) -> list[float]:
         """Seconds since (negative: until) each attempt this backend let go in the last window."""

@@ -14,6 +14,7 @@ reached Redis uses the whole ``qps``: it cannot know of others.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -155,6 +156,7 @@ class RedisLink:
     ) -> None:
         self.client = client
         self._clock = clock
+        self._last_shared = -math.inf  # local time of this replica's latest Redis slot
         self._retry_interval = retry_interval
         self._lock = threading.Lock()
         self._degraded = False
@@ -237,6 +239,7 @@ class RedisQuota:
             f"{base}:sent",
         )
         self._clock = clock
+        self._last_shared = -math.inf  # local time of this replica's latest Redis slot
         self._replica = uuid.uuid4().hex
         self._seq = 0
         self._seq_lock = threading.Lock()
@@ -279,7 +282,10 @@ class RedisQuota:
                 wait = int(wait_us) / 1_000_000
                 if not int(granted):
                     raise busy_error(wait, max_wait or 0.0)
+                self._last_shared = max(self._last_shared, self._clock() + wait)
                 return Reservation(wait, int(slot_us) / 1_000_000, shared=True)
+        # The local share must not crowd the attempts Redis has just let go.
+        self.local.not_before(self._last_shared + self._window_us / 1_000_000)
         return self.local.reserve(max_wait)
 
     def confirm(self, reservation: Reservation) -> float:
@@ -300,12 +306,8 @@ class RedisQuota:
                 self._link.failed(error)
             else:
                 self._link.succeeded()
-                if int(late_us) > 0:
-                    return int(late_us) / 1_000_000
-        # Let go (or granted by Redis, which has gone: its slot stands). The local
-        # fallback must know, should it take over within this window.
-        self.local.note_sent(self._clock())
-        return 0.0
+                return int(late_us) / 1_000_000
+        return 0.0  # granted by Redis, which has gone: its slot stands
 
     def _note_replicas(self, replicas: int) -> None:
         replicas = max(1, replicas)
