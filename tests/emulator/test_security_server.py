@@ -25,7 +25,10 @@ def server() -> Iterator[EmulatorServer]:
 def raw_exchange(server: EmulatorServer, data: bytes) -> str:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
         connection.sendall(data)
-        return connection.recv(65_536).decode("latin-1")
+        received = b""
+        while chunk := connection.recv(65_536):  # the server closes after a refusal
+            received += chunk
+        return received.decode("latin-1")
 
 
 def still_serving(server: EmulatorServer) -> bool:
