@@ -306,7 +306,8 @@ def usage_message(error: UsageError) -> Message:
     """A format or grammar error: names the offending token, then the usage."""
     text = f":warning: {escape(error.describe())}\n```{escape(USAGE)}```"
     return Message(
-        text=f"/ota: {error.describe()}", blocks=(SectionBlock(text=MarkdownTextObject(text=text)),)
+        text=f"/ota: {escape(error.describe())}",
+        blocks=(SectionBlock(text=MarkdownTextObject(text=text)),),
     )
 
 

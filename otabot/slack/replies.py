@@ -74,7 +74,9 @@ def explain(error: IotError, command: OtaCommand) -> tuple[str, bool]:
     product, device = code(lookup.product_key), code(lookup.device_name)
     firmware = code(lookup.firmware_id)
     if isinstance(error, ThrottledError):
-        wait = max(1, math.ceil(error.retry_after or 1))
+        after = error.retry_after
+        # Bounded whatever the upstream said: a NaN or endless Retry-After is no advice.
+        wait = math.ceil(after) if after is not None and 1 <= after <= 3600 else 1
         return f"IoT API busy — try again in {wait} s.", True
     if isinstance(error, DeviceNotFoundError):
         return f"Device {device} not found in product {product}.", False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 
 from slack_sdk.webhook import WebhookClient
@@ -13,12 +14,36 @@ logger = logging.getLogger(__name__)
 
 ResponseType = Literal["ephemeral", "in_channel"]
 
+# slack_sdk's WebhookClient logs the URL it posts to at DEBUG; a response_url is a
+# credential for 30 minutes, so it is cut out of those lines.
+_URL_RE = re.compile(r"https?://\S+")
+WEBHOOK_LOGGER = "otabot.slack.webhook"
+
+
+class HideResponseUrls(logging.Filter):
+    """Rewrites a record's message with every URL replaced by ``<response_url>``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "://" in message:
+            record.msg, record.args = _URL_RE.sub("<response_url>", message), None
+        return True
+
+
+def webhook_logger() -> logging.Logger:
+    """The logger WebhookClient writes to, with the URL filter on it (added once)."""
+    quiet = logging.getLogger(WEBHOOK_LOGGER)
+    if not any(isinstance(f, HideResponseUrls) for f in quiet.filters):
+        quiet.addFilter(HideResponseUrls())
+    return quiet
+
 
 class ResponseUrlPoster:
     """Sends messages through response URLs; the URL itself is never logged (it is a credential)."""
 
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
+        self._logger = webhook_logger()
 
     def post(
         self,
@@ -33,7 +58,9 @@ class ResponseUrlPoster:
         body["response_type"] = response_type
         body["replace_original"] = replace_original
         try:
-            response = WebhookClient(response_url, timeout=int(self.timeout) or 1).send_dict(body)
+            response = WebhookClient(
+                response_url, timeout=int(self.timeout) or 1, logger=self._logger
+            ).send_dict(body)
         except OSError:
             logger.exception("could not reach the response_url")
             return False

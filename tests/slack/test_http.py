@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 import requests
-import waitress.server
 
+from otabot.demo.servers import BackgroundWsgiServer
 from otabot.slack.http import create_wsgi_app
 from tests.slack.conftest import FIRMWARE, SlackHarness, command_body, sign
 
 
 @pytest.fixture
 def served(harness: SlackHarness) -> Iterator[str]:
-    server = waitress.server.create_server(
-        create_wsgi_app(harness.app), host="127.0.0.1", port=0, threads=2
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(5)
+    # Closed from the server's own loop thread: closing waitress from another thread races it.
+    server = BackgroundWsgiServer(create_wsgi_app(harness.app), threads=2, name="test-http")
+    server.start()
+    yield server.url
+    server.stop()
 
 
 def test_healthz_answers_ok(served: str) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+
+import pytest
 
 from otabot.iot.errors import (
     DeviceNotFoundError,
@@ -48,6 +51,12 @@ def test_throttling_says_when_to_try_again_and_offers_retry() -> None:
     payload = reply_to(ThrottledError("busy", code="Throttling.User", retry_after=2.2))
     assert payload["text"] == "/ota: IoT API busy — try again in 3 s."
     assert ids.ACTION_RETRY in json.dumps(payload)
+
+
+@pytest.mark.parametrize("retry_after", [math.inf, math.nan, -5.0, 1e9, None])
+def test_a_meaningless_retry_after_still_gives_a_sane_wait(retry_after: float | None) -> None:
+    payload = reply_to(ThrottledError("busy", code="Throttling", retry_after=retry_after))
+    assert payload["text"] == "/ota: IoT API busy — try again in 1 s."
 
 
 def test_unknown_product_says_it_is_neither_a_product_key_nor_an_alias() -> None:
