@@ -72,6 +72,9 @@ class Settings:
     log_format: str = "text"
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
+    https_proxy: str | None = field(default=None, repr=False)
+    http_proxy: str | None = field(default=None, repr=False)
+    no_proxy: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +110,9 @@ class Settings:
             log_format=env.choice("OTABOT_LOG_FORMAT", LOG_FORMATS, "text"),
             connect_timeout=env.number("OTABOT_CONNECT_TIMEOUT", 5.0, minimum=0.1, maximum=120),
             read_timeout=env.number("OTABOT_READ_TIMEOUT", 10.0, minimum=0.1, maximum=300),
+            https_proxy=env.proxy("HTTPS_PROXY"),
+            http_proxy=env.proxy("HTTP_PROXY"),
+            no_proxy=env.text("NO_PROXY") or env.text("no_proxy"),
         )
         if settings.slack_app_token is not None and not settings.slack_app_token.startswith(
             "xapp-"
@@ -146,6 +152,24 @@ class Settings:
             raise ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (xoxb-…)")
         if not socket_mode and not self.slack_signing_secret:
             raise ConfigError("SLACK_SIGNING_SECRET", "is required in HTTP mode")
+
+    def proxies_for(self, url: str) -> dict[str, str]:
+        """The proxies ``requests`` should use for ``url``: none when NO_PROXY covers its host.
+
+        NO_PROXY is read as curl reads it: ``*``, or host names and domain suffixes
+        (``example.com`` and ``.example.com`` both cover ``iot.example.com``).
+        """
+        proxies = {
+            scheme: proxy
+            for scheme, proxy in (("https", self.https_proxy), ("http", self.http_proxy))
+            if proxy
+        }
+        host = (urlsplit(url).hostname or "").lower()
+        for entry in (self.no_proxy or "").split(","):
+            entry = entry.strip().lower().lstrip(".").split(":")[0]
+            if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+                return {}
+        return proxies
 
     def resolve_product(self, name_or_alias: str) -> str:
         """A ProductKey for what a user typed before the ``/``: an alias or the key itself."""
@@ -192,6 +216,18 @@ class _Env:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(name, f"must be an http(s) URL (got {value!r})")
+        return value
+
+    def proxy(self, name: str) -> str | None:
+        """A proxy URL from ``NAME`` or its lower-case spelling, as curl and requests read it."""
+        value = self.text(name) or self.text(name.lower())
+        if value is None:
+            return None
+        if "://" not in value:
+            value = "http://" + value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+            raise ConfigError(name, "must be a proxy URL such as http://proxy.example:3128")
         return value
 
     def redis_url(self, name: str) -> str | None:

@@ -31,6 +31,8 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.slack_bot_token,
         settings.slack_app_token,
         settings.slack_signing_secret,
+        settings.https_proxy,  # a proxy URL may carry a password
+        settings.http_proxy,
     ]
     return [value for value in values if value and len(value) >= 4]
 

@@ -140,6 +140,7 @@ class IotClient:
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         random: Callable[[], float] = uniform_random,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         if signature not in ("v1", "v3"):
             raise ValueError(f"signature must be 'v1' or 'v3', not {signature!r}")
@@ -158,6 +159,8 @@ class IotClient:
         self._random = random
         self._owns_session = session is None
         self._session = session if session is not None else _pooled_session()
+        if proxies:
+            self._session.proxies.update(proxies)
         self._lock = threading.Lock()
         self._stats = ClientStats()
         install_url_redaction()
@@ -173,6 +176,7 @@ class IotClient:
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             gate=gate,
+            proxies=settings.proxies_for(settings.endpoint),
         )
 
     def __repr__(self) -> str:
@@ -464,8 +468,9 @@ def _short(value: object, limit: int = MAX_FIELD_CHARS) -> str:
 def _pooled_session() -> requests.Session:
     """A session that keeps up to ``POOL_SIZE`` connections per host alive between calls.
 
-    ``trust_env`` is off: only ``otabot.config`` reads the environment, and scanning it for
-    proxy variables on every call was the largest share of the client's own overhead.
+    ``trust_env`` is off: only ``otabot.config`` reads the environment (proxies included,
+    handed in once as ``proxies``), and requests scanning it for proxy variables on every
+    call was the largest share of the client's own overhead.
     """
     session = requests.Session()
     session.trust_env = False

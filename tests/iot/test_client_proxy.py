@@ -1,0 +1,59 @@
+"""Behind an egress proxy: HTTP(S)_PROXY and NO_PROXY, read once by the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from otabot.config import ConfigError, Settings
+from otabot.iot.client import IotClient
+from tests.iot.canned import CannedApi, Reply
+
+ENDPOINT = "http://iot.cn-shanghai.example.invalid"
+KEYS = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "testid", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret"}
+
+
+@pytest.fixture
+def proxy() -> Iterator[CannedApi]:
+    server = CannedApi().start()
+    yield server
+    server.stop()
+
+
+def test_calls_go_through_the_configured_proxy(proxy: CannedApi) -> None:
+    settings = Settings.from_env({**KEYS, "OTABOT_IOT_ENDPOINT": ENDPOINT, "HTTP_PROXY": proxy.url})
+    proxy.queue(Reply(body={"RequestId": "via-proxy", "Success": True, "Total": 0}))
+    with IotClient.from_settings(settings) as client:
+        page = client.list_ota_jobs_by_device("a19mzPZabcd", "light1", "FJFx8Jzpnh")
+    assert page.request_id == "via-proxy"
+    (received,) = proxy.received
+    assert received.headers["host"] == "iot.cn-shanghai.example.invalid"
+
+
+@pytest.mark.parametrize(
+    "no_proxy", ["*", "example.invalid", ".example.invalid", "iot.cn-shanghai.example.invalid"]
+)
+def test_no_proxy_covers_the_endpoint(no_proxy: str) -> None:
+    settings = Settings.from_env(
+        {"HTTPS_PROXY": "proxy.corp:3128", "NO_PROXY": f"localhost, {no_proxy}"}
+    )
+    assert settings.proxies_for(ENDPOINT) == {}
+
+
+def test_lower_case_variables_count_and_a_bare_host_gets_a_scheme() -> None:
+    settings = Settings.from_env({"https_proxy": "proxy.corp:3128", "no_proxy": "other.example"})
+    assert settings.proxies_for("https://iot.cn-shanghai.aliyuncs.com") == {
+        "https": "http://proxy.corp:3128"
+    }
+
+
+def test_a_malformed_proxy_is_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"HTTPS_PROXY": "ftp://proxy"})
+    assert caught.value.variable == "HTTPS_PROXY"
+
+
+def test_proxy_credentials_stay_out_of_repr() -> None:
+    settings = Settings.from_env({"HTTPS_PROXY": "http://user:pa55word@proxy.corp:3128"})
+    assert "pa55word" not in repr(settings)
