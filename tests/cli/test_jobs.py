@@ -221,3 +221,39 @@ def test_jobs_with_a_malformed_device_is_a_usage_error_without_a_call(emulator: 
     assert done.returncode == 2
     assert "not a DeviceName" in done.stderr
     assert emulator.stats()["calls"] == 0
+
+
+@pytest.mark.slow
+def test_jobs_against_a_running_otabot_emulator_command() -> None:
+    """Both real commands, each its own process: `otabot emulator`, then `otabot jobs`."""
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "otabot", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert emulator.stdout is not None
+        url = emulator.stdout.readline().split()[3]
+        assert url.startswith("http://127.0.0.1:")
+        table = otabot_jobs(url, "light/light1", SHOWCASE, "--page", "1")
+        assert table.returncode == 0, table.stderr
+        assert "page 1 of 3" in table.stdout
+        done = otabot_jobs(url, "light/light1", SHOWCASE, "--json", "--status", "in_progress")
+        assert done.returncode == 0, done.stderr
+        document = json.loads(done.stdout)
+        assert document["device_name"] == "light1"
+        assert document["jobs"]
+        assert {job["JobStatus"] for job in document["jobs"]} == {"IN_PROGRESS"}
+        missing = otabot_jobs(url, "light/nosuchdevice", SHOWCASE)
+        assert missing.returncode == 1
+        assert "iot.device.NotExistedDevice" in missing.stderr
+        emulator.terminate()
+        assert emulator.wait(timeout=10) == 0
+    finally:
+        if emulator.poll() is None:
+            emulator.kill()
+            emulator.wait(timeout=5)
+        for stream in (emulator.stdout, emulator.stderr):
+            if stream is not None:
+                stream.close()
