@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from otabot.config import Settings
 from otabot.demo.runner import Demo, DemoOptions
-from otabot.demo.servers import PortInUseError
 from otabot.logs import configure_logging
+from otabot.slack.wsgi import PortInUseError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -55,7 +55,8 @@ def check_bot_token(client: WebClient) -> dict[str, Any] | str:
             f"Slack refused SLACK_BOT_TOKEN (auth.test: {error.response.get('error', 'unknown')})"
         )
     except (SlackRequestError, OSError) as error:
-        return f"could not reach the Slack Web API to check SLACK_BOT_TOKEN: {type(error).__name__}"
+        reason = getattr(error, "reason", None) or type(error).__name__
+        return f"could not reach the Slack Web API to check SLACK_BOT_TOKEN: {reason}"
     data = response.data
     return dict(data) if isinstance(data, dict) else {}
 
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings)
     socket_mode = settings.slack_app_token is not None and not args.http
     settings.require_slack(socket_mode=socket_mode)
+    settings.credentials()  # fail on missing IoT credentials before any network check
     client = WebClient(token=settings.slack_bot_token, base_url=api_base_url(settings))
     identity = check_bot_token(client)
     if isinstance(identity, str):

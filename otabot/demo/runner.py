@@ -22,9 +22,9 @@ from typing import Any
 from slack_sdk import WebClient
 
 from otabot.config import ConfigError, Settings
-from otabot.demo.servers import BackgroundWsgiServer
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
+from otabot.slack.wsgi import BackgroundWsgiServer
 
 logger = logging.getLogger(__name__)
 

@@ -86,7 +86,7 @@ def build_app(
         name="otabot",
         # Bolt gives the logger named after the app the root's level at build time unless
         # it gets a base logger; ours inherits, so OTABOT_LOG_LEVEL keeps applying.
-        logger=logging.getLogger("otabot.slack.bolt"),
+        logger=bolt_logger(),
     )
     app.middleware(ignore_slack_retries)
 
@@ -107,6 +107,22 @@ def build_app(
         ),
     )
     return app
+
+
+class _TokenFromAuthorize(logging.Filter):
+    """Drops Bolt's start-up warning that a ``SLACK_BOT_TOKEN`` in the environment goes
+    unused beside ``client``: by design, ``authorize`` hands out the token per request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def bolt_logger() -> logging.Logger:
+    """The logger Bolt writes to: below ``otabot``, so OTABOT_LOG_LEVEL applies."""
+    bolt = logging.getLogger("otabot.slack.bolt")
+    if not any(isinstance(f, _TokenFromAuthorize) for f in bolt.filters):
+        bolt.addFilter(_TokenFromAuthorize())
+    return bolt
 
 
 def api_base_url(settings: Settings) -> str:

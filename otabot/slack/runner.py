@@ -15,14 +15,14 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-import waitress.server
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from otabot.iot.errors import OtabotError
-from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
+from otabot.slack.http import create_wsgi_app
+from otabot.slack.wsgi import bind_waitress
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +65,7 @@ def drain(executor: Executor, timeout: float = DRAIN_TIMEOUT) -> bool:
 
 def create_http_server(app: App, *, host: str, port: int, threads: int = HTTP_THREADS) -> Any:
     """Waitress around ``create_wsgi_app(app)``, bound; a body over the limit gets 413 unread."""
-    return waitress.server.create_server(
-        create_wsgi_app(app),
-        host=host,
-        port=port,
-        threads=threads,
-        ident="otabot",
-        max_request_body_size=MAX_BODY_BYTES,
-    )
+    return bind_waitress(create_wsgi_app(app), host=host, port=port, threads=threads)
 
 
 def serve_http(

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from otabot.demo.servers import BackgroundWsgiServer
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import DemoWebApp
+from otabot.slack.wsgi import BackgroundWsgiServer
 from tests.conftest import skip_or_fail
 from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
 

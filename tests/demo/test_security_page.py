@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from otabot.demo.servers import BackgroundWsgiServer
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import DemoWebApp
+from otabot.slack.wsgi import BackgroundWsgiServer
 
 SECRET = "demo-test-signing-secret"
 BOT_TOKEN = "xoxb-demo-test"

@@ -18,9 +18,9 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from otabot.demo.servers import BackgroundWsgiServer
 from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
 from otabot.slack.runner import create_http_server
+from otabot.slack.wsgi import BackgroundWsgiServer
 from tests.slack.conftest import (
     FIRMWARE,
     SIGNING_SECRET,

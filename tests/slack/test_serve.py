@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -255,3 +256,42 @@ def test_socket_mode_acks_envelopes_and_answers_through_response_url(
     finally:
         process.stop()
         socket_server.stop()
+
+
+def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "otabot", "serve", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_1(recorder: SlackRecorder) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_serve(serve_env(recorder, None), "--http", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"otabot: 127.0.0.1:{port} is already in use (choose another with --port)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_without_iot_credentials_fails_before_calling_slack(recorder: SlackRecorder) -> None:
+    env = serve_env(recorder, None)
+    del env["ALIBABA_CLOUD_ACCESS_KEY_ID"], env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
+    result = run_serve(env, "--http", "--port", "0")
+    assert result.returncode == 1
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in result.stderr
+    assert [post.path for post in recorder.posts if post.path.startswith("/api/")] == []
+
+
+def test_serve_start_up_logs_no_warning(served: ServeProcess) -> None:
+    served.events_url()
+    served.stop()
+    assert "WARNING" not in served.stderr()

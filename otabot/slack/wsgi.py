@@ -1,8 +1,8 @@
-"""A WSGI application served by waitress on a background thread, stoppable cleanly.
+"""Waitress, bound at once: ``otabot serve`` runs it in the foreground, the demo in the background.
 
-The demo runs two of these in one process (the page with Slack's side, and the real
-Slack app in HTTP mode), so each must bind at once (a port in use fails at
-construction, before anything starts) and stop without leaking a thread.
+Binding happens at construction, so a port in use fails before anything starts, with
+one line that says which address and what to do. ``BackgroundWsgiServer`` serves on a
+thread and stops without leaking it (the demo runs two in one process; tests use it too).
 """
 
 from __future__ import annotations
@@ -14,11 +14,40 @@ from typing import Any
 from waitress import wasyncore
 from waitress.server import create_server
 
+from otabot.iot.errors import OtabotError
+from otabot.slack.http import MAX_BODY_BYTES
+
 logger = logging.getLogger(__name__)
 
 
-class PortInUseError(OSError):
+class PortInUseError(OtabotError):
     """The address asked for is taken; the message says which and what to do."""
+
+
+def bind_waitress(
+    app: Any, *, host: str, port: int, threads: int, max_request_body_size: int = MAX_BODY_BYTES
+) -> Any:
+    """A waitress server for ``app``, bound to ``host:port`` (not yet serving).
+
+    waitress's own body limit is 1 GB, buffered before the app sees a byte; past
+    ``max_request_body_size`` it answers 413 without reading.
+    """
+    try:
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="otabot",
+            clear_untrusted_proxy_headers=True,
+            max_request_body_size=max_request_body_size,
+        )
+    except OSError as error:
+        if error.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+            raise PortInUseError(
+                f"{host}:{port} is already in use (choose another with --port)"
+            ) from None
+        raise
 
 
 class BackgroundWsgiServer:
@@ -32,25 +61,15 @@ class BackgroundWsgiServer:
         port: int = 0,
         threads: int = 8,
         name: str,
-        max_request_body_size: int = 1_048_576,
+        max_request_body_size: int = MAX_BODY_BYTES,
     ) -> None:
-        try:
-            self._server = create_server(
-                app,
-                host=host,
-                port=port,
-                threads=threads,
-                ident="otabot",
-                clear_untrusted_proxy_headers=True,
-                # waitress's default is 1 GB, buffered before the app sees a byte: answer 413.
-                max_request_body_size=max_request_body_size,
-            )
-        except OSError as error:
-            if error.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
-                raise PortInUseError(
-                    f"{host}:{port} is already in use (choose another with --port)"
-                ) from None
-            raise
+        self._server = bind_waitress(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=max_request_body_size,
+        )
         self.name = name
         self.host = host
         self.port: int = int(self._server.effective_port)
