@@ -222,9 +222,13 @@ class OtaService:
         return entry
 
     def _store(self, key: str, entry: CacheEntry) -> None:
+        """Into L1 and L2, each keeping a newer answer it already holds (another replica's
+        refresh may have finished first: then L1 takes that newer entry from L2)."""
         self._local.put(key, entry)
-        if self._shared is not None:
-            self._shared.put(key, to_json(entry), entry.ttl)
+        if self._shared is None:
+            return
+        if not self._shared.put(key, to_json(entry), entry.ttl, as_of=entry.as_of):
+            self._shared_entry(key)
 
     def _fetch_and_store(self, query: Lookup, key: str) -> LookupResult:
         try:

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -116,6 +117,18 @@ if pause == 0 then pause = tonumber(ARGV[2]) else pause = math.min(tonumber(ARGV
 redis.call('SET', KEYS[2], string.format('%.0f', pause), 'PX', 60000)
 redis.call('SET', KEYS[1], string.format('%.0f', now + pause), 'PX', math.ceil(pause / 1000) + 1000)
 return string.format('%.0f', pause)
+"""
+
+# A result replaces the stored one only if it is not older (KEYS[2] holds the stored one's
+# time, in microseconds, with the same ttl): a slow fetch must not bring back older jobs.
+_PUT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local stored = tonumber(redis.call('GET', KEYS[2]) or '')
+  if stored and stored > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+return 1
 """
 
 _RELEASE = """
@@ -336,10 +349,14 @@ class RedisResults:
     def __init__(self, link: RedisLink, *, namespace: str = "default") -> None:
         self._link = link
         self._prefix = f"{KEY_PREFIX}:{namespace}"
+        self._put = link.client.register_script(_PUT)
         self._release = link.client.register_script(_RELEASE)
 
     def _result_key(self, key: str) -> str:
         return f"{self._prefix}:result:{key}"
+
+    def _as_of_key(self, key: str) -> str:
+        return f"{self._prefix}:as_of:{key}"
 
     def _lock_key(self, key: str) -> str:
         return f"{self._prefix}:fetching:{key}"
@@ -362,15 +379,21 @@ class RedisResults:
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         return text, pttl / 1000
 
-    def put(self, key: str, text: str, ttl: float) -> None:
+    def put(self, key: str, text: str, ttl: float, *, as_of: datetime) -> bool:
+        """Store ``text`` for ``ttl`` seconds unless the stored entry is newer than ``as_of``
+        (when its answer was fetched); True when stored, False when kept or Redis failed."""
         if ttl <= 0 or not self._link.usable():
-            return
+            return False
         try:
-            self._link.client.set(self._result_key(key), text, px=max(1, round(ttl * 1000)))
+            stored = self._put(
+                keys=[self._result_key(key), self._as_of_key(key)],
+                args=[text, max(1, round(ttl * 1000)), round(as_of.timestamp() * 1_000_000)],
+            )
         except redis.RedisError as error:
             self._link.failed(error)
-        else:
-            self._link.succeeded()
+            return False
+        self._link.succeeded()
+        return bool(stored)
 
     def acquire(self, key: str, token: str, ttl: float) -> bool:
         """Take the fetch lock; also True when Redis is unusable (fetch locally then)."""

@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from otabot.iot.errors import IotError
 from otabot.iot.models import JobPage, JobStatus, JobType, OtaJob
@@ -119,6 +120,26 @@ class FakeJobSource:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FirstCallAnswersLate:
+    """A job source whose first answer (read at once) is delivered only when released."""
+
+    def __init__(self, source: FakeJobSource) -> None:
+        self.source = source
+        self.entered, self.release = threading.Event(), threading.Event()
+        self._first = True
+
+    def list_ota_jobs_by_device(self, *args: Any, **kwargs: Any) -> JobPage:
+        page = self.source.list_ota_jobs_by_device(*args, **kwargs)
+        if self._first:
+            self._first = False
+            self.entered.set()
+            self.release.wait(5)
+        return page
+
+    def close(self) -> None:
+        self.source.close()
 
 
 class TcpProxy:

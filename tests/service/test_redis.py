@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,7 +17,16 @@ from otabot.iot.errors import DeviceNotFoundError, QuotaBusyError
 from otabot.service import Lookup, OtaService, QuotaLimiter
 from otabot.service.quota import DEFAULT_MARGIN
 from otabot.service.shared import RedisLink, RedisQuota, RedisResults, connect
-from tests.service.fakes import FIRMWARE, PRODUCT, FakeClock, FakeJobSource, TcpProxy, make_job
+from tests.service.fakes import (
+    EPOCH,
+    FIRMWARE,
+    PRODUCT,
+    FakeClock,
+    FakeJobSource,
+    FirstCallAnswersLate,
+    TcpProxy,
+    make_job,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -281,3 +291,73 @@ def test_returning_to_redis_counts_what_the_local_quota_just_let_go(
     proxy.start()
     callers.attempts(5)
     assert max_in_any_second(callers.sent) <= 10
+
+
+def test_an_older_answer_does_not_replace_a_newer_shared_entry(redis_client: redis.Redis) -> None:
+    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+    assert results.put("light1", "newer", 60, as_of=EPOCH + timedelta(seconds=2))
+    assert not results.put("light1", "older", 5, as_of=EPOCH + timedelta(seconds=1))
+    found = results.get("light1")
+    assert found is not None and found[0] == "newer"
+    assert found[1] == pytest.approx(60, abs=1)  # the newer entry keeps its own ttl
+
+
+def test_a_newer_answer_replaces_the_shared_entry_with_its_own_ttl(
+    redis_client: redis.Redis,
+) -> None:
+    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+    results.put("light1", "older", 60, as_of=EPOCH + timedelta(seconds=1))
+    assert results.put("light1", "newer", 15, as_of=EPOCH + timedelta(seconds=2))
+    found = results.get("light1")
+    assert found is not None and found[0] == "newer"
+    assert found[1] == pytest.approx(15, abs=1)
+
+
+def test_an_expired_shared_entry_compares_with_nothing(redis_client: redis.Redis) -> None:
+    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+    results.put("light1", "newer", 60, as_of=EPOCH + timedelta(seconds=2))
+    redis_client.delete(f"otabot:{ACCOUNT}:result:light1")  # as if it had expired
+    assert results.put("light1", "older", 60, as_of=EPOCH + timedelta(seconds=1))
+
+
+def test_a_shared_write_to_unreachable_redis_degrades_instead_of_raising() -> None:
+    dead = TcpProxy(6379).start()
+    port = dead.port
+    dead.stop()
+    link = RedisLink(connect(f"redis://127.0.0.1:{port}/15"))
+    results = RedisResults(link, namespace=ACCOUNT)
+    assert not results.put("light1", "text", 60, as_of=EPOCH)
+    assert link.degraded
+
+
+def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_shared_entry(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    clock = FakeClock()
+    jobs = {"light1": [make_job(1)]}
+
+    def service(source: FakeJobSource | FirstCallAnswersLate) -> OtaService:
+        link = RedisLink(connect(redis_url), clock=clock)
+        return OtaService(
+            source,
+            shared=RedisResults(link, namespace=ACCOUNT),
+            link=link,
+            clock=clock,
+            sleep=clock.sleep,
+            wall_clock=clock.wall,
+        )
+
+    slow_source = FirstCallAnswersLate(FakeJobSource(jobs))
+    slow, refresher = service(slow_source), service(FakeJobSource(jobs))
+    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    late = threading.Thread(target=slow.lookup, args=(lookup,))
+    late.start()
+    assert slow_source.entered.wait(5)
+    redis_client.delete(f"otabot:{ACCOUNT}:fetching:{lookup.cache_key()}")  # its lock lapsed
+    clock.advance(1)
+    jobs["light1"] = [make_job(1), make_job(2)]
+    assert refresher.lookup(lookup, refresh=True).total == 2
+    slow_source.release.set()
+    late.join(5)
+    assert service(FakeJobSource()).lookup(lookup).total == 2
+    assert slow.lookup(lookup).total == 2  # its own L1 took the newer entry from Redis

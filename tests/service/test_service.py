@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -15,11 +14,18 @@ from otabot.iot.errors import (
     QuotaBusyError,
     UpstreamUnavailableError,
 )
-from otabot.iot.models import JobPage, OtaJob
+from otabot.iot.models import OtaJob
 from otabot.service import Lookup, LookupResult, OtaService, QuotaLimiter
 from otabot.service.flight import SingleFlight
 from otabot.service.quota import DEFAULT_MARGIN
-from tests.service.fakes import FIRMWARE, PRODUCT, FakeClock, FakeJobSource, make_job
+from tests.service.fakes import (
+    FIRMWARE,
+    PRODUCT,
+    FakeClock,
+    FakeJobSource,
+    FirstCallAnswersLate,
+    make_job,
+)
 
 
 def query(device: str = "light1") -> Lookup:
@@ -295,26 +301,6 @@ def test_close_closes_the_client() -> None:
     service, source, _ = service_over({})
     service.close()
     assert source.closed
-
-
-class FirstCallAnswersLate:
-    """A job source whose first answer (read at once) is delivered only when released."""
-
-    def __init__(self, source: FakeJobSource) -> None:
-        self.source = source
-        self.entered, self.release = threading.Event(), threading.Event()
-        self._first = True
-
-    def list_ota_jobs_by_device(self, *args: Any, **kwargs: Any) -> JobPage:
-        page = self.source.list_ota_jobs_by_device(*args, **kwargs)
-        if self._first:
-            self._first = False
-            self.entered.set()
-            self.release.wait(5)
-        return page
-
-    def close(self) -> None:
-        self.source.close()
 
 
 def test_a_lookup_answered_after_a_refresh_does_not_replace_the_newer_entry() -> None:
