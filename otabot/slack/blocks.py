@@ -349,3 +349,13 @@ def refusal_message(reason: str) -> Message:
         text=f"/ota: {reason}",
         blocks=(SectionBlock(text=MarkdownTextObject(text=f":no_entry: {escape(reason)}")),),
     )
+
+
+def notice_message(words: str) -> Message:
+    """A short note in plain words (escaped here), e.g. a button otabot no longer serves."""
+    return Message(
+        text=f"/ota: {escape(words)}",
+        blocks=(
+            SectionBlock(text=MarkdownTextObject(text=f":information_source: {escape(words)}")),
+        ),
+    )

@@ -57,6 +57,15 @@ def audit(
     )
 
 
+def usable_response_url(body: dict[str, object]) -> str | None:
+    """The request's response_url, or None when it has none otabot could answer through.
+
+    A URL that is present but not Slack's is refused earlier, by the app's middleware.
+    """
+    url = body.get("response_url")
+    return url if isinstance(url, str) and url.strip() else None
+
+
 def register_listeners(app: App, answering: Answering) -> None:
     """Route ``/ota`` and the buttons to their handlers."""
     from otabot.slack.listeners import actions, commands

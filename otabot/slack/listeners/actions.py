@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltResponse
 
 from otabot.slack import ids
 from otabot.slack.access import Requester, product_refusal, refusal
-from otabot.slack.blocks import Message, refusal_message, usage_message
+from otabot.slack.blocks import Message, notice_message, refusal_message, usage_message
 from otabot.slack.grammar import UsageError, decode_state
-from otabot.slack.listeners import Answering, audit
+from otabot.slack.listeners import Answering, audit, usable_response_url
 from otabot.slack.replies import APOLOGY, answer
 
 logger = logging.getLogger(__name__)
+
+# Registered last, so it only sees clicks no listener above claimed: a button from an older
+# otabot on an old message, or an action that is not ours at all.
+ANY_ACTION = re.compile(".*")
+UNSUPPORTED_BUTTON = "This button is no longer supported — run /ota again."
+NO_RESPONSE_URL = (
+    "this click carries no response_url, so otabot has nowhere to answer it "
+    "(otabot's buttons live on messages, which always have one)"
+)
 
 
 def register(app: App, answering: Answering) -> None:
     """The routing table for buttons; every click is acked at once and served lazily."""
 
-    def acknowledge_click(ack: Ack) -> None:
-        ack()
+    def acknowledge_click(ack: Ack, body: dict[str, Any]) -> BoltResponse | None:
+        return acknowledge(ack, body)
 
     def turn_page(body: dict[str, Any]) -> None:
         handle_click(answering, body, refresh=False)
@@ -41,6 +51,22 @@ def register(app: App, answering: Answering) -> None:
     app.action(ids.ACTION_SHARE)(ack=acknowledge_click, lazy=[share_page])
     app.action(ids.ACTION_RETRY)(ack=acknowledge_click, lazy=[retry_lookup])
 
+    def explain_unsupported(body: dict[str, Any]) -> None:
+        handle_unsupported(answering, body)
+
+    app.action(ANY_ACTION)(ack=acknowledge_click, lazy=[explain_unsupported])
+
+
+def acknowledge(ack: Ack, body: dict[str, Any]) -> BoltResponse | None:
+    """Ack a click at once; one without a response_url is a 400 in words (it cannot be answered)."""
+    if usable_response_url(body) is not None:
+        ack()
+        return None
+    action_id, _ = _clicked(body)
+    logger.warning("refused a click without a response_url", extra={"action": action_id})
+    audit(Requester.from_body(body), action=action_id, query="?", outcome="no_response_url")
+    return BoltResponse(status=400, body={"error": NO_RESPONSE_URL})
+
 
 def _clicked(body: dict[str, Any]) -> tuple[str, object]:
     """The action_id and value of the clicked button (absent parts as empty)."""
@@ -59,9 +85,9 @@ def handle_click(
     Page turns, refresh and retry replace the message they were on; share posts a new
     in-channel message naming who shared it and leaves the original alone.
     """
-    response_url = body.get("response_url")
-    if not isinstance(response_url, str):
-        return
+    response_url = usable_response_url(body)
+    if response_url is None:
+        return  # refused with a 400 by ``acknowledge``
     requester = Requester.from_body(body)
     action_id, value = _clicked(body)
     started = answering.monotonic()
@@ -108,3 +134,25 @@ def handle_click(
         cache_hit=reply.cache_hit,
         latency_ms=round((answering.monotonic() - started) * 1000),
     )
+
+
+def handle_unsupported(answering: Answering, body: dict[str, Any]) -> None:
+    """A click otabot has no handler for: say so in words, ephemerally; no upstream call."""
+    response_url = usable_response_url(body)
+    if response_url is None:
+        return  # refused with a 400 by ``acknowledge``
+    requester = Requester.from_body(body)
+    action_id, _ = _clicked(body)
+    try:
+        reason = refusal(answering.settings, requester)
+        if reason is not None:
+            answering.poster.post(response_url, refusal_message(reason))
+            outcome = "refused"
+        else:
+            answering.poster.post(response_url, notice_message(UNSUPPORTED_BUTTON))
+            outcome = "unsupported_action"
+    except Exception:
+        logger.exception("answering an unsupported /ota button failed unexpectedly")
+        answering.poster.post(response_url, Message(text=APOLOGY))
+        outcome = "crashed"
+    audit(requester, action=action_id, query="?", outcome=outcome)

@@ -9,12 +9,24 @@ from slack_bolt import Ack, App
 
 from otabot.slack import ids
 from otabot.slack.access import Requester, product_refusal, refusal
-from otabot.slack.blocks import Message, help_message, refusal_message, usage_message
+from otabot.slack.blocks import (
+    Message,
+    help_message,
+    notice_message,
+    refusal_message,
+    usage_message,
+)
 from otabot.slack.grammar import HelpRequest, OtaCommand, UsageError, parse_command
-from otabot.slack.listeners import Answering, audit
+from otabot.slack.listeners import Answering, audit, usable_response_url
 from otabot.slack.replies import APOLOGY, answer
 
 logger = logging.getLogger(__name__)
+
+NO_RESPONSE_URL = (
+    "This lookup cannot be delivered without a response_url: Slack sent the command "
+    "without one, so otabot has nowhere to post the answer. Try /ota again; if it keeps "
+    "happening, tell your otabot admin."
+)
 
 
 def register(app: App, answering: Answering) -> None:
@@ -55,8 +67,12 @@ def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) ->
         ack(text=APOLOGY, response_type="ephemeral")
         return
     if isinstance(gated, OtaCommand):
-        ack()
-        return
+        if usable_response_url(body) is not None:
+            ack()
+            return
+        # The lookup's answer goes through response_url; without one it would vanish.
+        logger.warning("answered a /ota command without a response_url in its ack; no lookup")
+        gated = notice_message(NO_RESPONSE_URL), "no_response_url"
     message, outcome = gated
     payload = message.as_payload()
     ack(text=payload["text"], blocks=payload.get("blocks"), response_type="ephemeral")
@@ -70,9 +86,9 @@ def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) ->
 
 def answer_command(answering: Answering, body: dict[str, Any]) -> None:
     """The lazy half: run the lookup and answer through ``response_url``."""
-    response_url = body.get("response_url")
-    if not isinstance(response_url, str):
-        return
+    response_url = usable_response_url(body)
+    if response_url is None:
+        return  # answered in the ack, which said why there is no lookup
     requester = Requester.from_body(body)
     started = answering.monotonic()
     query = str(body.get("text", ""))[:200]
