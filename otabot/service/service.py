@@ -7,6 +7,11 @@ of ``ListOTAJobByDevice`` through the account-wide ``QuotaLimiter``. ``refresh=T
 skips both caches and replaces their entry; it still shares a fetch with other
 refreshes running at the same moment, and still waits its turn in the quota.
 
+A lookup spends at most ``wait_budget`` seconds in all, waiting for another replica's
+fetch and fetching included. The Redis fetch lock lives ``lock_ttl`` (3 s) and its holder
+renews it while fetching, so a crashed holder costs the waiters at most that long: they
+take over as soon as its lock is gone.
+
 Not-found answers are cached for ``negative_ttl`` seconds (15 s, or the cache ttl if
 shorter); every other error is passed on, to every caller of the failed flight.
 
@@ -29,18 +34,21 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from otabot.config import Settings
-from otabot.iot.errors import IotError, NotFoundError
+from otabot.iot.errors import IotError, NotFoundError, UpstreamUnavailableError
 from otabot.iot.models import JobPage, OtaJob
 from otabot.service.cache import CacheEntry, LocalCache, from_json, to_json
 from otabot.service.flight import SingleFlight
 from otabot.service.lookup import Lookup, LookupResult, newest_first
 from otabot.service.quota import QuotaLimiter
-from otabot.service.shared import RedisLink, RedisQuota, RedisResults, connect
+from otabot.service.shared import LockHeartbeat, RedisLink, RedisQuota, RedisResults, connect
 
 logger = logging.getLogger(__name__)
 
 UPSTREAM_PAGE_SIZE = 100  # the API's maximum
 NEGATIVE_TTL = 15.0
+# The cross-replica fetch lock: renewed while its fetch runs, so a crashed holder costs
+# the replicas waiting for it at most this long.
+LOCK_TTL = 3.0
 # Our own refusals before any attempt (quota busy, no time left): no call was made.
 NOT_SENT = frozenset({"otabot.QuotaBusy", "otabot.DeadlineExceeded"})
 
@@ -100,7 +108,7 @@ class OtaService:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], datetime] = _utc_now,
         wait_budget: float = 10.0,
-        lock_ttl: float = 30.0,
+        lock_ttl: float = LOCK_TTL,
         poll_interval: float = 0.05,
     ) -> None:
         """``clock`` must be the client's clock too: deadlines passed to it are in its time."""
@@ -168,28 +176,34 @@ class OtaService:
                 self._counters.add("shared_cache_hits")
                 return entry.answer()
         self._counters.add("cache_misses")
-        if self._shared is None:
-            return self._fetch_and_store(query, key)
-        token: str | None = uuid.uuid4().hex
+        # One budget for the whole lookup: waiting for another replica, then fetching.
         deadline = self._clock() + self._wait_budget
-        while token is not None and not self._shared.acquire(key, token, self._lock_ttl):
+        if self._shared is None:
+            return self._fetch_and_store(query, key, deadline)
+        token = uuid.uuid4().hex
+        while not self._shared.acquire(key, token, self._lock_ttl):
             entry = self._await_other_replica(key, asked_at if refresh else None, deadline)
             if entry is not None:
                 self._counters.add("shared_flight_joins")
                 return entry.answer()
             if self._clock() >= deadline:
-                logger.info("another replica's fetch of %s is slow; fetching here", key)
-                token = None
+                raise UpstreamUnavailableError(
+                    f"another replica's fetch of this lookup did not finish within "
+                    f"{self._wait_budget:g} s",
+                    code="otabot.DeadlineExceeded",
+                )
+        heartbeat = LockHeartbeat(self._shared, key, token, self._lock_ttl)
         try:
+            heartbeat.start()
             if not refresh:
                 entry = self._shared_entry(key)
                 if entry is not None:
                     self._counters.add("shared_cache_hits")
                     return entry.answer()
-            return self._fetch_and_store(query, key)
+            return self._fetch_and_store(query, key, deadline)
         finally:
-            if token is not None:
-                self._shared.release(key, token)
+            heartbeat.stop()
+            self._shared.release(key, token)
 
     def _await_other_replica(
         self, key: str, since: datetime | None, deadline: float
@@ -230,9 +244,9 @@ class OtaService:
         if not self._shared.put(key, to_json(entry), entry.ttl, as_of=entry.as_of):
             self._shared_entry(key)
 
-    def _fetch_and_store(self, query: Lookup, key: str) -> LookupResult:
+    def _fetch_and_store(self, query: Lookup, key: str, deadline: float) -> LookupResult:
         try:
-            result = self._fetch(query)
+            result = self._fetch(query, deadline)
         except NotFoundError as error:
             self._counters.add("negative_cached")
             entry = CacheEntry(ttl=self._negative_ttl, stored_at=self._wall_clock(), error=error)
@@ -243,10 +257,10 @@ class OtaService:
         )
         return result
 
-    def _fetch(self, query: Lookup) -> LookupResult:
-        """Every page, 100 jobs at a time, until ``Total`` or the ``max_jobs`` cap."""
+    def _fetch(self, query: Lookup, deadline: float) -> LookupResult:
+        """Every page, 100 jobs at a time, until ``Total`` or the ``max_jobs`` cap, all of
+        them before ``deadline`` (in ``clock`` time)."""
         fetched_at = self._wall_clock()
-        deadline = self._clock() + self._wait_budget
         jobs: dict[str, OtaJob] = {}
         request_ids: list[str] = []
         page = 1

@@ -131,6 +131,11 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 return 1
 """
 
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -350,6 +355,7 @@ class RedisResults:
         self._link = link
         self._prefix = f"{KEY_PREFIX}:{namespace}"
         self._put = link.client.register_script(_PUT)
+        self._renew = link.client.register_script(_RENEW)
         self._release = link.client.register_script(_RELEASE)
 
     def _result_key(self, key: str) -> str:
@@ -421,6 +427,21 @@ class RedisResults:
         self._link.succeeded()
         return bool(exists)
 
+    def renew(self, key: str, token: str, ttl: float) -> bool:
+        """Give our fetch lock ``ttl`` seconds more; False only when it is no longer ours
+        (it lapsed and another replica took it). Redis unusable: True, nothing to renew."""
+        if not self._link.usable():
+            return True
+        try:
+            renewed = self._renew(
+                keys=[self._lock_key(key)], args=[token, max(1, round(ttl * 1000))]
+            )
+        except redis.RedisError as error:
+            self._link.failed(error)
+            return True
+        self._link.succeeded()
+        return bool(renewed)
+
     def release(self, key: str, token: str) -> None:
         """Drop the fetch lock if it is still ours."""
         if not self._link.usable():
@@ -431,3 +452,59 @@ class RedisResults:
             self._link.failed(error)
         else:
             self._link.succeeded()
+
+
+class LockHeartbeat:
+    """Keeps a held fetch lock alive from a daemon thread, renewing it every third of its ttl
+    until stopped: the lock can be short (a crashed holder costs waiters at most one ttl)
+    while a long fetch still keeps it. ``wait`` (tests) replaces the pause between renewals;
+    it returns True when the heartbeat should end."""
+
+    def __init__(
+        self,
+        results: RedisResults,
+        key: str,
+        token: str,
+        ttl: float,
+        *,
+        wait: Callable[[float], bool] | None = None,
+    ) -> None:
+        self._results = results
+        self._key = key
+        self._token = token
+        self._ttl = ttl
+        self._stopped = threading.Event()
+        self._wait = wait if wait is not None else self._stopped.wait
+        self._thread = threading.Thread(
+            target=self._run, name=f"otabot-fetch-lock-{token[:8]}", daemon=True
+        )
+
+    def start(self) -> LockHeartbeat:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while not self._wait(self._ttl / 3) and not self._stopped.is_set():
+                if not self._results.renew(self._key, self._token, self._ttl):
+                    logger.warning(
+                        "the fetch lock for %s lapsed and another replica took it", self._key
+                    )
+                    return
+        except Exception:
+            logger.exception(
+                "the fetch lock heartbeat for %s failed; the lock may lapse", self._key
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+
+    def stop(self) -> None:
+        """End the renewals (the caller then releases the lock); safe if never started."""
+        self._stopped.set()
+        self.join(self._ttl)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from otabot.iot.errors import DeviceNotFoundError, QuotaBusyError
+from otabot.iot.errors import DeviceNotFoundError, QuotaBusyError, UpstreamUnavailableError
 from otabot.service import Lookup, OtaService, QuotaLimiter
 from otabot.service.quota import DEFAULT_MARGIN
-from otabot.service.shared import RedisLink, RedisQuota, RedisResults, connect
+from otabot.service.shared import LockHeartbeat, RedisLink, RedisQuota, RedisResults, connect
 from tests.service.fakes import (
     EPOCH,
     FIRMWARE,
@@ -361,3 +361,175 @@ def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_shared
     late.join(5)
     assert service(FakeJobSource()).lookup(lookup).total == 2
     assert slow.lookup(lookup).total == 2  # its own L1 took the newer entry from Redis
+
+
+def lock_key(lookup: Lookup) -> str:
+    return f"otabot:{ACCOUNT}:fetching:{lookup.cache_key()}"
+
+
+class ClockedReplica:
+    """A replica on a fake clock whose sleeps run ``on_sleep`` (to play the other replica)."""
+
+    def __init__(self, redis_url: str, source: FakeJobSource, **options: float) -> None:
+        self.clock = FakeClock()
+        self.start = self.clock()
+        self.on_sleep: Callable[[float], None] = lambda now: None
+        link = RedisLink(connect(redis_url), clock=self.clock)
+        self.service = OtaService(
+            source,
+            shared=RedisResults(link, namespace=ACCOUNT),
+            link=link,
+            clock=self.clock,
+            sleep=self._sleep,
+            wall_clock=self.clock.wall,
+            poll_interval=0.05,
+            **options,
+        )
+
+    def _sleep(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.on_sleep(self.clock())
+
+
+def test_waiting_for_another_replica_and_fetching_share_one_budget(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = FakeJobSource({"light1": [make_job(1)]})
+    replica_b = ClockedReplica(redis_url, source, wait_budget=10)
+    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    redis_client.set(lock_key(lookup), "replica-a", px=60_000)
+
+    def holder_gives_up(now: float) -> None:
+        if now >= replica_b.start + 4:
+            redis_client.delete(lock_key(lookup))
+
+    replica_b.on_sleep = holder_gives_up
+    assert replica_b.service.lookup(lookup).total == 1
+    assert source.calls[0][2] == pytest.approx(replica_b.start + 10)  # not 4 + 10
+
+
+def test_a_lookup_gives_up_when_another_replica_holds_the_lock_past_its_budget(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = FakeJobSource({"light1": [make_job(1)]})
+    replica_b = ClockedReplica(redis_url, source, wait_budget=10)
+    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    redis_client.set(lock_key(lookup), "replica-a", px=60_000)
+    with pytest.raises(UpstreamUnavailableError, match="another replica"):
+        replica_b.service.lookup(lookup)
+    assert replica_b.clock() - replica_b.start <= 10 + 0.05
+    assert source.calls == []
+
+
+def test_a_waiter_takes_over_at_once_when_the_holders_lock_expires(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = FakeJobSource({"light1": [make_job(1)]})
+    replica_b = ClockedReplica(redis_url, source)
+    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    redis_client.set(lock_key(lookup), "crashed-replica", px=60_000)
+    replica_b.on_sleep = lambda now: redis_client.delete(lock_key(lookup))  # it expires
+    assert replica_b.service.lookup(lookup).total == 1
+    assert replica_b.clock() - replica_b.start == pytest.approx(0.05)  # one poll
+
+
+def test_the_fetch_lock_is_short_and_held_only_while_fetching(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    source = FakeJobSource({"light1": [make_job(1)]})
+    replica_a = ClockedReplica(redis_url, source)
+    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    source.release.clear()
+    leader = threading.Thread(target=replica_a.service.lookup, args=(lookup,))
+    leader.start()
+    assert source.entered.wait(5)
+    assert 0 < redis_client.pttl(lock_key(lookup)) <= 5_000  # a crash costs seconds, not 30
+    source.release.set()
+    leader.join(5)
+    assert not redis_client.exists(lock_key(lookup))
+    assert not [t for t in threading.enumerate() if t.name.startswith("otabot-fetch-lock")]
+
+
+def test_the_fetch_lock_is_released_when_the_fetch_fails(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    def down() -> UpstreamUnavailableError:
+        return UpstreamUnavailableError("down", code="ServiceUnavailable")
+
+    replica_a = ClockedReplica(redis_url, FakeJobSource(errors={"light1": down}))
+    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    with pytest.raises(UpstreamUnavailableError):
+        replica_a.service.lookup(lookup)
+    assert not redis_client.exists(lock_key(lookup))
+
+
+def test_the_fetch_lock_is_released_when_the_fetch_is_interrupted(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    def interrupted() -> UpstreamUnavailableError:
+        raise KeyboardInterrupt
+
+    replica_a = ClockedReplica(redis_url, FakeJobSource(errors={"light1": interrupted}))
+    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    with pytest.raises(KeyboardInterrupt):
+        replica_a.service.lookup(lookup)
+    assert not redis_client.exists(lock_key(lookup))
+    assert not [t for t in threading.enumerate() if t.name.startswith("otabot-fetch-lock")]
+
+
+class Ticks:
+    """The heartbeat's pause, stepped by the test: each ``tick()`` lets one renewal run."""
+
+    def __init__(self) -> None:
+        self._ticks = threading.Semaphore(0)
+        self.stopped = threading.Event()
+        self.pauses: list[float] = []
+        self.renewed = threading.Semaphore(0)
+
+    def wait(self, seconds: float) -> bool:
+        if self.pauses:
+            self.renewed.release()  # the previous tick's renewal is done
+        self.pauses.append(seconds)
+        self._ticks.acquire(timeout=5)
+        return self.stopped.is_set()
+
+    def release_one(self) -> None:
+        self._ticks.release()
+
+    def tick(self) -> None:
+        self._ticks.release()
+        assert self.renewed.acquire(timeout=5)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._ticks.release()
+
+
+def test_the_heartbeat_renews_the_fetch_lock_while_the_fetch_runs(
+    redis_client: redis.Redis,
+) -> None:
+    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+    assert results.acquire("light1", "mine", 3)
+    ticks = Ticks()
+    heartbeat = LockHeartbeat(results, "light1", "mine", 3, wait=ticks.wait).start()
+    redis_client.pexpire(f"otabot:{ACCOUNT}:fetching:light1", 100)  # about to lapse
+    ticks.tick()
+    assert redis_client.pttl(f"otabot:{ACCOUNT}:fetching:light1") > 2_000
+    assert ticks.pauses[0] == pytest.approx(1)  # a third of the ttl
+    ticks.stop()
+    heartbeat.stop()
+    assert not heartbeat.alive
+
+
+def test_the_heartbeat_stops_when_the_lock_is_no_longer_its_own(
+    redis_client: redis.Redis,
+) -> None:
+    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+    redis_client.set(f"otabot:{ACCOUNT}:fetching:light1", "someone-else", px=3_000)
+    ticks = Ticks()
+    heartbeat = LockHeartbeat(results, "light1", "mine", 3, wait=ticks.wait).start()
+    ticks.release_one()  # its renewal finds another's token
+    heartbeat.join(5)
+    assert not heartbeat.alive and not ticks.stopped.is_set()
+    assert redis_client.get(f"otabot:{ACCOUNT}:fetching:light1") == b"someone-else"
+    assert 2_000 < redis_client.pttl(f"otabot:{ACCOUNT}:fetching:light1") <= 3_000
