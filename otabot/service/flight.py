@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from otabot.iot.errors import UpstreamUnavailableError
 from otabot.service.lookup import LookupResult
 
 
@@ -20,7 +21,15 @@ class Flight:
     joined: int = 0
 
     def wait(self) -> LookupResult:
+        """The leader's result, or its error raised anew. A leader stopped by a
+        ``BaseException`` (Ctrl-C, ``SystemExit``) stops only its own thread: waiters get an
+        ordinary ``UpstreamUnavailableError`` they can answer with."""
         self.done.wait()
+        if self.error is not None and not isinstance(self.error, Exception):
+            raise UpstreamUnavailableError(
+                f"lookup interrupted ({type(self.error).__name__} in the thread fetching it)",
+                code="otabot.Interrupted",
+            )
         if self.error is not None:
             raise fresh_copy(self.error)
         assert self.result is not None

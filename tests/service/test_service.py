@@ -317,3 +317,46 @@ def test_a_lookup_answered_after_a_refresh_does_not_replace_the_newer_entry() ->
     source.release.set()
     slow.join(5)
     assert service.lookup(query()).total == 2
+
+
+def test_waiters_of_an_interrupted_leader_get_an_ordinary_error() -> None:
+    flights = SingleFlight()
+    entered, release = threading.Event(), threading.Event()
+    leader_saw: list[BaseException] = []
+    waiters_saw: list[BaseException] = []
+
+    def interrupted_fetch() -> LookupResult:
+        entered.set()
+        release.wait(5)
+        raise KeyboardInterrupt
+
+    def lead() -> None:
+        try:
+            flights.run("light1", interrupted_fetch)
+        except KeyboardInterrupt as interrupt:
+            leader_saw.append(interrupt)
+
+    def wait() -> None:
+        try:
+            flights.run("light1", interrupted_fetch)
+        except BaseException as error:  # whatever it is, the test wants to see it
+            waiters_saw.append(error)
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    assert entered.wait(5)
+    waiters = [threading.Thread(target=wait) for _ in range(3)]
+    for thread in waiters:
+        thread.start()
+    for _ in range(500):
+        if flights.joins == 3:
+            break
+        threading.Event().wait(0.01)
+    release.set()
+    for thread in [leader, *waiters]:
+        thread.join(5)
+    assert len(leader_saw) == 1  # the interrupted thread itself still stops
+    assert len(waiters_saw) == 3
+    for error in waiters_saw:
+        assert isinstance(error, UpstreamUnavailableError)
+        assert "lookup interrupted" in str(error)
