@@ -30,6 +30,7 @@ from random import random as uniform_random
 from typing import Any, Protocol, TypeVar
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
@@ -326,6 +327,9 @@ class IotClient:
         """Send one signed request and turn the answer into a result or an ``IotError``."""
         connect_timeout, read_timeout = self._timeouts
         timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
+        # The read timeout bounds each socket read, not the body: a body dripped a byte at
+        # a time is cut off here, at the attempt's share of the deadline.
+        read_deadline = self._clock() + remaining
         started = time.perf_counter()
         try:
             # Prepared without the session's cookie and header merging (the API sets no
@@ -341,7 +345,13 @@ class IotClient:
                 prepared, timeout=timeout, allow_redirects=False, stream=True
             )
             try:
-                content = _read_capped(response, MAX_RESPONSE_BYTES)
+                content = _read_capped(
+                    response,
+                    MAX_RESPONSE_BYTES,
+                    deadline=read_deadline,
+                    clock=self._clock,
+                    read_timeout=timeout[1],
+                )
             finally:
                 response.close()  # back to the pool when read whole, else dropped
         except _TooLarge as cause:
@@ -351,6 +361,13 @@ class IotClient:
                 request_id=_short(response.headers.get("x-acs-request-id")) or None,
                 http_status=response.status_code,
                 retryable=False,
+            ) from cause
+        except _TooSlow as cause:
+            raise UpstreamUnavailableError(
+                f"IoT Platform did not finish its answer within {remaining:.3g} s",
+                code="otabot.ReadTimeout",
+                request_id=_short(response.headers.get("x-acs-request-id")) or None,
+                http_status=response.status_code,
             ) from cause
         except requests.ConnectTimeout as cause:
             raise UpstreamUnavailableError(
@@ -442,19 +459,66 @@ class _TooLarge(Exception):
     """The upstream body is past ``MAX_RESPONSE_BYTES``."""
 
 
-def _read_capped(response: requests.Response, limit: int) -> bytes:
-    """The whole body, or ``_TooLarge`` as soon as it (or its declared length) passes ``limit``."""
+class _TooSlow(Exception):
+    """The upstream body did not arrive whole before the attempt's deadline."""
+
+
+# Reads that fail in urllib3 become the exceptions requests raises for them while streaming.
+_READ_ERRORS: tuple[tuple[type[Exception], type[requests.RequestException]], ...] = (
+    (urllib3.exceptions.ReadTimeoutError, requests.ReadTimeout),
+    (urllib3.exceptions.SSLError, requests.exceptions.SSLError),
+    (urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError),
+    (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError),
+    (urllib3.exceptions.HTTPError, requests.ConnectionError),
+)
+
+
+def _read_capped(
+    response: requests.Response,
+    limit: int,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    read_timeout: float | None = None,
+) -> bytes:
+    """The whole body, or ``_TooLarge`` as soon as it (or its declared length) passes ``limit``.
+
+    With a ``deadline`` (in ``clock()`` time), ``_TooSlow`` once it has passed: each read
+    takes what has arrived (``read1``), and the socket waits no longer than the time left.
+    """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _TooLarge()
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=65_536):
+    raw = response.raw
+    while True:
+        if deadline is not None:
+            left = deadline - clock()
+            if left <= 0:
+                raise _TooSlow()
+            _wait_at_most(raw, min(left, read_timeout) if read_timeout else left)
+        try:
+            chunk = raw.read1(65_536, decode_content=True)
+        except urllib3.exceptions.HTTPError as cause:
+            for caught, raised in _READ_ERRORS:
+                if isinstance(cause, caught):
+                    raise raised(cause) from cause
+            raise  # pragma: no cover - HTTPError is the last entry
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > limit:
             raise _TooLarge()
         chunks.append(chunk)
-    return b"".join(chunks)
+
+
+def _wait_at_most(raw: Any, seconds: float) -> None:
+    """Shorten the socket's timeout for the next read (urllib3 resets it per request)."""
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, MIN_ATTEMPT_SECONDS))
 
 
 def _short(value: object, limit: int = MAX_FIELD_CHARS) -> str:

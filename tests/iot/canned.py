@@ -19,7 +19,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 @dataclass
 class Reply:
-    """One canned answer: status, body, headers, and an optional delay, reset or truncation."""
+    """One canned answer: status, body, headers, and an optional delay, reset or truncation.
+
+    ``drip`` sends the body one byte at a time, that many seconds apart (a stalling upstream
+    that never lets a single socket read time out).
+    """
 
     status: int = 200
     body: bytes | dict[str, Any] = b""
@@ -27,6 +31,7 @@ class Reply:
     delay: float = 0.0
     reset: bool = False
     declared_length: int | None = None
+    drip: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -119,9 +124,21 @@ class CannedApi:
         declared = reply.declared_length if reply.declared_length is not None else len(payload)
         handler.send_header("Content-Length", str(declared))
         handler.end_headers()
+        if reply.drip:
+            self._drip(handler, payload, reply.drip)
+            return
         handler.wfile.write(payload)
         if reply.declared_length is not None:
             handler.close_connection = True
+
+    def _drip(self, handler: BaseHTTPRequestHandler, payload: bytes, interval: float) -> None:
+        """Write ``payload`` byte by byte until done, the client hangs up or the server stops."""
+        handler.close_connection = True
+        for index in range(len(payload)):
+            handler.wfile.write(payload[index : index + 1])
+            handler.wfile.flush()
+            if self._stopping.wait(interval):
+                return
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self

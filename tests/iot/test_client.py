@@ -508,6 +508,34 @@ def test_the_read_timeout_shrinks_to_the_callers_deadline(api: CannedApi) -> Non
     assert time.monotonic() - started < 1.5
 
 
+def test_a_body_dripped_past_the_callers_deadline_is_a_read_timeout(api: CannedApi) -> None:
+    # One byte every 50 ms: no single socket read ever waits the 10 s read timeout out.
+    api.queue(Reply(body=page([]), drip=0.05))
+    client = IotClient(api.url, Credentials(KEY_ID, SECRET), read_timeout=10.0)
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(client, deadline=started + 0.4)
+    client.close()
+    assert time.monotonic() - started < 1.2
+    assert caught.value.code == "otabot.ReadTimeout" and caught.value.retryable
+
+
+def test_a_body_dripped_past_the_policys_total_deadline_is_a_read_timeout(api: CannedApi) -> None:
+    api.queue(Reply(body=page([]), drip=0.05))
+    client = IotClient(
+        api.url,
+        Credentials(KEY_ID, SECRET),
+        read_timeout=10.0,
+        retry=RetryPolicy(total_deadline=0.4),
+    )
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(client)
+    client.close()
+    assert time.monotonic() - started < 1.2
+    assert caught.value.code == "otabot.ReadTimeout"
+
+
 # --- retries ------------------------------------------------------------------------------
 
 
