@@ -51,6 +51,13 @@ FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
 DEVICES = ("light/light1", "light/light2", "light/light3")
 
 
+class _BackloggedServer(ThreadingHTTPServer):
+    """100 answers arrive at once: the default listen backlog of 5 would reset some."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Recorder:
     """Stands in for response_url and the Web API; counts the answers posted."""
 
@@ -77,8 +84,7 @@ class Recorder:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _BackloggedServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
