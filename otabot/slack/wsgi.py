@@ -97,10 +97,19 @@ class BackgroundWsgiServer:
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.warning("%s did not stop within %.0f s", self.name, timeout)
+        else:
+            self._server.trigger.close()
 
     def _stop_accepting(self) -> None:
         wasyncore.dispatcher.close(self._server)
 
     def _close_all(self) -> None:
+        # The trigger leaves the loop but stays open: a wake-up still pending (a task's
+        # output) can run this before stop()'s pull_trigger has written its byte, and
+        # writing to a trigger closed here would raise EBADF in stop().
+        trigger = self._server.trigger
         for channel in list(self._server._map.values()):
-            channel.close()
+            if channel is trigger:
+                trigger.del_channel()
+            else:
+                channel.close()
