@@ -66,9 +66,6 @@ class CacheEntry:
         """When the answer was fetched (a result) or learnt (a not-found error)."""
         return self.result.fetched_at if self.result is not None else self.stored_at
 
-    def with_ttl(self, ttl: float) -> CacheEntry:
-        return replace(self, ttl=ttl)
-
 
 def to_json(entry: CacheEntry) -> str:
     """The entry as JSON text (jobs with the API's field names)."""
