@@ -25,7 +25,6 @@ from requests.auth import AuthBase
 from otabot.config import Credentials
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @lru_cache(maxsize=1024)

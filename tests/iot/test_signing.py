@@ -11,7 +11,6 @@ import requests
 
 from otabot.config import Credentials
 from otabot.iot.signing import (
-    EMPTY_SHA256,
     SignatureV1,
     SignatureV3,
     canonical_query,
@@ -22,6 +21,9 @@ from otabot.iot.signing import (
     v3_canonical_request,
     v3_signature,
 )
+
+# SHA-256 of no bytes: the body hash of a request without a body.
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 SECRET = "testsecret"
 STS_TOKEN = "CAIS+tok/en=="
