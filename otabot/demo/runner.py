@@ -24,6 +24,7 @@ from slack_sdk import WebClient
 from otabot.config import ConfigError, Settings
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
+from otabot.slack.runner import drain
 from otabot.slack.wsgi import BackgroundWsgiServer
 
 logger = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class Demo:
         if self._app_server is not None:
             self._app_server.stop()
         if self._executor is not None:
-            _drain(self._executor, DRAIN_TIMEOUT)
+            drain(self._executor, DRAIN_TIMEOUT)
         if self._page_server is not None:
             self._page_server.stop()
         if self.side is not None:
@@ -231,14 +232,3 @@ class Demo:
             self._service.close()
         if self._emulator is not None:
             self._emulator.stop()
-
-
-def _drain(executor: ThreadPoolExecutor, timeout: float) -> None:
-    """Wait for lookups in flight (they post to the page), but never forever."""
-    waiter = threading.Thread(
-        target=executor.shutdown, kwargs={"wait": True}, name="otabot-demo-drain", daemon=True
-    )
-    waiter.start()
-    waiter.join(timeout)
-    if waiter.is_alive():
-        logger.warning("gave up waiting for in-flight lookups after %.0f s", timeout)
