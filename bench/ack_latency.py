@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -39,6 +36,8 @@ from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from emulator_process import otabot_emulator
 
 from otabot.config import Settings
 from otabot.service import OtaService
@@ -103,41 +102,14 @@ class Recorder:
         self.server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def emulator(latency_ms: int) -> Iterator[str]:
     """``otabot emulator`` in a subprocess (its own GIL), with latency added to every call."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otabot", "emulator", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                requests.get(url + "/__emulator/stats", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the emulator did not start") from None
-                time.sleep(0.1)
+    with otabot_emulator() as url:
         requests.post(
             url + "/__emulator/faults", json={"latency_ms": latency_ms}, timeout=5
         ).raise_for_status()
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @contextmanager

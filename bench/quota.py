@@ -18,15 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
+
+from emulator_process import otabot_emulator
 
 from otabot.config import Settings
 from otabot.iot.client import IotClient, RetryPolicy
@@ -88,40 +87,6 @@ def control(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str
     with urllib.request.urlopen(request, timeout=10) as response:
         answer: dict[str, Any] = json.loads(response.read() or b"{}")
         return answer
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def running_emulator(qps: float) -> Iterator[str]:
-    """``otabot emulator --qps`` in a subprocess; yields its URL, stops it afterwards."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otabot", "emulator", "--port", str(port), "--qps", f"{qps:g}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                control(url, "/__emulator/stats")
-                break
-            except OSError:
-                if process.poll() is not None:
-                    raise SystemExit(f"emulator exited: {process.stderr.read()!r}") from None
-                time.sleep(0.1)
-        else:
-            raise SystemExit("emulator did not start within 10 s")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 class RecordingLimiter(QuotaLimiter):
@@ -222,7 +187,7 @@ def main() -> None:
         return
 
     devices = device_names(options.devices)
-    with running_emulator(QPS) as url:
+    with otabot_emulator("--qps", f"{QPS:g}") as url:
         control(url, "/__emulator/fleet", fleet_document(devices))
 
         control(url, "/__emulator/reset", {})
