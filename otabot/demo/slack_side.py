@@ -17,13 +17,15 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
 from slack_sdk.signature import SignatureVerifier
+
+from otabot.clocks import WallClock
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ class SlackSide:
         workspace: DemoWorkspace | None = None,
         examples: Sequence[str] = (),
         about: str = "",
-        clock: Callable[[], float] = time.time,
+        wall_clock: WallClock = time.time,
         session: requests.Session | None = None,
     ) -> None:
         self.workspace = workspace or DemoWorkspace()
@@ -127,7 +129,7 @@ class SlackSide:
         self.about = about
         self._verifier = SignatureVerifier(signing_secret)
         self._bot_token = bot_token
-        self._clock = clock
+        self._wall_clock = wall_clock
         self._session = session or requests.Session()
         self._lock = threading.Lock()
         self._messages: dict[str, ChannelMessage] = {}  # insertion order = channel order
@@ -164,7 +166,7 @@ class SlackSide:
 
     def _next_ts(self) -> str:
         # Slack message timestamps are unique per channel: seconds with 6 decimals.
-        now = max(self._clock(), self._last_ts + 0.000001)
+        now = max(self._wall_clock(), self._last_ts + 0.000001)
         self._last_ts = now
         return f"{now:.6f}"
 
@@ -282,7 +284,7 @@ class SlackSide:
             "block_id": button["block_id"],
             "text": button.get("text", {"type": "plain_text", "text": ""}),
             "type": "button",
-            "action_ts": f"{self._clock():.6f}",
+            "action_ts": f"{self._wall_clock():.6f}",
         }
         if "value" in button:
             action["value"] = button["value"]
@@ -325,7 +327,7 @@ class SlackSide:
     # ----- delivery to the app ------------------------------------------------------
     def sign(self, body: str, timestamp: int | None = None) -> dict[str, str]:
         """Headers Slack sends with ``body``: content type, timestamp and v0 signature."""
-        ts = str(int(self._clock()) if timestamp is None else timestamp)
+        ts = str(int(self._wall_clock()) if timestamp is None else timestamp)
         signature = self._verifier.generate_signature(timestamp=ts, body=body)
         if signature is None:  # only without a secret, which __init__ never allows
             raise ValueError("no signing secret")
@@ -362,7 +364,7 @@ class SlackSide:
     def _new_response_url(self, message_id: str | None) -> str:
         response_id = uuid.uuid4().hex
         with self._lock:
-            self._response_urls[response_id] = _ResponseUrl(self._clock(), message_id)
+            self._response_urls[response_id] = _ResponseUrl(self._wall_clock(), message_id)
         return response_id
 
     def respond(self, response_id: str, body: Mapping[str, Any]) -> ChannelMessage | None:
@@ -376,7 +378,7 @@ class SlackSide:
             entry = self._response_urls.get(response_id)
             if entry is None:
                 raise ResponseUrlError(404, "invalid_url")
-            if self._clock() - entry.created_at > RESPONSE_URL_LIFETIME_SECONDS:
+            if self._wall_clock() - entry.created_at > RESPONSE_URL_LIFETIME_SECONDS:
                 raise ResponseUrlError(404, "expired_url")
             if entry.posts >= RESPONSE_URL_MAX_POSTS:
                 raise ResponseUrlError(404, "used_url")
@@ -461,7 +463,7 @@ class SlackSide:
         }
 
     def _trigger_id(self) -> str:
-        return f"{int(self._clock())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+        return f"{int(self._wall_clock())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
 
     def close(self) -> None:
         self._session.close()

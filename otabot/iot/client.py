@@ -35,6 +35,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from otabot import __version__
+from otabot.clocks import Monotonic, Sleep
 from otabot.config import Credentials, Settings
 from otabot.iot.errors import (
     IotError,
@@ -137,8 +138,8 @@ class IotClient:
         read_timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         gate: AttemptGate | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = time.sleep,
         session: requests.Session | None = None,
         random: Callable[[], float] = uniform_random,
         proxies: Mapping[str, str] | None = None,
@@ -155,7 +156,7 @@ class IotClient:
         self._timeouts = (connect_timeout, read_timeout)
         self._retry = retry or RetryPolicy()
         self._gate = gate
-        self._clock = clock
+        self._monotonic = monotonic
         self._sleep = sleep
         self._random = random
         self._owns_session = session is None
@@ -215,7 +216,7 @@ class IotClient:
     ) -> JobPage:
         """One page of the device's update batches for one firmware (``ListOTAJobByDevice``).
 
-        ``deadline`` is in ``clock()`` time; no attempt is made or waited for past it.
+        ``deadline`` is in ``monotonic()`` time; no attempt is made or waited for past it.
         Raises an ``IotError`` subclass on failure.
         """
         params = {
@@ -246,7 +247,7 @@ class IotClient:
     ) -> T:
         """Run one API call through the gate, retrying retryable failures within the limits."""
         self._count(calls=1)
-        limit = self._clock() + self._retry.total_deadline
+        limit = self._monotonic() + self._retry.total_deadline
         if deadline is not None:
             limit = min(limit, deadline)
         query = {
@@ -261,7 +262,7 @@ class IotClient:
         while True:
             attempt += 1
             try:
-                if limit - self._clock() < MIN_ATTEMPT_SECONDS:
+                if limit - self._monotonic() < MIN_ATTEMPT_SECONDS:
                     raise UpstreamUnavailableError(
                         f"no time left to call {action} before the deadline",
                         code="otabot.DeadlineExceeded",
@@ -274,7 +275,7 @@ class IotClient:
                     raise last_error from None
                 raise
             # The gate grants no slot past the limit; a hair of time is still a real attempt.
-            remaining = max(limit - self._clock(), MIN_ATTEMPT_SECONDS)
+            remaining = max(limit - self._monotonic(), MIN_ATTEMPT_SECONDS)
             self._count(attempts=1, retries=1 if attempt > 1 else 0)
             error: IotError | None = None
             try:
@@ -312,7 +313,7 @@ class IotClient:
         delay = self._retry.delay(attempt, throttled=throttled, random=self._random)
         if isinstance(error, ThrottledError) and error.retry_after:
             delay = max(delay, min(error.retry_after, self._retry.max_delay))
-        if self._clock() + delay + MIN_ATTEMPT_SECONDS > limit:
+        if self._monotonic() + delay + MIN_ATTEMPT_SECONDS > limit:
             return None
         return delay
 
@@ -329,7 +330,7 @@ class IotClient:
         timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
         # The read timeout bounds each socket read, not the body: a body dripped a byte at
         # a time is cut off here, at the attempt's share of the deadline.
-        read_deadline = self._clock() + remaining
+        read_deadline = self._monotonic() + remaining
         started = time.perf_counter()
         try:
             # Prepared without the session's cookie and header merging (the API sets no
@@ -349,7 +350,7 @@ class IotClient:
                     response,
                     MAX_RESPONSE_BYTES,
                     deadline=read_deadline,
-                    clock=self._clock,
+                    monotonic=self._monotonic,
                     read_timeout=timeout[1],
                 )
             finally:
@@ -478,12 +479,12 @@ def _read_capped(
     limit: int,
     *,
     deadline: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    monotonic: Monotonic = time.monotonic,
     read_timeout: float | None = None,
 ) -> bytes:
     """The whole body, or ``_TooLarge`` as soon as it (or its declared length) passes ``limit``.
 
-    With a ``deadline`` (in ``clock()`` time), ``_TooSlow`` once it has passed: each read
+    With a ``deadline`` (in ``monotonic()`` time), ``_TooSlow`` once it has passed: each read
     takes what has arrived (``read1``), and the socket waits no longer than the time left.
     """
     declared = response.headers.get("Content-Length", "")
@@ -494,7 +495,7 @@ def _read_capped(
     raw = response.raw
     while True:
         if deadline is not None:
-            left = deadline - clock()
+            left = deadline - monotonic()
             if left <= 0:
                 raise _TooSlow()
             _wait_at_most(raw, min(left, read_timeout) if read_timeout else left)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 import requests
 from requests.auth import AuthBase
 
+from otabot.clocks import WallClock
 from otabot.config import Credentials
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
@@ -107,11 +108,11 @@ class _Signer(AuthBase):
         self,
         credentials: Credentials,
         *,
-        clock: Callable[[], float] = time.time,
+        wall_clock: WallClock = time.time,
         nonce: Callable[[], str] = _new_nonce,
     ) -> None:
         self._credentials = credentials
-        self._clock = clock
+        self._wall_clock = wall_clock
         self._nonce = nonce
 
     def __repr__(self) -> str:
@@ -140,7 +141,7 @@ class SignatureV1(_Signer):
                 "SignatureMethod": "HMAC-SHA1",
                 "SignatureVersion": "1.0",
                 "SignatureNonce": self._nonce(),
-                "Timestamp": utc_timestamp(self._clock()),
+                "Timestamp": utc_timestamp(self._wall_clock()),
             }
         )
         if self._credentials.security_token:
@@ -161,10 +162,10 @@ class SignatureV3(_Signer):
         *,
         action: str | None = None,
         version: str = "2018-01-20",
-        clock: Callable[[], float] = time.time,
+        wall_clock: WallClock = time.time,
         nonce: Callable[[], str] = _new_nonce,
     ) -> None:
-        super().__init__(credentials, clock=clock, nonce=nonce)
+        super().__init__(credentials, wall_clock=wall_clock, nonce=nonce)
         self._action = action
         self._version = version
 
@@ -179,7 +180,7 @@ class SignatureV3(_Signer):
             "host": host,
             "x-acs-action": action,
             "x-acs-version": self._version,
-            "x-acs-date": utc_timestamp(self._clock()),
+            "x-acs-date": utc_timestamp(self._wall_clock()),
             "x-acs-signature-nonce": self._nonce(),
             "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
         }

@@ -4,7 +4,7 @@
 caching: a mistyped device repeated by ten people costs one call). ``LocalCache`` is
 the in-process L1, a bounded cachetools cache whose entries expire at their own time
 (results after ``OTABOT_CACHE_TTL``, not-found answers sooner), timed by the injected
-clock. ``to_json``/``from_json`` are the L2 (Redis) form of an entry.
+``monotonic`` clock. ``to_json``/``from_json`` are the L2 (Redis) form of an entry.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from cachetools import TLRUCache
 
+from otabot.clocks import Monotonic
 from otabot.iot import errors
 from otabot.iot.models import OtaJob
 from otabot.service.lookup import Lookup, LookupResult
@@ -132,9 +132,9 @@ def _expires(_key: str, entry: CacheEntry, now: float) -> float:
 class LocalCache:
     """The in-process L1: at most ``maxsize`` entries, each expiring after its own ttl."""
 
-    def __init__(self, maxsize: int = 1024, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, maxsize: int = 1024, *, monotonic: Monotonic = time.monotonic):
         self._cache: TLRUCache[str, CacheEntry] = TLRUCache(
-            maxsize=maxsize, ttu=_expires, timer=clock
+            maxsize=maxsize, ttu=_expires, timer=monotonic
         )
         self._lock = threading.Lock()
 

@@ -35,10 +35,10 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from otabot.clocks import Monotonic, Sleep
 from otabot.iot.errors import QuotaBusyError
 
 FIRST_PAUSE = 0.5
@@ -64,7 +64,7 @@ def capacity_and_window(qps: float, margin: float = DEFAULT_MARGIN) -> tuple[int
 
 @dataclass(frozen=True)
 class Reservation:
-    """A granted slot: ``wait`` seconds from now, at ``slot`` on the backend's own clock."""
+    """A granted slot: ``wait`` seconds from now, at ``slot`` on the backend's monotonic clock."""
 
     wait: float
     slot: float
@@ -105,12 +105,12 @@ class MemoryQuota:
         self,
         qps: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        monotonic: Monotonic = time.monotonic,
         margin: float = DEFAULT_MARGIN,
         first_pause: float = FIRST_PAUSE,
         max_pause: float = MAX_PAUSE,
     ) -> None:
-        self._clock = clock
+        self._monotonic = monotonic
         self._margin = margin
         self._first_pause = first_pause
         self._max_pause = max_pause
@@ -134,7 +134,7 @@ class MemoryQuota:
 
     def reserve(self, max_wait: float | None) -> Reservation:
         with self._lock:
-            now = self._clock()
+            now = self._monotonic()
             slot = max(now, self._paused_until)
             if self._slots:
                 slot = max(slot, self._slots[-1] + self._window / self._capacity)
@@ -151,7 +151,7 @@ class MemoryQuota:
 
     def confirm(self, reservation: Reservation) -> float:
         with self._lock:
-            now = self._clock()
+            now = self._monotonic()
             sent_at = max(now, reservation.slot)
             if len(self._sent) >= self._capacity:
                 earliest = self._sent[-self._capacity] + self._window
@@ -171,7 +171,7 @@ class MemoryQuota:
     def recent_sends(self) -> list[float]:
         """Seconds since (negative: until) each attempt this backend let go in the last window."""
         with self._lock:
-            now = self._clock()
+            now = self._monotonic()
             return [now - at for at in self._sent if now - at < self._window]
 
     def report(self, throttled: bool) -> None:
@@ -179,7 +179,7 @@ class MemoryQuota:
             if not throttled:
                 self._pause = 0.0
                 return
-            now = self._clock()
+            now = self._monotonic()
             if now < self._paused_until:
                 return  # sent before the pause began: the same episode, not a new one
             self._pause = (
@@ -212,13 +212,13 @@ class QuotaLimiter:
         qps: float,
         *,
         backend: QuotaBackend | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = time.sleep,
         max_wait: float = DEFAULT_MAX_WAIT,
     ) -> None:
         self.qps = qps
-        self._backend: QuotaBackend = backend or MemoryQuota(qps, clock=clock)
-        self._clock = clock
+        self._backend: QuotaBackend = backend or MemoryQuota(qps, monotonic=monotonic)
+        self._monotonic = monotonic
         self._sleep = sleep
         self._max_wait = max_wait
         self._lock = threading.Lock()
@@ -233,7 +233,7 @@ class QuotaLimiter:
 
     def before_attempt(self, deadline: float | None) -> None:
         """Block until this attempt's slot; ``QuotaBusyError`` when it lies past ``deadline``."""
-        now = self._clock()
+        now = self._monotonic()
         max_wait = self._max_wait if deadline is None else deadline - now
         try:
             reservation = self._backend.reserve(max_wait)
@@ -247,7 +247,7 @@ class QuotaLimiter:
         # An attempt goes only once confirmed: letting an unconfirmed one go could put
         # more than the limit into one window. Past the deadline the slot is given up.
         while (late := self._backend.confirm(reservation)) > 0:
-            if self._clock() + late > now + max_wait:
+            if self._monotonic() + late > now + max_wait:
                 with self._lock:
                     self._busy += 1
                     self._waited += waited

@@ -28,11 +28,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
+from otabot.clocks import Monotonic, Sleep, WallClock, utc_datetime
 from otabot.config import Settings
 from otabot.iot.errors import IotError, NotFoundError, UpstreamUnavailableError
 from otabot.iot.models import JobPage, OtaJob
@@ -70,10 +70,6 @@ class JobSource(Protocol):
     def close(self) -> None: ...
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class _Counters:
     lookups: int = 0
@@ -104,14 +100,14 @@ class OtaService:
         limiter: QuotaLimiter | None = None,
         shared: RedisResults | None = None,
         link: RedisLink | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        wall_clock: Callable[[], datetime] = _utc_now,
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = time.sleep,
+        wall_clock: WallClock = time.time,
         wait_budget: float = 10.0,
         lock_ttl: float = LOCK_TTL,
         poll_interval: float = 0.05,
     ) -> None:
-        """``clock`` must be the client's clock too: deadlines passed to it are in its time."""
+        """``monotonic`` must be the client's too: deadlines passed to it are in its time."""
         self._client = client
         self._cache_ttl = cache_ttl
         self._negative_ttl = min(negative_ttl, cache_ttl)
@@ -119,13 +115,13 @@ class OtaService:
         self._limiter = limiter
         self._shared = shared
         self._link = link
-        self._clock = clock
+        self._monotonic = monotonic
         self._sleep = sleep
         self._wall_clock = wall_clock
         self._wait_budget = wait_budget
         self._lock_ttl = lock_ttl
         self._poll_interval = poll_interval
-        self._local = LocalCache(cache_size, clock=clock)
+        self._local = LocalCache(cache_size, monotonic=monotonic)
         self._flights = SingleFlight()
         self._counters = _Counters()
 
@@ -169,7 +165,7 @@ class OtaService:
 
     def _lead(self, query: Lookup, key: str, refresh: bool) -> LookupResult:
         """The one caller of a flight: L2, then the shared fetch lock, then the API."""
-        asked_at = self._wall_clock()
+        asked_at = utc_datetime(self._wall_clock())
         if not refresh:
             entry = self._shared_entry(key)
             if entry is not None:
@@ -177,7 +173,7 @@ class OtaService:
                 return entry.answer()
         self._counters.add("cache_misses")
         # One budget for the whole lookup: waiting for another replica, then fetching.
-        deadline = self._clock() + self._wait_budget
+        deadline = self._monotonic() + self._wait_budget
         if self._shared is None:
             return self._fetch_and_store(query, key, deadline)
         token = uuid.uuid4().hex
@@ -186,7 +182,7 @@ class OtaService:
             if entry is not None:
                 self._counters.add("shared_flight_joins")
                 return entry.answer()
-            if self._clock() >= deadline:
+            if self._monotonic() >= deadline:
                 raise UpstreamUnavailableError(
                     f"another replica's fetch of this lookup did not finish within "
                     f"{self._wait_budget:g} s",
@@ -210,7 +206,7 @@ class OtaService:
     ) -> CacheEntry | None:
         """Poll L2 while another replica fetches; None when its lock is gone or time is up."""
         assert self._shared is not None
-        while self._clock() < deadline:
+        while self._monotonic() < deadline:
             self._sleep(self._poll_interval)
             entry = self._shared_entry(key)
             if entry is not None and (since is None or entry.stored_at >= since):
@@ -249,18 +245,23 @@ class OtaService:
             result = self._fetch(query, deadline)
         except NotFoundError as error:
             self._counters.add("negative_cached")
-            entry = CacheEntry(ttl=self._negative_ttl, stored_at=self._wall_clock(), error=error)
+            entry = CacheEntry(
+                ttl=self._negative_ttl, stored_at=utc_datetime(self._wall_clock()), error=error
+            )
             self._store(key, entry)
             raise
         self._store(
-            key, CacheEntry(ttl=self._cache_ttl, stored_at=self._wall_clock(), result=result)
+            key,
+            CacheEntry(
+                ttl=self._cache_ttl, stored_at=utc_datetime(self._wall_clock()), result=result
+            ),
         )
         return result
 
     def _fetch(self, query: Lookup, deadline: float) -> LookupResult:
         """Every page, 100 jobs at a time, until ``Total`` or the ``max_jobs`` cap, all of
-        them before ``deadline`` (in ``clock`` time)."""
-        fetched_at = self._wall_clock()
+        them before ``deadline`` (in ``monotonic`` time)."""
+        fetched_at = utc_datetime(self._wall_clock())
         jobs: dict[str, OtaJob] = {}
         request_ids: list[str] = []
         page = 1

@@ -26,6 +26,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from otabot.clocks import Monotonic
 from otabot.service.quota import (
     DEFAULT_MARGIN,
     FIRST_PAUSE,
@@ -169,12 +170,11 @@ class RedisLink:
         self,
         client: redis.Redis,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        monotonic: Monotonic = time.monotonic,
         retry_interval: float = 5.0,
     ) -> None:
         self.client = client
-        self._clock = clock
-        self._last_shared = -math.inf  # local time of this replica's latest Redis slot
+        self._monotonic = monotonic
         self._retry_interval = retry_interval
         self._lock = threading.Lock()
         self._degraded = False
@@ -196,7 +196,7 @@ class RedisLink:
         with self._lock:
             if not self._degraded:
                 return True
-            now = self._clock()
+            now = self._monotonic()
             if now < self._retry_at:
                 return False
             self._retry_at = now + self._retry_interval
@@ -205,7 +205,7 @@ class RedisLink:
     def failed(self, error: redis.RedisError) -> None:
         with self._lock:
             self._failures += 1
-            self._retry_at = self._clock() + self._retry_interval
+            self._retry_at = self._monotonic() + self._retry_interval
             if self._degraded:
                 logger.debug("Redis still unavailable: %s", error)
                 return
@@ -236,7 +236,7 @@ class RedisQuota:
         qps: float,
         *,
         account: str,
-        clock: Callable[[], float] = time.monotonic,
+        monotonic: Monotonic = time.monotonic,
         margin: float = DEFAULT_MARGIN,
         first_pause: float = FIRST_PAUSE,
         max_pause: float = MAX_PAUSE,
@@ -256,14 +256,14 @@ class RedisQuota:
             f"{base}:pause",
             f"{base}:sent",
         )
-        self._clock = clock
+        self._monotonic = monotonic
         self._last_shared = -math.inf  # local time of this replica's latest Redis slot
         self._replica = uuid.uuid4().hex
         self._seq = 0
         self._seq_lock = threading.Lock()
         self.replicas_seen = 1
         self.local = MemoryQuota(
-            qps, clock=clock, margin=margin, first_pause=first_pause, max_pause=max_pause
+            qps, monotonic=monotonic, margin=margin, first_pause=first_pause, max_pause=max_pause
         )
         self._reserve = link.client.register_script(_RESERVE)
         self._confirm = link.client.register_script(_CONFIRM)
@@ -300,7 +300,7 @@ class RedisQuota:
                 wait = int(wait_us) / 1_000_000
                 if not int(granted):
                     raise busy_error(wait, max_wait or 0.0)
-                self._last_shared = max(self._last_shared, self._clock() + wait)
+                self._last_shared = max(self._last_shared, self._monotonic() + wait)
                 return Reservation(wait, int(slot_us) / 1_000_000, shared=True)
         # The local share must not crowd the attempts Redis has just let go.
         self.local.not_before(self._last_shared + self._window_us / 1_000_000)

@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -14,6 +13,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk import WebClient
 
+from otabot.clocks import Monotonic, WallClock
 from otabot.config import ConfigError, Settings
 from otabot.slack.access import response_url_refusal
 from otabot.slack.listeners import Answering, register_listeners
@@ -27,10 +27,6 @@ logger = logging.getLogger(__name__)
 LISTENER_THREADS = 32
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def build_app(
     settings: Settings,
     service: LookupService,
@@ -40,8 +36,8 @@ def build_app(
     poster: ResponseUrlPoster | None = None,
     identity: Mapping[str, Any] | None = None,
     socket_mode: bool = False,
-    now: Callable[[], datetime] = utc_now,
-    monotonic: Callable[[], float] = time.monotonic,
+    wall_clock: WallClock = time.time,
+    monotonic: Monotonic = time.monotonic,
 ) -> App:
     """Build the ``/ota`` app around a lookup service.
 
@@ -102,7 +98,7 @@ def build_app(
             settings=settings,
             service=service,
             poster=poster or ResponseUrlPoster(),
-            now=now,
+            wall_clock=wall_clock,
             monotonic=monotonic,
         ),
     )

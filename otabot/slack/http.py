@@ -21,6 +21,8 @@ from typing import Any
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
+from otabot.clocks import WallClock
+
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
@@ -48,7 +50,7 @@ def create_wsgi_app(
     path: str = EVENTS_PATH,
     *,
     signing_secret: str | None = None,
-    clock: Callable[[], float] = time.time,
+    wall_clock: WallClock = time.time,
 ) -> WsgiApp:
     """A WSGI callable for any production WSGI server (otabot serve uses waitress).
 
@@ -68,7 +70,7 @@ def create_wsgi_app(
             )
             return [body]
         try:
-            request = _slack_request(environ, method, where, path, secret, clock())
+            request = _slack_request(environ, method, where, path, secret, wall_clock())
         except _Refusal as refusal:
             headers: dict[str, Sequence[str]] = {
                 "content-type": ["application/json"],

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
+from otabot.clocks import WallClock, utc_datetime
 from otabot.iot.errors import (
     AuthenticationError,
     DeviceNotFoundError,
@@ -48,7 +47,7 @@ def answer(
     *,
     refresh: bool,
     page_size: int,
-    now: Callable[[], datetime],
+    wall_clock: WallClock,
     shared_by: str | None = None,
 ) -> Reply:
     """Look the command up and render its page, or explain the IoT error; other errors raise."""
@@ -64,7 +63,9 @@ def answer(
             retryable=retryable,
         )
         return Reply(message, outcome=f"error:{error.code or type(error).__name__}")
-    message = jobs_message(result, command, page_size=page_size, now=now(), shared_by=shared_by)
+    message = jobs_message(
+        result, command, page_size=page_size, now=utc_datetime(wall_clock()), shared_by=shared_by
+    )
     return Reply(message, "ok", result.upstream_calls, result.from_cache)
 
 

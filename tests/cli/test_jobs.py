@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from otabot.cli import jobs
+from otabot.clocks import utc_datetime
 from otabot.config import Settings
 from otabot.iot.errors import DeviceNotFoundError, FirmwareProductMismatchError, QuotaBusyError
 from otabot.iot.models import JobStatus
@@ -39,7 +40,7 @@ def result_with(count: int, truncated: bool = False) -> LookupResult:
         lookup=Lookup(PRODUCT, "light1", FIRMWARE),
         jobs=found,
         total=count + (5 if truncated else 0),
-        fetched_at=FakeClock().wall(),
+        fetched_at=utc_datetime(FakeClock().wall()),
         truncated=truncated,
         request_ids=("REQ-1",),
     )

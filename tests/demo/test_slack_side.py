@@ -89,7 +89,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def running(clock: FakeClock) -> Iterator[Running]:
     """A SlackSide behind its page server on a free port."""
-    side = SlackSide(SECRET, BOT_TOKEN, clock=clock)
+    side = SlackSide(SECRET, BOT_TOKEN, wall_clock=clock)
     page = BackgroundWsgiServer(DemoWebApp(side), port=0, name="test-page").start()
     side.base_url = page.url
     yield Running(side, clock, page)

@@ -166,7 +166,7 @@ def make_client(api: CannedApi, fake_time: FakeTime) -> Iterator[MakeClient]:
     def make(**overrides: Any) -> IotClient:
         credentials = overrides.pop("credentials", Credentials(KEY_ID, SECRET))
         options: dict[str, Any] = {
-            "clock": fake_time.clock,
+            "monotonic": fake_time.clock,
             "sleep": fake_time.sleep,
             "random": lambda: 0.0,
             **overrides,

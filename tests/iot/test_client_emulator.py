@@ -72,7 +72,7 @@ def make_client(
             emulator.url,
             Credentials(key_id, secret, STS_TOKEN),
             signature=request.param,
-            clock=fake_sleep.clock,
+            monotonic=fake_sleep.clock,
             sleep=fake_sleep.sleep,
         )
         clients.append(client)
@@ -197,7 +197,7 @@ def test_the_emulators_own_quota_throttles_and_every_call_still_succeeds() -> No
         client = IotClient(
             server.url,
             Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
-            clock=shared.clock,
+            monotonic=shared.clock,
             sleep=shared.sleep,
             random=lambda: 0.0,
         )

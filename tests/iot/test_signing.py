@@ -198,21 +198,25 @@ def test_utc_timestamp_has_the_api_format() -> None:
 
 
 def test_signature_v1_auth_signs_a_post_like_the_reference() -> None:
-    auth = SignatureV1(Credentials("testid", SECRET), clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
+    auth = SignatureV1(
+        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+    )
     params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
     signed = auth(_prepared(params))
     assert _query(signed) == {**V1_PARAMS, "Signature": V1_POST_SIGNATURE}
 
 
 def test_signature_v1_auth_signs_the_method_used() -> None:
-    auth = SignatureV1(Credentials("testid", SECRET), clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
+    auth = SignatureV1(
+        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+    )
     params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
     assert _query(auth(_prepared(params, "GET")))["Signature"] == V1_GET_SIGNATURE
 
 
 def test_signature_v1_auth_signs_the_sts_token_in() -> None:
     credentials = Credentials("testid", SECRET, STS_TOKEN)
-    auth = SignatureV1(credentials, clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
+    auth = SignatureV1(credentials, wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
     params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
     query = _query(auth(_prepared(params)))
     assert query["SecurityToken"] == STS_TOKEN
@@ -220,12 +224,16 @@ def test_signature_v1_auth_signs_the_sts_token_in() -> None:
 
 
 def test_signature_v1_auth_leaves_the_body_empty() -> None:
-    auth = SignatureV1(Credentials("testid", SECRET), clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
+    auth = SignatureV1(
+        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+    )
     assert auth(_prepared(dict(BUSINESS))).body is None
 
 
 def test_signature_v3_auth_sets_the_reference_authorization_header() -> None:
-    auth = SignatureV3(Credentials("testid", SECRET), clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
+    auth = SignatureV3(
+        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+    )
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     assert signed.headers["Authorization"] == (
         f"ACS3-HMAC-SHA256 Credential=testid,SignedHeaders={V3_SIGNED_HEADERS},"
@@ -237,7 +245,9 @@ def test_signature_v3_auth_sets_the_reference_authorization_header() -> None:
 
 
 def test_signature_v3_authorization_names_exactly_the_headers_it_signed() -> None:
-    auth = SignatureV3(Credentials("testid", SECRET), clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
+    auth = SignatureV3(
+        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+    )
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     authorization = signed.headers["Authorization"]
     named = authorization.split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";")
@@ -248,7 +258,7 @@ def test_signature_v3_authorization_names_exactly_the_headers_it_signed() -> Non
 
 def test_signature_v3_auth_signs_the_sts_token_in() -> None:
     credentials = Credentials("testid", SECRET, STS_TOKEN)
-    auth = SignatureV3(credentials, clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
+    auth = SignatureV3(credentials, wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     assert signed.headers["x-acs-security-token"] == STS_TOKEN
     assert signed.headers["Authorization"].endswith(
@@ -261,7 +271,7 @@ def test_signature_v3_takes_the_action_from_the_constructor_when_the_query_has_n
     auth = SignatureV3(
         Credentials("testid", SECRET),
         action="ListOTAJobByDevice",
-        clock=lambda: FIXED_NOW,
+        wall_clock=lambda: FIXED_NOW,
         nonce=_fixed_nonce,
     )
     signed = auth(_prepared(dict(BUSINESS)))
@@ -276,7 +286,7 @@ def test_each_signing_uses_a_fresh_nonce_and_the_current_time(
     times = iter([FIXED_NOW, FIXED_NOW + 61])
     auth = signer(
         Credentials("testid", SECRET),
-        clock=lambda: next(times),
+        wall_clock=lambda: next(times),
         nonce=lambda: f"nonce-{next(counter)}",
     )
     first = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))

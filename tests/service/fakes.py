@@ -38,9 +38,9 @@ class FakeClock:
         with self._lock:
             self.now += max(0.0, seconds)
 
-    def wall(self) -> datetime:
-        """A UTC wall clock that follows the monotonic one."""
-        return EPOCH + timedelta(seconds=self())
+    def wall(self) -> float:
+        """A wall clock (POSIX seconds) that follows the monotonic one."""
+        return EPOCH.timestamp() + self()
 
 
 def make_job(index: int, status: str = "IN_PROGRESS", product_key: str = PRODUCT) -> OtaJob:

@@ -47,7 +47,7 @@ def limiter_with_recorder(qps: float = 10) -> tuple[QuotaLimiter, ArrivalRecorde
     def sleep(seconds: float) -> None:
         recorder(seconds)
 
-    limiter = QuotaLimiter(qps, clock=clock, sleep=sleep, max_wait=60)
+    limiter = QuotaLimiter(qps, monotonic=clock, sleep=sleep, max_wait=60)
     return limiter, recorder, clock
 
 
@@ -62,7 +62,7 @@ def test_burst_of_callers_never_exceeds_qps_in_any_one_second_window() -> None:
 
 def test_sequential_callers_that_really_wait_stay_within_qps() -> None:
     clock = FakeClock()
-    limiter = QuotaLimiter(10, clock=clock, sleep=clock.sleep)
+    limiter = QuotaLimiter(10, monotonic=clock, sleep=clock.sleep)
     sent = []
     for _ in range(100):
         limiter.before_attempt(None)
@@ -92,7 +92,7 @@ def test_concurrent_threads_never_exceed_qps_in_any_window() -> None:
     clock = FakeClock()
     slots: list[float] = []
     lock = threading.Lock()
-    backend = MemoryQuota(5, clock=clock)
+    backend = MemoryQuota(5, monotonic=clock)
 
     def caller() -> None:
         wait = backend.reserve(None).wait
@@ -110,7 +110,7 @@ def test_concurrent_threads_never_exceed_qps_in_any_window() -> None:
 
 def test_a_late_waker_waits_until_its_send_keeps_every_window_within_qps() -> None:
     clock = FakeClock()
-    backend = MemoryQuota(2, clock=clock)
+    backend = MemoryQuota(2, monotonic=clock)
     first, second, third = (backend.reserve(None) for _ in range(3))  # slots 0, W/2, W
     clock.advance(0.6)  # the first two callers overslept
     assert backend.confirm(first) == 0
@@ -128,7 +128,7 @@ def test_limiter_sleeps_off_a_late_wake_up_before_letting_the_attempt_go() -> No
     def sleep(seconds: float) -> None:
         clock.advance(seconds + next(oversleep, 0.0))
 
-    limiter = QuotaLimiter(2, clock=clock, sleep=sleep)
+    limiter = QuotaLimiter(2, monotonic=clock, sleep=sleep)
     sent = []
     for _ in range(3):
         limiter.before_attempt(None)
@@ -159,7 +159,7 @@ def test_refused_caller_reserves_nothing() -> None:
 
 def test_missing_deadline_uses_the_limiters_own_max_wait() -> None:
     clock = FakeClock()
-    limiter = QuotaLimiter(1, clock=clock, sleep=lambda _: None, max_wait=2.5)
+    limiter = QuotaLimiter(1, monotonic=clock, sleep=lambda _: None, max_wait=2.5)
     limiter.before_attempt(None)
     limiter.before_attempt(None)
     limiter.before_attempt(None)
@@ -180,7 +180,7 @@ def test_throttling_pauses_every_callers_next_slot() -> None:
 
 def test_pause_doubles_while_throttling_persists_up_to_a_cap() -> None:
     clock = FakeClock()
-    backend = MemoryQuota(10, clock=clock)
+    backend = MemoryQuota(10, monotonic=clock)
     pauses = []
     for _ in range(6):
         backend.report(throttled=True)  # the first attempt after each pause is throttled again
@@ -191,7 +191,7 @@ def test_pause_doubles_while_throttling_persists_up_to_a_cap() -> None:
 
 def test_a_success_clears_the_back_off() -> None:
     clock = FakeClock()
-    backend = MemoryQuota(10, clock=clock)
+    backend = MemoryQuota(10, monotonic=clock)
     backend.report(throttled=True)
     backend.report(throttled=True)
     backend.report(throttled=False)
@@ -204,7 +204,7 @@ def test_a_success_clears_the_back_off() -> None:
 
 def test_limiter_counts_attempts_waits_and_throttling() -> None:
     clock = FakeClock()
-    limiter = QuotaLimiter(1, clock=clock, sleep=clock.sleep)
+    limiter = QuotaLimiter(1, monotonic=clock, sleep=clock.sleep)
     limiter.before_attempt(None)
     limiter.after_attempt(throttled=True)
     limiter.before_attempt(None)
@@ -223,7 +223,7 @@ def test_fractional_qps_rounds_towards_fewer_calls(qps: float, expected: tuple[i
 
 def test_an_attempt_outrun_by_other_senders_is_never_let_go_unconfirmed() -> None:
     clock = FakeClock()
-    backend = MemoryQuota(1, clock=clock)
+    backend = MemoryQuota(1, monotonic=clock)
     sent: list[float] = []
     steals = iter(range(6))
 
@@ -233,7 +233,7 @@ def test_an_attempt_outrun_by_other_senders_is_never_let_go_unconfirmed() -> Non
             backend.confirm(Reservation(0.0, clock()))
             sent.append(clock())
 
-    limiter = QuotaLimiter(1, backend=backend, clock=clock, sleep=sleep, max_wait=60)
+    limiter = QuotaLimiter(1, backend=backend, monotonic=clock, sleep=sleep, max_wait=60)
     for _ in range(2):
         limiter.before_attempt(None)
         sent.append(clock())
@@ -242,13 +242,13 @@ def test_an_attempt_outrun_by_other_senders_is_never_let_go_unconfirmed() -> Non
 
 def test_an_attempt_outrun_until_its_deadline_gets_quota_busy() -> None:
     clock = FakeClock()
-    backend = MemoryQuota(1, clock=clock)
+    backend = MemoryQuota(1, monotonic=clock)
 
     def sleep(seconds: float) -> None:
         clock.advance(seconds)
         backend.confirm(Reservation(0.0, clock()))  # someone else always goes first
 
-    limiter = QuotaLimiter(1, backend=backend, clock=clock, sleep=sleep)
+    limiter = QuotaLimiter(1, backend=backend, monotonic=clock, sleep=sleep)
     limiter.before_attempt(None)
     with pytest.raises(QuotaBusyError) as caught:
         limiter.before_attempt(clock() + 5)
@@ -258,7 +258,7 @@ def test_an_attempt_outrun_until_its_deadline_gets_quota_busy() -> None:
 
 def test_throttling_answers_of_one_burst_start_one_pause_not_a_doubling_each() -> None:
     clock = FakeClock()
-    backend = MemoryQuota(10, clock=clock)
+    backend = MemoryQuota(10, monotonic=clock)
     for _ in range(10):  # ten attempts in flight when the API started throttling
         backend.report(throttled=True)
     assert backend.pause == 0.5

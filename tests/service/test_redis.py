@@ -225,7 +225,7 @@ def test_redis_lost_mid_run_then_back_is_used_again(
 ) -> None:
     clock = FakeClock()
     url = f"redis://127.0.0.1:{proxy.port}/{urlsplit(redis_url).path.strip('/')}"
-    link = RedisLink(connect(url), clock=clock, retry_interval=5)
+    link = RedisLink(connect(url), monotonic=clock, retry_interval=5)
     source = FakeJobSource({name: [make_job(1)] for name in ("light1", "light2", "light3")})
     service = replica(url, source, link=link)
     service.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
@@ -254,10 +254,10 @@ class Arrivals:
     def __init__(self, proxy: TcpProxy, redis_url: str) -> None:
         self.clock = FakeClock()
         url = f"redis://127.0.0.1:{proxy.port}/{urlsplit(redis_url).path.strip('/')}"
-        link = RedisLink(connect(url), clock=self.clock, retry_interval=0)  # probe every call
-        backend = RedisQuota(link, 10, account=ACCOUNT, clock=self.clock)
+        link = RedisLink(connect(url), monotonic=self.clock, retry_interval=0)  # probe every call
+        backend = RedisQuota(link, 10, account=ACCOUNT, monotonic=self.clock)
         self.limiter = QuotaLimiter(
-            10, backend=backend, clock=self.clock, sleep=self._sleep, max_wait=30
+            10, backend=backend, monotonic=self.clock, sleep=self._sleep, max_wait=30
         )
         self.sent: list[float] = []
         self._waited = 0.0
@@ -337,12 +337,12 @@ def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_shared
     jobs = {"light1": [make_job(1)]}
 
     def service(source: FakeJobSource | FirstCallAnswersLate) -> OtaService:
-        link = RedisLink(connect(redis_url), clock=clock)
+        link = RedisLink(connect(redis_url), monotonic=clock)
         return OtaService(
             source,
             shared=RedisResults(link, namespace=ACCOUNT),
             link=link,
-            clock=clock,
+            monotonic=clock,
             sleep=clock.sleep,
             wall_clock=clock.wall,
         )
@@ -374,12 +374,12 @@ class ClockedReplica:
         self.clock = FakeClock()
         self.start = self.clock()
         self.on_sleep: Callable[[float], None] = lambda now: None
-        link = RedisLink(connect(redis_url), clock=self.clock)
+        link = RedisLink(connect(redis_url), monotonic=self.clock)
         self.service = OtaService(
             source,
             shared=RedisResults(link, namespace=ACCOUNT),
             link=link,
-            clock=self.clock,
+            monotonic=self.clock,
             sleep=self._sleep,
             wall_clock=self.clock.wall,
             poll_interval=0.05,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from otabot.clocks import utc_datetime
 from otabot.iot.errors import (
     DeviceNotFoundError,
     IotError,
@@ -41,14 +42,14 @@ def service_over(
     qps: float | None = None,
 ) -> tuple[OtaService, FakeJobSource, FakeClock]:
     clock = FakeClock()
-    limiter = QuotaLimiter(qps, clock=clock, sleep=clock.sleep) if qps else None
+    limiter = QuotaLimiter(qps, monotonic=clock, sleep=clock.sleep) if qps else None
     source = FakeJobSource(jobs, gate=limiter, errors=errors)
     service = OtaService(
         source,
         cache_ttl=cache_ttl,
         max_jobs=max_jobs,
         limiter=limiter,
-        clock=clock,
+        monotonic=clock,
         sleep=clock.sleep,
         wall_clock=clock.wall,
     )
@@ -71,7 +72,7 @@ def test_lookup_returns_every_page_newest_first_with_counts() -> None:
     assert result.counts == {"IN_PROGRESS": 84, "COMPLETED": 166}
     assert result.request_ids == ("REQ-1", "REQ-2", "REQ-3")
     assert result.upstream_calls == 3
-    assert result.fetched_at == clock.wall()
+    assert result.fetched_at == utc_datetime(clock.wall())
     assert not result.from_cache and not result.truncated
 
 
@@ -257,9 +258,9 @@ def test_each_waiter_raises_the_shared_error_with_its_own_traceback() -> None:
 
 def test_a_refused_call_is_not_counted_as_an_upstream_call() -> None:
     clock = FakeClock()
-    limiter = QuotaLimiter(1, clock=clock, sleep=lambda _: None)
+    limiter = QuotaLimiter(1, monotonic=clock, sleep=lambda _: None)
     source = FakeJobSource({}, gate=limiter)
-    service = OtaService(source, limiter=limiter, clock=clock, wait_budget=0.5)
+    service = OtaService(source, limiter=limiter, monotonic=clock, wait_budget=0.5)
     service.lookup(query("dev-0001"))
     with pytest.raises(QuotaBusyError):
         service.lookup(query("dev-0002"))
@@ -274,9 +275,9 @@ def test_lookup_passes_a_deadline_so_quota_waits_are_bounded() -> None:
 
 def test_lookup_fails_with_busy_when_the_quota_has_no_slot_in_time() -> None:
     clock = FakeClock()
-    limiter = QuotaLimiter(1, clock=clock, sleep=lambda _: None)
+    limiter = QuotaLimiter(1, monotonic=clock, sleep=lambda _: None)
     source = FakeJobSource({}, gate=limiter)
-    service = OtaService(source, limiter=limiter, clock=clock, wait_budget=3)
+    service = OtaService(source, limiter=limiter, monotonic=clock, wait_budget=3)
     for device in ("dev-0001", "dev-0002", "dev-0003"):  # slots at 0, 1.04 and 2.08 s
         service.lookup(query(device))
     with pytest.raises(QuotaBusyError):
@@ -307,7 +308,7 @@ def test_a_lookup_answered_after_a_refresh_does_not_replace_the_newer_entry() ->
     clock = FakeClock()
     jobs = {"light1": [make_job(1)]}
     source = FirstCallAnswersLate(FakeJobSource(jobs))
-    service = OtaService(source, clock=clock, sleep=clock.sleep, wall_clock=clock.wall)
+    service = OtaService(source, monotonic=clock, sleep=clock.sleep, wall_clock=clock.wall)
     slow = threading.Thread(target=service.lookup, args=(query(),))
     slow.start()
     assert source.entered.wait(5)

@@ -255,7 +255,7 @@ def harness_for(settings: Settings, service: Any, recorder: SlackRecorder) -> Sl
         service,
         client=WebClient(base_url=recorder.api_url, token=BOT_TOKEN),
         listener_executor=executor,
-        now=lambda: NOW,
+        wall_clock=NOW.timestamp,
     )
     return SlackHarness(app, service, recorder, executor)
 

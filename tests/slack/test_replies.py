@@ -33,7 +33,9 @@ class FailingService:
 
 
 def reply_to(error: IotError) -> dict:
-    reply = answer(FailingService(error), COMMAND, refresh=False, page_size=5, now=lambda: NOW)
+    reply = answer(
+        FailingService(error), COMMAND, refresh=False, page_size=5, wall_clock=NOW.timestamp
+    )
     return reply.message.as_payload()
 
 

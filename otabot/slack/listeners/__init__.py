@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from slack_bolt import App
 
+from otabot.clocks import Monotonic, WallClock
 from otabot.config import Settings
 from otabot.slack.access import Requester
 from otabot.slack.replies import LookupService
@@ -24,8 +23,8 @@ class Answering:
     settings: Settings
     service: LookupService
     poster: ResponseUrlPoster
-    now: Callable[[], datetime]
-    monotonic: Callable[[], float]
+    wall_clock: WallClock
+    monotonic: Monotonic
 
 
 def audit(

@@ -111,7 +111,7 @@ def handle_click(
             command,
             refresh=refresh,
             page_size=answering.settings.page_size,
-            now=answering.now,
+            wall_clock=answering.wall_clock,
             shared_by=(requester.user_id or "unknown") if share else None,
         )
         if share and reply.outcome == "ok":

@@ -102,7 +102,7 @@ def answer_command(answering: Answering, body: dict[str, Any]) -> None:
             gated,
             refresh=False,
             page_size=answering.settings.page_size,
-            now=answering.now,
+            wall_clock=answering.wall_clock,
         )
         answering.poster.post(response_url, reply.message)
     except Exception:
