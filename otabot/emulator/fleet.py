@@ -36,11 +36,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from otabot.config import DEVICE_NAME_RE, IDENTIFIER_RE
+from otabot.iot.times import parse_utc
 
 SAMPLE_ACCESS_KEY_ID = "testid"
 SAMPLE_ACCESS_KEY_SECRET = "testsecret"
@@ -49,7 +49,6 @@ METER_PRODUCT_KEY = "a1B2c3D4e5F"
 SHOWCASE_FIRMWARE_ID = "FJFx8JzpnhpIsKftRjjm030100"
 METER_FIRMWARE_ID = "FWmeter0000000000000000001"
 
-UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$")
 TOP_LEVEL_FIELDS = ("AccessKeys", "IotInstanceId", "Products", "Firmwares", "Jobs")
 JOB_TEXT_FIELDS = ("JobStatus", "JobType", "SelectionType", "TargetSelection")
 
@@ -239,12 +238,12 @@ class _FleetReader:
 
     def _time(self, value: object, where: str) -> str:
         text = self._text(value, where)
-        if not UTC_RE.match(text):
-            raise FleetError(where, f"not a UTC time like 2019-12-28T02:43:10.000Z: {text!r}")
         try:
-            datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
-        except ValueError as error:
-            raise FleetError(where, f"not a real date: {text!r}") from error
+            parse_utc(text, strict=True)
+        except ValueError:
+            raise FleetError(
+                where, f"not a UTC time like 2019-12-28T02:43:10.000Z: {text!r}"
+            ) from None
         return text
 
     def _access_keys(self, value: object) -> dict[str, str]:

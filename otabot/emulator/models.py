@@ -15,7 +15,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from otabot.emulator.exceptions import (
@@ -33,6 +32,7 @@ from otabot.emulator.exceptions import (
     ThrottlingUser,
 )
 from otabot.emulator.fleet import Fleet
+from otabot.iot.times import parse_utc
 
 MAX_PAGE_SIZE = 100
 TIMESTAMP_TOLERANCE = 15 * 60
@@ -74,12 +74,10 @@ def page_window(current_page: int, page_size: int) -> slice:
 
 def parse_timestamp(text: str) -> float:
     """A ``YYYY-MM-DDThh:mm:ssZ`` timestamp (V1 ``Timestamp`` / V3 ``x-acs-date``) as POSIX time."""
-    for pattern in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
-        try:
-            return datetime.strptime(text, pattern).replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            continue
-    raise InvalidTimeStampFormat()
+    try:
+        return parse_utc(text, strict=True).timestamp()
+    except ValueError:
+        raise InvalidTimeStampFormat() from None
 
 
 class NonceRegistry:

@@ -8,10 +8,12 @@ an unknown value as it is, so a new status upstream shows up instead of breaking
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
+
+from otabot.iot.times import format_utc, parse_optional_utc
 
 
 class _OpenEnum(StrEnum):
@@ -71,26 +73,6 @@ def _job_type(value: str) -> JobType:
     return JobType(value)
 
 
-def parse_utc(value: str | None) -> datetime | None:
-    """``2019-12-28T02:43:10.000Z`` (or without milliseconds) as an aware UTC datetime."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)  # Python 3.11 reads the trailing "Z" itself
-    if parsed.tzinfo is UTC:
-        return parsed
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def format_utc(value: datetime | None) -> str | None:
-    """The API's own spelling of a time: ``2019-12-28T02:43:10.000Z``."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
 @dataclass(frozen=True)
 class OtaJob:
     """One update batch (``SimpleOTAJobInfo``)."""
@@ -129,10 +111,10 @@ class OtaJob:
             job_type=_job_type(str(item.get("JobType", ""))),
             selection_type=str(item.get("SelectionType", "")),
             target_selection=str(item.get("TargetSelection", "")),
-            utc_create=parse_utc(item.get("UtcCreate")),
-            utc_modified=parse_utc(item.get("UtcModified")),
-            utc_start_time=parse_utc(item.get("UtcStartTime")),
-            utc_end_time=parse_utc(item.get("UtcEndTime")),
+            utc_create=parse_optional_utc(item.get("UtcCreate")),
+            utc_modified=parse_optional_utc(item.get("UtcModified")),
+            utc_start_time=parse_optional_utc(item.get("UtcStartTime")),
+            utc_end_time=parse_optional_utc(item.get("UtcEndTime")),
             tags=tags,
         )
 

@@ -15,7 +15,6 @@ import hmac
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
@@ -24,6 +23,7 @@ from requests.auth import AuthBase
 
 from otabot.clocks import WallClock
 from otabot.config import Credentials
+from otabot.iot.times import request_timestamp
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
 
@@ -92,11 +92,6 @@ def v3_signature(canonical_request: str, secret: str) -> str:
     ).hexdigest()
 
 
-def utc_timestamp(now: float) -> str:
-    """``YYYY-MM-DDThh:mm:ssZ`` for a POSIX time."""
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _new_nonce() -> str:
     return uuid.uuid4().hex
 
@@ -141,7 +136,7 @@ class SignatureV1(_Signer):
                 "SignatureMethod": "HMAC-SHA1",
                 "SignatureVersion": "1.0",
                 "SignatureNonce": self._nonce(),
-                "Timestamp": utc_timestamp(self._wall_clock()),
+                "Timestamp": request_timestamp(self._wall_clock()),
             }
         )
         if self._credentials.security_token:
@@ -180,7 +175,7 @@ class SignatureV3(_Signer):
             "host": host,
             "x-acs-action": action,
             "x-acs-version": self._version,
-            "x-acs-date": utc_timestamp(self._wall_clock()),
+            "x-acs-date": request_timestamp(self._wall_clock()),
             "x-acs-signature-nonce": self._nonce(),
             "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
         }

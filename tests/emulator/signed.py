@@ -13,11 +13,11 @@ import requests
 from otabot.iot.signing import (
     V3_ALGORITHM,
     canonical_query,
-    utc_timestamp,
     v1_signature,
     v3_canonical_request,
     v3_signature,
 )
+from otabot.iot.times import request_timestamp
 
 KEY_ID = "testid"
 SECRET = "testsecret"
@@ -60,7 +60,7 @@ def v1_params(
         "SignatureMethod": "HMAC-SHA1",
         "SignatureVersion": "1.0",
         "SignatureNonce": nonce or uuid.uuid4().hex,
-        "Timestamp": utc_timestamp(time.time() if now is None else now),
+        "Timestamp": request_timestamp(time.time() if now is None else now),
         **business,
         **(extra or {}),
     }
@@ -107,7 +107,7 @@ def v3_headers(
         "host": urlsplit(url).netloc,
         "x-acs-action": action,
         "x-acs-version": "2018-01-20",
-        "x-acs-date": utc_timestamp(time.time() if now is None else now),
+        "x-acs-date": request_timestamp(time.time() if now is None else now),
         "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
         "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
         **(extra or {}),

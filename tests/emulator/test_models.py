@@ -20,7 +20,7 @@ from otabot.emulator.models import (
     parse_page_params,
     parse_timestamp,
 )
-from otabot.iot.signing import utc_timestamp
+from otabot.iot.times import request_timestamp
 from tests.emulator.signed import LIGHT, METER, METER_FIRMWARE, SHOWCASE, list_jobs
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -140,12 +140,12 @@ def test_throttled_calls_do_not_use_the_quota() -> None:
 def test_timestamp_fifteen_minutes_off_is_accepted_and_more_is_expired(
     platform: IotPlatform,
 ) -> None:
-    platform.check_timestamp(utc_timestamp(T0 - 15 * 60))
-    platform.check_timestamp(utc_timestamp(T0 + 15 * 60))
+    platform.check_timestamp(request_timestamp(T0 - 15 * 60))
+    platform.check_timestamp(request_timestamp(T0 + 15 * 60))
     with pytest.raises(errors.InvalidTimeStampExpired):
-        platform.check_timestamp(utc_timestamp(T0 - 15 * 60 - 1))
+        platform.check_timestamp(request_timestamp(T0 - 15 * 60 - 1))
     with pytest.raises(errors.InvalidTimeStampExpired):
-        platform.check_timestamp(utc_timestamp(T0 + 16 * 60))
+        platform.check_timestamp(request_timestamp(T0 + 16 * 60))
 
 
 def test_unknown_access_key_is_not_found(platform: IotPlatform) -> None:

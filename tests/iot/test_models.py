@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from otabot.iot.models import JobPage, JobStatus, JobType, OtaJob, format_utc, parse_utc
+from otabot.iot.models import JobPage, JobStatus, JobType, OtaJob
+from otabot.iot.times import format_utc, parse_optional_utc, parse_utc
 
 
 def _item(**overrides: Any) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def test_an_unfinished_job_has_no_end_time() -> None:
     ],
 )
 def test_parse_utc_reads_the_api_forms(raw: str | None, expected: datetime | None) -> None:
-    assert parse_utc(raw) == expected
+    assert parse_optional_utc(raw) == expected
 
 
 def test_parse_utc_refuses_garbage() -> None:

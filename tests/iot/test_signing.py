@@ -15,12 +15,12 @@ from otabot.iot.signing import (
     SignatureV3,
     canonical_query,
     percent_encode,
-    utc_timestamp,
     v1_signature,
     v1_string_to_sign,
     v3_canonical_request,
     v3_signature,
 )
+from otabot.iot.times import request_timestamp
 
 # SHA-256 of no bytes: the body hash of a request without a body.
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -190,8 +190,8 @@ def test_v3_canonical_request_lowercases_sorts_and_trims_headers() -> None:
     assert canonical.split("\n") == expected
 
 
-def test_utc_timestamp_has_the_api_format() -> None:
-    assert utc_timestamp(FIXED_NOW) == TIMESTAMP
+def test_request_timestamp_has_the_api_format() -> None:
+    assert request_timestamp(FIXED_NOW) == TIMESTAMP
 
 
 # --- the auth objects -------------------------------------------------------------------
