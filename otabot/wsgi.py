@@ -1,12 +1,14 @@
-"""Waitress, bound at once: ``otabot serve`` runs it in the foreground, the demo in the background.
+"""Waitress, bound at once: every HTTP server otabot runs (the Slack app, the emulator, the demo).
 
 Binding happens at construction, so a port in use fails before anything starts, with
-one line that says which address and what to do. ``BackgroundWsgiServer`` serves on a
-thread and stops without leaking it (the demo runs two in one process; tests use it too).
+one line that says which address and what to do. ``otabot serve`` runs the server in
+the foreground; ``BackgroundWsgiServer`` serves on a thread and stops without leaking
+it (the demo runs three in one process; tests and benches use it too).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from typing import Any
@@ -15,9 +17,11 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from otabot.iot.errors import OtabotError
-from otabot.slack.http import MAX_BODY_BYTES
 
 logger = logging.getLogger(__name__)
+
+# Far above any request otabot serves (Slack's are a few KB); waitress's own default is 1 GB.
+DEFAULT_MAX_BODY_BYTES = 1_048_576
 
 
 class PortInUseError(OtabotError):
@@ -25,7 +29,12 @@ class PortInUseError(OtabotError):
 
 
 def bind_waitress(
-    app: Any, *, host: str, port: int, threads: int, max_request_body_size: int = MAX_BODY_BYTES
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    max_request_body_size: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Any:
     """A waitress server for ``app``, bound to ``host:port`` (not yet serving).
 
@@ -43,7 +52,7 @@ def bind_waitress(
             max_request_body_size=max_request_body_size,
         )
     except OSError as error:
-        if error.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+        if error.errno == errno.EADDRINUSE:
             raise PortInUseError(
                 f"{host}:{port} is already in use (choose another with --port)"
             ) from None
@@ -61,7 +70,7 @@ class BackgroundWsgiServer:
         port: int = 0,
         threads: int = 8,
         name: str,
-        max_request_body_size: int = MAX_BODY_BYTES,
+        max_request_body_size: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self._server = bind_waitress(
             app,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from otabot.slack.wsgi import BackgroundWsgiServer
+from otabot.wsgi import BackgroundWsgiServer
 
 
 def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:

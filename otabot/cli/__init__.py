@@ -1,7 +1,7 @@
-"""The ``otabot`` command: one sub-command per way of using otabot (see SPEC.md).
+"""The ``otabot`` command: one sub-command per way of using otabot (README, "Commands").
 
-Exit codes: 0 ok, 2 usage error, 1 anything else, always with a one-line message
-on stderr and never a traceback.
+Exit codes (``otabot.cli.process``): 0 ok, 2 usage error, 1 anything else, always
+with a one-line message ``otabot <command>: …`` on stderr and never a traceback.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ from collections.abc import Sequence
 
 from otabot import __version__
 from otabot.cli import demo, emulator, jobs, serve
+from otabot.cli.process import EXIT_FAILURE, EXIT_INTERRUPTED, CommandError
 from otabot.config import ConfigError
 from otabot.iot.errors import OtabotError
 
 logger = logging.getLogger("otabot")
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,20 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command and return its exit code."""
     args = build_parser().parse_args(argv)
+    prefix = f"otabot {args.command}:"
     try:
         code: int = args.run(args)
+    except CommandError as error:
+        print(f"{prefix} {error}", file=sys.stderr)
+        return error.exit_code
     except ConfigError as error:
-        print(f"otabot: configuration error: {error}", file=sys.stderr)
+        print(f"{prefix} configuration error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except OtabotError as error:
-        print(f"otabot: {error}", file=sys.stderr)
+        print(f"{prefix} {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print("otabot: interrupted", file=sys.stderr)
-        return 130
+        print(f"{prefix} interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as error:
         logger.debug("unexpected failure", exc_info=True)
-        print(f"otabot: unexpected error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"{prefix} unexpected error: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILURE
     return code
 

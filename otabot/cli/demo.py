@@ -6,21 +6,15 @@ Runs until Ctrl-C or SIGTERM, then stops every server and thread and exits 0.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from otabot.cli.process import EXIT_OK, CommandError, UsageError, stop_on_signals, wait_for
 from otabot.config import Settings
 from otabot.demo.runner import Demo, DemoOptions
 from otabot.logs import configure_logging
-from otabot.slack.wsgi import PortInUseError
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 READY_PREFIX = "otabot demo is running at "
 
 
@@ -52,19 +46,13 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
-        print("otabot demo: --port must be between 0 and 65535", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--port must be between 0 and 65535")
     if args.endpoint and args.emulator:
-        print("otabot demo: --endpoint and --emulator exclude each other", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--endpoint and --emulator exclude each other")
     if args.endpoint:
         parts = urlsplit(args.endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            print(
-                f"otabot demo: --endpoint must be an http(s) URL (got {args.endpoint!r})",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+            raise UsageError(f"--endpoint must be an http(s) URL (got {args.endpoint!r})")
     environment = Settings.from_env()
     demo = Demo(
         environment,
@@ -73,32 +61,19 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     configure_logging(demo.logging_settings())
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals() as stop:
         try:
-            demo.start()
-        except PortInUseError as error:
-            print(f"otabot demo: {error}", file=sys.stderr)
-            return EXIT_FAILURE
-        except OSError as error:
-            print(
-                f"otabot demo: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
-                file=sys.stderr,
-            )
-            return EXIT_FAILURE
-        _print_banner(demo)
-        while not stop.wait(0.5):
-            pass
-        print("otabot demo: stopping", file=sys.stderr, flush=True)
-    finally:
-        demo.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            try:
+                demo.start()
+            except OSError as error:
+                raise CommandError(
+                    f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
+                ) from None
+            _print_banner(demo)
+            wait_for(stop)
+            print("otabot demo: stopping", file=sys.stderr, flush=True)
+        finally:
+            demo.stop()
     print("otabot demo: stopped", flush=True)
     return EXIT_OK
 

@@ -8,18 +8,11 @@ on stderr and exit 1.
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
-from types import FrameType
 from typing import Any
 
+from otabot.cli.process import EXIT_OK, CommandError, UsageError, stop_on_signals, wait_for
 from otabot.emulator.fleet import Fleet, FleetError, load_fleet, sample_fleet
 from otabot.emulator.server import EmulatorServer
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,44 +36,29 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; 0 on a clean stop, 1 if it cannot start, 2 on bad usage."""
     if args.qps <= 0:
-        print("otabot: --qps must be positive", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--qps must be positive")
     if not 0 <= args.port <= 65535:
-        print("otabot: --port must be 0-65535", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--port must be 0-65535")
     try:
         fleet: Fleet = load_fleet(args.fleet) if args.fleet else sample_fleet()
     except FleetError as error:
-        print(f"otabot: bad fleet file: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+        raise CommandError(f"bad fleet file: {error}") from None
     server = EmulatorServer(fleet, host=args.host, port=args.port, qps=args.qps)
     try:
         server.start()
     except OSError as error:
-        print(
-            f"otabot: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {
-        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        key_ids = ", ".join(fleet.access_key_ids)
-        print(
-            f"otabot emulator at {server.url} (AccessKeyId {key_ids}; "
-            f"{len(fleet.products)} products, {len(fleet.jobs)} jobs, {server.platform.qps} qps)",
-            flush=True,
-        )
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        server.stop()
+        raise CommandError(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
+        ) from None
+    with stop_on_signals() as stop:
+        try:
+            key_ids = ", ".join(fleet.access_key_ids)
+            print(
+                f"otabot emulator at {server.url} (AccessKeyId {key_ids}; {len(fleet.products)} "
+                f"products, {len(fleet.jobs)} jobs, {server.platform.qps} qps)",
+                flush=True,
+            )
+            wait_for(stop)
+        finally:
+            server.stop()
     return EXIT_OK

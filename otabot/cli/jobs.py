@@ -13,6 +13,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
+from otabot.cli.process import EXIT_OK, CommandError, UsageError
 from otabot.config import DEVICE_NAME_RE, IDENTIFIER_RE, Settings
 from otabot.iot import errors
 from otabot.iot.models import JobStatus, OtaJob
@@ -20,20 +21,12 @@ from otabot.logs import configure_logging
 from otabot.service import Lookup, LookupResult, OtaService
 from otabot.service.lookup import page_count, page_slice
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-
 STATUS_CHOICES = {
     "in_progress": JobStatus.IN_PROGRESS,
     "completed": JobStatus.COMPLETED,
     "canceled": JobStatus.CANCELED,
 }
 COLUMNS = ("STATUS", "JOB ID", "TYPE", "SELECTION", "TARGET", "CREATED", "STARTED", "ENDED", "TAGS")
-
-
-class UsageError(ValueError):
-    """The command line cannot name a lookup; nothing was called."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -111,17 +104,12 @@ def build_lookup(args: argparse.Namespace, settings: Settings) -> Lookup:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings)
-    try:
-        query = build_lookup(args, settings)
-    except UsageError as error:
-        print(f"otabot jobs: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    query = build_lookup(args, settings)
     service = OtaService.from_settings(settings)
     try:
         result = service.lookup(query)
     except errors.IotError as error:
-        print(f"otabot: {describe_error(error, query)}", file=sys.stderr)
-        return EXIT_FAILURE
+        raise CommandError(describe_error(error, query)) from None
     finally:
         service.close()
     status = STATUS_CHOICES[args.status] if args.status else None

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from otabot.cli.process import EXIT_OK, CommandError, UsageError, stop_on_signals, wait_for
 from otabot.config import Settings
 from otabot.logs import configure_logging
 from otabot.service import OtaService
 from otabot.slack.app import LISTENER_THREADS, api_base_url, build_app
-from otabot.slack.runner import HTTP_THREADS, serve_http, serve_socket_mode
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
+from otabot.slack.runner import HTTP_THREADS, http_server, socket_mode_connection
 
 
 def add_parser(subparsers: Any) -> None:
@@ -46,25 +43,26 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def check_bot_token(client: WebClient) -> dict[str, Any] | str:
-    """``auth.test`` the bot token: the bot's identity, or why Slack refused it."""
+def check_bot_token(client: WebClient) -> dict[str, Any]:
+    """``auth.test`` the bot token: the bot's identity; ``CommandError`` says why not."""
     try:
         response = client.auth_test()
     except SlackApiError as error:
-        return (
+        raise CommandError(
             f"Slack refused SLACK_BOT_TOKEN (auth.test: {error.response.get('error', 'unknown')})"
-        )
+        ) from None
     except (SlackRequestError, OSError) as error:
         reason = getattr(error, "reason", None) or type(error).__name__
-        return f"could not reach the Slack Web API to check SLACK_BOT_TOKEN: {reason}"
+        raise CommandError(
+            f"could not reach the Slack Web API to check SLACK_BOT_TOKEN: {reason}"
+        ) from None
     data = response.data
     return dict(data) if isinstance(data, dict) else {}
 
 
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
-        print("otabot serve: --port must be between 0 and 65535", file=sys.stderr)
-        return 2
+        raise UsageError("--port must be between 0 and 65535")
     settings = Settings.from_env()
     configure_logging(settings)
     socket_mode = settings.slack_app_token is not None and not args.http
@@ -72,9 +70,6 @@ def run(args: argparse.Namespace) -> int:
     settings.credentials()  # fail on missing IoT credentials before any network check
     client = WebClient(token=settings.slack_bot_token, base_url=api_base_url(settings))
     identity = check_bot_token(client)
-    if isinstance(identity, str):
-        print(f"otabot serve: {identity}", file=sys.stderr)
-        return EXIT_FAILURE
     service = OtaService.from_settings(settings)
     executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="otabot-lookup")
     try:
@@ -87,25 +82,22 @@ def run(args: argparse.Namespace) -> int:
             socket_mode=socket_mode,
         )
 
-        def ready(where: str) -> None:
-            team = identity.get("team") or identity.get("team_id") or "?"
-            print(f"otabot: serving /ota for {team} on {where}", flush=True)
-
-        if socket_mode:
-            assert settings.slack_app_token is not None
-            serve_socket_mode(
-                app, executor, app_token=settings.slack_app_token, web_client=client, on_ready=ready
-            )
-        else:
-            serve_http(
-                app,
-                executor,
-                host=args.host,
-                port=args.port,
-                threads=args.threads,
-                on_ready=lambda url: ready(f"{url}/slack/events"),
-            )
+        with stop_on_signals() as stop:
+            if socket_mode:
+                assert settings.slack_app_token is not None
+                serving = socket_mode_connection(
+                    app, executor, app_token=settings.slack_app_token, web_client=client
+                )
+            else:
+                serving = http_server(
+                    app, executor, host=args.host, port=args.port, threads=args.threads
+                )
+            with serving as where:
+                team = identity.get("team") or identity.get("team_id") or "?"
+                shown = where if socket_mode else f"{where}/slack/events"
+                print(f"otabot serve: serving /ota for {team} on {shown}", flush=True)
+                wait_for(stop)
     finally:
         service.close()
-    print("otabot: stopped", flush=True)
+    print("otabot serve: stopped", flush=True)
     return EXIT_OK

@@ -25,7 +25,7 @@ from otabot.config import ConfigError, Settings
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
 from otabot.slack.runner import drain
-from otabot.slack.wsgi import BackgroundWsgiServer
+from otabot.wsgi import BackgroundWsgiServer
 
 logger = logging.getLogger(__name__)
 

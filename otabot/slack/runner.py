@@ -1,19 +1,17 @@
-"""Running the app: Socket Mode, or HTTP under waitress; SIGTERM drains in-flight lookups.
+"""Running the app: Socket Mode, or HTTP under waitress, until ``stop`` is set; then drain.
 
-On SIGTERM (or Ctrl-C) the server stops taking requests, the lookups already
-acknowledged finish and post their answers, then the process exits 0.
+When ``stop`` is set (``otabot serve`` sets it on SIGTERM or Ctrl-C) the server stops
+taking requests, the lookups already acknowledged finish and post their answers, and
+the call returns.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from types import FrameType
-from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -21,8 +19,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from otabot.iot.errors import OtabotError
-from otabot.slack.http import create_wsgi_app
-from otabot.slack.wsgi import bind_waitress
+from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
+from otabot.wsgi import BackgroundWsgiServer
 
 logger = logging.getLogger(__name__)
 
@@ -32,24 +30,6 @@ DRAIN_TIMEOUT = 30.0
 
 class SocketModeRefusedError(OtabotError):
     """Slack would not open a Socket Mode connection (bad app token, Socket Mode off)."""
-
-
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread by SIGTERM so blocking loops unwind like on Ctrl-C."""
-
-
-@contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """While inside, SIGTERM raises ``Terminated`` in the main thread."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def drain(executor: Executor, timeout: float = DRAIN_TIMEOUT) -> bool:
@@ -63,64 +43,58 @@ def drain(executor: Executor, timeout: float = DRAIN_TIMEOUT) -> bool:
     return True
 
 
-def create_http_server(app: App, *, host: str, port: int, threads: int = HTTP_THREADS) -> Any:
-    """Waitress around ``create_wsgi_app(app)``, bound; a body over the limit gets 413 unread."""
-    return bind_waitress(create_wsgi_app(app), host=host, port=port, threads=threads)
-
-
-def serve_http(
+@contextmanager
+def http_server(
     app: App,
     executor: Executor,
     *,
     host: str,
     port: int,
     threads: int = HTTP_THREADS,
-    on_ready: Callable[[str], None] | None = None,
     drain_timeout: float = DRAIN_TIMEOUT,
-) -> None:
-    """Serve ``POST /slack/events`` and ``GET /healthz`` with waitress until SIGTERM/SIGINT."""
-    server = create_http_server(app, host=host, port=port, threads=threads)
-    url = f"http://{server.effective_host}:{server.effective_port}"
-    if on_ready is not None:
-        on_ready(url)
-    logger.info("serving Slack over HTTP at %s/slack/events", url)
-    with sigterm_raises():
-        try:
-            server.run()  # returns after closing itself on Terminated/KeyboardInterrupt
-        except KeyboardInterrupt:
-            server.close()
-    logger.info("stopped taking requests; draining in-flight lookups")
-    drain(executor, drain_timeout)
+) -> Iterator[str]:
+    """Serve ``POST /slack/events`` and ``GET /healthz`` with waitress while inside; yields
+    the base URL. On the way out: stop taking requests, then drain the lookups in flight."""
+    server = BackgroundWsgiServer(
+        create_wsgi_app(app),
+        host=host,
+        port=port,
+        threads=threads,
+        name="otabot-http",
+        max_request_body_size=MAX_BODY_BYTES,
+    ).start()
+    logger.info("serving Slack over HTTP at %s/slack/events", server.url)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        logger.info("stopped taking requests; draining in-flight lookups")
+        drain(executor, drain_timeout)
 
 
-def serve_socket_mode(
+@contextmanager
+def socket_mode_connection(
     app: App,
     executor: Executor,
     *,
     app_token: str,
     web_client: WebClient,
-    on_ready: Callable[[str], None] | None = None,
     drain_timeout: float = DRAIN_TIMEOUT,
-) -> None:
-    """Connect over Socket Mode (no public URL) and serve until SIGTERM/SIGINT."""
+) -> Iterator[str]:
+    """Connected over Socket Mode (no public URL) while inside; then close and drain."""
     handler = SocketModeHandler(app, app_token, web_client=web_client)
-    stop = threading.Event()
-    with sigterm_raises():
+    try:
         try:
-            try:
-                handler.connect()  # type: ignore[no-untyped-call]
-            except SlackApiError as error:
-                problem = error.response.get("error", "unknown")
-                raise SocketModeRefusedError(
-                    f"Slack refused SLACK_APP_TOKEN (apps.connections.open: {problem}); "
-                    "check the token has connections:write and Socket Mode is on"
-                ) from None
-            if on_ready is not None:
-                on_ready("socket mode")
-            logger.info("connected to Slack over Socket Mode")
-            stop.wait()
-        except KeyboardInterrupt:
-            logger.info("stopping")
-        finally:
-            handler.close()  # type: ignore[no-untyped-call]
+            handler.connect()  # type: ignore[no-untyped-call]
+        except SlackApiError as error:
+            problem = error.response.get("error", "unknown")
+            raise SocketModeRefusedError(
+                f"Slack refused SLACK_APP_TOKEN (apps.connections.open: {problem}); "
+                "check the token has connections:write and Socket Mode is on"
+            ) from None
+        logger.info("connected to Slack over Socket Mode")
+        yield "socket mode"
+        logger.info("stopping")
+    finally:
+        handler.close()  # type: ignore[no-untyped-call]
     drain(executor, drain_timeout)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from otabot.cli import jobs
+from otabot.cli.process import UsageError
 from otabot.clocks import utc_datetime
 from otabot.config import Settings
 from otabot.iot.errors import DeviceNotFoundError, FirmwareProductMismatchError, QuotaBusyError
@@ -57,12 +58,12 @@ def test_bare_device_takes_the_product_option_or_the_default_product() -> None:
 
 
 def test_bare_device_without_any_product_is_a_usage_error() -> None:
-    with pytest.raises(jobs.UsageError, match="no product"):
+    with pytest.raises(UsageError, match="no product"):
         jobs.build_lookup(args("light1"), SETTINGS)
 
 
 def test_contradicting_products_are_a_usage_error() -> None:
-    with pytest.raises(jobs.UsageError, match="--product"):
+    with pytest.raises(UsageError, match="--product"):
         jobs.build_lookup(args("light/light1", product="a1B2c3D4e5F"), SETTINGS)
 
 
@@ -79,7 +80,7 @@ def test_contradicting_products_are_a_usage_error() -> None:
 def test_malformed_names_are_usage_errors(
     device: str, firmware: str, instance: str | None, complaint: str
 ) -> None:
-    with pytest.raises(jobs.UsageError, match=complaint):
+    with pytest.raises(UsageError, match=complaint):
         jobs.build_lookup(args(device, firmware, instance=instance), SETTINGS)
 
 

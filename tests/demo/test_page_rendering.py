@@ -16,7 +16,7 @@ import pytest
 
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import DemoWebApp
-from otabot.slack.wsgi import BackgroundWsgiServer
+from otabot.wsgi import BackgroundWsgiServer
 from tests.conftest import skip_or_fail
 from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
 

@@ -13,7 +13,7 @@ import requests
 
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import DemoWebApp
-from otabot.slack.wsgi import BackgroundWsgiServer
+from otabot.wsgi import BackgroundWsgiServer
 
 SECRET = "demo-test-signing-secret"
 BOT_TOKEN = "xoxb-demo-test"

@@ -21,7 +21,7 @@ from otabot.demo.slack_side import (
     SlackSide,
 )
 from otabot.demo.web import DemoWebApp
-from otabot.slack.wsgi import BackgroundWsgiServer
+from otabot.wsgi import BackgroundWsgiServer
 
 SECRET = "8f14e45fceea167a5a36dedd4bea2543"
 BOT_TOKEN = "xoxb-demo-test"
@@ -504,7 +504,7 @@ def test_the_page_api_takes_a_command_and_lists_the_messages(
 
 
 def test_a_taken_port_fails_with_a_clear_message(running: Running) -> None:
-    from otabot.slack.wsgi import PortInUseError
+    from otabot.wsgi import PortInUseError
 
     with pytest.raises(PortInUseError, match="already in use"):
         BackgroundWsgiServer(DemoWebApp(running.side), port=running.page.port, name="dup")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from otabot.cli import emulator as emulator_command
+from otabot.cli import main
 from otabot.emulator.server import EmulatorServer
 
 # Runs only this sub-command, so the test depends on nothing but otabot.cli.emulator.
@@ -27,10 +26,9 @@ sys.exit(args.run(args))
 """
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="otabot")
-    emulator_command.add_parser(parser.add_subparsers())
-    return parser.parse_args(["emulator", *argv])
+def run_emulator(*argv: str) -> int:
+    """``otabot emulator ARGV…`` in this process, as the console script runs it."""
+    return main(["emulator", *argv])
 
 
 @pytest.fixture
@@ -75,9 +73,12 @@ def test_bad_fleet_file_is_one_line_naming_the_entry(
 ) -> None:
     path = tmp_path / "fleet.json"
     path.write_text(json.dumps({"AccessKeys": {"testid": "x"}, "Products": [{"Devices": []}]}))
-    assert emulator_command.run(parse("--fleet", str(path))) == 1
+    assert run_emulator("--fleet", str(path)) == 1
     error = capsys.readouterr().err
-    assert error == f"otabot: bad fleet file: {path}: Products[0]: missing field 'ProductKey'\n"
+    assert (
+        error
+        == f"otabot emulator: bad fleet file: {path}: Products[0]: missing field 'ProductKey'\n"
+    )
 
 
 def test_fleet_file_syntax_error_names_the_line(
@@ -85,19 +86,19 @@ def test_fleet_file_syntax_error_names_the_line(
 ) -> None:
     path = tmp_path / "fleet.json"
     path.write_text('{"AccessKeys": {\n\n}}}')
-    assert emulator_command.run(parse("--fleet", str(path))) == 1
+    assert run_emulator("--fleet", str(path)) == 1
     assert f"{path} line 3 column 3" in capsys.readouterr().err
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(
     emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert emulator_command.run(parse("--port", str(emulator.port))) == 1
+    assert run_emulator("--port", str(emulator.port)) == 1
     error = capsys.readouterr().err
-    assert error.startswith(f"otabot: cannot listen on 127.0.0.1:{emulator.port}:")
+    assert error.startswith(f"otabot emulator: cannot listen on 127.0.0.1:{emulator.port}:")
     assert error.count("\n") == 1
 
 
 def test_non_positive_qps_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert emulator_command.run(parse("--qps", "0")) == 2
+    assert run_emulator("--qps", "0") == 2
     assert "--qps" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from otabot.slack.http import create_wsgi_app
-from otabot.slack.wsgi import BackgroundWsgiServer
+from otabot.wsgi import BackgroundWsgiServer
 from tests.slack.conftest import FIRMWARE, SlackHarness, command_body, sign
 
 

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
-from otabot.slack.runner import create_http_server
-from otabot.slack.wsgi import BackgroundWsgiServer
+from otabot.slack.runner import http_server
+from otabot.wsgi import BackgroundWsgiServer
 from tests.slack.conftest import (
     FIRMWARE,
     SIGNING_SECRET,
@@ -44,12 +44,10 @@ def served(harness: SlackHarness) -> Iterator[str]:
     server.stop()
 
 
-def test_serve_http_tells_waitress_the_body_limit(harness: SlackHarness) -> None:
-    server = create_http_server(harness.app, host="127.0.0.1", port=0, threads=1)
-    try:
-        assert server.adj.max_request_body_size == MAX_BODY_BYTES
-    finally:
-        server.close()
+def test_serve_http_refuses_a_body_over_the_limit_unread(harness: SlackHarness) -> None:
+    with http_server(harness.app, harness.executor, host="127.0.0.1", port=0, threads=1) as url:
+        body = b"x" * (MAX_BODY_BYTES + 1)
+        assert post(url, body, signed_bytes(body)).status_code == 413
 
 
 def signed_bytes(

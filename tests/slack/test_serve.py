@@ -35,7 +35,7 @@ from tests.slack.socket_mode_server import SocketModeServer
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-READY = "otabot: serving /ota for "
+READY = "otabot serve: serving /ota for "
 
 
 class ServeProcess:
@@ -277,7 +277,7 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1(recorder: SlackRecorder) 
         result = run_serve(serve_env(recorder, None), "--http", "--port", str(port))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"otabot: 127.0.0.1:{port} is already in use (choose another with --port)"
+        f"otabot serve: 127.0.0.1:{port} is already in use (choose another with --port)"
     )
     assert "Traceback" not in result.stderr
 
