@@ -25,8 +25,8 @@ from otabot.config import Settings
 from otabot.emulator.fleet import Fleet
 from otabot.emulator.server import EmulatorServer
 from otabot.iot.errors import IotError
+from otabot.iot.paging import page_slice, pages_to_show
 from otabot.service import Lookup, OtaService
-from otabot.service.lookup import page_count, page_slice
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quota import FIRMWARE, PRODUCT, fleet_document
@@ -91,7 +91,7 @@ def main() -> None:
                         failures.append(f"{step}: {error}")
                     continue
                 shown = page_slice(result.jobs, step.page, PAGE_SIZE)
-                assert shown and step.page <= page_count(len(result.jobs), PAGE_SIZE)
+                assert shown and step.page <= pages_to_show(len(result.jobs), PAGE_SIZE)
 
         started = time.monotonic()
         people = [threading.Thread(target=person) for _ in range(options.threads)]

@@ -32,7 +32,7 @@ from otabot.iot.client import IotClient, RetryPolicy
 from otabot.iot.errors import IotError
 from otabot.service import Lookup, OtaService, QuotaLimiter
 from otabot.service.quota import QuotaBackend
-from otabot.service.shared import RedisLink, RedisQuota, RedisResults, connect
+from otabot.service.redis_store import RedisCache, RedisLink, RedisQuota, connect
 
 PRODUCT = "a19mzPZabcd"
 FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
@@ -103,7 +103,7 @@ class RecordingLimiter(QuotaLimiter):
             self.sent.append(time.time())
 
 
-def build_service(url: str, limiter: QuotaLimiter, shared: RedisResults | None) -> OtaService:
+def build_service(url: str, limiter: QuotaLimiter, redis_cache: RedisCache | None) -> OtaService:
     settings = Settings.from_env(
         {
             "OTABOT_IOT_ENDPOINT": url,
@@ -117,7 +117,7 @@ def build_service(url: str, limiter: QuotaLimiter, shared: RedisResults | None) 
         retry=RetryPolicy(total_deadline=PATIENCE),
         gate=limiter,
     )
-    return OtaService(client, limiter=limiter, shared=shared, wait_budget=PATIENCE)
+    return OtaService(client, limiter=limiter, redis_cache=redis_cache, wait_budget=PATIENCE)
 
 
 def lookup_all(service: OtaService, devices: list[str], start_at: float) -> list[str]:
@@ -145,7 +145,7 @@ def worker(url: str, redis_url: str, devices: list[str], start_at: float) -> Non
     """One of the replicas: prints a JSON line with its call times and failures."""
     link = RedisLink(connect(redis_url))
     limiter = RecordingLimiter(QPS, RedisQuota(link, QPS, account=ACCESS_KEY[0]))
-    service = build_service(url, limiter, RedisResults(link, namespace=ACCESS_KEY[0]))
+    service = build_service(url, limiter, RedisCache(link, namespace=ACCESS_KEY[0]))
     failures = lookup_all(service, devices, start_at)
     print(json.dumps({"sent": limiter.sent, "failures": failures, "stats": service.stats()}))
     service.close()

@@ -17,9 +17,9 @@ from otabot.cli.process import EXIT_OK, CommandError, UsageError
 from otabot.config import DEVICE_NAME_RE, IDENTIFIER_RE, Settings
 from otabot.iot import errors
 from otabot.iot.models import JobStatus, OtaJob
+from otabot.iot.paging import page_slice, pages_to_show
 from otabot.logs import configure_logging
 from otabot.service import Lookup, LookupResult, OtaService
-from otabot.service.lookup import page_count, page_slice
 
 STATUS_CHOICES = {
     "in_progress": JobStatus.IN_PROGRESS,
@@ -153,7 +153,7 @@ def _selected(
     jobs = result.filtered(status)
     if page is None:
         return jobs, 1, 1
-    pages = page_count(len(jobs), page_size)
+    pages = pages_to_show(len(jobs), page_size)
     return page_slice(jobs, page, page_size), min(page, pages), pages
 
 

@@ -32,6 +32,7 @@ from otabot.emulator.exceptions import (
     ThrottlingUser,
 )
 from otabot.emulator.fleet import Fleet
+from otabot.iot.paging import page_count, page_window
 from otabot.iot.times import parse_utc
 
 MAX_PAGE_SIZE = 100
@@ -59,17 +60,6 @@ def parse_page_params(current_page: str, page_size: str) -> tuple[int, int]:
     if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
         raise InvalidPageParams()
     return page, size
-
-
-def page_count(total: int, page_size: int) -> int:
-    """How many pages of ``page_size`` hold ``total`` items (0 when there are none)."""
-    return math.ceil(total / page_size)
-
-
-def page_window(current_page: int, page_size: int) -> slice:
-    """The slice of the full list that page ``current_page`` shows (empty past the end)."""
-    start = (current_page - 1) * page_size
-    return slice(start, start + page_size)
 
 
 def parse_timestamp(text: str) -> float:

@@ -22,10 +22,9 @@ import json
 import logging
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from random import random as uniform_random
 from typing import Any, Protocol, TypeVar
 
@@ -37,6 +36,7 @@ from requests.auth import AuthBase
 from otabot import __version__
 from otabot.clocks import Monotonic, Sleep
 from otabot.config import Credentials, Settings
+from otabot.counters import Counters
 from otabot.iot.errors import (
     IotError,
     QuotaBusyError,
@@ -63,6 +63,10 @@ MAX_MESSAGE_CHARS = 500
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 T = TypeVar("T")
+
+# calls asked for; attempts sent (retries included); attempts the API throttled; calls that
+# ended in an error after any retries.
+CLIENT_COUNTERS = ("calls", "attempts", "retries", "throttled", "failures")
 
 
 class AttemptGate(Protocol):
@@ -109,21 +113,6 @@ class RetryPolicy:
         return ceiling / 2 + random() * ceiling / 2
 
 
-@dataclass(frozen=True)
-class ClientStats:
-    """Counters since the client was made: calls, attempts (retries included) and outcomes.
-
-    ``throttled`` counts attempts the API answered with throttling; ``failures`` counts
-    calls that ended in an error after any retries.
-    """
-
-    calls: int = 0
-    attempts: int = 0
-    retries: int = 0
-    throttled: int = 0
-    failures: int = 0
-
-
 class IotClient:
     """A signed, retrying client of IoT Platform's OpenAPI (version 2018-01-20). Thread-safe."""
 
@@ -163,8 +152,7 @@ class IotClient:
         self._session = session if session is not None else _pooled_session()
         if proxies:
             self._session.proxies.update(proxies)
-        self._lock = threading.Lock()
-        self._stats = ClientStats()
+        self._counters = Counters(*CLIENT_COUNTERS)
         install_url_redaction()
 
     @classmethod
@@ -193,11 +181,9 @@ class IotClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @property
-    def stats(self) -> ClientStats:
-        """A consistent snapshot of the counters."""
-        with self._lock:
-            return self._stats
+    def stats(self) -> dict[str, int | float]:
+        """Counts since the client was made (see ``CLIENT_COUNTERS``)."""
+        return self._counters.totals()
 
     def close(self) -> None:
         """Close the pooled connections (a session passed in stays the caller's to close)."""
@@ -428,11 +414,9 @@ class IotClient:
             ) from cause
 
     def _count(self, **increments: int) -> None:
-        with self._lock:
-            current = self._stats
-            self._stats = replace(
-                current, **{name: getattr(current, name) + n for name, n in increments.items()}
-            )
+        for name, amount in increments.items():
+            if amount:
+                self._counters.add(name, amount)
 
 
 def _api_error(

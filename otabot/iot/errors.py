@@ -30,6 +30,11 @@ AccessKeyId but holds no secret) is kept out of ``str()``.
 
 from __future__ import annotations
 
+import copy
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
 
 class OtabotError(Exception):
     """Base of every error otabot raises on purpose."""
@@ -196,3 +201,20 @@ def error_for(
         # The server appends its string-to-sign; keep the words, not the material.
         message = message.split(" server string to sign is:", 1)[0].strip()
     return cls(message or code, code=code, request_id=request_id, http_status=http_status)
+
+
+def fresh_copy(error: E) -> E:
+    """An equal exception for one more raiser (a single-flight waiter, a cached not-found).
+
+    Raising one object in many threads, or many times, grafts every raiser's frames onto
+    its one ``__traceback__``; each raiser gets its own copy instead, chain included.
+    """
+    try:
+        fresh = copy.copy(error)
+    except TypeError:  # a constructor that cannot be replayed from ``args``
+        return error
+    fresh.__cause__ = error.__cause__
+    fresh.__context__ = error.__context__
+    fresh.__suppress_context__ = error.__suppress_context__
+    fresh.__traceback__ = None
+    return fresh

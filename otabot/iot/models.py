@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from otabot.iot.paging import page_count
 from otabot.iot.times import format_utc, parse_optional_utc
 
 
@@ -172,7 +173,7 @@ class JobPage:
         jobs = tuple(OtaJob.from_api(item) for item in items)
         size = _as_int(body.get("PageSize"), page_size)
         total = _as_int(body.get("Total"), len(jobs))
-        default_count = -(-total // size) if size > 0 else 0
+        default_count = page_count(total, size)
         return cls(
             jobs=jobs,
             total=total,

@@ -37,14 +37,6 @@ NEGATIVE_ERRORS: dict[str, type[errors.NotFoundError]] = {
 }
 
 
-def copy_error(error: errors.NotFoundError) -> errors.NotFoundError:
-    """A fresh exception equal to ``error``, so threads never share one traceback."""
-    cls = NEGATIVE_ERRORS.get(type(error).__name__, errors.NotFoundError)
-    return cls(
-        error.message, code=error.code, request_id=error.request_id, http_status=error.http_status
-    )
-
-
 @dataclass(frozen=True)
 class CacheEntry:
     """A remembered answer (a result or a not-found error) and how long it stays valid."""
@@ -57,7 +49,7 @@ class CacheEntry:
     def answer(self) -> LookupResult:
         """The cached result marked ``from_cache``, or the cached error raised anew."""
         if self.error is not None:
-            raise copy_error(self.error)
+            raise errors.fresh_copy(self.error)
         assert self.result is not None
         return replace(self.result, from_cache=True)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from otabot.iot.errors import UpstreamUnavailableError
+from otabot.counters import Counters
+from otabot.iot.errors import UpstreamUnavailableError, fresh_copy
 from otabot.service.lookup import LookupResult
 
 
@@ -36,26 +36,13 @@ class Flight:
         return self.result
 
 
-def fresh_copy(error: BaseException) -> BaseException:
-    """An equal exception for one waiter to raise: raising the leader's own object in many
-    threads would graft every thread's frames onto its one shared ``__traceback__``."""
-    try:
-        fresh = copy.copy(error)
-    except TypeError:  # a constructor that cannot be replayed from ``args``
-        return error
-    fresh.__cause__ = error.__cause__
-    fresh.__context__ = error.__context__
-    fresh.__suppress_context__ = error.__suppress_context__
-    return fresh
-
-
 class SingleFlight:
     """Runs ``fetch`` once per key at a time; callers arriving meanwhile join that run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flights: dict[str, Flight] = {}
-        self._joins = 0
+        self._counters = Counters("single_flight_joins")
 
     def run(self, key: str, fetch: Callable[[], LookupResult]) -> tuple[LookupResult, bool]:
         """The result of ``fetch`` for ``key``, and whether this caller joined another's run."""
@@ -66,7 +53,7 @@ class SingleFlight:
                 flight = self._flights[key] = Flight()
             else:
                 flight.joined += 1
-                self._joins += 1
+                self._counters.add("single_flight_joins")
         if not leader:
             return flight.wait(), True
         try:
@@ -83,8 +70,7 @@ class SingleFlight:
     @property
     def joins(self) -> int:
         """How many callers joined another's run so far (counted as they join)."""
-        with self._lock:
-            return self._joins
+        return self._counters.count("single_flight_joins")
 
     def __len__(self) -> int:
         with self._lock:

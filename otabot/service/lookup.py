@@ -6,7 +6,6 @@ CLI pages are slices of it, so turning a page never costs an upstream call.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,16 +70,3 @@ class LookupResult:
 def status_counts(jobs: tuple[OtaJob, ...]) -> dict[str, int]:
     """How many jobs have each status, by the status's value."""
     return dict(Counter(job.status.value for job in jobs))
-
-
-def page_count(items: int, page_size: int) -> int:
-    """Pages needed to show ``items`` (at least one, so an empty result has page 1 of 1)."""
-    return max(1, math.ceil(items / page_size))
-
-
-def page_slice(jobs: tuple[OtaJob, ...], page: int, page_size: int) -> tuple[OtaJob, ...]:
-    """Page ``page`` (from 1) of ``jobs``; a page past the end is clamped to the last."""
-    last = page_count(len(jobs), page_size)
-    page = min(max(page, 1), last)
-    start = (page - 1) * page_size
-    return jobs[start : start + page_size]

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from otabot.clocks import Monotonic, Sleep
+from otabot.counters import Counters
 from otabot.iot.errors import QuotaBusyError
 
 FIRST_PAUSE = 0.5
@@ -68,7 +69,7 @@ class Reservation:
 
     wait: float
     slot: float
-    shared: bool = False  # granted by Redis (else by this process)
+    in_redis: bool = False  # granted by Redis (else by this process)
 
 
 class QuotaBackend(Protocol):
@@ -164,7 +165,7 @@ class MemoryQuota:
 
     def not_before(self, at: float) -> None:
         """Grant no slot before ``at`` (taking over from Redis: one window after this
-        replica's last shared attempt, so no second holds both kinds of attempt)."""
+        replica's last attempt granted by Redis, so no second holds both kinds of attempt)."""
         with self._lock:
             self._paused_until = max(self._paused_until, at)
 
@@ -194,16 +195,6 @@ class MemoryQuota:
             return self._pause
 
 
-@dataclass(frozen=True)
-class QuotaStats:
-    """What the limiter has seen, for ``OtaService.stats()``."""
-
-    attempts: int
-    throttled: int
-    busy: int
-    waited_seconds: float
-
-
 class QuotaLimiter:
     """The client's ``AttemptGate``: waits each attempt into its reserved quota slot."""
 
@@ -221,11 +212,7 @@ class QuotaLimiter:
         self._monotonic = monotonic
         self._sleep = sleep
         self._max_wait = max_wait
-        self._lock = threading.Lock()
-        self._attempts = 0
-        self._throttled = 0
-        self._busy = 0
-        self._waited = 0.0
+        self._counters = Counters("attempts", "throttled", "quota_busy", "quota_wait_seconds")
 
     @property
     def backend(self) -> QuotaBackend:
@@ -238,8 +225,7 @@ class QuotaLimiter:
         try:
             reservation = self._backend.reserve(max_wait)
         except QuotaBusyError:
-            with self._lock:
-                self._busy += 1
+            self._counters.add("quota_busy")
             raise
         waited = reservation.wait
         if reservation.wait > 0:
@@ -248,23 +234,20 @@ class QuotaLimiter:
         # more than the limit into one window. Past the deadline the slot is given up.
         while (late := self._backend.confirm(reservation)) > 0:
             if self._monotonic() + late > now + max_wait:
-                with self._lock:
-                    self._busy += 1
-                    self._waited += waited
+                self._counters.add("quota_busy")
+                self._counters.add("quota_wait_seconds", waited)
                 raise busy_error(late, max_wait)
             waited += late
             self._sleep(late)
-        with self._lock:
-            self._attempts += 1
-            self._waited += waited
+        self._counters.add("attempts")
+        self._counters.add("quota_wait_seconds", waited)
 
     def after_attempt(self, throttled: bool) -> None:
         """Learn whether the API throttled the attempt; throttling pauses every caller."""
         if throttled:
-            with self._lock:
-                self._throttled += 1
+            self._counters.add("throttled")
         self._backend.report(throttled)
 
-    def stats(self) -> QuotaStats:
-        with self._lock:
-            return QuotaStats(self._attempts, self._throttled, self._busy, self._waited)
+    def stats(self) -> dict[str, int | float]:
+        """Attempts let go, throttled, refused as busy, and seconds spent waiting for slots."""
+        return self._counters.totals()

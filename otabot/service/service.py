@@ -1,6 +1,6 @@
 """``OtaService``: the lookup use case, as few upstream calls as can answer correctly.
 
-A lookup is answered, in order, from the in-process cache (L1), from Redis (L2, shared
+A lookup is answered, in order, from the in-process cache (L1), from Redis (L2, read
 by every replica), by joining a fetch already running for the same query (in this
 process, or in another replica holding the Redis fetch lock), or by fetching every page
 of ``ListOTAJobByDevice`` through the account-wide ``QuotaLimiter``. ``refresh=True``
@@ -25,22 +25,21 @@ away and one info line when it is back; it is probed again every 5 s.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from otabot.clocks import Monotonic, Sleep, WallClock, utc_datetime
 from otabot.config import Settings
+from otabot.counters import Counters
 from otabot.iot.errors import IotError, NotFoundError, UpstreamUnavailableError
 from otabot.iot.models import JobPage, OtaJob
 from otabot.service.cache import CacheEntry, LocalCache, from_json, to_json
 from otabot.service.flight import SingleFlight
 from otabot.service.lookup import Lookup, LookupResult, newest_first
 from otabot.service.quota import QuotaLimiter
-from otabot.service.shared import LockHeartbeat, RedisLink, RedisQuota, RedisResults, connect
+from otabot.service.redis_store import LockHeartbeat, RedisCache, RedisLink, RedisQuota, connect
 
 logger = logging.getLogger(__name__)
 
@@ -70,20 +69,15 @@ class JobSource(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass
-class _Counters:
-    lookups: int = 0
-    cache_hits: int = 0
-    shared_cache_hits: int = 0
-    cache_misses: int = 0
-    shared_flight_joins: int = 0
-    upstream_calls: int = 0
-    negative_cached: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, name: str, amount: int = 1) -> None:
-        with self.lock:
-            setattr(self, name, getattr(self, name) + amount)
+SERVICE_COUNTERS = (
+    "lookups",
+    "cache_hits",
+    "redis_cache_hits",
+    "cache_misses",
+    "negative_cached",
+    "replica_flight_joins",
+    "upstream_calls",
+)
 
 
 class OtaService:
@@ -98,7 +92,7 @@ class OtaService:
         negative_ttl: float = NEGATIVE_TTL,
         cache_size: int = 1024,
         limiter: QuotaLimiter | None = None,
-        shared: RedisResults | None = None,
+        redis_cache: RedisCache | None = None,
         link: RedisLink | None = None,
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = time.sleep,
@@ -113,7 +107,7 @@ class OtaService:
         self._negative_ttl = min(negative_ttl, cache_ttl)
         self._max_jobs = max_jobs
         self._limiter = limiter
-        self._shared = shared
+        self._redis_cache = redis_cache
         self._link = link
         self._monotonic = monotonic
         self._sleep = sleep
@@ -123,7 +117,7 @@ class OtaService:
         self._poll_interval = poll_interval
         self._local = LocalCache(cache_size, monotonic=monotonic)
         self._flights = SingleFlight()
-        self._counters = _Counters()
+        self._counters = Counters(*SERVICE_COUNTERS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OtaService:
@@ -132,12 +126,12 @@ class OtaService:
 
         account = settings.access_key_id or "anonymous"
         link: RedisLink | None = None
-        shared: RedisResults | None = None
+        redis_cache: RedisCache | None = None
         if settings.redis_url:
             link = RedisLink(connect(settings.redis_url))
             backend = RedisQuota(link, settings.api_qps, account=account)
             limiter = QuotaLimiter(settings.api_qps, backend=backend)
-            shared = RedisResults(link, namespace=account)
+            redis_cache = RedisCache(link, namespace=account)
         else:
             limiter = QuotaLimiter(settings.api_qps)
         client = IotClient.from_settings(settings, gate=limiter)
@@ -146,7 +140,7 @@ class OtaService:
             cache_ttl=settings.cache_ttl,
             max_jobs=settings.max_jobs,
             limiter=limiter,
-            shared=shared,
+            redis_cache=redis_cache,
             link=link,
         )
 
@@ -164,23 +158,23 @@ class OtaService:
         return result
 
     def _lead(self, query: Lookup, key: str, refresh: bool) -> LookupResult:
-        """The one caller of a flight: L2, then the shared fetch lock, then the API."""
+        """The one caller of a flight: L2, then the cross-replica fetch lock, then the API."""
         asked_at = utc_datetime(self._wall_clock())
         if not refresh:
-            entry = self._shared_entry(key)
+            entry = self._redis_entry(key)
             if entry is not None:
-                self._counters.add("shared_cache_hits")
+                self._counters.add("redis_cache_hits")
                 return entry.answer()
         self._counters.add("cache_misses")
         # One budget for the whole lookup: waiting for another replica, then fetching.
         deadline = self._monotonic() + self._wait_budget
-        if self._shared is None:
+        if self._redis_cache is None:
             return self._fetch_and_store(query, key, deadline)
         token = uuid.uuid4().hex
-        while not self._shared.acquire(key, token, self._lock_ttl):
+        while not self._redis_cache.acquire(key, token, self._lock_ttl):
             entry = self._await_other_replica(key, asked_at if refresh else None, deadline)
             if entry is not None:
-                self._counters.add("shared_flight_joins")
+                self._counters.add("replica_flight_joins")
                 return entry.answer()
             if self._monotonic() >= deadline:
                 raise UpstreamUnavailableError(
@@ -188,45 +182,45 @@ class OtaService:
                     f"{self._wait_budget:g} s",
                     code="otabot.DeadlineExceeded",
                 )
-        heartbeat = LockHeartbeat(self._shared, key, token, self._lock_ttl)
+        heartbeat = LockHeartbeat(self._redis_cache, key, token, self._lock_ttl)
         try:
             heartbeat.start()
             if not refresh:
-                entry = self._shared_entry(key)
+                entry = self._redis_entry(key)
                 if entry is not None:
-                    self._counters.add("shared_cache_hits")
+                    self._counters.add("redis_cache_hits")
                     return entry.answer()
             return self._fetch_and_store(query, key, deadline)
         finally:
             heartbeat.stop()
-            self._shared.release(key, token)
+            self._redis_cache.release(key, token)
 
     def _await_other_replica(
         self, key: str, since: datetime | None, deadline: float
     ) -> CacheEntry | None:
         """Poll L2 while another replica fetches; None when its lock is gone or time is up."""
-        assert self._shared is not None
+        assert self._redis_cache is not None
         while self._monotonic() < deadline:
             self._sleep(self._poll_interval)
-            entry = self._shared_entry(key)
+            entry = self._redis_entry(key)
             if entry is not None and (since is None or entry.stored_at >= since):
                 return entry
-            if not self._shared.held(key):
+            if not self._redis_cache.held(key):
                 return None
         return None
 
-    def _shared_entry(self, key: str) -> CacheEntry | None:
+    def _redis_entry(self, key: str) -> CacheEntry | None:
         """The L2 entry (copied into L1 for its remaining life), or None."""
-        if self._shared is None:
+        if self._redis_cache is None:
             return None
-        found = self._shared.get(key)
+        found = self._redis_cache.get(key)
         if found is None:
             return None
         text, remaining = found
         try:
             entry = from_json(text, remaining)
         except (ValueError, KeyError, TypeError):
-            logger.exception("ignoring an unreadable shared cache entry for %s", key)
+            logger.exception("ignoring an unreadable Redis cache entry for %s", key)
             return None
         self._local.put(key, entry)
         return entry
@@ -235,10 +229,10 @@ class OtaService:
         """Into L1 and L2, each keeping a newer answer it already holds (another replica's
         refresh may have finished first: then L1 takes that newer entry from L2)."""
         self._local.put(key, entry)
-        if self._shared is None:
+        if self._redis_cache is None:
             return
-        if not self._shared.put(key, to_json(entry), entry.ttl, as_of=entry.as_of):
-            self._shared_entry(key)
+        if not self._redis_cache.put(key, to_json(entry), entry.ttl, as_of=entry.as_of):
+            self._redis_entry(key)
 
     def _fetch_and_store(self, query: Lookup, key: str, deadline: float) -> LookupResult:
         try:
@@ -303,25 +297,13 @@ class OtaService:
 
     def stats(self) -> dict[str, float | int]:
         """Counters since start: calls, retries, cache, single-flight, quota waits, throttling."""
-        with self._counters.lock:
-            data: dict[str, float | int] = {
-                "lookups": self._counters.lookups,
-                "cache_hits": self._counters.cache_hits,
-                "shared_cache_hits": self._counters.shared_cache_hits,
-                "cache_misses": self._counters.cache_misses,
-                "negative_cached": self._counters.negative_cached,
-                "single_flight_joins": self._flights.joins,
-                "shared_flight_joins": self._counters.shared_flight_joins,
-                "upstream_calls": self._counters.upstream_calls,
-            }
+        data = self._counters.totals()
+        data["single_flight_joins"] = self._flights.joins
         client_stats = getattr(self._client, "stats", None)
-        data["retries"] = int(getattr(client_stats, "retries", 0))
+        data["retries"] = client_stats()["retries"] if callable(client_stats) else 0
         if self._limiter is not None:
-            quota = self._limiter.stats()
-            data["attempts"] = quota.attempts
-            data["throttled"] = quota.throttled
-            data["quota_busy"] = quota.busy
-            data["quota_wait_seconds"] = round(quota.waited_seconds, 3)
+            data.update(self._limiter.stats())
+            data["quota_wait_seconds"] = round(data["quota_wait_seconds"], 3)
         data["cached_entries"] = len(self._local)
         if self._link is not None:
             data["redis_degraded"] = int(self._link.degraded)

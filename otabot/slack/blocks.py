@@ -26,7 +26,8 @@ from slack_sdk.models.blocks import (
 )
 
 from otabot.iot.models import JobStatus, OtaJob
-from otabot.service.lookup import LookupResult, page_count, page_slice
+from otabot.iot.paging import page_slice, pages_to_show
+from otabot.service.lookup import LookupResult
 from otabot.slack import ids
 from otabot.slack.grammar import STATUS_VALUES, USAGE, OtaCommand, UsageError, encode_state
 
@@ -181,7 +182,7 @@ def jobs_message(
     """
     lookup = result.lookup
     jobs = result.filtered(command.status)
-    pages = page_count(len(jobs), page_size)
+    pages = pages_to_show(len(jobs), page_size)
     page = min(max(command.page, 1), pages)
     shown = page_slice(jobs, page, page_size)
     context = [

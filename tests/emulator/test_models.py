@@ -15,11 +15,10 @@ from otabot.emulator.models import (
     NonceRegistry,
     SlidingWindow,
     UserQuota,
-    page_count,
-    page_window,
     parse_page_params,
     parse_timestamp,
 )
+from otabot.iot.paging import page_count, page_window
 from otabot.iot.times import request_timestamp
 from tests.emulator.signed import LIGHT, METER, METER_FIRMWARE, SHOWCASE, list_jobs
 

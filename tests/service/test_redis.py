@@ -16,7 +16,7 @@ import redis
 from otabot.iot.errors import DeviceNotFoundError, QuotaBusyError, UpstreamUnavailableError
 from otabot.service import Lookup, OtaService, QuotaLimiter
 from otabot.service.quota import DEFAULT_MARGIN
-from otabot.service.shared import LockHeartbeat, RedisLink, RedisQuota, RedisResults, connect
+from otabot.service.redis_store import LockHeartbeat, RedisCache, RedisLink, RedisQuota, connect
 from tests.service.fakes import (
     EPOCH,
     FIRMWARE,
@@ -44,7 +44,7 @@ def replica(
     return OtaService(
         source,
         limiter=limiter,
-        shared=RedisResults(link, namespace=ACCOUNT),
+        redis_cache=RedisCache(link, namespace=ACCOUNT),
         link=link,
         poll_interval=0.01,
     )
@@ -137,7 +137,7 @@ def test_a_result_fetched_by_one_replica_costs_the_other_no_call(redis_url: str)
     assert len(first_source.calls) == 2 and second_source.calls == []
     assert shared.from_cache and shared.jobs == fetched.jobs
     assert shared.request_ids == fetched.request_ids
-    assert second.stats()["shared_cache_hits"] == 1
+    assert second.stats()["redis_cache_hits"] == 1
     first.close()
     second.close()
 
@@ -155,7 +155,7 @@ def test_a_not_found_answer_is_shared_too(redis_url: str) -> None:
     assert len(first_source.calls) == 1 and second_source.calls == []
 
 
-def test_a_refresh_on_one_replica_replaces_the_shared_entry(redis_url: str) -> None:
+def test_a_refresh_on_one_replica_replaces_the_redis_entry(redis_url: str) -> None:
     jobs = {"light1": [make_job(1)]}
     first_source, second_source = FakeJobSource(jobs), FakeJobSource(jobs)
     first, second = replica(redis_url, first_source), replica(redis_url, second_source)
@@ -190,7 +190,7 @@ def test_concurrent_lookups_on_two_replicas_share_one_fetch(redis_url: str) -> N
     follower.join(10)
     assert len(results) == 2 and results[0].jobs == results[1].jobs
     assert second_source.calls == []
-    assert second.stats()["shared_flight_joins"] == 1
+    assert second.stats()["replica_flight_joins"] == 1
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def test_unreachable_redis_degrades_to_local_quota_and_cache_with_one_warning(
     dead.stop()  # nothing listens on this port any more
     source = FakeJobSource({"light1": [make_job(1)]})
     service = replica(f"redis://127.0.0.1:{port}/15", source)
-    with caplog.at_level(logging.WARNING, logger="otabot.service.shared"):
+    with caplog.at_level(logging.WARNING, logger="otabot.service.redis_store"):
         for _ in range(5):
             result = service.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
         service.lookup(Lookup(PRODUCT, "light2", FIRMWARE))
@@ -232,7 +232,7 @@ def test_redis_lost_mid_run_then_back_is_used_again(
     assert not link.degraded
 
     proxy.stop()
-    with caplog.at_level(logging.INFO, logger="otabot.service.shared"):
+    with caplog.at_level(logging.INFO, logger="otabot.service.redis_store"):
         service.lookup(Lookup(PRODUCT, "light2", FIRMWARE))
         assert link.degraded
         proxy.start()
@@ -293,8 +293,8 @@ def test_returning_to_redis_counts_what_the_local_quota_just_let_go(
     assert max_in_any_second(callers.sent) <= 10
 
 
-def test_an_older_answer_does_not_replace_a_newer_shared_entry(redis_client: redis.Redis) -> None:
-    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+def test_an_older_answer_does_not_replace_a_newer_redis_entry(redis_client: redis.Redis) -> None:
+    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
     assert results.put("light1", "newer", 60, as_of=EPOCH + timedelta(seconds=2))
     assert not results.put("light1", "older", 5, as_of=EPOCH + timedelta(seconds=1))
     found = results.get("light1")
@@ -302,10 +302,10 @@ def test_an_older_answer_does_not_replace_a_newer_shared_entry(redis_client: red
     assert found[1] == pytest.approx(60, abs=1)  # the newer entry keeps its own ttl
 
 
-def test_a_newer_answer_replaces_the_shared_entry_with_its_own_ttl(
+def test_a_newer_answer_replaces_the_redis_entry_with_its_own_ttl(
     redis_client: redis.Redis,
 ) -> None:
-    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
     results.put("light1", "older", 60, as_of=EPOCH + timedelta(seconds=1))
     assert results.put("light1", "newer", 15, as_of=EPOCH + timedelta(seconds=2))
     found = results.get("light1")
@@ -313,8 +313,8 @@ def test_a_newer_answer_replaces_the_shared_entry_with_its_own_ttl(
     assert found[1] == pytest.approx(15, abs=1)
 
 
-def test_an_expired_shared_entry_compares_with_nothing(redis_client: redis.Redis) -> None:
-    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+def test_an_expired_redis_entry_compares_with_nothing(redis_client: redis.Redis) -> None:
+    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
     results.put("light1", "newer", 60, as_of=EPOCH + timedelta(seconds=2))
     redis_client.delete(f"otabot:{ACCOUNT}:result:light1")  # as if it had expired
     assert results.put("light1", "older", 60, as_of=EPOCH + timedelta(seconds=1))
@@ -325,12 +325,12 @@ def test_a_shared_write_to_unreachable_redis_degrades_instead_of_raising() -> No
     port = dead.port
     dead.stop()
     link = RedisLink(connect(f"redis://127.0.0.1:{port}/15"))
-    results = RedisResults(link, namespace=ACCOUNT)
+    results = RedisCache(link, namespace=ACCOUNT)
     assert not results.put("light1", "text", 60, as_of=EPOCH)
     assert link.degraded
 
 
-def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_shared_entry(
+def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_redis_entry(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     clock = FakeClock()
@@ -340,7 +340,7 @@ def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_shared
         link = RedisLink(connect(redis_url), monotonic=clock)
         return OtaService(
             source,
-            shared=RedisResults(link, namespace=ACCOUNT),
+            redis_cache=RedisCache(link, namespace=ACCOUNT),
             link=link,
             monotonic=clock,
             sleep=clock.sleep,
@@ -377,7 +377,7 @@ class ClockedReplica:
         link = RedisLink(connect(redis_url), monotonic=self.clock)
         self.service = OtaService(
             source,
-            shared=RedisResults(link, namespace=ACCOUNT),
+            redis_cache=RedisCache(link, namespace=ACCOUNT),
             link=link,
             monotonic=self.clock,
             sleep=self._sleep,
@@ -508,7 +508,7 @@ class Ticks:
 def test_the_heartbeat_renews_the_fetch_lock_while_the_fetch_runs(
     redis_client: redis.Redis,
 ) -> None:
-    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
     assert results.acquire("light1", "mine", 3)
     ticks = Ticks()
     heartbeat = LockHeartbeat(results, "light1", "mine", 3, wait=ticks.wait).start()
@@ -524,7 +524,7 @@ def test_the_heartbeat_renews_the_fetch_lock_while_the_fetch_runs(
 def test_the_heartbeat_stops_when_the_lock_is_no_longer_its_own(
     redis_client: redis.Redis,
 ) -> None:
-    results = RedisResults(RedisLink(redis_client), namespace=ACCOUNT)
+    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
     redis_client.set(f"otabot:{ACCOUNT}:fetching:light1", "someone-else", px=3_000)
     ticks = Ticks()
     heartbeat = LockHeartbeat(results, "light1", "mine", 3, wait=ticks.wait).start()

@@ -257,7 +257,7 @@ class RedisQuota:
             f"{base}:sent",
         )
         self._monotonic = monotonic
-        self._last_shared = -math.inf  # local time of this replica's latest Redis slot
+        self._last_redis_slot = -math.inf  # local time of this replica's latest Redis slot
         self._replica = uuid.uuid4().hex
         self._seq = 0
         self._seq_lock = threading.Lock()
@@ -300,14 +300,14 @@ class RedisQuota:
                 wait = int(wait_us) / 1_000_000
                 if not int(granted):
                     raise busy_error(wait, max_wait or 0.0)
-                self._last_shared = max(self._last_shared, self._monotonic() + wait)
-                return Reservation(wait, int(slot_us) / 1_000_000, shared=True)
+                self._last_redis_slot = max(self._last_redis_slot, self._monotonic() + wait)
+                return Reservation(wait, int(slot_us) / 1_000_000, in_redis=True)
         # The local share must not crowd the attempts Redis has just let go.
-        self.local.not_before(self._last_shared + self._window_us / 1_000_000)
+        self.local.not_before(self._last_redis_slot + self._window_us / 1_000_000)
         return self.local.reserve(max_wait)
 
     def confirm(self, reservation: Reservation) -> float:
-        if not reservation.shared:
+        if not reservation.in_redis:
             return self.local.confirm(reservation)
         if self._link.usable():
             try:
@@ -348,7 +348,7 @@ class RedisQuota:
             self._link.succeeded()
 
 
-class RedisResults:
+class RedisCache:
     """The L2 result cache and the cross-replica fetch locks, as JSON text in Redis."""
 
     def __init__(self, link: RedisLink, *, namespace: str = "default") -> None:
@@ -462,7 +462,7 @@ class LockHeartbeat:
 
     def __init__(
         self,
-        results: RedisResults,
+        results: RedisCache,
         key: str,
         token: str,
         ttl: float,
