@@ -48,7 +48,7 @@ def otabot_call(client: IotClient) -> Callable[[], int]:
         page = client.list_ota_jobs_by_device(
             LIGHT_PRODUCT_KEY, DEVICE, SHOWCASE_FIRMWARE_ID, page_size=PAGE_SIZE
         )
-        return len(page.jobs)
+        return len(page.items)
 
     return call
 

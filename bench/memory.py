@@ -13,7 +13,7 @@ import math
 import os
 from datetime import UTC, datetime, timedelta
 
-from otabot.iot.models import JobPage, JobStatus, JobType, OtaJob
+from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.service import Lookup, OtaService
 
 PRODUCT = "a19mzPZabcd"
@@ -53,12 +53,12 @@ class InMemoryJobs:
         page_size: int = 100,
         iot_instance_id: str | None = None,
         deadline: float | None = None,
-    ) -> JobPage:
+    ) -> Page[OtaJob]:
         self.calls += 1
         # Fresh objects per call, as parsing a real answer would give.
         jobs = tuple(OtaJob(**vars(job)) for job in self._jobs)
         pages = math.ceil(len(jobs) / page_size)
-        return JobPage(jobs, len(jobs), pages, current_page, page_size, f"REQ-{self.calls}")
+        return Page(jobs, len(jobs), pages, current_page, page_size, f"REQ-{self.calls}")
 
     def close(self) -> None:
         """Nothing to release."""

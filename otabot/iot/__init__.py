@@ -1,10 +1,13 @@
 """Talking to Alibaba Cloud IoT Platform (OpenAPI 2018-01-20): the one way out of otabot.
 
-- ``otabot.iot.client``: ``IotClient`` (``list_ota_jobs_by_device -> JobPage``),
-  ``RetryPolicy``, and the ``AttemptGate`` protocol the quota implements.
+- ``otabot.iot.client``: ``IotClient`` (one typed method per action), ``RetryPolicy``, and
+  the ``AttemptGate`` protocol the quota implements.
+- ``otabot.iot.actions``: the actions otabot calls, their quotas and page sizes.
 - ``otabot.iot.signing``: V1 (HMAC-SHA1) and V3 (ACS3-HMAC-SHA256), pure functions and
   ``requests`` auth objects; the emulator verifies with the same functions.
-- ``otabot.iot.models``: ``OtaJob``, ``JobPage``, open ``JobStatus``/``JobType`` enums.
+- ``otabot.iot.models``: ``OtaJob``, ``JobDetail``, ``OtaTask``, ``DeviceDetail``, ``Firmware``,
+  ``Page``, and open enums for the API's statuses.
+- ``otabot.iot.times``, ``otabot.iot.paging``: the API's times and page counting.
 - ``otabot.iot.errors``: the exception tree and ``error_for``.
 
 Nothing is imported here, so ``otabot.iot.errors`` and ``models`` stay cheap to import.

@@ -23,7 +23,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from random import random as uniform_random
 from typing import Any, Protocol, TypeVar
@@ -37,6 +37,7 @@ from otabot import __version__
 from otabot.clocks import Monotonic, Sleep
 from otabot.config import Credentials, Settings
 from otabot.counters import Counters
+from otabot.iot import actions
 from otabot.iot.errors import (
     IotError,
     QuotaBusyError,
@@ -44,7 +45,18 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
     error_for,
 )
-from otabot.iot.models import JobPage
+from otabot.iot.models import (
+    UNFINISHED_TASK_STATUSES,
+    DeviceDetail,
+    Firmware,
+    JobDetail,
+    OtaJob,
+    OtaTask,
+    Page,
+    TaskStatus,
+    data_object,
+    tasks_from_api,
+)
 from otabot.iot.signing import SignatureV1, SignatureV3, canonical_query
 
 logger = logging.getLogger(__name__)
@@ -72,11 +84,12 @@ CLIENT_COUNTERS = ("calls", "attempts", "retries", "throttled", "failures")
 class AttemptGate(Protocol):
     """Admits each upstream attempt; the service's account-wide quota limiter implements it."""
 
-    def before_attempt(self, deadline: float | None) -> None:
-        """Block until this attempt may go; raise ``QuotaBusyError`` if not before ``deadline``."""
+    def before_attempt(self, action: str, deadline: float | None) -> None:
+        """Block until this attempt of ``action`` may go; ``QuotaBusyError`` if not before
+        ``deadline``."""
         ...
 
-    def after_attempt(self, throttled: bool) -> None:
+    def after_attempt(self, action: str, throttled: bool) -> None:
         """Told after every attempt whether the API throttled it."""
         ...
 
@@ -190,6 +203,10 @@ class IotClient:
         if self._owns_session:
             self._session.close()
 
+    # --- the actions (one typed method each) ------------------------------------------
+    # ``deadline`` is in ``monotonic()`` time: no attempt is made or waited for past it.
+    # Each raises an ``IotError`` subclass on failure.
+
     def list_ota_jobs_by_device(
         self,
         product_key: str,
@@ -199,30 +216,170 @@ class IotClient:
         page_size: int = 100,
         iot_instance_id: str | None = None,
         deadline: float | None = None,
-    ) -> JobPage:
-        """One page of the device's update batches for one firmware (``ListOTAJobByDevice``).
+    ) -> Page[OtaJob]:
+        """One page of the device's update batches for one firmware (``ListOTAJobByDevice``)."""
+        params = {"ProductKey": product_key, "DeviceName": device_name, "FirmwareId": firmware_id}
+        return self._page(
+            actions.LIST_OTA_JOB_BY_DEVICE,
+            params,
+            OtaJob.from_api,
+            ("Data", "SimpleOTAJobInfo"),
+            current_page,
+            page_size,
+            iot_instance_id,
+            deadline,
+        )
 
-        ``deadline`` is in ``monotonic()`` time; no attempt is made or waited for past it.
-        Raises an ``IotError`` subclass on failure.
+    def list_ota_unfinished_tasks_by_device(
+        self,
+        product_key: str,
+        device_name: str,
+        statuses: Sequence[TaskStatus] = UNFINISHED_TASK_STATUSES,
+        module_name: str | None = None,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> tuple[OtaTask, ...]:
+        """The device's tasks that have not finished (``ListOTAUnfinishedTaskByDevice``).
+
+        The action does not page: every unfinished task comes in one answer.
         """
-        params = {
-            "ProductKey": product_key,
-            "DeviceName": device_name,
-            "FirmwareId": firmware_id,
-            "CurrentPage": str(current_page),
-            "PageSize": str(page_size),
-        }
-        if iot_instance_id:
-            params["IotInstanceId"] = iot_instance_id
+        params = {"ProductKey": product_key, "DeviceName": device_name}
+        params.update(repeated("TaskStatusList", [status.value for status in statuses]))
+        if module_name:
+            params["ModuleName"] = module_name
+        return self._call(
+            actions.LIST_OTA_UNFINISHED_TASK_BY_DEVICE.name,
+            _with_instance(params, iot_instance_id),
+            tasks_from_api,
+            deadline,
+        )
 
-        def parse(body: dict[str, Any]) -> JobPage:
-            page = JobPage.from_api(body, current_page=current_page, page_size=page_size)
-            counts = (page.total, page.page_count, page.page_size, page.current_page)
-            if min(counts) < 0:
-                raise ValueError("a page count or size is negative")
-            return page
+    def query_device_detail(
+        self,
+        product_key: str,
+        device_name: str,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> DeviceDetail:
+        """The device's status and reported firmware (``QueryDeviceDetail``), never its
+        ``DeviceSecret``: the answer's credential is dropped where the body is parsed."""
+        params = {"ProductKey": product_key, "DeviceName": device_name}
+        return self._call(
+            actions.QUERY_DEVICE_DETAIL.name,
+            _with_instance(params, iot_instance_id),
+            lambda body: DeviceDetail.from_api(data_object(body)),
+            deadline,
+        )
 
-        return self._call("ListOTAJobByDevice", params, parse, deadline)
+    def list_ota_firmware(
+        self,
+        product_key: str,
+        dest_version: str | None = None,
+        current_page: int = 1,
+        page_size: int = 100,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> Page[Firmware]:
+        """One page of a product's firmware packages (``ListOTAFirmware``), optionally only
+        those of one ``DestVersion`` (an exact match)."""
+        params = {"ProductKey": product_key}
+        if dest_version:
+            params["DestVersion"] = dest_version
+        return self._page(
+            actions.LIST_OTA_FIRMWARE,
+            params,
+            Firmware.from_api,
+            ("FirmwareInfo", "SimpleFirmwareInfo"),
+            current_page,
+            page_size,
+            iot_instance_id,
+            deadline,
+        )
+
+    def query_ota_job(
+        self, job_id: str, iot_instance_id: str | None = None, deadline: float | None = None
+    ) -> JobDetail:
+        """One update batch in full (``QueryOTAJob``)."""
+        return self._call(
+            actions.QUERY_OTA_JOB.name,
+            _with_instance({"JobId": job_id}, iot_instance_id),
+            lambda body: JobDetail.from_api(data_object(body)),
+            deadline,
+        )
+
+    def list_ota_tasks_by_job(
+        self,
+        job_id: str,
+        status: TaskStatus | None = None,
+        device_names: Sequence[str] = (),
+        current_page: int = 1,
+        page_size: int = 100,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> Page[OtaTask]:
+        """One page of a job's device tasks (``ListOTATaskByJob``), optionally of one status
+        or of the named devices; its ``total`` counts every task that matches."""
+        params = {"JobId": job_id}
+        if status is not None:
+            params["TaskStatus"] = status.value
+        params.update(repeated("DeviceNames", device_names))
+        return self._page(
+            actions.LIST_OTA_TASK_BY_JOB,
+            params,
+            OtaTask.from_api,
+            ("Data", "SimpleOTATaskInfo"),
+            current_page,
+            page_size,
+            iot_instance_id,
+            deadline,
+        )
+
+    def list_ota_jobs_by_firmware(
+        self,
+        firmware_id: str,
+        current_page: int = 1,
+        page_size: int = 200,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> Page[OtaJob]:
+        """One page of the update batches of a firmware package (``ListOTAJobByFirmware``)."""
+        return self._page(
+            actions.LIST_OTA_JOB_BY_FIRMWARE,
+            {"FirmwareId": firmware_id},
+            OtaJob.from_api,
+            ("Data", "SimpleOTAJobInfo"),
+            current_page,
+            page_size,
+            iot_instance_id,
+            deadline,
+        )
+
+    def _page(
+        self,
+        action: actions.Action,
+        params: dict[str, str],
+        item: Callable[[dict[str, Any]], T],
+        where: tuple[str, str],
+        current_page: int,
+        page_size: int,
+        iot_instance_id: str | None,
+        deadline: float | None,
+    ) -> Page[T]:
+        """One call of a paged list action; ``where`` is (container, wrapper) of its items."""
+        params = {**params, "CurrentPage": str(current_page), "PageSize": str(page_size)}
+        container, wrapper = where
+
+        def parse(body: dict[str, Any]) -> Page[T]:
+            return Page.from_api(
+                body,
+                item,
+                container=container,
+                wrapper=wrapper,
+                current_page=current_page,
+                page_size=page_size,
+            )
+
+        return self._call(action.name, _with_instance(params, iot_instance_id), parse, deadline)
 
     def _call(
         self,
@@ -254,7 +411,7 @@ class IotClient:
                         code="otabot.DeadlineExceeded",
                     )
                 if self._gate is not None:
-                    self._gate.before_attempt(limit)
+                    self._gate.before_attempt(action, limit)
             except (QuotaBusyError, UpstreamUnavailableError):
                 self._count(failures=1)
                 if last_error is not None:
@@ -273,7 +430,7 @@ class IotClient:
                 if throttled:
                     self._count(throttled=1)
                 if self._gate is not None:
-                    self._gate.after_attempt(throttled)
+                    self._gate.after_attempt(action, throttled)
             assert error is not None  # the attempt either returned or raised an IotError
             last_error = error
             delay = self._retry_delay(error, attempt, limit)
@@ -417,6 +574,15 @@ class IotClient:
         for name, amount in increments.items():
             if amount:
                 self._counters.add(name, amount)
+
+
+def repeated(name: str, values: Sequence[str]) -> dict[str, str]:
+    """A list parameter as the RPC style sends it: ``Name.1``, ``Name.2``, …"""
+    return {f"{name}.{index}": value for index, value in enumerate(values, start=1)}
+
+
+def _with_instance(params: dict[str, str], iot_instance_id: str | None) -> dict[str, str]:
+    return {**params, "IotInstanceId": iot_instance_id} if iot_instance_id else params
 
 
 def _api_error(

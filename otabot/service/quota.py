@@ -218,7 +218,7 @@ class QuotaLimiter:
     def backend(self) -> QuotaBackend:
         return self._backend
 
-    def before_attempt(self, deadline: float | None) -> None:
+    def before_attempt(self, action: str, deadline: float | None) -> None:
         """Block until this attempt's slot; ``QuotaBusyError`` when it lies past ``deadline``."""
         now = self._monotonic()
         max_wait = self._max_wait if deadline is None else deadline - now
@@ -242,7 +242,7 @@ class QuotaLimiter:
         self._counters.add("attempts")
         self._counters.add("quota_wait_seconds", waited)
 
-    def after_attempt(self, throttled: bool) -> None:
+    def after_attempt(self, action: str, throttled: bool) -> None:
         """Learn whether the API throttled the attempt; throttling pauses every caller."""
         if throttled:
             self._counters.add("throttled")

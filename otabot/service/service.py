@@ -34,7 +34,7 @@ from otabot.clocks import Monotonic, Sleep, WallClock, utc_datetime
 from otabot.config import Settings
 from otabot.counters import Counters
 from otabot.iot.errors import IotError, NotFoundError, UpstreamUnavailableError
-from otabot.iot.models import JobPage, OtaJob
+from otabot.iot.models import OtaJob, Page
 from otabot.service.cache import CacheEntry, LocalCache, from_json, to_json
 from otabot.service.flight import SingleFlight
 from otabot.service.lookup import Lookup, LookupResult, newest_first
@@ -64,7 +64,7 @@ class JobSource(Protocol):
         page_size: int = 100,
         iot_instance_id: str | None = None,
         deadline: float | None = None,
-    ) -> JobPage: ...
+    ) -> Page[OtaJob]: ...
 
     def close(self) -> None: ...
 
@@ -278,10 +278,10 @@ class OtaService:
             self._counters.add("upstream_calls")
             request_ids.append(answer.request_id)
             total = answer.total
-            for job in answer.jobs:
+            for job in answer.items:
                 jobs.setdefault(job.job_id, job)
             wanted = min(total, self._max_jobs)
-            if not answer.jobs or len(jobs) >= wanted or page * UPSTREAM_PAGE_SIZE >= wanted:
+            if not answer.items or len(jobs) >= wanted or page * UPSTREAM_PAGE_SIZE >= wanted:
                 break
             page += 1
         ordered = newest_first(list(jobs.values()))[: self._max_jobs]

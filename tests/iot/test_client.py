@@ -68,12 +68,12 @@ class RecordingGate:
         self.calls: list[tuple[str, Any]] = []
         self.refuse = refuse
 
-    def before_attempt(self, deadline: float | None) -> None:
+    def before_attempt(self, action: str, deadline: float | None) -> None:
         self.calls.append(("before", deadline))
         if self.refuse:
             raise QuotaBusyError("quota busy", code="otabot.QuotaBusy")
 
-    def after_attempt(self, throttled: bool) -> None:
+    def after_attempt(self, action: str, throttled: bool) -> None:
         self.calls.append(("after", throttled))
 
 
@@ -223,16 +223,16 @@ def test_a_page_of_jobs_is_parsed_into_typed_frozen_results(
         )
     )
     result = call(make_client(), page_size=10)
-    assert [j.job_id for j in result.jobs] == ["J1", "J2", "J3"]
-    assert [j.status for j in result.jobs] == [
+    assert [j.job_id for j in result.items] == ["J1", "J2", "J3"]
+    assert [j.status for j in result.items] == [
         JobStatus.COMPLETED,
         JobStatus.IN_PROGRESS,
         "PAUSED",
     ]
-    assert result.jobs[0].job_type is JobType.VERIFY_FIRMWARE
-    assert result.jobs[0].tags == (("k", "v"),)
-    assert result.jobs[0].utc_end_time == datetime(2019, 12, 29, 2, 43, 10, tzinfo=UTC)
-    assert result.jobs[1].utc_end_time is None
+    assert result.items[0].job_type is JobType.VERIFY_FIRMWARE
+    assert result.items[0].tags == (("k", "v"),)
+    assert result.items[0].utc_end_time == datetime(2019, 12, 29, 2, 43, 10, tzinfo=UTC)
+    assert result.items[1].utc_end_time is None
     assert (result.total, result.page_count, result.current_page, result.page_size) == (
         3,
         1,
@@ -241,7 +241,7 @@ def test_a_page_of_jobs_is_parsed_into_typed_frozen_results(
     )
     assert result.request_id == "5D58AC86-D5BF-4B39-834E-913E7F2C985D"
     with pytest.raises(dataclasses.FrozenInstanceError):
-        result.jobs[0].job_id = "other"  # type: ignore[misc]
+        result.items[0].job_id = "other"  # type: ignore[misc]
 
 
 def test_requests_are_posts_with_parameters_in_the_query_and_an_empty_body(
@@ -352,7 +352,7 @@ def test_a_missing_or_empty_data_means_no_jobs(
 ) -> None:
     api.queue(Reply(body=body))
     result = call(make_client())
-    assert (result.jobs, result.total, result.request_id) == ((), 0, "r")
+    assert (result.items, result.total, result.request_id) == ((), 0, "r")
 
 
 def test_a_single_job_object_instead_of_a_list_is_one_job(
@@ -362,13 +362,13 @@ def test_a_single_job_object_instead_of_a_list_is_one_job(
     body["Data"] = {"SimpleOTAJobInfo": job("J1", tags={"OtaTagDTO": {"Key": "a", "Value": "b"}})}
     api.queue(Reply(body=body))
     result = call(make_client())
-    assert [j.job_id for j in result.jobs] == ["J1"]
-    assert result.jobs[0].tags == (("a", "b"),)
+    assert [j.job_id for j in result.items] == ["J1"]
+    assert result.items[0].tags == (("a", "b"),)
 
 
 def test_tags_as_a_plain_list_are_read(api: CannedApi, make_client: MakeClient) -> None:
     api.queue(Reply(body=page([job(tags=[{"Key": "region", "Value": "eu"}])])))
-    assert call(make_client()).jobs[0].tags == (("region", "eu"),)
+    assert call(make_client()).items[0].tags == (("region", "eu"),)
 
 
 def test_an_answer_shaped_unlike_the_documentation_is_unavailable_and_not_retried(
@@ -543,7 +543,7 @@ def test_a_transient_fault_is_retried_with_a_fresh_nonce_and_then_succeeds(
 ) -> None:
     api.queue(gateway_error("InternalError", "unknown error", 500), OK)
     result = call(make_client())
-    assert len(result.jobs) == 1
+    assert len(result.items) == 1
     assert len(api.received) == 2
     assert api.received[0].nonce != api.received[1].nonce
     assert fake_time.sleeps == [pytest.approx(0.1)]
@@ -789,8 +789,8 @@ def test_a_session_passed_in_is_used_and_left_open(api: CannedApi) -> None:
 
 def test_the_gate_protocol_is_satisfied_by_a_plain_class() -> None:
     gate: AttemptGate = RecordingGate()
-    gate.before_attempt(None)
-    gate.after_attempt(False)
+    gate.before_attempt("ListOTAJobByDevice", None)
+    gate.after_attempt("ListOTAJobByDevice", False)
     assert [name for name, _ in RecordingGate.__dict__.items() if name.endswith("attempt")] == [
         "before_attempt",
         "after_attempt",
@@ -898,7 +898,7 @@ def test_proxy_variables_in_the_environment_are_not_consulted(
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     api.queue(OK)
-    assert len(call(make_client()).jobs) == 1
+    assert len(call(make_client()).items) == 1
 
 
 def test_concurrent_calls_share_the_client_and_count_exactly(
@@ -908,7 +908,7 @@ def test_concurrent_calls_share_the_client_and_count_exactly(
     client = make_client()
     with ThreadPoolExecutor(max_workers=8) as pool:
         pages = list(pool.map(lambda _: call(client), range(40)))
-    assert all(len(result.jobs) == 1 for result in pages)
+    assert all(len(result.items) == 1 for result in pages)
     assert client.stats() == {
         "calls": 40,
         "attempts": 40,

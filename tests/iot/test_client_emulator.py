@@ -93,38 +93,38 @@ def test_the_showcase_device_lists_all_its_jobs_with_every_spelling(
     make_client: MakeClient,
 ) -> None:
     result = showcase(make_client())
-    assert (result.total, len(result.jobs), result.page_count) == (SHOWCASE_JOBS, SHOWCASE_JOBS, 1)
+    assert (result.total, len(result.items), result.page_count) == (SHOWCASE_JOBS, SHOWCASE_JOBS, 1)
     assert result.request_id
-    assert {job.status for job in result.jobs} >= {
+    assert {job.status for job in result.items} >= {
         JobStatus.IN_PROGRESS,
         JobStatus.COMPLETED,
         JobStatus.CANCELED,
     }
-    assert {job.job_type for job in result.jobs} == {
+    assert {job.job_type for job in result.items} == {
         JobType.UPGRADE_FIRMWARE,
         JobType.VERIFY_FIRMWARE,
     }
-    assert all(job.status.is_known and job.job_type.is_known for job in result.jobs)
-    assert any(len(job.tags) == 8 for job in result.jobs)
-    assert all(job.utc_end_time is None for job in result.jobs if job.status == "IN_PROGRESS")
+    assert all(job.status.is_known and job.job_type.is_known for job in result.items)
+    assert any(len(job.tags) == 8 for job in result.items)
+    assert all(job.utc_end_time is None for job in result.items if job.status == "IN_PROGRESS")
 
 
 def test_paging_walks_every_job_exactly_once(make_client: MakeClient) -> None:
     client = make_client()
     pages = [showcase(client, current_page=n, page_size=5) for n in (1, 2, 3)]
-    assert [len(page.jobs) for page in pages] == [5, 5, 4]
+    assert [len(page.items) for page in pages] == [5, 5, 4]
     assert {page.page_count for page in pages} == {3}
     assert [page.current_page for page in pages] == [1, 2, 3]
-    ids = [job.job_id for page in pages for job in page.jobs]
+    ids = [job.job_id for page in pages for job in page.items]
     assert len(set(ids)) == SHOWCASE_JOBS
-    assert set(ids) == {job.job_id for job in showcase(client).jobs}
+    assert set(ids) == {job.job_id for job in showcase(client).items}
 
 
 def test_a_device_without_jobs_gets_an_empty_page(make_client: MakeClient) -> None:
     result = make_client().list_ota_jobs_by_device(
         LIGHT_PRODUCT_KEY, "light3", SHOWCASE_FIRMWARE_ID
     )
-    assert (result.jobs, result.total) == ((), 0)
+    assert (result.items, result.total) == ((), 0)
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ def test_a_throttled_answer_is_retried_after_about_half_a_second(
     emulator.set_faults(error="Throttling", count=1)
     client = make_client()
     result = showcase(client)
-    assert len(result.jobs) == SHOWCASE_JOBS
+    assert len(result.items) == SHOWCASE_JOBS
     assert len(fake_sleep.waits) == 1 and 0.5 <= fake_sleep.waits[0] <= 1.0
     assert client.stats() == {
         "calls": 1,
@@ -209,7 +209,7 @@ def test_the_emulators_own_quota_throttles_and_every_call_still_succeeds() -> No
         )
         pages = [showcase(client, page_size=1) for _ in range(5)]
         client.close()
-        assert all(len(page.jobs) == 1 for page in pages)
+        assert all(len(page.items) == 1 for page in pages)
         assert client.stats()["throttled"] >= 1
         assert client.stats()["failures"] == 0
         assert server.stats()["throttled"] == client.stats()["throttled"]
@@ -221,7 +221,7 @@ def test_a_service_unavailable_answer_is_retried(
 ) -> None:
     emulator.set_faults(error="ServiceUnavailable", count=2)
     result = showcase(make_client())
-    assert len(result.jobs) == SHOWCASE_JOBS
+    assert len(result.items) == SHOWCASE_JOBS
     assert len(fake_sleep.waits) == 2
 
 

@@ -1,4 +1,4 @@
-"""OtaJob and JobPage: the API's spellings, unknown values kept, UTC times, tags, page fields."""
+"""OtaJob and Page: the API's spellings, unknown values kept, UTC times, tags, page fields."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from otabot.iot.models import JobPage, JobStatus, JobType, OtaJob
+from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.iot.times import format_utc, parse_optional_utc, parse_utc
 
 
@@ -150,7 +150,7 @@ def test_job_page_reads_the_page_fields_and_request_id() -> None:
         "RequestId": "R1",
         "Success": True,
     }
-    result = JobPage.from_api(body, current_page=1, page_size=100)
+    result = jobs_page(body, 1, 100)
     assert (result.total, result.page_count, result.current_page, result.page_size) == (
         12,
         6,
@@ -158,12 +158,12 @@ def test_job_page_reads_the_page_fields_and_request_id() -> None:
         2,
     )
     assert result.request_id == "R1"
-    assert len(result.jobs) == 2
+    assert len(result.items) == 2
 
 
 def test_job_page_falls_back_to_what_was_asked_when_page_fields_are_missing() -> None:
     body = {"Data": {"SimpleOTAJobInfo": [_item()]}}
-    result = JobPage.from_api(body, current_page=4, page_size=10)
+    result = jobs_page(body, 4, 10)
     assert (result.total, result.page_count, result.current_page, result.page_size) == (
         1,
         1,
@@ -173,8 +173,8 @@ def test_job_page_falls_back_to_what_was_asked_when_page_fields_are_missing() ->
 
 
 def test_job_page_accepts_data_as_the_list_itself() -> None:
-    result = JobPage.from_api({"Data": [_item()], "Total": 1}, current_page=1, page_size=10)
-    assert len(result.jobs) == 1
+    result = jobs_page({"Data": [_item()], "Total": 1}, 1, 10)
+    assert len(result.items) == 1
 
 
 @pytest.mark.parametrize(
@@ -189,4 +189,15 @@ def test_job_page_accepts_data_as_the_list_itself() -> None:
 )
 def test_job_page_refuses_an_answer_not_shaped_as_documented(body: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        JobPage.from_api(body, current_page=1, page_size=10)
+        jobs_page(body, 1, 10)
+
+
+def jobs_page(body: dict, current_page: int, page_size: int) -> Page[OtaJob]:
+    return Page.from_api(
+        body,
+        OtaJob.from_api,
+        container="Data",
+        wrapper="SimpleOTAJobInfo",
+        current_page=current_page,
+        page_size=page_size,
+    )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from otabot.iot.errors import IotError
-from otabot.iot.models import JobPage, JobStatus, JobType, OtaJob
+from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.service.quota import QuotaLimiter
 
 PRODUCT = "a19mzPZabcd"
@@ -95,22 +95,22 @@ class FakeJobSource:
         page_size: int = 100,
         iot_instance_id: str | None = None,
         deadline: float | None = None,
-    ) -> JobPage:
+    ) -> Page[OtaJob]:
         if self.gate is not None:
-            self.gate.before_attempt(deadline)
+            self.gate.before_attempt("ListOTAJobByDevice", deadline)
         with self._lock:
             self.calls.append((device_name, current_page, deadline))
             request_id = f"REQ-{next(self._ids)}"
         self.entered.set()
         self.release.wait(timeout=10)
         if self.gate is not None:
-            self.gate.after_attempt(False)
+            self.gate.after_attempt("ListOTAJobByDevice", False)
         if device_name in self.errors:
             raise self.errors[device_name]()
         jobs = self.jobs.get(device_name, [])
         start = (current_page - 1) * page_size
-        return JobPage(
-            jobs=tuple(jobs[start : start + page_size]),
+        return Page(
+            items=tuple(jobs[start : start + page_size]),
             total=len(jobs),
             page_count=max(1, math.ceil(len(jobs) / page_size)),
             current_page=current_page,
@@ -130,7 +130,7 @@ class FirstCallAnswersLate:
         self.entered, self.release = threading.Event(), threading.Event()
         self._first = True
 
-    def list_ota_jobs_by_device(self, *args: Any, **kwargs: Any) -> JobPage:
+    def list_ota_jobs_by_device(self, *args: Any, **kwargs: Any) -> Page[OtaJob]:
         page = self.source.list_ota_jobs_by_device(*args, **kwargs)
         if self._first:
             self._first = False

@@ -16,6 +16,8 @@ from otabot.service.quota import (
 )
 from tests.service.fakes import FakeClock
 
+ACTION = "ListOTAJobByDevice"
+
 WINDOW = 1.0 + DEFAULT_MARGIN  # the limiter's one second, widened against jitter
 
 
@@ -54,7 +56,7 @@ def limiter_with_recorder(qps: float = 10) -> tuple[QuotaLimiter, ArrivalRecorde
 def test_burst_of_callers_never_exceeds_qps_in_any_one_second_window() -> None:
     limiter, recorder, clock = limiter_with_recorder(qps=10)
     for _ in range(55):
-        limiter.before_attempt(None)
+        limiter.before_attempt(ACTION, None)
     slots = [clock()] * (55 - len(recorder.slots)) + recorder.slots
     assert len(slots) == 55
     assert max_in_any_second(slots) == 10
@@ -65,7 +67,7 @@ def test_sequential_callers_that_really_wait_stay_within_qps() -> None:
     limiter = QuotaLimiter(10, monotonic=clock, sleep=clock.sleep)
     sent = []
     for _ in range(100):
-        limiter.before_attempt(None)
+        limiter.before_attempt(ACTION, None)
         sent.append(clock())
     assert max_in_any_second(sent) <= 10
     assert sent[-1] - sent[0] < 10.5  # sustained rate close to 10 per second
@@ -74,7 +76,7 @@ def test_sequential_callers_that_really_wait_stay_within_qps() -> None:
 def test_slots_are_granted_in_arrival_order() -> None:
     limiter, recorder, _clock = limiter_with_recorder(qps=3)
     for _ in range(12):
-        limiter.before_attempt(None)
+        limiter.before_attempt(ACTION, None)
     assert recorder.slots == sorted(recorder.slots)
     assert len(recorder.slots) == 11  # the first went at once, without sleeping
 
@@ -83,7 +85,7 @@ def test_simultaneous_callers_are_paced_evenly_instead_of_bursting() -> None:
     limiter, recorder, clock = limiter_with_recorder(qps=10)
     start = clock()
     for _ in range(5):
-        limiter.before_attempt(None)
+        limiter.before_attempt(ACTION, None)
     gaps = [b - a for a, b in zip([start, *recorder.slots], recorder.slots, strict=False)]
     assert gaps == [pytest.approx(WINDOW / 10)] * 4
 
@@ -131,28 +133,28 @@ def test_limiter_sleeps_off_a_late_wake_up_before_letting_the_attempt_go() -> No
     limiter = QuotaLimiter(2, monotonic=clock, sleep=sleep)
     sent = []
     for _ in range(3):
-        limiter.before_attempt(None)
+        limiter.before_attempt(ACTION, None)
         sent.append(clock())
     assert max_in_any_second(sent) <= 2
 
 
 def test_caller_whose_slot_is_past_its_deadline_gets_quota_busy() -> None:
     limiter, _recorder, clock = limiter_with_recorder(qps=2)
-    limiter.before_attempt(None)
-    limiter.before_attempt(None)
+    limiter.before_attempt(ACTION, None)
+    limiter.before_attempt(ACTION, None)
     with pytest.raises(QuotaBusyError) as caught:
-        limiter.before_attempt(clock() + 0.5)
+        limiter.before_attempt(ACTION, clock() + 0.5)
     assert caught.value.retry_after == pytest.approx(WINDOW)
     assert "IoT API busy" in str(caught.value)
 
 
 def test_refused_caller_reserves_nothing() -> None:
     limiter, recorder, clock = limiter_with_recorder(qps=1)
-    limiter.before_attempt(None)
+    limiter.before_attempt(ACTION, None)
     for _ in range(5):
         with pytest.raises(QuotaBusyError):
-            limiter.before_attempt(clock() + 0.1)
-    limiter.before_attempt(None)
+            limiter.before_attempt(ACTION, clock() + 0.1)
+    limiter.before_attempt(ACTION, None)
     assert recorder.slots == [pytest.approx(clock() + WINDOW)]
     assert limiter.stats()["quota_busy"] == 5
 
@@ -160,18 +162,18 @@ def test_refused_caller_reserves_nothing() -> None:
 def test_missing_deadline_uses_the_limiters_own_max_wait() -> None:
     clock = FakeClock()
     limiter = QuotaLimiter(1, monotonic=clock, sleep=lambda _: None, max_wait=2.5)
-    limiter.before_attempt(None)
-    limiter.before_attempt(None)
-    limiter.before_attempt(None)
+    limiter.before_attempt(ACTION, None)
+    limiter.before_attempt(ACTION, None)
+    limiter.before_attempt(ACTION, None)
     with pytest.raises(QuotaBusyError):
-        limiter.before_attempt(None)
+        limiter.before_attempt(ACTION, None)
 
 
 def test_throttling_pauses_every_callers_next_slot() -> None:
     limiter, recorder, clock = limiter_with_recorder(qps=10)
-    limiter.after_attempt(throttled=True)
-    limiter.before_attempt(None)
-    limiter.before_attempt(None)
+    limiter.after_attempt(ACTION, throttled=True)
+    limiter.before_attempt(ACTION, None)
+    limiter.before_attempt(ACTION, None)
     assert recorder.slots == [
         pytest.approx(clock() + 0.5),
         pytest.approx(clock() + 0.5 + WINDOW / 10),
@@ -205,9 +207,9 @@ def test_a_success_clears_the_back_off() -> None:
 def test_limiter_counts_attempts_waits_and_throttling() -> None:
     clock = FakeClock()
     limiter = QuotaLimiter(1, monotonic=clock, sleep=clock.sleep)
-    limiter.before_attempt(None)
-    limiter.after_attempt(throttled=True)
-    limiter.before_attempt(None)
+    limiter.before_attempt(ACTION, None)
+    limiter.after_attempt(ACTION, throttled=True)
+    limiter.before_attempt(ACTION, None)
     stats = limiter.stats()
     assert (stats["attempts"], stats["throttled"]) == (2, 1)
     assert stats["quota_wait_seconds"] == pytest.approx(WINDOW)
@@ -235,7 +237,7 @@ def test_an_attempt_outrun_by_other_senders_is_never_let_go_unconfirmed() -> Non
 
     limiter = QuotaLimiter(1, backend=backend, monotonic=clock, sleep=sleep, max_wait=60)
     for _ in range(2):
-        limiter.before_attempt(None)
+        limiter.before_attempt(ACTION, None)
         sent.append(clock())
     assert max_in_any_second(sent) <= 1
 
@@ -249,9 +251,9 @@ def test_an_attempt_outrun_until_its_deadline_gets_quota_busy() -> None:
         backend.confirm(Reservation(0.0, clock()))  # someone else always goes first
 
     limiter = QuotaLimiter(1, backend=backend, monotonic=clock, sleep=sleep)
-    limiter.before_attempt(None)
+    limiter.before_attempt(ACTION, None)
     with pytest.raises(QuotaBusyError) as caught:
-        limiter.before_attempt(clock() + 5)
+        limiter.before_attempt(ACTION, clock() + 5)
     assert caught.value.retry_after == pytest.approx(WINDOW)
     assert limiter.stats()["quota_busy"] == 1
 

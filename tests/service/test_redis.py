@@ -29,6 +29,7 @@ from tests.service.fakes import (
 )
 
 pytestmark = pytest.mark.redis
+ACTION = "ListOTAJobByDevice"
 
 ACCOUNT = "testid"
 QUOTA_KEY = f"otabot:quota:{{{ACCOUNT}}}"
@@ -268,7 +269,7 @@ class Arrivals:
     def attempts(self, count: int) -> None:
         for _ in range(count):
             self._waited = 0.0
-            self.limiter.before_attempt(None)
+            self.limiter.before_attempt(ACTION, None)
             self.sent.append((self.clock() + self._waited) * 1_000_000)
 
 
