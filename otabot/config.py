@@ -18,10 +18,12 @@ SIGNATURE_VERSIONS = ("v3", "v1")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 
-# Identifiers as SPEC.md fixes them: checked before any upstream call.
-IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_@.:-]{4,32}$")
-ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# Identifier formats, checked before any upstream call. Always with ``fullmatch``: a
+# pattern ending in ``$`` lets a trailing newline through.
+IDENTIFIER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DEVICE_NAME_RE = re.compile(r"[A-Za-z0-9_@.:-]{4,32}")
+ALIAS_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+REGION_RE = re.compile(r"[a-z0-9-]{2,32}")
 
 
 class ConfigError(ValueError):
@@ -90,7 +92,7 @@ class Settings:
             access_key_secret=env.text("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             security_token=env.text("ALIBABA_CLOUD_SECURITY_TOKEN"),
             region_id=env.pattern(
-                "ALIBABA_CLOUD_REGION_ID", re.compile(r"^[a-z0-9-]{2,32}$"), DEFAULT_REGION
+                "ALIBABA_CLOUD_REGION_ID", REGION_RE, DEFAULT_REGION
             ),
             iot_endpoint=env.url("OTABOT_IOT_ENDPOINT"),
             iot_instance_id=env.identifier("OTABOT_IOT_INSTANCE_ID"),
@@ -199,13 +201,13 @@ class _Env:
         value = self.text(name)
         if value is None:
             return default
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             raise ConfigError(name, f"is not a valid value ({value!r})")
         return value
 
     def identifier(self, name: str) -> str | None:
         value = self.text(name)
-        if value is not None and not IDENTIFIER_RE.match(value):
+        if value is not None and not IDENTIFIER_RE.fullmatch(value):
             raise ConfigError(name, "must be letters, digits, '-' and '_', at most 64 characters")
         return value
 
@@ -269,7 +271,7 @@ class _Env:
             return frozenset()
         items = [item.strip() for item in value.split(",") if item.strip()]
         for item in items:
-            if not IDENTIFIER_RE.match(item):
+            if not IDENTIFIER_RE.fullmatch(item):
                 raise ConfigError(name, f"{item!r} is not a valid ID")
         return frozenset(items)
 
@@ -282,7 +284,7 @@ class _Env:
             if not pair:
                 continue
             alias, sep, key = (part.strip() for part in pair.partition("="))
-            if not sep or not ALIAS_RE.match(alias) or not IDENTIFIER_RE.match(key):
+            if not sep or not ALIAS_RE.fullmatch(alias) or not IDENTIFIER_RE.fullmatch(key):
                 raise ConfigError(name, f"{pair!r} is not alias=ProductKey")
             if alias in aliases:
                 raise ConfigError(name, f"alias {alias!r} is given twice")

@@ -90,13 +90,13 @@ def build_lookup(args: argparse.Namespace, settings: Settings) -> Lookup:
             )
         product_key = product
     instance = args.instance or settings.iot_instance_id
-    if not IDENTIFIER_RE.match(product_key):
+    if not IDENTIFIER_RE.fullmatch(product_key):
         raise UsageError(f"{product_key!r} is not a ProductKey (letters, digits, - and _)")
-    if not DEVICE_NAME_RE.match(device_name):
+    if not DEVICE_NAME_RE.fullmatch(device_name):
         raise UsageError(f"{device_name!r} is not a DeviceName (4-32 letters, digits and -_@.:)")
-    if not IDENTIFIER_RE.match(args.firmware):
+    if not IDENTIFIER_RE.fullmatch(args.firmware):
         raise UsageError(f"{args.firmware!r} is not a FirmwareId (letters, digits, - and _)")
-    if instance is not None and not IDENTIFIER_RE.match(instance):
+    if instance is not None and not IDENTIFIER_RE.fullmatch(instance):
         raise UsageError(f"{instance!r} is not an IotInstanceId (letters, digits, - and _)")
     return Lookup(product_key, device_name, args.firmware, instance)
 

@@ -40,8 +40,8 @@ STATIC_TYPES = {
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 # What the page itself POSTs (always as JSON); the app's own posts go to /demo/response, /api.
 _PAGE_POSTS = frozenset({"/demo/command", "/demo/action", "/demo/clear"})
-_RESPONSE_PATH = re.compile(r"^/demo/response/([0-9a-f]{32})$")
-_API_PATH = re.compile(r"^/api/([A-Za-z.]{1,64})$")
+_RESPONSE_PATH = re.compile(r"/demo/response/([0-9a-f]{32})")
+_API_PATH = re.compile(r"/api/([A-Za-z.]{1,64})")
 # The page is served to the browser only; these keep it from being framed or sniffed.
 _SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
@@ -127,10 +127,10 @@ class DemoWebApp:
         if path == "/demo/clear":
             side.clear()
             return _json(200, {"ok": True})
-        match = _RESPONSE_PATH.match(path)
+        match = _RESPONSE_PATH.fullmatch(path)
         if match:
             return self._respond(match.group(1), environ)
-        match = _API_PATH.match(path)
+        match = _API_PATH.fullmatch(path)
         if match:
             return self._web_api(match.group(1), environ)
         raise _HttpError(404, "not_found")

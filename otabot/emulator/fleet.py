@@ -202,7 +202,7 @@ class _FleetReader:
         access_keys = self._access_keys(root["AccessKeys"])
         instance = root.get("IotInstanceId")
         if instance is not None and not (
-            isinstance(instance, str) and IDENTIFIER_RE.match(instance)
+            isinstance(instance, str) and IDENTIFIER_RE.fullmatch(instance)
         ):
             raise FleetError("IotInstanceId", "must be null or an identifier (letters, digits, -_)")
         products = self._products(root.get("Products", []))
@@ -232,7 +232,7 @@ class _FleetReader:
     def _text(self, value: object, where: str, pattern: re.Pattern[str] | None = None) -> str:
         if not isinstance(value, str) or not value:
             raise FleetError(where, f"must be a non-empty string, not {_kind(value)}")
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             raise FleetError(where, f"malformed value {value!r}")
         return value
 

@@ -211,13 +211,13 @@ def check_lookup(
     product_key: str, device_name: str, firmware_id: str, instance: str | None
 ) -> tuple[str, str] | None:
     """The first format problem of a lookup as ``(field, why)``, or None when all is well."""
-    if not IDENTIFIER_RE.match(product_key):
+    if not IDENTIFIER_RE.fullmatch(product_key):
         return "product", "a ProductKey is up to 64 letters, digits, '-' and '_'"
-    if not DEVICE_NAME_RE.match(device_name):
+    if not DEVICE_NAME_RE.fullmatch(device_name):
         return "device", "a DeviceName is 4 to 32 letters, digits and -_@.:"
-    if not IDENTIFIER_RE.match(firmware_id):
+    if not IDENTIFIER_RE.fullmatch(firmware_id):
         return "firmware", "a FirmwareId is up to 64 letters, digits, '-' and '_'"
-    if instance is not None and not IDENTIFIER_RE.match(instance):
+    if instance is not None and not IDENTIFIER_RE.fullmatch(instance):
         return "instance", "an IotInstanceId is up to 64 letters, digits, '-' and '_'"
     return None
 

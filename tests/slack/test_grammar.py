@@ -197,3 +197,16 @@ def test_button_state_is_compact_json() -> None:
 )
 def test_tampered_button_state_is_refused(value: object) -> None:
     assert isinstance(decode_state(value), UsageError)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"p": "a19mzPZabcd", "d": "meter-01\n", "f": "FJFx8JzpnhpIsKftRjjm030100"},
+        {"p": "a19mzPZabcd\n", "d": "meter-01", "f": "FJFx8JzpnhpIsKftRjjm030100"},
+        {"p": "a19mzPZabcd", "d": "meter-01", "f": "FJFx8JzpnhpIsKftRjjm030100\n"},
+        {"p": "a19mzPZabcd", "d": "meter-01", "f": "FJFx8JzpnhpIsKftRjjm030100", "i": "iot-1\n"},
+    ],
+)
+def test_a_button_value_with_a_trailing_newline_is_refused(state: dict[str, str]) -> None:
+    assert isinstance(decode_state(json.dumps(state)), UsageError)
