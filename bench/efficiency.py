@@ -26,7 +26,7 @@ from otabot.emulator.fleet import Fleet
 from otabot.emulator.server import EmulatorServer
 from otabot.iot.errors import IotError
 from otabot.iot.paging import page_slice, pages_to_show
-from otabot.service import Lookup, OtaService
+from otabot.service import JobsLookup, OtaService
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quota import FIRMWARE, PRODUCT, fleet_document
@@ -83,9 +83,9 @@ def main() -> None:
                     step = work.get_nowait()
                 except queue.Empty:
                     return
-                query = Lookup(PRODUCT, step.device, FIRMWARE)
+                query = JobsLookup(PRODUCT, step.device, FIRMWARE)
                 try:
-                    result = service.lookup(query, refresh=step.kind == "refresh")
+                    result = service.jobs(query, refresh=step.kind == "refresh")
                 except IotError as error:
                     with lock:
                         failures.append(f"{step}: {error}")

@@ -14,7 +14,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from otabot.iot.models import JobStatus, JobType, OtaJob, Page
-from otabot.service import Lookup, OtaService
+from otabot.service import JobsLookup, OtaService
 
 PRODUCT = "a19mzPZabcd"
 FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
@@ -87,7 +87,7 @@ def main() -> None:
     checkpoints_first = min(c for c in checkpoints if c >= min(options.cache_size, options.lookups))
     at_first = baseline
     for i in range(1, options.lookups + 1):
-        service.lookup(Lookup(PRODUCT, f"dev-{i:07d}", FIRMWARE))
+        service.jobs(JobsLookup(PRODUCT, f"dev-{i:07d}", FIRMWARE))
         if i in checkpoints:
             gc.collect()
             now = rss_mib()

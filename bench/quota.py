@@ -30,11 +30,12 @@ from emulator_process import otabot_emulator
 from otabot.config import Settings
 from otabot.iot.client import IotClient, RetryPolicy
 from otabot.iot.errors import IotError
-from otabot.service import Lookup, OtaService, QuotaLimiter
+from otabot.service import JobsLookup, OtaService, QuotaLimiter
 from otabot.service.quota import QuotaBackend
 from otabot.service.redis_store import RedisCache, RedisLink, RedisQuota, connect
 
 PRODUCT = "a19mzPZabcd"
+ACTION = "ListOTAJobByDevice"
 FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
 ACCESS_KEY = ("testid", "testsecret")
 QPS = 10.0
@@ -93,12 +94,13 @@ class RecordingLimiter(QuotaLimiter):
     """A ``QuotaLimiter`` that notes when each attempt was let through (wall time)."""
 
     def __init__(self, qps: float, backend: QuotaBackend | None = None) -> None:
-        super().__init__(qps, backend=backend, max_wait=PATIENCE)
+        backends = {ACTION: backend} if backend is not None else None
+        super().__init__(qps, backends=backends, max_wait=PATIENCE)
         self.sent: list[float] = []
         self._sent_lock = threading.Lock()
 
-    def before_attempt(self, deadline: float | None) -> None:
-        super().before_attempt(deadline)
+    def before_attempt(self, action: str, deadline: float | None) -> None:
+        super().before_attempt(action, deadline)
         with self._sent_lock:
             self.sent.append(time.time())
 
@@ -127,7 +129,7 @@ def lookup_all(service: OtaService, devices: list[str], start_at: float) -> list
 
     def one(device: str) -> None:
         try:
-            service.lookup(Lookup(PRODUCT, device, FIRMWARE))
+            service.jobs(JobsLookup(PRODUCT, device, FIRMWARE))
         except IotError as error:
             with lock:
                 failures.append(f"{device}: {error}")
@@ -144,7 +146,7 @@ def lookup_all(service: OtaService, devices: list[str], start_at: float) -> list
 def worker(url: str, redis_url: str, devices: list[str], start_at: float) -> None:
     """One of the replicas: prints a JSON line with its call times and failures."""
     link = RedisLink(connect(redis_url))
-    limiter = RecordingLimiter(QPS, RedisQuota(link, QPS, account=ACCESS_KEY[0]))
+    limiter = RecordingLimiter(QPS, RedisQuota(link, QPS, account=ACCESS_KEY[0], action=ACTION))
     service = build_service(url, limiter, RedisCache(link, namespace=ACCESS_KEY[0]))
     failures = lookup_all(service, devices, start_at)
     print(json.dumps({"sent": limiter.sent, "failures": failures, "stats": service.stats()}))

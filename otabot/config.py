@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from otabot.iot.actions import parse_qps_spec
+
 DEFAULT_REGION = "cn-shanghai"
 SIGNATURE_VERSIONS = ("v3", "v1")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -61,7 +63,8 @@ class Settings:
     signature: str = "v3"
     default_product_key: str | None = None
     product_aliases: Mapping[str, str] = field(default_factory=dict)
-    api_qps: float = 10.0
+    api_qps: Mapping[str, float] = field(default_factory=lambda: parse_qps_spec(""))
+    quota_account: str = "anonymous"
     cache_ttl: float = 60.0
     page_size: int = 5
     max_jobs: int = 1000
@@ -91,15 +94,16 @@ class Settings:
             access_key_id=env.text("ALIBABA_CLOUD_ACCESS_KEY_ID"),
             access_key_secret=env.text("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             security_token=env.text("ALIBABA_CLOUD_SECURITY_TOKEN"),
-            region_id=env.pattern(
-                "ALIBABA_CLOUD_REGION_ID", REGION_RE, DEFAULT_REGION
-            ),
+            region_id=env.pattern("ALIBABA_CLOUD_REGION_ID", REGION_RE, DEFAULT_REGION),
             iot_endpoint=env.url("OTABOT_IOT_ENDPOINT"),
             iot_instance_id=env.identifier("OTABOT_IOT_INSTANCE_ID"),
             signature=signature,
             default_product_key=env.identifier("OTABOT_DEFAULT_PRODUCT_KEY"),
             product_aliases=env.aliases("OTABOT_PRODUCT_ALIASES"),
-            api_qps=env.number("OTABOT_API_QPS", 10.0, minimum=0.1, maximum=10_000),
+            api_qps=env.qps("OTABOT_API_QPS"),
+            quota_account=env.identifier("OTABOT_QUOTA_ACCOUNT")
+            or env.text("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            or "anonymous",
             cache_ttl=env.number("OTABOT_CACHE_TTL", 60.0, minimum=0, maximum=86_400),
             page_size=env.integer("OTABOT_PAGE_SIZE", 5, minimum=1, maximum=20),
             max_jobs=env.integer("OTABOT_MAX_JOBS", 1000, minimum=1, maximum=100_000),
@@ -240,6 +244,13 @@ class _Env:
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
             raise ConfigError(name, "must be a redis://, rediss:// or unix:// URL")
         return value
+
+    def qps(self, name: str) -> dict[str, float]:
+        """Calls per second by action: ``N``, ``Action=M`` items (documented limits unset)."""
+        try:
+            return parse_qps_spec(self.text(name) or "")
+        except ValueError as error:
+            raise ConfigError(name, str(error)) from None
 
     def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
         value = self.text(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otabot.config import ConfigError, Settings
+from otabot.iot.actions import documented_qps
 
 
 def test_defaults_match_the_spec() -> None:
@@ -12,7 +13,8 @@ def test_defaults_match_the_spec() -> None:
     assert settings.region_id == "cn-shanghai"
     assert settings.endpoint == "https://iot.cn-shanghai.aliyuncs.com"
     assert settings.signature == "v3"
-    assert settings.api_qps == 10
+    assert settings.api_qps == {name: float(qps) for name, qps in documented_qps().items()}
+    assert settings.quota_account == "anonymous"
     assert settings.cache_ttl == 60
     assert settings.page_size == 5
     assert settings.max_jobs == 1000
@@ -60,7 +62,8 @@ def test_every_variable_is_read() -> None:
     assert settings.resolve_product("a1B2c3D4e5F") == "a1B2c3D4e5F"
     assert settings.allowed_users == {"U1", "U2"}
     assert settings.allowed_teams == {"T1", "T2"}
-    assert (settings.api_qps, settings.cache_ttl, settings.page_size) == (5, 30, 8)
+    assert set(settings.api_qps.values()) == {5}
+    assert (settings.cache_ttl, settings.page_size) == (30, 8)
     assert settings.max_jobs == 200
     assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
     assert (settings.connect_timeout, settings.read_timeout) == (2, 4)
@@ -74,6 +77,8 @@ def test_every_variable_is_read() -> None:
         ("OTABOT_SIGNATURE", "v2"),
         ("OTABOT_API_QPS", "fast"),
         ("OTABOT_API_QPS", "0"),
+        ("OTABOT_API_QPS", "Pub=3"),
+        ("OTABOT_QUOTA_ACCOUNT", "acct\n1"),
         ("OTABOT_CACHE_TTL", "-1"),
         ("OTABOT_PAGE_SIZE", "2.5"),
         ("OTABOT_PAGE_SIZE", "0"),
@@ -137,3 +142,16 @@ def test_secrets_stay_out_of_repr() -> None:
         "signing-secret-value",
     ):
         assert secret not in text
+
+
+def test_the_quota_account_defaults_to_the_access_key_id_and_can_be_named() -> None:
+    keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}
+    assert Settings.from_env(keys).quota_account == "LTAIkey"
+    named = Settings.from_env({**keys, "OTABOT_QUOTA_ACCOUNT": "1234567890123456"})
+    assert named.quota_account == "1234567890123456"
+
+
+def test_api_qps_takes_a_rate_per_action() -> None:
+    settings = Settings.from_env({"OTABOT_API_QPS": "8,QueryDeviceDetail=40"})
+    assert settings.api_qps["QueryDeviceDetail"] == 40
+    assert settings.api_qps["ListOTAJobByDevice"] == 8

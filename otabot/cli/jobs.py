@@ -19,7 +19,7 @@ from otabot.iot import errors
 from otabot.iot.models import JobStatus, OtaJob
 from otabot.iot.paging import page_slice, pages_to_show
 from otabot.logs import configure_logging
-from otabot.service import Lookup, LookupResult, OtaService
+from otabot.service import JobsLookup, JobsResult, OtaService
 
 STATUS_CHOICES = {
     "in_progress": JobStatus.IN_PROGRESS,
@@ -69,7 +69,7 @@ def _page_number(text: str) -> int:
     return page
 
 
-def build_lookup(args: argparse.Namespace, settings: Settings) -> Lookup:
+def build_lookup(args: argparse.Namespace, settings: Settings) -> JobsLookup:
     """The query the arguments name, formats checked; ``UsageError`` says what is wrong."""
     device: str = args.device
     given_product = settings.resolve_product(args.product) if args.product else None
@@ -98,7 +98,7 @@ def build_lookup(args: argparse.Namespace, settings: Settings) -> Lookup:
         raise UsageError(f"{args.firmware!r} is not a FirmwareId (letters, digits, - and _)")
     if instance is not None and not IDENTIFIER_RE.fullmatch(instance):
         raise UsageError(f"{instance!r} is not an IotInstanceId (letters, digits, - and _)")
-    return Lookup(product_key, device_name, args.firmware, instance)
+    return JobsLookup(product_key, device_name, args.firmware, instance)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     query = build_lookup(args, settings)
     service = OtaService.from_settings(settings)
     try:
-        result = service.lookup(query)
+        result = service.jobs(query)
     except errors.IotError as error:
         raise CommandError(describe_error(error, query)) from None
     finally:
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def describe_error(error: errors.IotError, query: Lookup) -> str:
+def describe_error(error: errors.IotError, query: JobsLookup) -> str:
     """One line in words, with the API's code and RequestId."""
     if isinstance(error, errors.DeviceNotFoundError):
         words = f"device {query.device_name} not found in product {query.product_key}"
@@ -147,7 +147,7 @@ def describe_error(error: errors.IotError, query: Lookup) -> str:
 
 
 def _selected(
-    result: LookupResult, status: JobStatus | None, page: int | None, page_size: int
+    result: JobsResult, status: JobStatus | None, page: int | None, page_size: int
 ) -> tuple[tuple[OtaJob, ...], int, int]:
     """The jobs to show, the page shown and the page count (1 of 1 without --page)."""
     jobs = result.filtered(status)
@@ -158,7 +158,7 @@ def _selected(
 
 
 def print_json(
-    result: LookupResult,
+    result: JobsResult,
     status: JobStatus | None,
     page: int | None,
     page_size: int,
@@ -204,7 +204,7 @@ def _row(job: OtaJob) -> tuple[str, ...]:
 
 
 def summary(
-    result: LookupResult,
+    result: JobsResult,
     status: JobStatus | None,
     page: int,
     pages: int,
@@ -224,15 +224,15 @@ def summary(
         parts.append(f"page {page} of {pages}")
     if asked_page is not None and asked_page > page:
         parts.append(f"there is no page {asked_page}, so the last one is shown")
-    fetched = result.fetched_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    parts.append(f"fetched {fetched}" + (" (from cache)" if result.from_cache else ""))
+    fetched = result.provenance.fetched_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    parts.append(f"fetched {fetched}" + (" (from cache)" if result.provenance.from_cache else ""))
     if result.truncated:
         parts.append(f"only the newest {len(result.jobs)} fetched (OTABOT_MAX_JOBS)")
     return " · ".join(parts)
 
 
 def print_table(
-    result: LookupResult,
+    result: JobsResult,
     status: JobStatus | None,
     page: int | None,
     page_size: int,

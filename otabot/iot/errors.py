@@ -16,7 +16,8 @@
         │   ├── DeviceNotFoundError   iot.device.NotExistedDevice
         │   ├── FirmwareNotFoundError iot.firmware.FirmwareNotFound, iot.ota.InvalidFirmwareId
         │   │   └── FirmwareProductMismatchError   iot.ota.FirmwareAndProductKeyMismatch
-        │   └── InstanceNotFoundError iot.system.InstanceNotFound
+        │   ├── InstanceNotFoundError iot.system.InstanceNotFound
+        │   └── JobNotFoundError      iot.ota.JobNotFound, iot.ota.InvalidJobId (inferred codes)
         ├── InvalidRequestError       Missing*, Invalid*, iot.common.InvalidPageParams, …
         └── UpstreamUnavailableError  5xx, timeout, connection error, a body that is not the
                                       API's JSON, iot.system.SystemException   (retryable)
@@ -61,6 +62,7 @@ class IotError(OtabotError):
         self.http_status = http_status
         if retryable is not None:
             self.retryable = retryable
+        self.action: str | None = None  # the API action that failed (set by the client)
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -131,6 +133,10 @@ class InstanceNotFoundError(NotFoundError):
     pass
 
 
+class JobNotFoundError(NotFoundError):
+    pass
+
+
 class InvalidRequestError(IotError):
     """The request itself was malformed; retrying the same request cannot help."""
 
@@ -169,6 +175,8 @@ _EXACT: dict[str, type[IotError]] = {
     "iot.ota.InvalidFirmwareId": FirmwareNotFoundError,
     "iot.ota.FirmwareAndProductKeyMismatch": FirmwareProductMismatchError,
     "iot.system.InstanceNotFound": InstanceNotFoundError,
+    "iot.ota.JobNotFound": JobNotFoundError,
+    "iot.ota.InvalidJobId": JobNotFoundError,
     "iot.prod.InvalidFormattedProductkey": InvalidRequestError,
     "iot.device.InvalidFormattedDeviceName": InvalidRequestError,
     "iot.common.InvalidPageParams": InvalidRequestError,

@@ -1,9 +1,41 @@
-"""The lookup use case: cached, single-flight, inside the account-wide quota."""
+"""The use cases: each on-call question answered cached, single-flight, within the quotas."""
 
 from __future__ import annotations
 
-from otabot.service.lookup import Lookup, LookupResult
+from otabot.service.lookups import (
+    DeviceLookup,
+    FailedLookup,
+    FirmwareJobsLookup,
+    FirmwareLookup,
+    JobLookup,
+    JobsLookup,
+    VersionLookup,
+)
 from otabot.service.quota import QuotaLimiter
+from otabot.service.results import (
+    DeviceResult,
+    FirmwareResult,
+    JobResult,
+    JobsResult,
+    TasksResult,
+    VersionResult,
+)
 from otabot.service.service import OtaService
 
-__all__ = ["Lookup", "LookupResult", "OtaService", "QuotaLimiter"]
+__all__ = [
+    "DeviceLookup",
+    "DeviceResult",
+    "FailedLookup",
+    "FirmwareJobsLookup",
+    "FirmwareLookup",
+    "FirmwareResult",
+    "JobLookup",
+    "JobResult",
+    "JobsLookup",
+    "JobsResult",
+    "OtaService",
+    "QuotaLimiter",
+    "TasksResult",
+    "VersionLookup",
+    "VersionResult",
+]

@@ -1,10 +1,10 @@
-"""What the service remembers: lookup results, and briefly the "not found" answers.
+"""What the service remembers: fetched answers, and briefly the answers that say "no".
 
-``CacheEntry`` holds either a ``LookupResult`` or a ``NotFoundError`` (negative
-caching: a mistyped device repeated by ten people costs one call). ``LocalCache`` is
-the in-process L1, a bounded cachetools cache whose entries expire at their own time
-(results after ``OTABOT_CACHE_TTL``, not-found answers sooner), timed by the injected
-``monotonic`` clock. ``to_json``/``from_json`` are the L2 (Redis) form of an entry.
+``CacheEntry`` holds either a ``Fetched`` value or a remembered refusal — a not-found
+(a mistyped device repeated by ten people costs one call) or a RAM permission error.
+``LocalCache`` is the in-process L1, a bounded cachetools cache whose entries expire at
+their own time, timed by the injected ``monotonic`` clock. ``encode_entry`` and
+``decode_entry`` are the L2 (Redis) form of an entry: JSON with the API's field names.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +21,11 @@ from cachetools import TLRUCache
 
 from otabot.clocks import Monotonic
 from otabot.iot import errors
-from otabot.iot.models import OtaJob
-from otabot.service.lookup import Lookup, LookupResult
+from otabot.service.results import Fetched
 
-# Errors worth remembering: the query names something that does not exist.
-NEGATIVE_ERRORS: dict[str, type[errors.NotFoundError]] = {
+# Refusals worth remembering: the query names something that does not exist, or that
+# otabot's credentials may not read. Both stay true for longer than a person retypes.
+REMEMBERED_ERRORS: dict[str, type[errors.IotError]] = {
     cls.__name__: cls
     for cls in (
         errors.NotFoundError,
@@ -33,34 +34,40 @@ NEGATIVE_ERRORS: dict[str, type[errors.NotFoundError]] = {
         errors.FirmwareNotFoundError,
         errors.FirmwareProductMismatchError,
         errors.InstanceNotFoundError,
+        errors.JobNotFoundError,
+        errors.ForbiddenError,
     )
 }
 
 
+def is_remembered(error: errors.IotError) -> bool:
+    return isinstance(error, errors.NotFoundError | errors.ForbiddenError)
+
+
 @dataclass(frozen=True)
 class CacheEntry:
-    """A remembered answer (a result or a not-found error) and how long it stays valid."""
+    """A remembered answer (a fetched value or a refusal) and how long it stays valid."""
 
     ttl: float
     stored_at: datetime
-    result: LookupResult | None = None
-    error: errors.NotFoundError | None = None
+    fetched: Fetched[Any] | None = None
+    error: errors.IotError | None = None
 
-    def answer(self) -> LookupResult:
-        """The cached result marked ``from_cache``, or the cached error raised anew."""
+    def answer(self) -> Fetched[Any]:
+        """The value served again (it costs no call), or the refusal raised anew."""
         if self.error is not None:
             raise errors.fresh_copy(self.error)
-        assert self.result is not None
-        return replace(self.result, from_cache=True)
+        assert self.fetched is not None
+        return self.fetched.cached()
 
     @property
     def as_of(self) -> datetime:
-        """When the answer was fetched (a result) or learnt (a not-found error)."""
-        return self.result.fetched_at if self.result is not None else self.stored_at
+        """When the answer was fetched (a value) or learnt (a refusal)."""
+        return self.fetched.fetched_at if self.fetched is not None else self.stored_at
 
 
-def to_json(entry: CacheEntry) -> str:
-    """The entry as JSON text (jobs with the API's field names)."""
+def encode_entry(entry: CacheEntry, encode_value: Callable[[Any], Any]) -> str:
+    """The entry as JSON text; the value through its kind's encoder."""
     data: dict[str, Any] = {"stored_at": entry.stored_at.isoformat()}
     if entry.error is not None:
         data["error"] = {
@@ -69,52 +76,41 @@ def to_json(entry: CacheEntry) -> str:
             "code": entry.error.code,
             "request_id": entry.error.request_id,
             "http_status": entry.error.http_status,
+            "action": entry.error.action,
         }
-    if entry.result is not None:
-        result = entry.result
-        data["result"] = {
-            "lookup": [
-                result.lookup.product_key,
-                result.lookup.device_name,
-                result.lookup.firmware_id,
-                result.lookup.iot_instance_id,
-            ],
-            "jobs": [job.to_api() for job in result.jobs],
-            "total": result.total,
-            "fetched_at": result.fetched_at.isoformat(),
-            "truncated": result.truncated,
-            "request_ids": list(result.request_ids),
-            "upstream_calls": result.upstream_calls,
+    if entry.fetched is not None:
+        data["fetched"] = {
+            "value": encode_value(entry.fetched.value),
+            "fetched_at": entry.fetched.fetched_at.isoformat(),
+            "request_ids": list(entry.fetched.request_ids),
+            "upstream_calls": entry.fetched.upstream_calls,
         }
     return json.dumps(data, separators=(",", ":"))
 
 
-def from_json(text: str, ttl: float) -> CacheEntry:
-    """The entry ``to_json`` wrote; raises ``ValueError`` (or ``KeyError``) on other text."""
+def decode_entry(text: str, ttl: float, decode_value: Callable[[Any], Any]) -> CacheEntry:
+    """The entry ``encode_entry`` wrote; ``ValueError``/``KeyError``/``TypeError`` otherwise."""
     data = json.loads(text)
     stored_at = datetime.fromisoformat(data["stored_at"])
     if "error" in data:
         raw = data["error"]
-        cls = NEGATIVE_ERRORS.get(raw["class"], errors.NotFoundError)
+        cls = REMEMBERED_ERRORS.get(raw["class"], errors.NotFoundError)
         error = cls(
             raw["message"],
             code=raw["code"],
             request_id=raw["request_id"],
             http_status=raw["http_status"],
         )
+        error.action = raw.get("action")
         return CacheEntry(ttl=ttl, stored_at=stored_at, error=error)
-    raw = data["result"]
-    product_key, device_name, firmware_id, instance = raw["lookup"]
-    result = LookupResult(
-        lookup=Lookup(product_key, device_name, firmware_id, instance),
-        jobs=tuple(OtaJob.from_api(job) for job in raw["jobs"]),
-        total=int(raw["total"]),
+    raw = data["fetched"]
+    fetched = Fetched(
+        value=decode_value(raw["value"]),
         fetched_at=datetime.fromisoformat(raw["fetched_at"]),
-        truncated=bool(raw["truncated"]),
         request_ids=tuple(raw["request_ids"]),
         upstream_calls=int(raw["upstream_calls"]),
     )
-    return CacheEntry(ttl=ttl, stored_at=stored_at, result=result)
+    return CacheEntry(ttl=ttl, stored_at=stored_at, fetched=fetched)
 
 
 def _expires(_key: str, entry: CacheEntry, now: float) -> float:
@@ -136,7 +132,7 @@ class LocalCache:
 
     def put(self, key: str, entry: CacheEntry) -> None:
         """Remember ``entry``, unless a newer answer is already held (a slow fetch that
-        finishes after a refresh must not bring back older jobs)."""
+        finishes after a refresh must not bring back older data)."""
         if entry.ttl <= 0:
             return
         with self._lock:

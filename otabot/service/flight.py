@@ -5,22 +5,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from otabot.counters import Counters
 from otabot.iot.errors import UpstreamUnavailableError, fresh_copy
-from otabot.service.lookup import LookupResult
+
+T = TypeVar("T")
 
 
 @dataclass
-class Flight:
+class Flight(Generic[T]):
     """One fetch in progress; waiters get its result or the very same failure."""
 
     done: threading.Event = field(default_factory=threading.Event)
-    result: LookupResult | None = None
+    result: T | None = None
     error: BaseException | None = None
     joined: int = 0
 
-    def wait(self) -> LookupResult:
+    def wait(self) -> T:
         """The leader's result, or its error raised anew. A leader stopped by a
         ``BaseException`` (Ctrl-C, ``SystemExit``) stops only its own thread: waiters get an
         ordinary ``UpstreamUnavailableError`` they can answer with."""
@@ -36,28 +38,28 @@ class Flight:
         return self.result
 
 
-class SingleFlight:
+class SingleFlight(Generic[T]):
     """Runs ``fetch`` once per key at a time; callers arriving meanwhile join that run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._flights: dict[str, Flight] = {}
+        self._flights: dict[str, Flight[T]] = {}
         self._counters = Counters("single_flight_joins")
 
-    def run(self, key: str, fetch: Callable[[], LookupResult]) -> tuple[LookupResult, bool]:
+    def run(self, key: str, fetch: Callable[[], T]) -> tuple[T, bool]:
         """The result of ``fetch`` for ``key``, and whether this caller joined another's run."""
         with self._lock:
             flight = self._flights.get(key)
             leader = flight is None
             if flight is None:
-                flight = self._flights[key] = Flight()
+                flight = self._flights[key] = Flight[T]()
             else:
                 flight.joined += 1
                 self._counters.add("single_flight_joins")
         if not leader:
             return flight.wait(), True
         try:
-            flight.result = fetch()
+            result = flight.result = fetch()
         except BaseException as error:
             flight.error = error
             raise
@@ -65,7 +67,7 @@ class SingleFlight:
             with self._lock:
                 del self._flights[key]
             flight.done.set()
-        return flight.result, False
+        return result, False
 
     @property
     def joins(self) -> int:

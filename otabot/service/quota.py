@@ -35,11 +35,13 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from otabot.clocks import Monotonic, Sleep
 from otabot.counters import Counters
+from otabot.iot.actions import ACTIONS
 from otabot.iot.errors import QuotaBusyError
 
 FIRST_PAUSE = 0.5
@@ -196,58 +198,90 @@ class MemoryQuota:
 
 
 class QuotaLimiter:
-    """The client's ``AttemptGate``: waits each attempt into its reserved quota slot."""
+    """The client's ``AttemptGate``: waits each attempt into its reserved slot of its own
+    action's quota. Every action has its own backend (its own limit and back-off), so a
+    ``QueryDeviceDetail`` never waits behind ``ListOTA*`` calls."""
 
     def __init__(
         self,
-        qps: float,
+        limits: Mapping[str, float] | float,
         *,
-        backend: QuotaBackend | None = None,
+        backends: Mapping[str, QuotaBackend] | None = None,
+        backend_for: Callable[[str, float], QuotaBackend] | None = None,
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = time.sleep,
         max_wait: float = DEFAULT_MAX_WAIT,
     ) -> None:
-        self.qps = qps
-        self._backend: QuotaBackend = backend or MemoryQuota(qps, monotonic=monotonic)
+        """``limits``: calls per second by action name, or one number for every action.
+
+        ``backends`` gives some actions their backend; the others get one from
+        ``backend_for(action, qps)`` (default: a ``MemoryQuota``) on first use.
+        """
+        self._limits = limits
+        self._backends: dict[str, QuotaBackend] = dict(backends or {})
+        self._backend_for = backend_for or (
+            lambda action, qps: MemoryQuota(qps, monotonic=monotonic)
+        )
+        self._backends_lock = threading.Lock()
         self._monotonic = monotonic
         self._sleep = sleep
         self._max_wait = max_wait
         self._counters = Counters("attempts", "throttled", "quota_busy", "quota_wait_seconds")
 
-    @property
-    def backend(self) -> QuotaBackend:
-        return self._backend
+    def qps(self, action: str) -> float:
+        """The limit of ``action``: its own, else the documented one."""
+        if isinstance(self._limits, int | float):
+            return float(self._limits)
+        limit = self._limits.get(action)
+        if limit is None:
+            known = ACTIONS.get(action)
+            return float(known.qps if known is not None else min(self._limits.values()))
+        return limit
+
+    def backend(self, action: str) -> QuotaBackend:
+        with self._backends_lock:
+            backend = self._backends.get(action)
+            if backend is None:
+                backend = self._backends[action] = self._backend_for(action, self.qps(action))
+            return backend
 
     def before_attempt(self, action: str, deadline: float | None) -> None:
         """Block until this attempt's slot; ``QuotaBusyError`` when it lies past ``deadline``."""
+        backend = self.backend(action)
         now = self._monotonic()
         max_wait = self._max_wait if deadline is None else deadline - now
         try:
-            reservation = self._backend.reserve(max_wait)
+            reservation = backend.reserve(max_wait)
         except QuotaBusyError:
-            self._counters.add("quota_busy")
+            self._counters.add("quota_busy", action=action)
             raise
         waited = reservation.wait
         if reservation.wait > 0:
             self._sleep(reservation.wait)
         # An attempt goes only once confirmed: letting an unconfirmed one go could put
         # more than the limit into one window. Past the deadline the slot is given up.
-        while (late := self._backend.confirm(reservation)) > 0:
+        while (late := backend.confirm(reservation)) > 0:
             if self._monotonic() + late > now + max_wait:
-                self._counters.add("quota_busy")
-                self._counters.add("quota_wait_seconds", waited)
+                self._counters.add("quota_busy", action=action)
+                self._counters.add("quota_wait_seconds", waited, action=action)
                 raise busy_error(late, max_wait)
             waited += late
             self._sleep(late)
-        self._counters.add("attempts")
-        self._counters.add("quota_wait_seconds", waited)
+        self._counters.add("attempts", action=action)
+        self._counters.add("quota_wait_seconds", waited, action=action)
 
     def after_attempt(self, action: str, throttled: bool) -> None:
-        """Learn whether the API throttled the attempt; throttling pauses every caller."""
+        """Learn whether the API throttled the attempt; throttling pauses every caller of
+        that action."""
         if throttled:
-            self._counters.add("throttled")
-        self._backend.report(throttled)
+            self._counters.add("throttled", action=action)
+        self.backend(action).report(throttled)
 
     def stats(self) -> dict[str, int | float]:
         """Attempts let go, throttled, refused as busy, and seconds spent waiting for slots."""
         return self._counters.totals()
+
+    @property
+    def counters(self) -> Counters:
+        """The counts by action (for metrics)."""
+        return self._counters

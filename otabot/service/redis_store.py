@@ -13,20 +13,25 @@ reached Redis uses the whole ``qps``: it cannot know of others.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import LockError, LockNotOwnedError
+from redis.lock import Lock
 from redis.retry import Retry
 
 from otabot.clocks import Monotonic
+from otabot.counters import Counters
 from otabot.service.quota import (
     DEFAULT_MARGIN,
     FIRST_PAUSE,
@@ -38,6 +43,8 @@ from otabot.service.quota import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 KEY_PREFIX = "otabot"
 HEARTBEAT_SECONDS = 30.0
@@ -132,16 +139,6 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 return 1
 """
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 def connect(url: str, *, timeout: float = 0.5) -> redis.Redis:
     """A client with short timeouts, so an unreachable Redis costs half a second, not a hang."""
@@ -164,7 +161,11 @@ def describe(client: redis.Redis) -> str:
 
 
 class RedisLink:
-    """Whether Redis is usable right now; logs the transitions, once each."""
+    """Whether Redis is usable right now; logs the transitions, once each.
+
+    ``attempt`` is the one way every Redis user calls it: skip while degraded (but for
+    the periodic probe), note a failure or a success, and fall back on failure.
+    """
 
     def __init__(
         self,
@@ -179,7 +180,7 @@ class RedisLink:
         self._lock = threading.Lock()
         self._degraded = False
         self._retry_at = 0.0
-        self._failures = 0
+        self._counters = Counters("redis_failures")
 
     @property
     def degraded(self) -> bool:
@@ -188,8 +189,19 @@ class RedisLink:
 
     @property
     def failures(self) -> int:
-        with self._lock:
-            return self._failures
+        return self._counters.count("redis_failures")
+
+    def attempt(self, operation: Callable[[redis.Redis], T], fallback: T) -> T:
+        """``operation(client)``, or ``fallback`` when Redis is unusable or the call fails."""
+        if not self.usable():
+            return fallback
+        try:
+            result = operation(self.client)
+        except redis.RedisError as error:
+            self.failed(error)
+            return fallback
+        self.succeeded()
+        return result
 
     def usable(self) -> bool:
         """True when Redis should be tried: healthy, or this caller's turn to probe it."""
@@ -203,8 +215,8 @@ class RedisLink:
             return True
 
     def failed(self, error: redis.RedisError) -> None:
+        self._counters.add("redis_failures")
         with self._lock:
-            self._failures += 1
             self._retry_at = self._monotonic() + self._retry_interval
             if self._degraded:
                 logger.debug("Redis still unavailable: %s", error)
@@ -227,8 +239,32 @@ class RedisLink:
         logger.info("Redis at %s is back: quota and cache are shared again", describe(self.client))
 
 
+@dataclass(frozen=True)
+class QuotaKeys:
+    """The Redis keys of one action's quota. One hash tag per account, so the scripts'
+    keys share a slot on Redis Cluster too; ``replicas`` is the account's, not the action's."""
+
+    slots: str  # reservations: slot times (sorted set)
+    sent: str  # when attempts were really let go (sorted set)
+    paused_until: str  # the collective back-off's end
+    pause: str  # the back-off's current step
+    replicas: str  # replicas seen lately (sorted set of heartbeats)
+
+    @classmethod
+    def of(cls, account: str, action: str) -> QuotaKeys:
+        base = f"{KEY_PREFIX}:quota:{{{account}}}"
+        return cls(
+            slots=f"{base}:{action}",
+            sent=f"{base}:{action}:sent",
+            paused_until=f"{base}:{action}:paused_until",
+            pause=f"{base}:{action}:pause",
+            replicas=f"{base}:replicas",
+        )
+
+
 class RedisQuota:
-    """The quota shared through Redis by every replica; a local share while Redis is away."""
+    """One action's quota shared through Redis by every replica; a local share while Redis
+    is away."""
 
     def __init__(
         self,
@@ -236,6 +272,8 @@ class RedisQuota:
         qps: float,
         *,
         account: str,
+        action: str,
+        replica: str | None = None,
         monotonic: Monotonic = time.monotonic,
         margin: float = DEFAULT_MARGIN,
         first_pause: float = FIRST_PAUSE,
@@ -247,20 +285,11 @@ class RedisQuota:
         self._window_us = round(window * 1_000_000)
         self._first_pause_us = round(first_pause * 1_000_000)
         self._max_pause_us = round(max_pause * 1_000_000)
-        # One hash tag per account: the scripts' keys share a slot on Redis Cluster too.
-        base = f"{KEY_PREFIX}:quota:{{{account}}}"
-        self._keys = (
-            base,
-            f"{base}:paused_until",
-            f"{base}:replicas",
-            f"{base}:pause",
-            f"{base}:sent",
-        )
+        self.keys = QuotaKeys.of(account, action)
         self._monotonic = monotonic
         self._last_redis_slot = -math.inf  # local time of this replica's latest Redis slot
-        self._replica = uuid.uuid4().hex
-        self._seq = 0
-        self._seq_lock = threading.Lock()
+        self._replica = replica or uuid.uuid4().hex
+        self._seq = itertools.count(1)
         self.replicas_seen = 1
         self.local = MemoryQuota(
             qps, monotonic=monotonic, margin=margin, first_pause=first_pause, max_pause=max_pause
@@ -270,38 +299,37 @@ class RedisQuota:
         self._report = link.client.register_script(_REPORT)
 
     def _member(self) -> str:
-        with self._seq_lock:
-            self._seq += 1
-            return f"{self._replica}:{self._seq}"
+        return f"{self._replica}:{next(self._seq)}"
 
     def reserve(self, max_wait: float | None) -> Reservation:
-        if self._link.usable():
-            max_wait_us = -1 if max_wait is None else max(0, round(max_wait * 1_000_000))
-            # Returning from the local fallback: Redis must learn what it let go.
-            local_sends = self.local.recent_sends() if self._link.degraded else []
-            try:
-                granted, wait_us, replicas, slot_us = self._reserve(
-                    keys=[*self._keys[:3], self._keys[4]],
-                    args=[
-                        self._capacity,
-                        self._window_us,
-                        max_wait_us,
-                        self._member(),
-                        self._replica,
-                        round(HEARTBEAT_SECONDS * 1_000_000),
-                        *(round(age * 1_000_000) for age in local_sends),
-                    ],
-                )
-            except redis.RedisError as error:
-                self._link.failed(error)
-            else:
-                self._link.succeeded()
-                self._note_replicas(int(replicas))
-                wait = int(wait_us) / 1_000_000
-                if not int(granted):
-                    raise busy_error(wait, max_wait or 0.0)
-                self._last_redis_slot = max(self._last_redis_slot, self._monotonic() + wait)
-                return Reservation(wait, int(slot_us) / 1_000_000, in_redis=True)
+        max_wait_us = -1 if max_wait is None else max(0, round(max_wait * 1_000_000))
+        # Returning from the local fallback: Redis must learn what it let go.
+        local_sends = self.local.recent_sends() if self._link.degraded else []
+        keys = self.keys
+        answer = self._link.attempt(
+            lambda client: self._reserve(
+                keys=[keys.slots, keys.paused_until, keys.replicas, keys.sent],
+                args=[
+                    self._capacity,
+                    self._window_us,
+                    max_wait_us,
+                    self._member(),
+                    self._replica,
+                    round(HEARTBEAT_SECONDS * 1_000_000),
+                    *(round(age * 1_000_000) for age in local_sends),
+                ],
+                client=client,
+            ),
+            None,
+        )
+        if answer is not None:
+            granted, wait_us, replicas, slot_us = answer
+            self._note_replicas(int(replicas))
+            wait = int(wait_us) / 1_000_000
+            if not int(granted):
+                raise busy_error(wait, max_wait or 0.0)
+            self._last_redis_slot = max(self._last_redis_slot, self._monotonic() + wait)
+            return Reservation(wait, int(slot_us) / 1_000_000, in_redis=True)
         # The local share must not crowd the attempts Redis has just let go.
         self.local.not_before(self._last_redis_slot + self._window_us / 1_000_000)
         return self.local.reserve(max_wait)
@@ -309,23 +337,20 @@ class RedisQuota:
     def confirm(self, reservation: Reservation) -> float:
         if not reservation.in_redis:
             return self.local.confirm(reservation)
-        if self._link.usable():
-            try:
-                late_us = self._confirm(
-                    keys=[self._keys[4]],
-                    args=[
-                        self._capacity,
-                        self._window_us,
-                        round(reservation.slot * 1_000_000),
-                        self._member(),
-                    ],
-                )
-            except redis.RedisError as error:
-                self._link.failed(error)
-            else:
-                self._link.succeeded()
-                return int(late_us) / 1_000_000
-        return 0.0  # granted by Redis, which has gone: its slot stands
+        late_us = self._link.attempt(
+            lambda client: self._confirm(
+                keys=[self.keys.sent],
+                args=[
+                    self._capacity,
+                    self._window_us,
+                    round(reservation.slot * 1_000_000),
+                    self._member(),
+                ],
+                client=client,
+            ),
+            0,  # granted by Redis, which has gone: its slot stands
+        )
+        return int(late_us) / 1_000_000
 
     def _note_replicas(self, replicas: int) -> None:
         replicas = max(1, replicas)
@@ -335,51 +360,44 @@ class RedisQuota:
 
     def report(self, throttled: bool) -> None:
         self.local.report(throttled)
-        if not self._link.usable():
-            return
-        try:
-            self._report(
-                keys=[self._keys[1], self._keys[3]],
+        self._link.attempt(
+            lambda client: self._report(
+                keys=[self.keys.paused_until, self.keys.pause],
                 args=["1" if throttled else "0", self._first_pause_us, self._max_pause_us],
-            )
-        except redis.RedisError as error:
-            self._link.failed(error)
-        else:
-            self._link.succeeded()
+                client=client,
+            ),
+            None,
+        )
 
 
 class RedisCache:
-    """The L2 result cache and the cross-replica fetch locks, as JSON text in Redis."""
+    """The L2 cache and the cross-replica fetch locks, as JSON text in Redis."""
 
     def __init__(self, link: RedisLink, *, namespace: str = "default") -> None:
         self._link = link
         self._prefix = f"{KEY_PREFIX}:{namespace}"
         self._put = link.client.register_script(_PUT)
-        self._renew = link.client.register_script(_RENEW)
-        self._release = link.client.register_script(_RELEASE)
 
-    def _result_key(self, key: str) -> str:
+    def _entry_key(self, key: str) -> str:
         return f"{self._prefix}:result:{key}"
 
     def _as_of_key(self, key: str) -> str:
         return f"{self._prefix}:as_of:{key}"
 
-    def _lock_key(self, key: str) -> str:
+    def lock_key(self, key: str) -> str:
         return f"{self._prefix}:fetching:{key}"
 
     def get(self, key: str) -> tuple[str, float] | None:
         """The stored text and its remaining seconds to live, or None (absent or no Redis)."""
-        if not self._link.usable():
-            return None
-        try:
-            pipe = self._link.client.pipeline(transaction=False)
-            pipe.get(self._result_key(key))
-            pipe.pttl(self._result_key(key))
+
+        def read(client: redis.Redis) -> tuple[Any, Any]:
+            pipe = client.pipeline(transaction=False)
+            pipe.get(self._entry_key(key))
+            pipe.pttl(self._entry_key(key))
             raw, pttl = pipe.execute()
-        except redis.RedisError as error:
-            self._link.failed(error)
-            return None
-        self._link.succeeded()
+            return raw, pttl
+
+        raw, pttl = self._link.attempt(read, (None, None))
         if raw is None or pttl is None or pttl <= 0:
             return None
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -388,123 +406,98 @@ class RedisCache:
     def put(self, key: str, text: str, ttl: float, *, as_of: datetime) -> bool:
         """Store ``text`` for ``ttl`` seconds unless the stored entry is newer than ``as_of``
         (when its answer was fetched); True when stored, False when kept or Redis failed."""
-        if ttl <= 0 or not self._link.usable():
+        if ttl <= 0:
             return False
-        try:
-            stored = self._put(
-                keys=[self._result_key(key), self._as_of_key(key)],
+        stored = self._link.attempt(
+            lambda client: self._put(
+                keys=[self._entry_key(key), self._as_of_key(key)],
                 args=[text, max(1, round(ttl * 1000)), round(as_of.timestamp() * 1_000_000)],
-            )
-        except redis.RedisError as error:
-            self._link.failed(error)
-            return False
-        self._link.succeeded()
+                client=client,
+            ),
+            0,
+        )
         return bool(stored)
 
-    def acquire(self, key: str, token: str, ttl: float) -> bool:
-        """Take the fetch lock; also True when Redis is unusable (fetch locally then)."""
-        if not self._link.usable():
-            return True
-        try:
-            acquired = self._link.client.set(
-                self._lock_key(key), token, nx=True, px=max(1, round(ttl * 1000))
-            )
-        except redis.RedisError as error:
-            self._link.failed(error)
-            return True
-        self._link.succeeded()
-        return bool(acquired)
+    def lock(self, key: str, ttl: float) -> FetchLock:
+        """The cross-replica fetch lock for ``key`` (not yet taken)."""
+        return FetchLock(self._link, self.lock_key(key), ttl)
 
     def held(self, key: str) -> bool:
         """Whether some replica holds the fetch lock (False when Redis is unusable)."""
-        if not self._link.usable():
-            return False
-        try:
-            exists = self._link.client.exists(self._lock_key(key))
-        except redis.RedisError as error:
-            self._link.failed(error)
-            return False
-        self._link.succeeded()
-        return bool(exists)
-
-    def renew(self, key: str, token: str, ttl: float) -> bool:
-        """Give our fetch lock ``ttl`` seconds more; False only when it is no longer ours
-        (it lapsed and another replica took it). Redis unusable: True, nothing to renew."""
-        if not self._link.usable():
-            return True
-        try:
-            renewed = self._renew(
-                keys=[self._lock_key(key)], args=[token, max(1, round(ttl * 1000))]
-            )
-        except redis.RedisError as error:
-            self._link.failed(error)
-            return True
-        self._link.succeeded()
-        return bool(renewed)
-
-    def release(self, key: str, token: str) -> None:
-        """Drop the fetch lock if it is still ours."""
-        if not self._link.usable():
-            return
-        try:
-            self._release(keys=[self._lock_key(key)], args=[token])
-        except redis.RedisError as error:
-            self._link.failed(error)
-        else:
-            self._link.succeeded()
+        return bool(self._link.attempt(lambda client: client.exists(self.lock_key(key)), 0))
 
 
-class LockHeartbeat:
-    """Keeps a held fetch lock alive from a daemon thread, renewing it every third of its ttl
-    until stopped: the lock can be short (a crashed holder costs waiters at most one ttl)
-    while a long fetch still keeps it. ``wait`` (tests) replaces the pause between renewals;
-    it returns True when the heartbeat should end."""
+class FetchLock:
+    """redis-py's ``Lock`` for one fetch, degrading with the link: while Redis is away every
+    replica fetches for itself. While held, a heartbeat thread ``extend``s it every third
+    of its ttl, so the lock can be short (a crashed holder costs waiters at most one ttl)
+    while a long fetch still keeps it. ``wait`` (tests) replaces the pause between
+    renewals and returns True when the heartbeat should end."""
 
     def __init__(
         self,
-        results: RedisCache,
-        key: str,
-        token: str,
+        link: RedisLink,
+        name: str,
         ttl: float,
         *,
         wait: Callable[[float], bool] | None = None,
     ) -> None:
-        self._results = results
-        self._key = key
-        self._token = token
+        self._link = link
+        self.name = name
         self._ttl = ttl
+        # thread_local=False: the heartbeat thread extends the token the fetching thread set.
+        self._lock = Lock(link.client, name, timeout=ttl, thread_local=False)
+        self._held_in_redis = False
         self._stopped = threading.Event()
         self._wait = wait if wait is not None else self._stopped.wait
-        self._thread = threading.Thread(
-            target=self._run, name=f"otabot-fetch-lock-{token[:8]}", daemon=True
+        self._heartbeat = threading.Thread(
+            target=self._renew, name=f"otabot-fetch-lock-{uuid.uuid4().hex[:8]}", daemon=True
         )
 
-    def start(self) -> LockHeartbeat:
-        self._thread.start()
-        return self
+    def acquire(self) -> bool:
+        """Take it; also True when Redis is unusable (fetch locally then)."""
+        acquired = self._link.attempt(lambda client: self._lock.acquire(blocking=False), None)
+        if acquired is None:
+            return True
+        self._held_in_redis = bool(acquired)
+        if self._held_in_redis:
+            self._heartbeat.start()
+        return self._held_in_redis
 
-    def _run(self) -> None:
+    def _extend(self, client: redis.Redis) -> bool:
+        try:
+            return bool(self._lock.extend(self._ttl, replace_ttl=True))
+        except LockNotOwnedError:  # a RedisError too, but Redis is fine: the lock lapsed
+            return False
+
+    def _renew(self) -> None:
         try:
             while not self._wait(self._ttl / 3) and not self._stopped.is_set():
-                if not self._results.renew(self._key, self._token, self._ttl):
+                if not self._link.attempt(self._extend, True):
                     logger.warning(
-                        "the fetch lock for %s lapsed and another replica took it", self._key
+                        "the fetch lock %s lapsed and another replica took it", self.name
                     )
                     return
         except Exception:
-            logger.exception(
-                "the fetch lock heartbeat for %s failed; the lock may lapse", self._key
-            )
+            logger.exception("the heartbeat of fetch lock %s failed; it may lapse", self.name)
 
     @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+    def renewing(self) -> bool:
+        return self._heartbeat.is_alive()
 
-    def join(self, timeout: float) -> None:
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
-
-    def stop(self) -> None:
-        """End the renewals (the caller then releases the lock); safe if never started."""
+    def release(self) -> None:
+        """Stop renewing and drop the lock if it is still ours; safe if never taken."""
         self._stopped.set()
-        self.join(self._ttl)
+        if self._heartbeat.ident is not None:
+            self._heartbeat.join(self._ttl)
+        if not self._held_in_redis:
+            return
+        self._held_in_redis = False
+
+        self._link.attempt(self._drop, None)
+
+    def _drop(self, client: redis.Redis) -> None:
+        try:
+            self._lock.release()
+        except LockError:  # a RedisError too, but Redis is fine: the lock lapsed
+            logger.debug("fetch lock %s was no longer ours to release", self.name)

@@ -1,94 +1,85 @@
-"""``OtaService``: the lookup use case, as few upstream calls as can answer correctly.
+"""``OtaService``: the on-call questions, each answered with as few upstream calls as it takes.
 
-A lookup is answered, in order, from the in-process cache (L1), from Redis (L2, read
-by every replica), by joining a fetch already running for the same query (in this
-process, or in another replica holding the Redis fetch lock), or by fetching every page
-of ``ListOTAJobByDevice`` through the account-wide ``QuotaLimiter``. ``refresh=True``
-skips both caches and replaces their entry; it still shares a fetch with other
-refreshes running at the same moment, and still waits its turn in the quota.
+One method per use case; each composes cached ``Kind``s (``otabot.service.kinds``)
+fetched through one ``Fetcher`` (cache, single-flight, Redis, quota):
 
-A lookup spends at most ``wait_budget`` seconds in all, waiting for another replica's
-fetch and fetching included. The Redis fetch lock lives ``lock_ttl`` (3 s) and its holder
-renews it while fetching, so a crashed holder costs the waiters at most that long: they
-take over as soon as its lock is gone.
+- ``jobs``: every job of a device for a firmware (``/ota DEVICE FIRMWARE``);
+- ``device``: the device and its unfinished tasks (the device card);
+- ``job``: a job, its task counts and a device's task in it (the job card);
+- ``failed``: a job's failed devices with their reasons;
+- ``firmwares``: a product's packages; ``resolve_version``: which packages a version
+  names; ``firmware_jobs``: the jobs of one package.
 
-Not-found answers are cached for ``negative_ttl`` seconds (15 s, or the cache ttl if
-shorter); every other error is passed on, to every caller of the failed flight.
-
-Degraded quota split: with ``OTABOT_REDIS_URL`` set and Redis unreachable, each replica
-keeps serving with its own cache and a local limiter of ``OTABOT_API_QPS / N`` calls per
-second, ``N`` being the number of replicas it last saw heartbeating in Redis (a replica
-that never reached Redis assumes it is alone). One warning is logged when Redis goes
-away and one info line when it is back; it is probed again every 5 s.
+Parts of a card that otabot's credentials may not read (a RAM policy without
+``iot:QueryDeviceDetail``, say) come back as a ``Part`` holding the error, so the card
+shows what it could fetch and names the action the operator must allow. Any other
+failure of any part fails the whole answer (with its ``Retry``); the parts already
+fetched stay cached, so the retry costs only what is missing.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-import uuid
-from datetime import datetime
-from typing import Protocol
+from typing import Any, TypeVar
 
-from otabot.clocks import Monotonic, Sleep, WallClock, utc_datetime
+from otabot.clocks import Monotonic, Sleep, WallClock
 from otabot.config import Settings
-from otabot.counters import Counters
-from otabot.iot.errors import IotError, NotFoundError, UpstreamUnavailableError
-from otabot.iot.models import OtaJob, Page
-from otabot.service.cache import CacheEntry, LocalCache, from_json, to_json
-from otabot.service.flight import SingleFlight
-from otabot.service.lookup import Lookup, LookupResult, newest_first
-from otabot.service.quota import QuotaLimiter
-from otabot.service.redis_store import LockHeartbeat, RedisCache, RedisLink, RedisQuota, connect
-
-logger = logging.getLogger(__name__)
-
-UPSTREAM_PAGE_SIZE = 100  # the API's maximum
-NEGATIVE_TTL = 15.0
-# The cross-replica fetch lock: renewed while its fetch runs, so a crashed holder costs
-# the replicas waiting for it at most this long.
-LOCK_TTL = 3.0
-# Our own refusals before any attempt (quota busy, no time left): no call was made.
-NOT_SENT = frozenset({"otabot.QuotaBusy", "otabot.DeadlineExceeded"})
-
-
-class JobSource(Protocol):
-    """What the service needs of ``IotClient`` (tests may pass a small fake)."""
-
-    def list_ota_jobs_by_device(
-        self,
-        product_key: str,
-        device_name: str,
-        firmware_id: str,
-        current_page: int = 1,
-        page_size: int = 100,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> Page[OtaJob]: ...
-
-    def close(self) -> None: ...
-
-
-SERVICE_COUNTERS = (
-    "lookups",
-    "cache_hits",
-    "redis_cache_hits",
-    "cache_misses",
-    "negative_cached",
-    "replica_flight_joins",
-    "upstream_calls",
+from otabot.iot.errors import ForbiddenError
+from otabot.iot.models import OtaTask
+from otabot.service.cache import LocalCache
+from otabot.service.fetching import LOCK_TTL, NEGATIVE_TTL, Fetcher, Keyed, Kind
+from otabot.service.kinds import IotSource, Kinds, Ttls
+from otabot.service.lookups import (
+    DeviceLookup,
+    FailedLookup,
+    FirmwareJobsLookup,
+    FirmwareLookup,
+    JobLookup,
+    JobsLookup,
+    VersionLookup,
 )
+from otabot.service.quota import QuotaLimiter
+from otabot.service.redis_store import RedisCache, RedisLink, RedisQuota, connect
+from otabot.service.results import (
+    DeviceResult,
+    Fetched,
+    FirmwareJobsResult,
+    FirmwareResult,
+    JobResult,
+    JobsResult,
+    Part,
+    Provenance,
+    TaskCounts,
+    TaskList,
+    TasksResult,
+    VersionResult,
+)
+
+K = TypeVar("K", bound=Keyed)
+V = TypeVar("V")
+
+# How many of a product's newest packages to suggest when a version matches none.
+NEWEST_SUGGESTED = 5
+
+
+def other_spelling(version: str) -> str | None:
+    """``v2.5.0`` for ``2.5.0`` and the other way round (None when neither applies)."""
+    if version[:1] in ("v", "V") and version[1:2].isdigit():
+        return version[1:]
+    if version[:1].isdigit():
+        return "v" + version
+    return None
 
 
 class OtaService:
-    """Answers ``Lookup`` queries with every job, newest first, cached and within quota."""
+    """Answers the on-call questions, cached and within each action's quota. Thread-safe."""
 
     def __init__(
         self,
-        client: JobSource,
+        client: IotSource,
         *,
         cache_ttl: float = 60.0,
-        max_jobs: int = 1000,
+        max_items: int = 1000,
         negative_ttl: float = NEGATIVE_TTL,
         cache_size: int = 1024,
         limiter: QuotaLimiter | None = None,
@@ -103,34 +94,39 @@ class OtaService:
     ) -> None:
         """``monotonic`` must be the client's too: deadlines passed to it are in its time."""
         self._client = client
-        self._cache_ttl = cache_ttl
-        self._negative_ttl = min(negative_ttl, cache_ttl)
-        self._max_jobs = max_jobs
         self._limiter = limiter
-        self._redis_cache = redis_cache
         self._link = link
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._wall_clock = wall_clock
-        self._wait_budget = wait_budget
-        self._lock_ttl = lock_ttl
-        self._poll_interval = poll_interval
         self._local = LocalCache(cache_size, monotonic=monotonic)
-        self._flights = SingleFlight()
-        self._counters = Counters(*SERVICE_COUNTERS)
+        self.ttls = Ttls.from_cache_ttl(cache_ttl)
+        self.kinds = Kinds.build(client, self.ttls, max_items)
+        self._fetcher = Fetcher(
+            local=self._local,
+            redis_cache=redis_cache,
+            monotonic=monotonic,
+            sleep=sleep,
+            wall_clock=wall_clock,
+            wait_budget=wait_budget,
+            negative_ttl=negative_ttl,
+            lock_ttl=lock_ttl,
+            poll_interval=poll_interval,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OtaService:
         """Client, limiter and caches as configured: Redis-backed when OTABOT_REDIS_URL is set."""
         from otabot.iot.client import IotClient
 
-        account = settings.access_key_id or "anonymous"
+        account = settings.quota_account
         link: RedisLink | None = None
         redis_cache: RedisCache | None = None
         if settings.redis_url:
-            link = RedisLink(connect(settings.redis_url))
-            backend = RedisQuota(link, settings.api_qps, account=account)
-            limiter = QuotaLimiter(settings.api_qps, backend=backend)
+            redis_link = link = RedisLink(connect(settings.redis_url))
+            limiter = QuotaLimiter(
+                settings.api_qps,
+                backend_for=lambda action, qps: RedisQuota(
+                    redis_link, qps, account=account, action=action
+                ),
+            )
             redis_cache = RedisCache(link, namespace=account)
         else:
             limiter = QuotaLimiter(settings.api_qps)
@@ -138,167 +134,126 @@ class OtaService:
         return cls(
             client,
             cache_ttl=settings.cache_ttl,
-            max_jobs=settings.max_jobs,
+            max_items=settings.max_jobs,
             limiter=limiter,
             redis_cache=redis_cache,
             link=link,
         )
 
-    def lookup(self, query: Lookup, refresh: bool = False) -> LookupResult:
-        """Every job of the query's device and firmware; raises ``IotError`` subclasses."""
-        self._counters.add("lookups")
-        key = query.cache_key()
-        if not refresh:
-            entry = self._local.get(key)
-            if entry is not None:
-                self._counters.add("cache_hits")
-                return entry.answer()
-        flight_key = f"{key}#refresh" if refresh else key
-        result, _joined = self._flights.run(flight_key, lambda: self._lead(query, key, refresh))
-        return result
+    # --- the use cases ----------------------------------------------------------------
 
-    def _lead(self, query: Lookup, key: str, refresh: bool) -> LookupResult:
-        """The one caller of a flight: L2, then the cross-replica fetch lock, then the API."""
-        asked_at = utc_datetime(self._wall_clock())
-        if not refresh:
-            entry = self._redis_entry(key)
-            if entry is not None:
-                self._counters.add("redis_cache_hits")
-                return entry.answer()
-        self._counters.add("cache_misses")
-        # One budget for the whole lookup: waiting for another replica, then fetching.
-        deadline = self._monotonic() + self._wait_budget
-        if self._redis_cache is None:
-            return self._fetch_and_store(query, key, deadline)
-        token = uuid.uuid4().hex
-        while not self._redis_cache.acquire(key, token, self._lock_ttl):
-            entry = self._await_other_replica(key, asked_at if refresh else None, deadline)
-            if entry is not None:
-                self._counters.add("replica_flight_joins")
-                return entry.answer()
-            if self._monotonic() >= deadline:
-                raise UpstreamUnavailableError(
-                    f"another replica's fetch of this lookup did not finish within "
-                    f"{self._wait_budget:g} s",
-                    code="otabot.DeadlineExceeded",
-                )
-        heartbeat = LockHeartbeat(self._redis_cache, key, token, self._lock_ttl)
-        try:
-            heartbeat.start()
-            if not refresh:
-                entry = self._redis_entry(key)
-                if entry is not None:
-                    self._counters.add("redis_cache_hits")
-                    return entry.answer()
-            return self._fetch_and_store(query, key, deadline)
-        finally:
-            heartbeat.stop()
-            self._redis_cache.release(key, token)
+    def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult:
+        """Every job of the device for the firmware, newest first; raises ``IotError``s."""
+        fetched = self._fetcher.get(self.kinds.jobs, lookup, refresh=refresh)
+        value = fetched.value
+        return JobsResult(value.jobs, value.total, Provenance.of(fetched), lookup=lookup)
 
-    def _await_other_replica(
-        self, key: str, since: datetime | None, deadline: float
-    ) -> CacheEntry | None:
-        """Poll L2 while another replica fetches; None when its lock is gone or time is up."""
-        assert self._redis_cache is not None
-        while self._monotonic() < deadline:
-            self._sleep(self._poll_interval)
-            entry = self._redis_entry(key)
-            if entry is not None and (since is None or entry.stored_at >= since):
-                return entry
-            if not self._redis_cache.held(key):
-                return None
-        return None
+    def firmware_jobs(
+        self, lookup: FirmwareJobsLookup, refresh: bool = False
+    ) -> FirmwareJobsResult:
+        """Every job of one firmware package, newest first."""
+        fetched = self._fetcher.get(self.kinds.firmware_jobs, lookup, refresh=refresh)
+        value = fetched.value
+        return FirmwareJobsResult(value.jobs, value.total, Provenance.of(fetched), lookup=lookup)
 
-    def _redis_entry(self, key: str) -> CacheEntry | None:
-        """The L2 entry (copied into L1 for its remaining life), or None."""
-        if self._redis_cache is None:
-            return None
-        found = self._redis_cache.get(key)
-        if found is None:
-            return None
-        text, remaining = found
-        try:
-            entry = from_json(text, remaining)
-        except (ValueError, KeyError, TypeError):
-            logger.exception("ignoring an unreadable Redis cache entry for %s", key)
-            return None
-        self._local.put(key, entry)
-        return entry
-
-    def _store(self, key: str, entry: CacheEntry) -> None:
-        """Into L1 and L2, each keeping a newer answer it already holds (another replica's
-        refresh may have finished first: then L1 takes that newer entry from L2)."""
-        self._local.put(key, entry)
-        if self._redis_cache is None:
-            return
-        if not self._redis_cache.put(key, to_json(entry), entry.ttl, as_of=entry.as_of):
-            self._redis_entry(key)
-
-    def _fetch_and_store(self, query: Lookup, key: str, deadline: float) -> LookupResult:
-        try:
-            result = self._fetch(query, deadline)
-        except NotFoundError as error:
-            self._counters.add("negative_cached")
-            entry = CacheEntry(
-                ttl=self._negative_ttl, stored_at=utc_datetime(self._wall_clock()), error=error
-            )
-            self._store(key, entry)
-            raise
-        self._store(
-            key,
-            CacheEntry(
-                ttl=self._cache_ttl, stored_at=utc_datetime(self._wall_clock()), result=result
-            ),
+    def device(self, lookup: DeviceLookup, refresh: bool = False) -> DeviceResult:
+        """The device card: the device and its unfinished tasks."""
+        detail = self._part(self.kinds.device, lookup, refresh)
+        tasks = self._part(self.kinds.unfinished, lookup, refresh)
+        if detail.error is not None and tasks.error is not None:
+            raise detail.error
+        return DeviceResult(
+            lookup,
+            device=_value_part(detail),
+            tasks=_value_part(tasks),
+            provenance=Provenance.of(*_fetched(detail, tasks)),
         )
-        return result
 
-    def _fetch(self, query: Lookup, deadline: float) -> LookupResult:
-        """Every page, 100 jobs at a time, until ``Total`` or the ``max_jobs`` cap, all of
-        them before ``deadline`` (in ``monotonic`` time)."""
-        fetched_at = utc_datetime(self._wall_clock())
-        jobs: dict[str, OtaJob] = {}
-        request_ids: list[str] = []
-        page = 1
-        total = 0
-        while True:
-            try:
-                answer = self._client.list_ota_jobs_by_device(
-                    query.product_key,
-                    query.device_name,
-                    query.firmware_id,
-                    current_page=page,
-                    page_size=UPSTREAM_PAGE_SIZE,
-                    iot_instance_id=query.iot_instance_id,
-                    deadline=deadline,
+    def job(self, lookup: JobLookup, refresh: bool = False) -> JobResult:
+        """The job card: the job, its task counts, and the device's task when one is named."""
+        job = self._fetcher.get(self.kinds.job, lookup.without_device(), refresh=refresh)
+        tasks = self._part(self.kinds.job_tasks, lookup.without_device(), refresh)
+        parts: list[Fetched[Any]] = [job, *_fetched(tasks)]
+        summary = tasks.value.value if tasks.value is not None else None
+        counts: Part[TaskCounts] = Part(error=tasks.error)
+        if tasks.value is not None and summary is not None:
+            counts = Part(TaskCounts(summary.total, summary.counts))
+            if summary.failed_complete:  # the failed list came along: a later click is free
+                failed = TaskList(summary.failed, len(summary.failed))
+                self._fetcher.put(
+                    self.kinds.failed,
+                    FailedLookup(lookup.job_id, lookup.iot_instance_id),
+                    Fetched(failed, tasks.value.fetched_at),
                 )
-            except IotError as error:
-                if error.code not in NOT_SENT:
-                    self._counters.add("upstream_calls")
-                raise
-            self._counters.add("upstream_calls")
-            request_ids.append(answer.request_id)
-            total = answer.total
-            for job in answer.items:
-                jobs.setdefault(job.job_id, job)
-            wanted = min(total, self._max_jobs)
-            if not answer.items or len(jobs) >= wanted or page * UPSTREAM_PAGE_SIZE >= wanted:
-                break
-            page += 1
-        ordered = newest_first(list(jobs.values()))[: self._max_jobs]
-        return LookupResult(
-            lookup=query,
-            jobs=ordered,
-            total=total,
-            fetched_at=fetched_at,
-            truncated=total > len(ordered),
-            request_ids=tuple(request_ids),
-            upstream_calls=len(request_ids),
-        )
+        device_task: Part[OtaTask | None] = Part()
+        if lookup.device_name is not None:
+            if summary is not None and summary.everything is not None:
+                device_task = Part(summary.task_of(lookup.device_name))
+            else:
+                fetched = self._part(self.kinds.device_task, lookup, refresh)
+                device_task = _value_part(fetched)
+                parts.extend(_fetched(fetched))
+        return JobResult(lookup, job.value, counts, device_task, Provenance.of(*parts))
+
+    def failed(self, lookup: FailedLookup, refresh: bool = False) -> TasksResult:
+        """Every failed device task of the job (up to the cap), most recently changed first."""
+        fetched = self._fetcher.get(self.kinds.failed, lookup, refresh=refresh)
+        return TasksResult(lookup, fetched.value.tasks, fetched.value.total, Provenance.of(fetched))
+
+    def firmwares(self, lookup: FirmwareLookup, refresh: bool = False) -> FirmwareResult:
+        """Every firmware package of the product (up to the cap), newest first."""
+        fetched = self._fetcher.get(self.kinds.firmwares, lookup, refresh=refresh)
+        value = fetched.value
+        return FirmwareResult(lookup, value.firmwares, value.total, Provenance.of(fetched))
+
+    def resolve_version(self, lookup: VersionLookup, refresh: bool = False) -> VersionResult:
+        """The packages whose ``DestVersion`` is the version: exact first, then the same
+        version with or without a leading ``v``. With none, the product's newest packages.
+
+        A product whose package list is cached answers without a call; otherwise one
+        ``ListOTAFirmware`` with ``DestVersion`` per spelling tried.
+        """
+        spellings = [lookup.version]
+        alternative = other_spelling(lookup.version)
+        if alternative is not None:
+            spellings.append(alternative)
+        product = FirmwareLookup(lookup.product_key, lookup.iot_instance_id)
+        listed = None if refresh else self._fetcher.peek(self.kinds.firmwares, product)
+        parts: list[Fetched[Any]] = []
+        for spelling in spellings:
+            if listed is not None:
+                matches = tuple(f for f in listed.value.firmwares if f.dest_version == spelling)
+                parts = [listed]
+            else:
+                asked = VersionLookup(lookup.product_key, spelling, lookup.iot_instance_id)
+                fetched = self._fetcher.get(self.kinds.version, asked, refresh=refresh)
+                matches, parts = fetched.value, [*parts, fetched]
+            if matches:
+                return VersionResult(lookup, matches, spelling, (), Provenance.of(*parts))
+        if listed is None:
+            listed = self._fetcher.get(self.kinds.firmwares, product, refresh=refresh)
+            parts.append(listed)
+        newest = listed.value.firmwares[:NEWEST_SUGGESTED]
+        return VersionResult(lookup, (), None, newest, Provenance.of(*parts))
+
+    # --- parts ------------------------------------------------------------------------
+
+    def _part(self, kind: Kind[K, V], lookup: K, refresh: bool) -> Part[Fetched[V]]:
+        """One part of a card: fetched, or the permission error that kept it away."""
+        try:
+            return Part(self._fetcher.get(kind, lookup, refresh=refresh))
+        except ForbiddenError as error:
+            return Part(error=error)
+
+    # --- operations -------------------------------------------------------------------
 
     def stats(self) -> dict[str, float | int]:
         """Counters since start: calls, retries, cache, single-flight, quota waits, throttling."""
-        data = self._counters.totals()
-        data["single_flight_joins"] = self._flights.joins
+        counters = self._fetcher.counters
+        data = counters.totals()
+        data["cache_hits"] = counters.count("cache_hits", layer="memory")
+        data["redis_cache_hits"] = counters.count("cache_hits", layer="redis")
+        data["single_flight_joins"] = self._fetcher.single_flight_joins
         client_stats = getattr(self._client, "stats", None)
         data["retries"] = client_stats()["retries"] if callable(client_stats) else 0
         if self._limiter is not None:
@@ -315,3 +270,11 @@ class OtaService:
         self._client.close()
         if self._link is not None:
             self._link.client.close()
+
+
+def _value_part(part: Part[Fetched[V]]) -> Part[V]:
+    return Part(error=part.error) if part.value is None else Part(part.value.value)
+
+
+def _fetched(*parts: Part[Fetched[Any]]) -> list[Fetched[Any]]:
+    return [part.value for part in parts if part.value is not None]

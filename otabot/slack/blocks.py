@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 
 from otabot.iot.models import JobStatus, OtaJob
 from otabot.iot.paging import page_slice, pages_to_show
-from otabot.service.lookup import LookupResult
+from otabot.service import JobsResult
 from otabot.slack import ids
 from otabot.slack.grammar import STATUS_VALUES, USAGE, OtaCommand, UsageError, encode_state
 
@@ -166,7 +166,7 @@ def _button(text: str, action_id: str, command: OtaCommand, primary: bool = Fals
 
 
 def jobs_message(
-    result: LookupResult,
+    result: JobsResult,
     command: OtaCommand,
     *,
     page_size: int,
@@ -230,7 +230,7 @@ def jobs_message(
     return Message(text=text, blocks=tuple(blocks))
 
 
-def _ordered_counts(result: LookupResult) -> list[tuple[str, int]]:
+def _ordered_counts(result: JobsResult) -> list[tuple[str, int]]:
     known = [(status, result.counts[status]) for status in STATUS_ORDER if status in result.counts]
     others = sorted((s, n) for s, n in result.counts.items() if s not in STATUS_ORDER)
     return known + others
@@ -240,7 +240,7 @@ def _status_words(status: str) -> str:
     return escape(status.lower().replace("_", " "))
 
 
-def _counts_words(result: LookupResult) -> str:
+def _counts_words(result: JobsResult) -> str:
     return ", ".join(
         f"{count} {_status_words(status)}" for status, count in _ordered_counts(result)
     )
@@ -253,7 +253,7 @@ def _filter_words(command: OtaCommand) -> str:
 
 
 def _summary(
-    result: LookupResult,
+    result: JobsResult,
     command: OtaCommand,
     page: int,
     pages: int,
@@ -271,11 +271,11 @@ def _summary(
     parts.append(f"page {page} of {pages}{order}")
     if shared:
         token = "{date_short_pretty} {time_secs}"
-        parts.append(f"fetched {slack_date(result.fetched_at, token)}")
-    elif result.from_cache:
-        parts.append(f"updated {round(result.age_seconds(now))} s ago")
+        parts.append(f"fetched {slack_date(result.provenance.fetched_at, token)}")
+    elif result.provenance.from_cache:
+        parts.append(f"updated {round(result.provenance.age_seconds(now))} s ago")
     else:
-        parts.append(f"fetched {slack_date(result.fetched_at, '{time_secs}')}")
+        parts.append(f"fetched {slack_date(result.provenance.fetched_at, '{time_secs}')}")
     text = " · ".join(parts)
     if command.page > pages:
         text += f"\n:information_source: there is no page {command.page}; this is the last page."
@@ -287,7 +287,7 @@ def _summary(
     return text
 
 
-def _empty_text(result: LookupResult, command: OtaCommand) -> str:
+def _empty_text(result: JobsResult, command: OtaCommand) -> str:
     if command.status is not None and result.jobs:
         return f"No{escape(_filter_words(command))} jobs among the {len(result.jobs)} found."
     return "No OTA jobs for this device and firmware."

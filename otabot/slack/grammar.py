@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from otabot.config import DEVICE_NAME_RE, IDENTIFIER_RE, Settings
 from otabot.iot.models import JobStatus
-from otabot.service.lookup import Lookup
+from otabot.service import JobsLookup
 
 USAGE = (
     "/ota help\n"
@@ -54,7 +54,7 @@ _TOKEN_SHOWN = 40
 class OtaCommand:
     """A well-formed request for one page of one lookup, optionally filtered by status."""
 
-    lookup: Lookup
+    lookup: JobsLookup
     page: int = 1
     status: JobStatus | None = None
 
@@ -204,7 +204,7 @@ def _build(named: dict[str, tuple[str, str]], settings: Settings) -> ParseResult
             "instance": named.get("instance", ("", None))[1],
         }
         return UsageError(why, token_of[field_name])
-    return OtaCommand(Lookup(product_key, device_value, firmware, instance), page, status)
+    return OtaCommand(JobsLookup(product_key, device_value, firmware, instance), page, status)
 
 
 def check_lookup(
@@ -266,4 +266,4 @@ def decode_state(value: object) -> OtaCommand | UsageError:
         if not isinstance(status_value, str) or status_value.lower() not in STATUS_WORDS:
             return UsageError("this button's status filter is unknown")
         status = STATUS_WORDS[status_value.lower()]
-    return OtaCommand(Lookup(product, device, firmware, instance), page, status)
+    return OtaCommand(JobsLookup(product, device, firmware, instance), page, status)

@@ -20,7 +20,7 @@ from otabot.iot.errors import (
     ThrottledError,
     UpstreamUnavailableError,
 )
-from otabot.service.lookup import Lookup, LookupResult
+from otabot.service import JobsLookup, JobsResult
 from otabot.slack.blocks import Message, code, error_message, escape, jobs_message
 from otabot.slack.grammar import OtaCommand
 
@@ -28,7 +28,7 @@ from otabot.slack.grammar import OtaCommand
 class LookupService(Protocol):
     """What the Slack layer needs of ``otabot.service.OtaService``."""
 
-    def lookup(self, query: Lookup, refresh: bool = False) -> LookupResult: ...
+    def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def answer(
 ) -> Reply:
     """Look the command up and render its page, or explain the IoT error; other errors raise."""
     try:
-        result = service.lookup(command.lookup, refresh=refresh)
+        result = service.jobs(command.lookup, refresh=refresh)
     except IotError as error:
         problem, retryable = explain(error, command)
         message = error_message(
@@ -66,7 +66,7 @@ def answer(
     message = jobs_message(
         result, command, page_size=page_size, now=utc_datetime(wall_clock()), shared_by=shared_by
     )
-    return Reply(message, "ok", result.upstream_calls, result.from_cache)
+    return Reply(message, "ok", result.provenance.upstream_calls, result.provenance.from_cache)
 
 
 def explain(error: IotError, command: OtaCommand) -> tuple[str, bool]:

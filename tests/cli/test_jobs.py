@@ -20,7 +20,8 @@ from otabot.clocks import utc_datetime
 from otabot.config import Settings
 from otabot.iot.errors import DeviceNotFoundError, FirmwareProductMismatchError, QuotaBusyError
 from otabot.iot.models import JobStatus
-from otabot.service import Lookup, LookupResult
+from otabot.service import JobsLookup, JobsResult
+from otabot.service.results import Provenance
 from tests.service.fakes import FIRMWARE, PRODUCT, FakeClock, make_job
 
 LIGHT = "a19mzPZabcd"
@@ -34,21 +35,21 @@ def args(device: str, firmware: str = FIRMWARE, **options: Any) -> argparse.Name
     return argparse.Namespace(device=device, firmware=firmware, **values)
 
 
-def result_with(count: int, truncated: bool = False) -> LookupResult:
+def result_with(count: int, truncated: bool = False) -> JobsResult:
     statuses = ("IN_PROGRESS", "COMPLETED", "CANCELED")
     found = tuple(make_job(i, statuses[i % 3]) for i in reversed(range(count)))
-    return LookupResult(
-        lookup=Lookup(PRODUCT, "light1", FIRMWARE),
-        jobs=found,
-        total=count + (5 if truncated else 0),
-        fetched_at=utc_datetime(FakeClock().wall()),
-        truncated=truncated,
-        request_ids=("REQ-1",),
+    return JobsResult(
+        found,
+        count + (5 if truncated else 0),
+        Provenance(utc_datetime(FakeClock().wall()), False, 1, ("REQ-1",)),
+        lookup=JobsLookup(PRODUCT, "light1", FIRMWARE),
     )
 
 
 def test_device_with_an_alias_resolves_to_its_product_key() -> None:
-    assert jobs.build_lookup(args("light/light1"), SETTINGS) == Lookup(LIGHT, "light1", FIRMWARE)
+    assert jobs.build_lookup(args("light/light1"), SETTINGS) == JobsLookup(
+        LIGHT, "light1", FIRMWARE
+    )
 
 
 def test_bare_device_takes_the_product_option_or_the_default_product() -> None:
@@ -135,7 +136,7 @@ def test_summary_notes_truncation() -> None:
 
 def test_table_escapes_terminal_control_characters_from_the_api() -> None:
     job = replace(make_job(1), tags=(("note", "\x1b[31mred\x1b[0m"),))
-    result = replace(result_with(0), jobs=(job,), total=1, counts={})
+    result = replace(result_with(0), jobs=(job,), total=1)
     out = io.StringIO()
     jobs.print_table(result, None, None, 5, out)
     assert "\x1b" not in out.getvalue() and "\\x1b[31mred" in out.getvalue()
@@ -153,7 +154,7 @@ def test_json_keeps_the_apis_field_names() -> None:
 
 
 def test_errors_are_described_in_words_with_the_request_id() -> None:
-    query = Lookup(LIGHT, "light9", FIRMWARE)
+    query = JobsLookup(LIGHT, "light9", FIRMWARE)
     missing = DeviceNotFoundError("x", code="iot.device.NotExistedDevice", request_id="R1")
     assert jobs.describe_error(missing, query) == (
         f"device light9 not found in product {LIGHT} [iot.device.NotExistedDevice] (RequestId R1)"

@@ -26,7 +26,7 @@ import requests
 from otabot.cli.demo import READY_PREFIX
 from otabot.emulator.fleet import sample_fleet
 from otabot.iot.models import OtaJob
-from otabot.service.lookup import newest_first
+from otabot.service.results import newest_first
 from tests.conftest import skip_or_fail
 from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
 

@@ -235,7 +235,7 @@ def test_an_attempt_outrun_by_other_senders_is_never_let_go_unconfirmed() -> Non
             backend.confirm(Reservation(0.0, clock()))
             sent.append(clock())
 
-    limiter = QuotaLimiter(1, backend=backend, monotonic=clock, sleep=sleep, max_wait=60)
+    limiter = QuotaLimiter(1, backends={ACTION: backend}, monotonic=clock, sleep=sleep, max_wait=60)
     for _ in range(2):
         limiter.before_attempt(ACTION, None)
         sent.append(clock())
@@ -250,7 +250,7 @@ def test_an_attempt_outrun_until_its_deadline_gets_quota_busy() -> None:
         clock.advance(seconds)
         backend.confirm(Reservation(0.0, clock()))  # someone else always goes first
 
-    limiter = QuotaLimiter(1, backend=backend, monotonic=clock, sleep=sleep)
+    limiter = QuotaLimiter(1, backends={ACTION: backend}, monotonic=clock, sleep=sleep)
     limiter.before_attempt(ACTION, None)
     with pytest.raises(QuotaBusyError) as caught:
         limiter.before_attempt(ACTION, clock() + 5)

@@ -14,9 +14,9 @@ import pytest
 import redis
 
 from otabot.iot.errors import DeviceNotFoundError, QuotaBusyError, UpstreamUnavailableError
-from otabot.service import Lookup, OtaService, QuotaLimiter
+from otabot.service import JobsLookup, OtaService, QuotaLimiter
 from otabot.service.quota import DEFAULT_MARGIN
-from otabot.service.redis_store import LockHeartbeat, RedisCache, RedisLink, RedisQuota, connect
+from otabot.service.redis_store import FetchLock, RedisCache, RedisLink, RedisQuota, connect
 from tests.service.fakes import (
     EPOCH,
     FIRMWARE,
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.redis
 ACTION = "ListOTAJobByDevice"
 
 ACCOUNT = "testid"
-QUOTA_KEY = f"otabot:quota:{{{ACCOUNT}}}"
+QUOTA_KEY = f"otabot:quota:{{{ACCOUNT}}}:{ACTION}"
 
 
 def replica(
@@ -40,7 +40,9 @@ def replica(
 ) -> OtaService:
     """One replica's service: its own process-local state, Redis shared."""
     link = link or RedisLink(connect(url))
-    limiter = QuotaLimiter(qps, backend=RedisQuota(link, qps, account=ACCOUNT), max_wait=30)
+    limiter = QuotaLimiter(
+        qps, backends={ACTION: RedisQuota(link, qps, account=ACCOUNT, action=ACTION)}, max_wait=30
+    )
     source.gate = limiter
     return OtaService(
         source,
@@ -66,7 +68,9 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def test_two_replicas_share_one_quota(redis_client: redis.Redis) -> None:
-    backends = [RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2)]
+    backends = [
+        RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION) for _ in range(2)
+    ]
     for i in range(30):
         backends[i % 2].reserve(None)
     scores = [score for _, score in redis_client.zrange(QUOTA_KEY, 0, -1, withscores=True)]
@@ -75,7 +79,7 @@ def test_two_replicas_share_one_quota(redis_client: redis.Redis) -> None:
 
 
 def test_shared_quota_refuses_a_caller_past_its_deadline(redis_client: redis.Redis) -> None:
-    quota = RedisQuota(RedisLink(redis_client), 2, account=ACCOUNT)
+    quota = RedisQuota(RedisLink(redis_client), 2, account=ACCOUNT, action=ACTION)
     quota.reserve(None)
     quota.reserve(None)
     with pytest.raises(QuotaBusyError) as caught:
@@ -85,7 +89,9 @@ def test_shared_quota_refuses_a_caller_past_its_deadline(redis_client: redis.Red
 
 
 def test_shared_confirmation_holds_back_a_late_waker(redis_client: redis.Redis) -> None:
-    first, second = (RedisQuota(RedisLink(redis_client), 1, account=ACCOUNT) for _ in range(2))
+    first, second = (
+        RedisQuota(RedisLink(redis_client), 1, account=ACCOUNT, action=ACTION) for _ in range(2)
+    )
     early = first.reserve(None)
     assert first.confirm(early) == 0
     # A reservation whose slot was a second ago (its holder overslept) is still held back
@@ -95,7 +101,9 @@ def test_shared_confirmation_holds_back_a_late_waker(redis_client: redis.Redis) 
 
 
 def test_throttling_seen_by_one_replica_pauses_the_other(redis_client: redis.Redis) -> None:
-    first, second = (RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2))
+    first, second = (
+        RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION) for _ in range(2)
+    )
     first.report(throttled=True)
     assert second.reserve(None).wait == pytest.approx(0.5, abs=0.05)
     redis_client.delete(f"{QUOTA_KEY}:paused_until")  # as if the pause had run out
@@ -106,7 +114,9 @@ def test_throttling_seen_by_one_replica_pauses_the_other(redis_client: redis.Red
 def test_throttling_answers_of_one_burst_start_one_shared_pause(
     redis_client: redis.Redis,
 ) -> None:
-    quotas = [RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(2)]
+    quotas = [
+        RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION) for _ in range(2)
+    ]
     for i in range(10):  # ten attempts in flight on two replicas when throttling began
         quotas[i % 2].report(throttled=True)
     assert redis_client.get(f"{QUOTA_KEY}:pause") == b"500000"
@@ -114,14 +124,16 @@ def test_throttling_answers_of_one_burst_start_one_shared_pause(
 
 
 def test_a_success_clears_the_shared_back_off(redis_client: redis.Redis) -> None:
-    quota = RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT)
+    quota = RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION)
     quota.report(throttled=True)
     quota.report(throttled=False)
     assert redis_client.get(f"{QUOTA_KEY}:pause") is None
 
 
 def test_replicas_see_each_other_through_the_heartbeat(redis_client: redis.Redis) -> None:
-    quotas = [RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT) for _ in range(3)]
+    quotas = [
+        RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION) for _ in range(3)
+    ]
     for quota in quotas:
         quota.reserve(None)
     quotas[0].reserve(None)
@@ -133,11 +145,11 @@ def test_a_result_fetched_by_one_replica_costs_the_other_no_call(redis_url: str)
     jobs = {"light1": [make_job(i) for i in range(120)]}
     first_source, second_source = FakeJobSource(jobs), FakeJobSource(jobs)
     first, second = replica(redis_url, first_source), replica(redis_url, second_source)
-    fetched = first.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
-    shared = second.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
+    fetched = first.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
+    shared = second.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
     assert len(first_source.calls) == 2 and second_source.calls == []
-    assert shared.from_cache and shared.jobs == fetched.jobs
-    assert shared.request_ids == fetched.request_ids
+    assert shared.provenance.from_cache and shared.jobs == fetched.jobs
+    assert shared.provenance.request_ids == fetched.provenance.request_ids
     assert second.stats()["redis_cache_hits"] == 1
     first.close()
     second.close()
@@ -152,7 +164,7 @@ def test_a_not_found_answer_is_shared_too(redis_url: str) -> None:
     first, second = replica(redis_url, first_source), replica(redis_url, second_source)
     for service in (first, second):
         with pytest.raises(DeviceNotFoundError, match="no such device"):
-            service.lookup(Lookup(PRODUCT, "lihgt1", FIRMWARE))
+            service.jobs(JobsLookup(PRODUCT, "lihgt1", FIRMWARE))
     assert len(first_source.calls) == 1 and second_source.calls == []
 
 
@@ -160,11 +172,11 @@ def test_a_refresh_on_one_replica_replaces_the_redis_entry(redis_url: str) -> No
     jobs = {"light1": [make_job(1)]}
     first_source, second_source = FakeJobSource(jobs), FakeJobSource(jobs)
     first, second = replica(redis_url, first_source), replica(redis_url, second_source)
-    first.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
+    first.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
     jobs["light1"] = [make_job(1), make_job(2)]
-    second.lookup(Lookup(PRODUCT, "light1", FIRMWARE), refresh=True)
+    second.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE), refresh=True)
     third = replica(redis_url, FakeJobSource(jobs))
-    assert third.lookup(Lookup(PRODUCT, "light1", FIRMWARE)).total == 2
+    assert third.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE)).total == 2
 
 
 def test_concurrent_lookups_on_two_replicas_share_one_fetch(redis_url: str) -> None:
@@ -174,12 +186,12 @@ def test_concurrent_lookups_on_two_replicas_share_one_fetch(redis_url: str) -> N
     first_source.release.clear()
     results = []
     leader = threading.Thread(
-        target=lambda: results.append(first.lookup(Lookup(PRODUCT, "light1", FIRMWARE)))
+        target=lambda: results.append(first.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE)))
     )
     leader.start()
     assert first_source.entered.wait(5)
     follower = threading.Thread(
-        target=lambda: results.append(second.lookup(Lookup(PRODUCT, "light1", FIRMWARE)))
+        target=lambda: results.append(second.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE)))
     )
     follower.start()
     for _ in range(100):  # let the follower find the lock before the leader publishes
@@ -212,9 +224,9 @@ def test_unreachable_redis_degrades_to_local_quota_and_cache_with_one_warning(
     service = replica(f"redis://127.0.0.1:{port}/15", source)
     with caplog.at_level(logging.WARNING, logger="otabot.service.redis_store"):
         for _ in range(5):
-            result = service.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
-        service.lookup(Lookup(PRODUCT, "light2", FIRMWARE))
-    assert result.from_cache and len(source.calls) == 2
+            result = service.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
+        service.jobs(JobsLookup(PRODUCT, "light2", FIRMWARE))
+    assert result.provenance.from_cache and len(source.calls) == 2
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "serving with the local quota and cache" in warnings[0].getMessage()
@@ -229,23 +241,23 @@ def test_redis_lost_mid_run_then_back_is_used_again(
     link = RedisLink(connect(url), monotonic=clock, retry_interval=5)
     source = FakeJobSource({name: [make_job(1)] for name in ("light1", "light2", "light3")})
     service = replica(url, source, link=link)
-    service.lookup(Lookup(PRODUCT, "light1", FIRMWARE))
+    service.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
     assert not link.degraded
 
     proxy.stop()
     with caplog.at_level(logging.INFO, logger="otabot.service.redis_store"):
-        service.lookup(Lookup(PRODUCT, "light2", FIRMWARE))
+        service.jobs(JobsLookup(PRODUCT, "light2", FIRMWARE))
         assert link.degraded
         proxy.start()
-        service.lookup(Lookup(PRODUCT, "light2", FIRMWARE), refresh=True)
+        service.jobs(JobsLookup(PRODUCT, "light2", FIRMWARE), refresh=True)
         assert link.degraded  # not retried before the interval
         clock.advance(6)
-        service.lookup(Lookup(PRODUCT, "light3", FIRMWARE))
+        service.jobs(JobsLookup(PRODUCT, "light3", FIRMWARE))
     assert not link.degraded
     levels = [r.levelname for r in caplog.records]
     assert levels.count("WARNING") == 1 and levels.count("INFO") == 1
     other = replica(redis_url, FakeJobSource())
-    assert other.lookup(Lookup(PRODUCT, "light3", FIRMWARE)).from_cache
+    assert other.jobs(JobsLookup(PRODUCT, "light3", FIRMWARE)).provenance.from_cache
 
 
 class Arrivals:
@@ -256,9 +268,9 @@ class Arrivals:
         self.clock = FakeClock()
         url = f"redis://127.0.0.1:{proxy.port}/{urlsplit(redis_url).path.strip('/')}"
         link = RedisLink(connect(url), monotonic=self.clock, retry_interval=0)  # probe every call
-        backend = RedisQuota(link, 10, account=ACCOUNT, monotonic=self.clock)
+        backend = RedisQuota(link, 10, account=ACCOUNT, action=ACTION, monotonic=self.clock)
         self.limiter = QuotaLimiter(
-            10, backend=backend, monotonic=self.clock, sleep=self._sleep, max_wait=30
+            10, backends={ACTION: backend}, monotonic=self.clock, sleep=self._sleep, max_wait=30
         )
         self.sent: list[float] = []
         self._waited = 0.0
@@ -350,22 +362,22 @@ def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_redis_
 
     slow_source = FirstCallAnswersLate(FakeJobSource(jobs))
     slow, refresher = service(slow_source), service(FakeJobSource(jobs))
-    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
-    late = threading.Thread(target=slow.lookup, args=(lookup,))
+    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
+    late = threading.Thread(target=slow.jobs, args=(lookup,))
     late.start()
     assert slow_source.entered.wait(5)
-    redis_client.delete(f"otabot:{ACCOUNT}:fetching:{lookup.cache_key()}")  # its lock lapsed
+    redis_client.delete(f"otabot:{ACCOUNT}:fetching:jobs:{lookup.cache_key()}")  # its lock lapsed
     clock.advance(1)
     jobs["light1"] = [make_job(1), make_job(2)]
-    assert refresher.lookup(lookup, refresh=True).total == 2
+    assert refresher.jobs(lookup, refresh=True).total == 2
     slow_source.release.set()
     late.join(5)
-    assert service(FakeJobSource()).lookup(lookup).total == 2
-    assert slow.lookup(lookup).total == 2  # its own L1 took the newer entry from Redis
+    assert service(FakeJobSource()).jobs(lookup).total == 2
+    assert slow.jobs(lookup).total == 2  # its own L1 took the newer entry from Redis
 
 
-def lock_key(lookup: Lookup) -> str:
-    return f"otabot:{ACCOUNT}:fetching:{lookup.cache_key()}"
+def lock_key(lookup: JobsLookup) -> str:
+    return f"otabot:{ACCOUNT}:fetching:jobs:{lookup.cache_key()}"
 
 
 class ClockedReplica:
@@ -397,7 +409,7 @@ def test_waiting_for_another_replica_and_fetching_share_one_budget(
 ) -> None:
     source = FakeJobSource({"light1": [make_job(1)]})
     replica_b = ClockedReplica(redis_url, source, wait_budget=10)
-    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
     redis_client.set(lock_key(lookup), "replica-a", px=60_000)
 
     def holder_gives_up(now: float) -> None:
@@ -405,7 +417,7 @@ def test_waiting_for_another_replica_and_fetching_share_one_budget(
             redis_client.delete(lock_key(lookup))
 
     replica_b.on_sleep = holder_gives_up
-    assert replica_b.service.lookup(lookup).total == 1
+    assert replica_b.service.jobs(lookup).total == 1
     assert source.calls[0][2] == pytest.approx(replica_b.start + 10)  # not 4 + 10
 
 
@@ -414,10 +426,10 @@ def test_a_lookup_gives_up_when_another_replica_holds_the_lock_past_its_budget(
 ) -> None:
     source = FakeJobSource({"light1": [make_job(1)]})
     replica_b = ClockedReplica(redis_url, source, wait_budget=10)
-    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
     redis_client.set(lock_key(lookup), "replica-a", px=60_000)
     with pytest.raises(UpstreamUnavailableError, match="another replica"):
-        replica_b.service.lookup(lookup)
+        replica_b.service.jobs(lookup)
     assert replica_b.clock() - replica_b.start <= 10 + 0.05
     assert source.calls == []
 
@@ -427,10 +439,10 @@ def test_a_waiter_takes_over_at_once_when_the_holders_lock_expires(
 ) -> None:
     source = FakeJobSource({"light1": [make_job(1)]})
     replica_b = ClockedReplica(redis_url, source)
-    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
     redis_client.set(lock_key(lookup), "crashed-replica", px=60_000)
     replica_b.on_sleep = lambda now: redis_client.delete(lock_key(lookup))  # it expires
-    assert replica_b.service.lookup(lookup).total == 1
+    assert replica_b.service.jobs(lookup).total == 1
     assert replica_b.clock() - replica_b.start == pytest.approx(0.05)  # one poll
 
 
@@ -439,9 +451,9 @@ def test_the_fetch_lock_is_short_and_held_only_while_fetching(
 ) -> None:
     source = FakeJobSource({"light1": [make_job(1)]})
     replica_a = ClockedReplica(redis_url, source)
-    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
     source.release.clear()
-    leader = threading.Thread(target=replica_a.service.lookup, args=(lookup,))
+    leader = threading.Thread(target=replica_a.service.jobs, args=(lookup,))
     leader.start()
     assert source.entered.wait(5)
     assert 0 < redis_client.pttl(lock_key(lookup)) <= 5_000  # a crash costs seconds, not 30
@@ -458,9 +470,9 @@ def test_the_fetch_lock_is_released_when_the_fetch_fails(
         return UpstreamUnavailableError("down", code="ServiceUnavailable")
 
     replica_a = ClockedReplica(redis_url, FakeJobSource(errors={"light1": down}))
-    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
     with pytest.raises(UpstreamUnavailableError):
-        replica_a.service.lookup(lookup)
+        replica_a.service.jobs(lookup)
     assert not redis_client.exists(lock_key(lookup))
 
 
@@ -471,9 +483,9 @@ def test_the_fetch_lock_is_released_when_the_fetch_is_interrupted(
         raise KeyboardInterrupt
 
     replica_a = ClockedReplica(redis_url, FakeJobSource(errors={"light1": interrupted}))
-    lookup = Lookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
     with pytest.raises(KeyboardInterrupt):
-        replica_a.service.lookup(lookup)
+        replica_a.service.jobs(lookup)
     assert not redis_client.exists(lock_key(lookup))
     assert not [t for t in threading.enumerate() if t.name.startswith("otabot-fetch-lock")]
 
@@ -509,28 +521,41 @@ class Ticks:
 def test_the_heartbeat_renews_the_fetch_lock_while_the_fetch_runs(
     redis_client: redis.Redis,
 ) -> None:
-    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
-    assert results.acquire("light1", "mine", 3)
     ticks = Ticks()
-    heartbeat = LockHeartbeat(results, "light1", "mine", 3, wait=ticks.wait).start()
-    redis_client.pexpire(f"otabot:{ACCOUNT}:fetching:light1", 100)  # about to lapse
+    lock = FetchLock(RedisLink(redis_client), "otabot:test:fetching:light1", 3, wait=ticks.wait)
+    assert lock.acquire()
+    redis_client.pexpire("otabot:test:fetching:light1", 100)  # about to lapse
     ticks.tick()
-    assert redis_client.pttl(f"otabot:{ACCOUNT}:fetching:light1") > 2_000
+    assert redis_client.pttl("otabot:test:fetching:light1") > 2_000
     assert ticks.pauses[0] == pytest.approx(1)  # a third of the ttl
     ticks.stop()
-    heartbeat.stop()
-    assert not heartbeat.alive
+    lock.release()
+    assert not lock.renewing
+    assert not redis_client.exists("otabot:test:fetching:light1")
 
 
 def test_the_heartbeat_stops_when_the_lock_is_no_longer_its_own(
     redis_client: redis.Redis,
 ) -> None:
-    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
-    redis_client.set(f"otabot:{ACCOUNT}:fetching:light1", "someone-else", px=3_000)
     ticks = Ticks()
-    heartbeat = LockHeartbeat(results, "light1", "mine", 3, wait=ticks.wait).start()
+    lock = FetchLock(RedisLink(redis_client), "otabot:test:fetching:light1", 3, wait=ticks.wait)
+    assert lock.acquire()
+    redis_client.set("otabot:test:fetching:light1", "someone-else", px=3_000)  # it lapsed
     ticks.release_one()  # its renewal finds another's token
-    heartbeat.join(5)
-    assert not heartbeat.alive and not ticks.stopped.is_set()
-    assert redis_client.get(f"otabot:{ACCOUNT}:fetching:light1") == b"someone-else"
-    assert 2_000 < redis_client.pttl(f"otabot:{ACCOUNT}:fetching:light1") <= 3_000
+    lock.release()
+    assert not lock.renewing and not ticks.stopped.is_set()
+    assert redis_client.get("otabot:test:fetching:light1") == b"someone-else"
+    assert 2_000 < redis_client.pttl("otabot:test:fetching:light1") <= 3_000
+
+
+def test_a_fetch_lock_is_taken_once_and_degrades_to_taken_without_redis(
+    redis_client: redis.Redis,
+) -> None:
+    link = RedisLink(redis_client)
+    first = FetchLock(link, "otabot:test:fetching:light2", 3)
+    second = FetchLock(link, "otabot:test:fetching:light2", 3)
+    assert first.acquire() and not second.acquire()
+    first.release()
+    gone = RedisLink(connect("redis://127.0.0.1:1/0"))
+    assert FetchLock(gone, "otabot:test:fetching:light2", 3).acquire()  # fetch locally
+    assert gone.degraded

@@ -16,7 +16,7 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import OtaJob
-from otabot.service import Lookup, LookupResult, OtaService, QuotaLimiter
+from otabot.service import JobsLookup, JobsResult, OtaService, QuotaLimiter
 from otabot.service.flight import SingleFlight
 from otabot.service.quota import DEFAULT_MARGIN
 from tests.service.fakes import (
@@ -29,8 +29,8 @@ from tests.service.fakes import (
 )
 
 
-def query(device: str = "light1") -> Lookup:
-    return Lookup(PRODUCT, device, FIRMWARE)
+def query(device: str = "light1") -> JobsLookup:
+    return JobsLookup(PRODUCT, device, FIRMWARE)
 
 
 def service_over(
@@ -47,7 +47,7 @@ def service_over(
     service = OtaService(
         source,
         cache_ttl=cache_ttl,
-        max_jobs=max_jobs,
+        max_items=max_jobs,
         limiter=limiter,
         monotonic=clock,
         sleep=clock.sleep,
@@ -65,73 +65,73 @@ def not_found() -> IotError:
 def test_lookup_returns_every_page_newest_first_with_counts() -> None:
     jobs = [make_job(i, "COMPLETED" if i % 3 else "IN_PROGRESS") for i in range(250)]
     service, source, clock = service_over({"light1": jobs})
-    result = service.lookup(query())
+    result = service.jobs(query())
     assert [page for _, page, _ in source.calls] == [1, 2, 3]
     assert result.total == 250 and len(result.jobs) == 250
     assert result.jobs[0].job_id == "Job00000249" and result.jobs[-1].job_id == "Job00000000"
     assert result.counts == {"IN_PROGRESS": 84, "COMPLETED": 166}
-    assert result.request_ids == ("REQ-1", "REQ-2", "REQ-3")
-    assert result.upstream_calls == 3
-    assert result.fetched_at == utc_datetime(clock.wall())
-    assert not result.from_cache and not result.truncated
+    assert result.provenance.request_ids == ("REQ-1", "REQ-2", "REQ-3")
+    assert result.provenance.upstream_calls == 3
+    assert result.provenance.fetched_at == utc_datetime(clock.wall())
+    assert not result.provenance.from_cache and not result.truncated
 
 
 def test_lookup_of_a_device_without_jobs_costs_one_call() -> None:
     service, source, _ = service_over({})
-    result = service.lookup(query("light3"))
+    result = service.jobs(query("light3"))
     assert (result.total, result.jobs, len(source.calls)) == (0, (), 1)
 
 
 def test_result_over_max_jobs_is_truncated_after_the_pages_that_cover_the_cap() -> None:
     service, source, _ = service_over({"light1": [make_job(i) for i in range(450)]}, max_jobs=150)
-    result = service.lookup(query())
+    result = service.jobs(query())
     assert len(source.calls) == 2
     assert len(result.jobs) == 150 and result.total == 450 and result.truncated
 
 
 def test_second_lookup_is_served_from_cache_without_a_call() -> None:
     service, source, _ = service_over({"light1": [make_job(1)]})
-    first = service.lookup(query())
-    second = service.lookup(query())
+    first = service.jobs(query())
+    second = service.jobs(query())
     assert len(source.calls) == 1
-    assert second.from_cache and second.jobs == first.jobs
+    assert second.provenance.from_cache and second.jobs == first.jobs
     assert service.stats()["cache_hits"] == 1
 
 
 def test_cache_entry_expires_after_the_ttl() -> None:
     service, source, clock = service_over({"light1": [make_job(1)]}, cache_ttl=60)
-    service.lookup(query())
+    service.jobs(query())
     clock.advance(59)
-    assert service.lookup(query()).from_cache
+    assert service.jobs(query()).provenance.from_cache
     clock.advance(2)
-    assert not service.lookup(query()).from_cache
+    assert not service.jobs(query()).provenance.from_cache
     assert len(source.calls) == 2
 
 
 def test_refresh_bypasses_the_cache_and_replaces_its_entry() -> None:
     jobs = {"light1": [make_job(1)]}
     service, source, _ = service_over(jobs)
-    service.lookup(query())
+    service.jobs(query())
     jobs["light1"] = [make_job(1), make_job(2)]
-    refreshed = service.lookup(query(), refresh=True)
-    after = service.lookup(query())
-    assert not refreshed.from_cache and refreshed.total == 2
-    assert after.from_cache and after.total == 2
+    refreshed = service.jobs(query(), refresh=True)
+    after = service.jobs(query())
+    assert not refreshed.provenance.from_cache and refreshed.total == 2
+    assert after.provenance.from_cache and after.total == 2
     assert len(source.calls) == 2
 
 
 def test_refresh_goes_through_the_quota() -> None:
     service, _, _ = service_over({"light1": [make_job(1)]}, qps=10)
-    service.lookup(query())
-    service.lookup(query(), refresh=True)
+    service.jobs(query())
+    service.jobs(query(), refresh=True)
     assert service.stats()["attempts"] == 2
 
 
 def test_cache_is_keyed_by_the_whole_query() -> None:
     service, source, _ = service_over({"light1": [make_job(1)]})
-    service.lookup(query())
-    service.lookup(Lookup(PRODUCT, "light1", FIRMWARE, "iot-instance-1"))
-    service.lookup(Lookup(PRODUCT, "light1", "FWother"))
+    service.jobs(query())
+    service.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE, "iot-instance-1"))
+    service.jobs(JobsLookup(PRODUCT, "light1", "FWother"))
     assert len(source.calls) == 3
 
 
@@ -139,22 +139,22 @@ def test_not_found_is_cached_briefly_so_a_repeated_typo_costs_one_call() -> None
     service, source, clock = service_over(errors={"lihgt1": not_found})
     for _ in range(10):
         with pytest.raises(DeviceNotFoundError) as caught:
-            service.lookup(query("lihgt1"))
+            service.jobs(query("lihgt1"))
         assert caught.value.request_id == "REQ-NF"
     assert len(source.calls) == 1
     clock.advance(16)
     with pytest.raises(DeviceNotFoundError):
-        service.lookup(query("lihgt1"))
+        service.jobs(query("lihgt1"))
     assert len(source.calls) == 2
 
 
 def test_negative_ttl_never_outlives_the_cache_ttl() -> None:
     service, source, clock = service_over(errors={"lihgt1": not_found}, cache_ttl=5)
     with pytest.raises(DeviceNotFoundError):
-        service.lookup(query("lihgt1"))
+        service.jobs(query("lihgt1"))
     clock.advance(6)
     with pytest.raises(DeviceNotFoundError):
-        service.lookup(query("lihgt1"))
+        service.jobs(query("lihgt1"))
     assert len(source.calls) == 2
 
 
@@ -165,21 +165,21 @@ def test_other_errors_are_not_cached() -> None:
     service, source, _ = service_over(errors={"light1": down})
     for _ in range(3):
         with pytest.raises(UpstreamUnavailableError):
-            service.lookup(query())
+            service.jobs(query())
     assert len(source.calls) == 3
 
 
 def run_concurrently(
-    service: OtaService, source: FakeJobSource, lookup: Lookup, callers: int
-) -> list[LookupResult | BaseException]:
+    service: OtaService, source: FakeJobSource, lookup: JobsLookup, callers: int
+) -> list[JobsResult | BaseException]:
     """``callers`` threads ask at once; the source answers once all but one have joined."""
     source.release.clear()
-    outcomes: list[LookupResult | BaseException] = []
+    outcomes: list[JobsResult | BaseException] = []
     lock = threading.Lock()
 
     def ask() -> None:
         try:
-            outcome: LookupResult | BaseException = service.lookup(lookup)
+            outcome: JobsResult | BaseException = service.jobs(lookup)
         except IotError as error:
             outcome = error
         with lock:
@@ -204,7 +204,10 @@ def test_concurrent_identical_lookups_share_one_fetch() -> None:
     outcomes = run_concurrently(service, source, query(), callers=20)
     assert len(source.calls) == 2  # one fetch of two pages
     assert len(outcomes) == 20
-    assert all(outcome is outcomes[0] for outcome in outcomes)
+    assert all(outcome.jobs == outcomes[0].jobs for outcome in outcomes)  # type: ignore[union-attr]
+    # The leader's answer cost the two calls; the nineteen that joined it cost none.
+    calls = sorted(outcome.provenance.upstream_calls for outcome in outcomes)  # type: ignore[union-attr]
+    assert calls == [0] * 19 + [2]
     assert service.stats()["single_flight_joins"] == 19
 
 
@@ -227,7 +230,7 @@ def test_each_waiter_raises_the_shared_error_with_its_own_traceback() -> None:
     entered, release = threading.Event(), threading.Event()
     caught: list[BaseException] = []
 
-    def failing_fetch() -> LookupResult:
+    def failing_fetch() -> JobsResult:
         entered.set()
         release.wait(5)
         raise UpstreamUnavailableError("down", code="ServiceUnavailable")
@@ -261,15 +264,15 @@ def test_a_refused_call_is_not_counted_as_an_upstream_call() -> None:
     limiter = QuotaLimiter(1, monotonic=clock, sleep=lambda _: None)
     source = FakeJobSource({}, gate=limiter)
     service = OtaService(source, limiter=limiter, monotonic=clock, wait_budget=0.5)
-    service.lookup(query("dev-0001"))
+    service.jobs(query("dev-0001"))
     with pytest.raises(QuotaBusyError):
-        service.lookup(query("dev-0002"))
+        service.jobs(query("dev-0002"))
     assert service.stats()["upstream_calls"] == len(source.calls) == 1
 
 
 def test_lookup_passes_a_deadline_so_quota_waits_are_bounded() -> None:
     service, source, clock = service_over({"light1": [make_job(1)]})
-    service.lookup(query())
+    service.jobs(query())
     assert source.calls[0][2] == pytest.approx(clock() + 10)
 
 
@@ -279,17 +282,17 @@ def test_lookup_fails_with_busy_when_the_quota_has_no_slot_in_time() -> None:
     source = FakeJobSource({}, gate=limiter)
     service = OtaService(source, limiter=limiter, monotonic=clock, wait_budget=3)
     for device in ("dev-0001", "dev-0002", "dev-0003"):  # slots at 0, 1.04 and 2.08 s
-        service.lookup(query(device))
+        service.jobs(query(device))
     with pytest.raises(QuotaBusyError):
-        service.lookup(query("dev-0004"))  # 3.12 s is past the 3 s budget
+        service.jobs(query("dev-0004"))  # 3.12 s is past the 3 s budget
     assert service.stats()["quota_busy"] == 1
 
 
 def test_stats_report_calls_cache_and_quota() -> None:
     service, _, _ = service_over({"light1": [make_job(1)]}, qps=1)
-    service.lookup(query())
-    service.lookup(query())
-    service.lookup(query("light2"))
+    service.jobs(query())
+    service.jobs(query())
+    service.jobs(query("light2"))
     stats = service.stats()
     assert stats["lookups"] == 3
     assert stats["cache_hits"] == 1 and stats["cache_misses"] == 2
@@ -309,15 +312,15 @@ def test_a_lookup_answered_after_a_refresh_does_not_replace_the_newer_entry() ->
     jobs = {"light1": [make_job(1)]}
     source = FirstCallAnswersLate(FakeJobSource(jobs))
     service = OtaService(source, monotonic=clock, sleep=clock.sleep, wall_clock=clock.wall)
-    slow = threading.Thread(target=service.lookup, args=(query(),))
+    slow = threading.Thread(target=service.jobs, args=(query(),))
     slow.start()
     assert source.entered.wait(5)
     clock.advance(1)
     jobs["light1"] = [make_job(1), make_job(2)]
-    assert service.lookup(query(), refresh=True).total == 2
+    assert service.jobs(query(), refresh=True).total == 2
     source.release.set()
     slow.join(5)
-    assert service.lookup(query()).total == 2
+    assert service.jobs(query()).total == 2
 
 
 def test_waiters_of_an_interrupted_leader_get_an_ordinary_error() -> None:
@@ -326,7 +329,7 @@ def test_waiters_of_an_interrupted_leader_get_an_ordinary_error() -> None:
     leader_saw: list[BaseException] = []
     waiters_saw: list[BaseException] = []
 
-    def interrupted_fetch() -> LookupResult:
+    def interrupted_fetch() -> JobsResult:
         entered.set()
         release.wait(5)
         raise KeyboardInterrupt

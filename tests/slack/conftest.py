@@ -25,7 +25,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from otabot.config import Settings
 from otabot.iot.models import OtaJob
-from otabot.service.lookup import Lookup, LookupResult, newest_first
+from otabot.service import JobsLookup, JobsResult
+from otabot.service.results import Provenance, newest_first
 from otabot.slack.app import build_app
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
@@ -164,17 +165,15 @@ def job(
     return OtaJob.from_api(item)
 
 
-def result_of(lookup: Lookup, jobs: list[OtaJob], **changes: Any) -> LookupResult:
+def result_of(
+    lookup: JobsLookup, jobs: list[OtaJob], total: int | None = None, **provenance: Any
+) -> JobsResult:
+    """The service's answer with these jobs (of ``total``, when the cap cut the list);
+    ``provenance`` overrides fetched_at, from_cache, upstream_calls or request_ids."""
     ordered = newest_first(jobs)
-    result = LookupResult(
-        lookup=lookup,
-        jobs=ordered,
-        total=len(ordered),
-        fetched_at=NOW,
-        upstream_calls=1,
-        request_ids=("REQ-1",),
-    )
-    return dataclasses.replace(result, **changes) if changes else result
+    fields = {"fetched_at": NOW, "from_cache": False, "upstream_calls": 1, "request_ids": ("R1",)}
+    origin = Provenance(**(fields | provenance))
+    return JobsResult(ordered, len(ordered) if total is None else total, origin, lookup=lookup)
 
 
 def many_jobs(count: int) -> list[OtaJob]:
@@ -194,16 +193,18 @@ class FakeLookupService:
     """In-test service: answers from a table (or raises), caches like the real one, counts calls."""
 
     answers: dict[str, list[OtaJob] | Exception] = field(default_factory=dict)
-    calls: list[tuple[Lookup, bool]] = field(default_factory=list)
+    calls: list[tuple[JobsLookup, bool]] = field(default_factory=list)
     upstream: int = 0
-    _cache: dict[Lookup, LookupResult] = field(default_factory=dict)
+    _cache: dict[JobsLookup, JobsResult] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def lookup(self, query: Lookup, refresh: bool = False) -> LookupResult:
+    def jobs(self, query: JobsLookup, refresh: bool = False) -> JobsResult:
         with self._lock:
             self.calls.append((query, refresh))
             if not refresh and query in self._cache:
-                return dataclasses.replace(self._cache[query], from_cache=True, upstream_calls=0)
+                cached = self._cache[query]
+                origin = dataclasses.replace(cached.provenance, from_cache=True, upstream_calls=0)
+                return dataclasses.replace(cached, provenance=origin)
             answer = self.answers.get(query.device_name, [])
             self.upstream += 1
             if isinstance(answer, Exception):

@@ -19,7 +19,7 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import JobStatus
-from otabot.service.lookup import Lookup
+from otabot.service import JobsLookup
 from otabot.slack import ids
 from otabot.slack.grammar import OtaCommand, decode_state, encode_state
 from tests.slack.conftest import (
@@ -33,7 +33,7 @@ from tests.slack.conftest import (
     signed_command,
 )
 
-LIGHT1 = Lookup(PRODUCT, "light1", FIRMWARE)
+LIGHT1 = JobsLookup(PRODUCT, "light1", FIRMWARE)
 
 
 def dumps(value: object) -> str:
@@ -69,9 +69,9 @@ def test_ack_does_not_wait_for_the_lookup(
     release = threading.Event()
 
     class BlockedService(FakeLookupService):
-        def lookup(self, query: Lookup, refresh: bool = False):  # type: ignore[no-untyped-def]
+        def jobs(self, query: JobsLookup, refresh: bool = False):  # type: ignore[no-untyped-def]
             assert release.wait(10), "the test never released the lookup"
-            return super().lookup(query, refresh)
+            return super().jobs(query, refresh)
 
     blocked = harness_for(
         settings_for(recorder), BlockedService(answers=fake_service.answers), recorder

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from otabot.iot.models import JobStatus
-from otabot.service.lookup import Lookup
+from otabot.service import JobsLookup
 from otabot.slack import ids
 from otabot.slack.blocks import (
     MAX_BLOCKS,
@@ -25,7 +25,7 @@ from otabot.slack.blocks import (
 from otabot.slack.grammar import OtaCommand, UsageError, decode_state
 from tests.slack.conftest import FIRMWARE, NOW, PRODUCT, job, many_jobs, result_of
 
-LOOKUP = Lookup(PRODUCT, "light1", FIRMWARE)
+LOOKUP = JobsLookup(PRODUCT, "light1", FIRMWARE)
 
 
 def render(
@@ -129,7 +129,7 @@ def test_status_filter_pages_over_the_matching_jobs_only() -> None:
 
 
 def test_truncated_result_is_flagged() -> None:
-    payload = render(many_jobs(10), total=1500, truncated=True)
+    payload = render(many_jobs(10), total=1500)
     assert "showing the newest 10 of 1500 jobs" in payload["blocks"][2]["text"]["text"]
 
 
@@ -178,7 +178,7 @@ def test_page_past_the_end_shows_the_last_page() -> None:
 def test_biggest_pages_stay_within_fifty_blocks(page_size: int) -> None:
     tags = [{"Key": f"k{i}", "Value": "<!here>" * 10} for i in range(50)]
     jobs = [job(f"J{i}", Tags=tags) for i in range(60)]
-    payload = render(jobs, page=2, page_size=page_size, total=2000, truncated=True)
+    payload = render(jobs, page=2, page_size=page_size, total=2000)
     assert len(payload["blocks"]) <= MAX_BLOCKS
     assert len(json.dumps(payload)) < 60_000
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from otabot.config import Settings
 from otabot.iot.models import JobStatus
-from otabot.service.lookup import Lookup
+from otabot.service import JobsLookup
 from otabot.slack.grammar import (
     HelpRequest,
     OtaCommand,
@@ -36,7 +36,7 @@ def command(
     instance: str | None = None,
     product: str = PK,
 ) -> OtaCommand:
-    return OtaCommand(Lookup(product, device, FW, instance), page, status)
+    return OtaCommand(JobsLookup(product, device, FW, instance), page, status)
 
 
 GOOD = [

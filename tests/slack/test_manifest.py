@@ -11,7 +11,7 @@ import pytest
 import yaml
 from slack_bolt import BoltRequest
 
-from otabot.service.lookup import Lookup
+from otabot.service import JobsLookup
 from otabot.slack import ids
 from otabot.slack.grammar import OtaCommand, encode_state
 from tests.slack.conftest import FIRMWARE, PRODUCT, SlackHarness, command_body, sign
@@ -72,6 +72,6 @@ def test_a_command_not_in_the_manifest_has_no_listener(harness: SlackHarness) ->
 
 @pytest.mark.parametrize("action_id", ids.ACTIONS)
 def test_every_action_id_has_a_listener(harness: SlackHarness, action_id: str) -> None:
-    value = encode_state(OtaCommand(Lookup(PRODUCT, "light1", FIRMWARE)))
+    value = encode_state(OtaCommand(JobsLookup(PRODUCT, "light1", FIRMWARE)))
     assert harness.click(action_id, value).status == 200
     harness.recorder.wait_for_responses(1)

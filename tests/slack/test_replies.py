@@ -13,13 +13,13 @@ from otabot.iot.errors import (
     ProductNotFoundError,
     ThrottledError,
 )
-from otabot.service.lookup import Lookup, LookupResult
+from otabot.service import JobsLookup, JobsResult
 from otabot.slack import ids
 from otabot.slack.grammar import OtaCommand
 from otabot.slack.replies import answer
 from tests.slack.conftest import FIRMWARE, NOW, PRODUCT
 
-COMMAND = OtaCommand(Lookup(PRODUCT, "light9", FIRMWARE))
+COMMAND = OtaCommand(JobsLookup(PRODUCT, "light9", FIRMWARE))
 
 
 class FailingService:
@@ -28,7 +28,7 @@ class FailingService:
     def __init__(self, error: IotError) -> None:
         self.error = error
 
-    def lookup(self, query: Lookup, refresh: bool = False) -> LookupResult:
+    def jobs(self, query: JobsLookup, refresh: bool = False) -> JobsResult:
         raise self.error
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from slack_bolt import BoltRequest
 
-from otabot.service.lookup import Lookup
+from otabot.service import JobsLookup
 from otabot.slack import ids
 from otabot.slack.grammar import OtaCommand, encode_state
 from tests.slack.conftest import (
@@ -45,7 +45,7 @@ def dispatch(harness: SlackHarness, body: str) -> object:
 
 def light1_state(harness: SlackHarness) -> str:
     """A button value for page 2 of light1's lookup, as otabot's own buttons carry it."""
-    return encode_state(OtaCommand(Lookup(PRODUCT, "light1", FIRMWARE), 2))
+    return encode_state(OtaCommand(JobsLookup(PRODUCT, "light1", FIRMWARE), 2))
 
 
 def audit_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
