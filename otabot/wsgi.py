@@ -1,20 +1,41 @@
-"""Waitress, bound at once: every HTTP server otabot runs (the Slack app, the emulator, the demo).
+"""Waitress, bound at once and guarded: every HTTP server otabot runs (the Slack app,
+the emulator, the demo).
 
 Binding happens at construction, so a port in use fails before anything starts, with
-one line that says which address and what to do. ``otabot serve`` runs the server in
-the foreground; ``BackgroundWsgiServer`` serves on a thread and stops without leaking
-it (the demo runs three in one process; tests and benches use it too).
+one line that says which address and what to do. ``BackgroundWsgiServer`` serves on a
+thread and stops without leaking it.
+
+The Slack endpoint is public by design, so the server holds against clients that open
+connections and send nothing, or send a request a byte at a time (slowloris). Waitress
+already reads every socket on one event loop (an idle connection costs no thread); on
+top of that ``GuardedServer``:
+
+- closes a connection that sits idle longer than ``idle_seconds``, and one whose request
+  has not arrived whole ``request_seconds`` after its first byte;
+- when the connection limit is reached, closes the connections that have waited longest
+  without a request being answered, instead of no longer accepting (waitress's own
+  behaviour, which let 100 idle sockets freeze the app);
+- allows as many connections as the process's file limit comfortably takes (1000 at
+  most), not waitress's 100.
+A reverse proxy in front (see the README's deploy notes) adds what a process cannot:
+TLS, per-client rate limits and buffering of slow clients.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import resource
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from waitress import wasyncore
-from waitress.server import create_server
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
 from otabot.iot.errors import OtabotError
 
@@ -28,6 +49,89 @@ class PortInUseError(OtabotError):
     """The address asked for is taken; the message says which and what to do."""
 
 
+def _file_limit() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1_000_000
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How the server treats connections that do not send a request promptly."""
+
+    max_connections: int = max(64, min(1000, _file_limit() // 2))
+    idle_seconds: float = 30.0  # a kept-alive connection with no request
+    request_seconds: float = 10.0  # from a request's first byte to its last
+    check_every: float = 1.0
+
+
+class GuardedChannel(HTTPChannel):  # type: ignore[misc]
+    """A waitress channel that knows when the request now arriving began (None: between
+    requests)."""
+
+    request_started: float | None = None
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None and data:
+            self.request_started = time.time()
+        handled: bool = super().received(data)
+        if self.request is None:
+            self.request_started = None
+        return handled
+
+
+class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
+    """Waitress's TCP server with ``ConnectionLimits`` (see the module docstring)."""
+
+    channel_class = GuardedChannel
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+        self.limits = limits
+        self._shedding_logged_at = 0.0
+        super().__init__(*args, **kwargs)
+
+    def maintenance(self, now: float) -> None:
+        """Close connections idle too long, and requests arriving too slowly."""
+        for channel in list(self.active_channels.values()):
+            if channel.requests or channel.will_close:
+                continue  # being answered, or closing already
+            started = channel.request_started
+            if started is None:  # between requests: idle since its last activity
+                overdue = now - channel.last_activity > self.limits.idle_seconds
+            else:  # a request arriving: it has had long enough to arrive whole
+                overdue = now - started > self.limits.request_seconds
+            if overdue:
+                channel.will_close = True
+
+    def readable(self) -> bool:
+        if self.accepting and len(self._map) >= self.adj.connection_limit:
+            self._shed(time.time())
+        readable: bool = super().readable()
+        return readable
+
+    def _shed(self, now: float) -> None:
+        """At the limit: close the connections that have waited longest with no request
+        being answered (a tenth of the limit), so a flood cannot lock everyone out."""
+        waiting = sorted(
+            (
+                channel
+                for channel in self.active_channels.values()
+                if not channel.requests and not channel.will_close
+            ),
+            key=lambda channel: channel.request_started or channel.last_activity,
+        )
+        shed = waiting[: max(1, self.adj.connection_limit // 10)]
+        for channel in shed:
+            channel.will_close = True
+        if shed and now - self._shedding_logged_at > 60:
+            self._shedding_logged_at = now
+            logger.warning(
+                "at the connection limit (%d): closed %d connections that sent no request "
+                "in time (one line a minute at most)",
+                self.adj.connection_limit,
+                len(shed),
+            )
+
+
 def bind_waitress(
     app: Any,
     *,
@@ -35,21 +139,36 @@ def bind_waitress(
     port: int,
     threads: int,
     max_request_body_size: int = DEFAULT_MAX_BODY_BYTES,
-) -> Any:
-    """A waitress server for ``app``, bound to ``host:port`` (not yet serving).
+    limits: ConnectionLimits | None = None,
+) -> GuardedServer:
+    """A guarded waitress server for ``app``, bound to ``host:port`` (not yet serving).
 
     waitress's own body limit is 1 GB, buffered before the app sees a byte; past
-    ``max_request_body_size`` it answers 413 without reading.
+    ``max_request_body_size`` it answers 413 without reading. A host name that resolves
+    to several addresses is served on the first.
     """
+    limits = limits or ConnectionLimits()
+    adjustments = Adjustments(
+        host=host,
+        port=port,
+        threads=threads,
+        ident="otabot",
+        clear_untrusted_proxy_headers=True,
+        max_request_body_size=max_request_body_size,
+        connection_limit=limits.max_connections,
+        channel_timeout=limits.idle_seconds,
+        cleanup_interval=limits.check_every,
+    )
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(threads)
     try:
-        return create_server(
+        return GuardedServer(
             app,
-            host=host,
-            port=port,
-            threads=threads,
-            ident="otabot",
-            clear_untrusted_proxy_headers=True,
-            max_request_body_size=max_request_body_size,
+            {},
+            dispatcher=dispatcher,
+            adj=adjustments,
+            sockinfo=adjustments.listen[0],
+            limits=limits,
         )
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
@@ -71,6 +190,7 @@ class BackgroundWsgiServer:
         threads: int = 8,
         name: str,
         max_request_body_size: int = DEFAULT_MAX_BODY_BYTES,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self._server = bind_waitress(
             app,
@@ -78,6 +198,7 @@ class BackgroundWsgiServer:
             port=port,
             threads=threads,
             max_request_body_size=max_request_body_size,
+            limits=limits,
         )
         self.name = name
         self.host = host
