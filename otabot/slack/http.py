@@ -123,7 +123,7 @@ def _slack_request(
         raise _Refusal(400, "body is not UTF-8") from None
     try:
         request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
         logger.warning("refused a signed request whose body is not a Slack request")
         raise _Refusal(400, "body is not a Slack request") from None
     problem = shape_problem(request.body)
@@ -158,11 +158,34 @@ def signature_is_valid(
 
 
 def shape_problem(body: object) -> str | None:
-    """Why a parsed body cannot be a Slack request Bolt can route, or None."""
+    """Why a parsed body is not a request otabot answers, or None.
+
+    otabot answers slash commands and button clicks (and Slack's URL check); anything
+    else, or one of those without the fields Bolt's routing reads, is refused here, so a
+    payload Bolt's middleware would trip over never reaches it.
+    """
     if not isinstance(body, dict):
         return "body is not a Slack request"
-    if body.get("type") == "block_actions":
+    kind = body.get("type")
+    if kind is None and "command" in body:
+        command = body.get("command")
+        if not isinstance(command, str) or not command.startswith("/"):
+            return "slash command without a command name"
+        if not isinstance(body.get("text", ""), str):
+            return "slash command whose text is not text"
+        return None
+    if kind == "block_actions":
         actions = body.get("actions")
-        if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
+        if not isinstance(actions, list) or not actions:
             return "block_actions payload without a list of actions"
-    return None
+        if not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+            return "block_actions payload with an action that has no action_id"
+        for field in ("user", "team", "channel", "container"):
+            if not isinstance(body.get(field) or {}, dict):
+                return f"block_actions payload whose {field} is not an object"
+        return None
+    if kind == "url_verification":
+        if not isinstance(body.get("challenge"), str):
+            return "url_verification without a challenge"
+        return None
+    return "otabot answers slash commands and button clicks only"

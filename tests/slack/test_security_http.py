@@ -130,16 +130,47 @@ def test_signed_non_utf8_body_is_400_in_words(served: str, harness: SlackHarness
         b"payload=%5B1%2C2%5D",
         b"payload=" + quote(json.dumps({"type": "block_actions", "actions": "x"})).encode(),
         b"payload=" + quote(json.dumps({"type": "block_actions", "actions": [None]})).encode(),
+        b"payload=" + b"%5B" * 5000,
+        b"payload=" + b"%7B%22a%22%3A" * 3000,
+        b"payload=" + quote(json.dumps({"type": "block_actions", "actions": []})).encode(),
+        b"payload=" + quote(json.dumps({"type": "block_actions", "actions": [{}]})).encode(),
+        b"payload=" + quote(json.dumps({"type": "view_submission", "view": None})).encode(),
+        b"payload=" + quote(json.dumps({"type": "view_closed", "view": "x"})).encode(),
+        b"payload=" + quote(json.dumps({"type": "shortcut", "callback_id": None})).encode(),
+        b"payload=" + quote(json.dumps({"type": "block_suggestion", "value": None})).encode(),
+        b"payload=" + quote(json.dumps({"type": "event_callback", "event": None})).encode(),
+        b"payload=" + quote(json.dumps({"type": 7})).encode(),
+        b"payload="
+        + quote(
+            json.dumps(
+                {"type": "block_actions", "actions": [{"value": 1}], "user": "U1", "team": 3}
+            )
+        ).encode(),
+        b"command=&text=light1",
+        b"command=ota&text=light1",
+        b"text=light1",
     ],
 )
 def test_signed_payload_of_the_wrong_shape_is_400_in_words(
-    served: str, harness: SlackHarness, body: bytes
+    served: str, harness: SlackHarness, body: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert_answer_in_words(post(served, body, signed_bytes(body)), 400)
+    with caplog.at_level(logging.INFO):
+        assert_answer_in_words(post(served, body, signed_bytes(body)), 400)
     assert_no_lookup(harness)
+    refusals = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(refusals) == 1 and not refusals[0].exc_info  # one line, no traceback
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1]"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1]",
+        b"[" * 5000,
+        json.dumps({"type": "event_callback", "event": None}).encode(),
+        json.dumps({"type": "url_verification", "challenge": {"x": 1}}).encode(),
+    ],
+)
 def test_signed_json_body_of_the_wrong_shape_is_400_in_words(
     served: str, harness: SlackHarness, body: bytes
 ) -> None:
@@ -183,3 +214,15 @@ def test_forged_request_logs_neither_its_signature_nor_its_body(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert headers["x-slack-signature"] not in logged
     assert harness.recorder.response_url() not in logged and "team_id=" not in logged
+
+
+def test_a_signed_command_with_odd_text_is_answered_in_words_not_refused(
+    served: str, harness: SlackHarness
+) -> None:
+    url = quote(harness.recorder.response_url(), safe="").encode()
+    body = b"command=%2Fota&response_url=" + url + b"&text=" + b"%5B" * 5000
+    response = post(served, body, signed_bytes(body))
+    assert response.status_code == 200
+    answer = response.json()  # the usage message, in the ack: ephemeral words, no lookup
+    assert answer["response_type"] == "ephemeral" and answer["text"].startswith("/ota: ")
+    assert_no_lookup(harness)
