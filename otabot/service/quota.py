@@ -35,7 +35,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,11 +43,12 @@ from otabot.clocks import Monotonic, Sleep
 from otabot.counters import Counters
 from otabot.iot.actions import ACTIONS
 from otabot.iot.errors import QuotaBusyError
+from otabot.service.fairness import Caller, FairQueue, Ticket, TooManyWaiting, current_caller
 
 FIRST_PAUSE = 0.5
 MAX_PAUSE = 8.0
-DEFAULT_MARGIN = 0.04
-DEFAULT_MAX_WAIT = 10.0
+DEFAULT_MARGIN = 0.05
+DEFAULT_MAX_WAIT = 120.0
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,13 @@ def capacity_and_window(qps: float, margin: float = DEFAULT_MARGIN) -> tuple[int
 
 @dataclass(frozen=True)
 class Reservation:
-    """A granted slot: ``wait`` seconds from now, at ``slot`` on the backend's monotonic clock."""
+    """A granted slot: ``wait`` seconds from the grant, at ``slot`` on the backend's own clock
+    (this process's monotonic clock, or Redis's), due at ``due`` on this process's clock."""
 
     wait: float
     slot: float
     in_redis: bool = False  # granted by Redis (else by this process)
+    due: float = 0.0
 
 
 class QuotaBackend(Protocol):
@@ -135,14 +138,30 @@ class MemoryQuota:
             self._qps = qps
             self._capacity, self._window = capacity_and_window(qps, self._margin)
 
+    @property
+    def spacing(self) -> float:
+        """Seconds between two slots when every slot is taken."""
+        with self._lock:
+            return self._window / self._capacity
+
+    def _next_slot(self, now: float) -> float:
+        slot = max(now, self._paused_until)
+        if self._slots:
+            slot = max(slot, self._slots[-1] + self._window / self._capacity)
+        if len(self._slots) >= self._capacity:
+            slot = max(slot, self._slots[-self._capacity] + self._window)
+        return slot
+
+    def next_wait(self) -> float:
+        """Seconds until the next slot, reserving nothing."""
+        with self._lock:
+            now = self._monotonic()
+            return self._next_slot(now) - now
+
     def reserve(self, max_wait: float | None) -> Reservation:
         with self._lock:
             now = self._monotonic()
-            slot = max(now, self._paused_until)
-            if self._slots:
-                slot = max(slot, self._slots[-1] + self._window / self._capacity)
-            if len(self._slots) >= self._capacity:
-                slot = max(slot, self._slots[-self._capacity] + self._window)
+            slot = self._next_slot(now)
             wait = slot - now
             if max_wait is not None and wait > max_wait:
                 raise busy_error(wait, max_wait)
@@ -150,7 +169,7 @@ class MemoryQuota:
             # Only the last ``capacity`` reservations ever constrain a new one.
             while len(self._slots) > self._capacity:
                 self._slots.popleft()
-            return Reservation(wait, slot)
+            return Reservation(wait, slot, due=slot)
 
     def confirm(self, reservation: Reservation) -> float:
         with self._lock:
@@ -197,36 +216,231 @@ class MemoryQuota:
             return self._pause
 
 
+@dataclass(frozen=True)
+class Grant:
+    """The next slot, given to the ticket whose turn it is."""
+
+    ticket_id: str
+    reservation: Reservation
+
+
+class ActionQuota(Protocol):
+    """One action's quota: its rate (``QuotaBackend``) and the order of those waiting for it
+    (``otabot.service.fairness``), in this process or in Redis."""
+
+    @property
+    def spacing(self) -> float: ...
+
+    def arrive(self, ticket: Ticket, lookahead: float) -> Reservation | None:
+        """A slot at once when nobody waits and one is due within ``lookahead`` s; else queue
+        the ticket (``TooManyWaiting`` past the per-user cap) and return None."""
+        ...
+
+    def grant(self, lookahead: float) -> Grant | float:
+        """The slot due within ``lookahead`` s, for the ticket whose turn it is (if it is this
+        process's); else the seconds to wait before asking again."""
+        ...
+
+    def cancel(self, ticket: Ticket) -> None:
+        """Take a ticket that gave up out of the queue."""
+        ...
+
+    def ahead(self, user: str, priority: int) -> tuple[int, float]:
+        """How many waiting attempts a new one of ``user`` would have ahead, and the seconds
+        until the next slot."""
+        ...
+
+    def confirm(self, reservation: Reservation) -> float: ...
+
+    def report(self, throttled: bool) -> None: ...
+
+
+class MemoryActionQuota:
+    """An ``ActionQuota`` held in this process: a ``MemoryQuota`` and a ``FairQueue``."""
+
+    def __init__(self, rate: MemoryQuota, queue: FairQueue | None = None) -> None:
+        self.rate = rate
+        self.queue = queue if queue is not None else FairQueue()
+        self._lock = threading.Lock()
+
+    @property
+    def spacing(self) -> float:
+        return self.rate.spacing
+
+    def arrive(self, ticket: Ticket, lookahead: float) -> Reservation | None:
+        with self._lock:
+            if not len(self.queue) and self.rate.next_wait() <= lookahead:
+                if not ticket.continuation:
+                    self.queue.served_at_once(ticket.user)
+                return self.rate.reserve(None)
+            self.queue.push(ticket)
+            return None
+
+    def grant(self, lookahead: float) -> Grant | float:
+        with self._lock:
+            head = self.queue.peek()
+            if head is None:
+                return math.inf
+            wait = self.rate.next_wait()
+            if wait > lookahead:
+                return wait - lookahead
+            reservation = self.rate.reserve(None)
+            self.queue.pop(head.id)
+            return Grant(head.id, reservation)
+
+    def cancel(self, ticket: Ticket) -> None:
+        self.queue.remove(ticket.id)
+
+    def ahead(self, user: str, priority: int) -> tuple[int, float]:
+        return self.queue.ahead_of_new(user, priority), max(0.0, self.rate.next_wait())
+
+    def confirm(self, reservation: Reservation) -> float:
+        return self.rate.confirm(reservation)
+
+    def report(self, throttled: bool) -> None:
+        self.rate.report(throttled)
+
+
+# A slot is handed to the ticket whose turn it is this long before it is due: late enough
+# that a fairer claimant arriving meanwhile still gets it, early enough to be on time.
+LOOKAHEAD = 0.05
+# How often a scheduler asks again when the next slot is another replica's to take.
+POLL_INTERVAL = 0.01
+
+
+class Scheduler:
+    """Hands one action's slots to the waiting tickets of this process, in turn.
+
+    A ticket that finds no queue and a slot due goes at once; the others wait on their
+    own event while one dispatcher thread (alive only while tickets wait) asks the quota
+    for the next slot and wakes the ticket whose turn it is. Waiting holds nothing but
+    the waiting thread itself.
+    """
+
+    def __init__(
+        self,
+        action: str,
+        quota: ActionQuota,
+        *,
+        monotonic: Monotonic = time.monotonic,
+        lookahead: float = LOOKAHEAD,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.action = action
+        self.quota = quota
+        self._monotonic = monotonic
+        self._lookahead = lookahead
+        self._poll_interval = poll_interval
+        self._changed = threading.Condition()
+        self._waiting: dict[str, Ticket] = {}
+        self._dispatcher: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._waiting)
+
+    def admit(self, ticket: Ticket) -> Reservation:
+        """Block until ``ticket``'s slot is granted; ``QuotaBusyError`` past its deadline."""
+        reservation = self.quota.arrive(ticket, self._lookahead)
+        if reservation is not None:
+            return reservation
+        with self._changed:
+            self._waiting[ticket.id] = ticket
+            if self._dispatcher is None:
+                self._dispatcher = threading.Thread(
+                    target=self._dispatch, name=f"otabot-quota-{self.action}", daemon=True
+                )
+                self._dispatcher.start()
+            self._changed.notify_all()
+        if ticket.granted.wait(max(0.0, ticket.deadline - self._monotonic())):
+            return self._reservation_of(ticket)
+        with self._changed:
+            if ticket.granted.is_set():  # granted as it gave up: take the slot after all
+                return self._reservation_of(ticket)
+            self._waiting.pop(ticket.id, None)
+        self.quota.cancel(ticket)
+        ahead, next_wait = self.quota.ahead(ticket.user, ticket.priority)
+        retry = next_wait + ahead * self.quota.spacing
+        raise busy_error(retry, max(0.0, ticket.deadline - self._monotonic()))
+
+    @staticmethod
+    def _reservation_of(ticket: Ticket) -> Reservation:
+        assert isinstance(ticket.slot, Reservation)
+        return ticket.slot
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._changed:
+                if not self._waiting:
+                    self._dispatcher = None
+                    return
+            try:
+                got = self.quota.grant(self._lookahead)
+            except Exception:
+                logger.exception("the %s quota dispatcher failed; trying again", self.action)
+                got = self._poll_interval * 10
+            with self._changed:
+                if isinstance(got, Grant):
+                    ticket = self._waiting.pop(got.ticket_id, None)
+                    if ticket is not None:
+                        ticket.slot = got.reservation
+                        ticket.granted.set()
+                    continue
+                self._changed.wait(timeout=max(min(got, 1.0), self._poll_interval))
+
+    def estimate(self, user: str, priority: int) -> float:
+        """Seconds a new attempt of ``user`` would wait, given who is waiting now."""
+        ahead, next_wait = self.quota.ahead(user, priority)
+        return next_wait + ahead * self.quota.spacing
+
+
 class QuotaLimiter:
-    """The client's ``AttemptGate``: waits each attempt into its reserved slot of its own
-    action's quota. Every action has its own backend (its own limit and back-off), so a
-    ``QueryDeviceDetail`` never waits behind ``ListOTA*`` calls."""
+    """The client's ``AttemptGate``: each attempt waits for its turn at a slot of its own
+    action's quota. Every action has its own quota (its own limit, queue and back-off), so
+    a ``QueryDeviceDetail`` never waits behind ``ListOTA*`` calls."""
 
     def __init__(
         self,
         limits: Mapping[str, float] | float,
         *,
-        backends: Mapping[str, QuotaBackend] | None = None,
-        backend_for: Callable[[str, float], QuotaBackend] | None = None,
+        quotas: Mapping[str, ActionQuota] | None = None,
+        quota_for: Callable[[str, float], ActionQuota] | None = None,
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = time.sleep,
         max_wait: float = DEFAULT_MAX_WAIT,
+        lookahead: float = LOOKAHEAD,
+        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         """``limits``: calls per second by action name, or one number for every action.
 
-        ``backends`` gives some actions their backend; the others get one from
-        ``backend_for(action, qps)`` (default: a ``MemoryQuota``) on first use.
+        ``quotas`` gives some actions their quota; the others get one from
+        ``quota_for(action, qps)`` (default: held in this process) on first use.
         """
         self._limits = limits
-        self._backends: dict[str, QuotaBackend] = dict(backends or {})
-        self._backend_for = backend_for or (
-            lambda action, qps: MemoryQuota(qps, monotonic=monotonic)
+        self._quota_for = quota_for or (
+            lambda action, qps: MemoryActionQuota(MemoryQuota(qps, monotonic=monotonic))
         )
-        self._backends_lock = threading.Lock()
         self._monotonic = monotonic
         self._sleep = sleep
-        self._max_wait = max_wait
-        self._counters = Counters("attempts", "throttled", "quota_busy", "quota_wait_seconds")
+        self.max_wait = max_wait
+        self._lookahead = lookahead
+        self._poll_interval = poll_interval
+        self._schedulers: dict[str, Scheduler] = {}
+        self._schedulers_lock = threading.Lock()
+        for action, quota in (quotas or {}).items():
+            self._schedulers[action] = self._scheduler_for(action, quota)
+        self._counters = Counters(
+            "attempts", "throttled", "quota_busy", "quota_wait_seconds", "too_many_waiting"
+        )
+
+    def _scheduler_for(self, action: str, quota: ActionQuota) -> Scheduler:
+        return Scheduler(
+            action,
+            quota,
+            monotonic=self._monotonic,
+            lookahead=self._lookahead,
+            poll_interval=self._poll_interval,
+        )
 
     def qps(self, action: str) -> float:
         """The limit of ``action``: its own, else the documented one."""
@@ -238,44 +452,76 @@ class QuotaLimiter:
             return float(known.qps if known is not None else min(self._limits.values()))
         return limit
 
-    def backend(self, action: str) -> QuotaBackend:
-        with self._backends_lock:
-            backend = self._backends.get(action)
-            if backend is None:
-                backend = self._backends[action] = self._backend_for(action, self.qps(action))
-            return backend
+    def scheduler(self, action: str) -> Scheduler:
+        with self._schedulers_lock:
+            scheduler = self._schedulers.get(action)
+            if scheduler is None:
+                quota = self._quota_for(action, self.qps(action))
+                scheduler = self._schedulers[action] = self._scheduler_for(action, quota)
+            return scheduler
 
     def before_attempt(self, action: str, deadline: float | None) -> None:
-        """Block until this attempt's slot; ``QuotaBusyError`` when it lies past ``deadline``."""
-        backend = self.backend(action)
-        now = self._monotonic()
-        max_wait = self._max_wait if deadline is None else deadline - now
+        """Block until this attempt's turn at a slot; ``QuotaBusyError`` when it cannot come
+        before ``deadline`` (or this limiter's ``max_wait``)."""
+        caller = current_caller()
+        started = self._monotonic()
+        limit = started + self.max_wait if deadline is None else deadline
+        ticket = Ticket(
+            action=action,
+            user=caller.user,
+            priority=caller.priority,
+            continuation=caller.admitted > 0,
+            deadline=limit,
+        )
+        scheduler = self.scheduler(action)
         try:
-            reservation = backend.reserve(max_wait)
+            reservation = scheduler.admit(ticket)
+        except TooManyWaiting as crowded:
+            self._counters.add("too_many_waiting", action=action)
+            raise QuotaBusyError(
+                f"you already have {crowded.waiting} lookups waiting for the IoT API; "
+                "wait for their answers",
+                code="otabot.TooManyWaiting",
+                retry_after=round(scheduler.estimate(caller.user, caller.priority), 3),
+            ) from None
         except QuotaBusyError:
             self._counters.add("quota_busy", action=action)
             raise
-        waited = reservation.wait
-        if reservation.wait > 0:
-            self._sleep(reservation.wait)
+        wait = reservation.due - self._monotonic()
+        if wait > 0:
+            self._sleep(wait)
         # An attempt goes only once confirmed: letting an unconfirmed one go could put
         # more than the limit into one window. Past the deadline the slot is given up.
-        while (late := backend.confirm(reservation)) > 0:
-            if self._monotonic() + late > now + max_wait:
+        quota = scheduler.quota
+        while (late := quota.confirm(reservation)) > 0:
+            if self._monotonic() + late > limit:
                 self._counters.add("quota_busy", action=action)
-                self._counters.add("quota_wait_seconds", waited, action=action)
-                raise busy_error(late, max_wait)
-            waited += late
+                self._counters.add("quota_wait_seconds", self._monotonic() - started, action=action)
+                raise busy_error(late, limit - started)
             self._sleep(late)
+        caller.admitted += 1
         self._counters.add("attempts", action=action)
-        self._counters.add("quota_wait_seconds", waited, action=action)
+        self._counters.add("quota_wait_seconds", self._monotonic() - started, action=action)
 
     def after_attempt(self, action: str, throttled: bool) -> None:
         """Learn whether the API throttled the attempt; throttling pauses every caller of
         that action."""
         if throttled:
             self._counters.add("throttled", action=action)
-        self.backend(action).report(throttled)
+        self.scheduler(action).quota.report(throttled)
+
+    def estimate(self, actions: Sequence[str], caller: Caller | None = None) -> float:
+        """Seconds a new lookup of ``caller`` needing these actions would wait for quota."""
+        caller = caller or current_caller()
+        return sum(
+            self.scheduler(action).estimate(caller.user, caller.priority) for action in actions
+        )
+
+    def waiting(self) -> int:
+        """Attempts of this process waiting for a slot now, across actions."""
+        with self._schedulers_lock:
+            schedulers = list(self._schedulers.values())
+        return sum(len(scheduler) for scheduler in schedulers)
 
     def stats(self) -> dict[str, int | float]:
         """Attempts let go, throttled, refused as busy, and seconds spent waiting for slots."""

@@ -13,6 +13,7 @@ reached Redis uses the whole ``qps``: it cannot know of others.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -32,13 +33,15 @@ from redis.retry import Retry
 
 from otabot.clocks import Monotonic
 from otabot.counters import Counters
+from otabot.service.fairness import MAX_WAITING_PER_USER, FairQueue, Ticket, TooManyWaiting
 from otabot.service.quota import (
     DEFAULT_MARGIN,
     FIRST_PAUSE,
     MAX_PAUSE,
+    Grant,
+    MemoryActionQuota,
     MemoryQuota,
     Reservation,
-    busy_error,
     capacity_and_window,
 )
 
@@ -51,47 +54,6 @@ HEARTBEAT_SECONDS = 30.0
 
 # Times are integer microseconds of Redis's own clock (TIME), so every replica shares one
 # clock; string.format('%.0f') keeps 16-digit numbers exact (tostring would round them).
-_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local capacity = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local max_wait = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[3], string.format('%.0f', now), ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - tonumber(ARGV[6])))
-redis.call('PEXPIRE', KEYS[3], math.ceil(tonumber(ARGV[6]) / 1000))
-local replicas = redis.call('ZCARD', KEYS[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
--- Back from the local fallback: the attempts it let go (ages in ARGV[7..]) count here too.
-for i = 7, #ARGV do
-  local at = string.format('%.0f', now - tonumber(ARGV[i]))
-  local member = ARGV[5] .. ':local:' .. at .. ':' .. i
-  redis.call('ZADD', KEYS[1], at, member)
-  redis.call('ZADD', KEYS[4], at, member)
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-  redis.call('PEXPIRE', KEYS[4], math.ceil(window / 1000) + 1000)
-end
-local slot = now
-local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > slot then slot = paused end
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then
-  local paced = tonumber(last[2]) + window / capacity
-  if paced > slot then slot = paced end
-end
-if redis.call('ZCARD', KEYS[1]) >= capacity then
-  local kth = redis.call('ZRANGE', KEYS[1], -capacity, -capacity, 'WITHSCORES')
-  local earliest = tonumber(kth[2]) + window
-  if earliest > slot then slot = earliest end
-end
-local wait = slot - now
-if max_wait >= 0 and wait > max_wait then
-  return {0, string.format('%.0f', wait), replicas, string.format('%.0f', slot)}
-end
-redis.call('ZADD', KEYS[1], string.format('%.0f', slot), ARGV[4])
-redis.call('PEXPIRE', KEYS[1], math.ceil((wait + window) / 1000) + 1000)
-return {1, string.format('%.0f', wait), replicas, string.format('%.0f', slot)}
-"""
 
 # The times attempts were really let go (a late waker may not crowd the next window).
 _CONFIRM = """
@@ -126,6 +88,163 @@ redis.call('SET', KEYS[2], string.format('%.0f', pause), 'PX', 60000)
 redis.call('SET', KEYS[1], string.format('%.0f', now + pause), 'PX', math.ceil(pause / 1000) + 1000)
 return string.format('%.0f', pause)
 """
+
+# The fair queue of every replica's waiting attempts (see otabot.service.fairness for the
+# rule). KEYS: slots, paused_until, replicas, queue, turns, serving, waiting, who, seq.
+# A queue member is "<arrival, 16 digits>:<replica>:<ticket>", so equal turns go by arrival.
+_QUEUE_PRELUDE = """
+local function fmt(x) return string.format('%.0f', x) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function next_slot(capacity, window)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - window))
+  local slot = now
+  local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if paused > slot then slot = paused end
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if last[2] then
+    local paced = tonumber(last[2]) + window / capacity
+    if paced > slot then slot = paced end
+  end
+  if redis.call('ZCARD', KEYS[1]) >= capacity then
+    local kth = redis.call('ZRANGE', KEYS[1], -capacity, -capacity, 'WITHSCORES')
+    local earliest = tonumber(kth[2]) + window
+    if earliest > slot then slot = earliest end
+  end
+  return slot
+end
+local function reserve(slot, member, window)
+  redis.call('ZADD', KEYS[1], fmt(slot), member)
+  redis.call('PEXPIRE', KEYS[1], math.ceil((slot - now + window) / 1000) + 1000)
+end
+local function heartbeat(replica, keep)
+  redis.call('ZADD', KEYS[3], fmt(now), replica)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now - keep))
+  redis.call('PEXPIRE', KEYS[3], math.ceil(keep / 1000))
+  return redis.call('ZCARD', KEYS[3])
+end
+local function take(member)
+  if redis.call('ZREM', KEYS[4], member) == 0 then return 0 end
+  local user = redis.call('HGET', KEYS[8], member)
+  redis.call('HDEL', KEYS[8], member)
+  if user and redis.call('HINCRBY', KEYS[7], user, -1) <= 0 then
+    redis.call('HDEL', KEYS[7], user)
+  end
+  return 1
+end
+local function turn_for(user, continuation)
+  local serving = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if continuation then return serving end
+  return math.max(serving, tonumber(redis.call('HGET', KEYS[5], user) or '0') + 1)
+end
+local function serve(turn)
+  if turn > tonumber(redis.call('GET', KEYS[6]) or '0') then
+    redis.call('SET', KEYS[6], fmt(turn), 'PX', 3600000)
+  end
+end
+"""
+
+# ARGV: capacity, window, lookahead, replica, ticket, user, priority, continuation,
+# max waiting per user, heartbeat keep. {1, slot, wait, replicas}: go at once;
+# {0, member, ahead, replicas}: queued; {-1, waiting, 0, replicas}: too many waiting.
+_ARRIVE = (
+    _QUEUE_PRELUDE
+    + """
+local capacity, window, lookahead = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local replicas = heartbeat(ARGV[4], tonumber(ARGV[10]))
+if redis.call('ZCARD', KEYS[4]) == 0 then
+  local slot = next_slot(capacity, window)
+  if slot - now <= lookahead then
+    reserve(slot, ARGV[4] .. ':' .. ARGV[5], window)
+    if ARGV[8] ~= '1' then  -- it used the user's next turn without queueing
+      local turn = turn_for(ARGV[6], false)
+      redis.call('HSET', KEYS[5], ARGV[6], turn)
+      redis.call('PEXPIRE', KEYS[5], 3600000)
+      serve(turn)
+    end
+    return {1, fmt(slot), fmt(slot - now), replicas}
+  end
+end
+local user = ARGV[6]
+local waiting = tonumber(redis.call('HGET', KEYS[7], user) or '0')
+if waiting >= tonumber(ARGV[9]) then return {-1, waiting, 0, replicas} end
+local turn = turn_for(user, ARGV[8] == '1')
+if ARGV[8] ~= '1' then redis.call('HSET', KEYS[5], user, turn) end
+local arrival = string.format('%016d', redis.call('INCR', KEYS[9]))
+local member = arrival .. ':' .. ARGV[4] .. ':' .. ARGV[5]
+redis.call('ZADD', KEYS[4], fmt(tonumber(ARGV[7]) * 1e12 + turn), member)
+redis.call('HSET', KEYS[8], member, user)
+redis.call('HINCRBY', KEYS[7], user, 1)
+for i = 4, 9 do redis.call('PEXPIRE', KEYS[i], 3600000) end
+return {0, member, redis.call('ZRANK', KEYS[4], member), replicas}
+"""
+)
+
+# ARGV: capacity, window, lookahead, replica, alive, heartbeat keep.
+# {1, member, slot, wait}: this replica's ticket goes; {0, delay}: ask again after delay
+# (0: the turn is another replica's); {0, -1}: nobody waits.
+_GRANT = (
+    _QUEUE_PRELUDE
+    + """
+local capacity, window, lookahead = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+heartbeat(ARGV[4], tonumber(ARGV[6]))
+while true do
+  local head = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+  if not head[1] then return {0, '-1'} end
+  local member = head[1]
+  local owner = string.match(member, '^%d+:([^:]+):')
+  local seen = tonumber(redis.call('ZSCORE', KEYS[3], owner) or '0')
+  if now - seen > tonumber(ARGV[5]) then
+    take(member)  -- its replica is gone: nobody is waiting for this ticket
+  elseif owner ~= ARGV[4] then
+    return {0, '0'}
+  else
+    local slot = next_slot(capacity, window)
+    local wait = slot - now
+    if wait > lookahead then return {0, fmt(wait - lookahead)} end
+    reserve(slot, member, window)
+    take(member)
+    serve(tonumber(head[2]) % 1e12)
+    return {1, member, fmt(slot), fmt(wait)}
+  end
+end
+"""
+)
+
+_CANCEL = (
+    _QUEUE_PRELUDE
+    + """
+return take(ARGV[1])
+"""
+)
+
+# ARGV: user, priority, capacity, window. {attempts ahead of a new one of user, next wait}
+_AHEAD = (
+    _QUEUE_PRELUDE
+    + """
+local score = tonumber(ARGV[2]) * 1e12 + turn_for(ARGV[1], false)
+local ahead = redis.call('ZCOUNT', KEYS[4], '-inf', fmt(score))
+return {ahead, fmt(math.max(0, next_slot(tonumber(ARGV[3]), tonumber(ARGV[4])) - now))}
+"""
+)
+
+# Back from the local fallback: the attempts it let go (ages in ARGV[3..]) count in Redis.
+# KEYS: slots, sent. ARGV: window, replica, ages…
+_HANDOVER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+for i = 3, #ARGV do
+  local at = string.format('%.0f', now - tonumber(ARGV[i]))
+  local member = ARGV[2] .. ':local:' .. at .. ':' .. i
+  redis.call('ZADD', KEYS[1], at, member)
+  redis.call('ZADD', KEYS[2], at, member)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+redis.call('PEXPIRE', KEYS[2], math.ceil(window / 1000) + 1000)
+return #ARGV - 2
+"""
+
 
 # A result replaces the stored one only if it is not older (KEYS[2] holds the stored one's
 # time, in microseconds, with the same ttl): a slow fetch must not bring back older jobs.
@@ -249,6 +368,12 @@ class QuotaKeys:
     paused_until: str  # the collective back-off's end
     pause: str  # the back-off's current step
     replicas: str  # replicas seen lately (sorted set of heartbeats)
+    queue: str  # waiting attempts by turn (sorted set)
+    turns: str  # each person's last turn (hash)
+    serving: str  # the turn granted last
+    waiting: str  # attempts waiting per person (hash)
+    who: str  # whose each waiting attempt is (hash)
+    arrivals: str  # arrival counter
 
     @classmethod
     def of(cls, account: str, action: str) -> QuotaKeys:
@@ -259,12 +384,47 @@ class QuotaKeys:
             paused_until=f"{base}:{action}:paused_until",
             pause=f"{base}:{action}:pause",
             replicas=f"{base}:replicas",
+            queue=f"{base}:{action}:queue",
+            turns=f"{base}:{action}:turns",
+            serving=f"{base}:{action}:serving",
+            waiting=f"{base}:{action}:waiting",
+            who=f"{base}:{action}:who",
+            arrivals=f"{base}:{action}:arrivals",
         )
 
+    @property
+    def for_queue(self) -> list[str]:
+        """The keys of the queue scripts, in their order."""
+        return [
+            self.slots,
+            self.paused_until,
+            self.replicas,
+            self.queue,
+            self.turns,
+            self.serving,
+            self.waiting,
+            self.who,
+            self.arrivals,
+        ]
 
-class RedisQuota:
-    """One action's quota shared through Redis by every replica; a local share while Redis
-    is away."""
+
+# A replica that has not asked Redis for anything this long has stopped: its waiting
+# attempts are dropped from the queue (it asks every few milliseconds while it waits).
+ALIVE_SECONDS = 5.0
+# How often a waiting replica checks that its attempts are still queued in Redis.
+MEMBERSHIP_CHECK_SECONDS = 1.0
+
+
+class RedisActionQuota:
+    """One action's ``ActionQuota`` for every replica: the rate, the back-off and the fair
+    queue in Redis, on Redis's clock.
+
+    While Redis is away the replica serves its waiting attempts from a local queue at its
+    share of the rate (``qps / N``, N the replicas it last saw heartbeating), and not
+    before a window after the last slot Redis granted it. When Redis is back, the attempts
+    the local share let go are handed over (they count in Redis's window) and the attempts
+    still waiting join the shared queue again, in their local order.
+    """
 
     def __init__(
         self,
@@ -278,61 +438,232 @@ class RedisQuota:
         margin: float = DEFAULT_MARGIN,
         first_pause: float = FIRST_PAUSE,
         max_pause: float = MAX_PAUSE,
+        max_per_user: int = MAX_WAITING_PER_USER,
+        alive_seconds: float = ALIVE_SECONDS,
     ) -> None:
         self._link = link
         self._qps = qps
+        self._monotonic = monotonic
+        self.replica = replica or uuid.uuid4().hex[:12]
+        self.keys = QuotaKeys.of(account, action)
         self._capacity, window = capacity_and_window(qps, margin)
         self._window_us = round(window * 1_000_000)
         self._first_pause_us = round(first_pause * 1_000_000)
         self._max_pause_us = round(max_pause * 1_000_000)
-        self.keys = QuotaKeys.of(account, action)
-        self._monotonic = monotonic
+        self._max_per_user = max_per_user
+        self._alive_us = round(alive_seconds * 1_000_000)
         self._last_redis_slot = -math.inf  # local time of this replica's latest Redis slot
-        self._replica = replica or uuid.uuid4().hex
-        self._seq = itertools.count(1)
+        self._sent = itertools.count(1)
         self.replicas_seen = 1
-        self.local = MemoryQuota(
-            qps, monotonic=monotonic, margin=margin, first_pause=first_pause, max_pause=max_pause
+        self.local = MemoryActionQuota(
+            MemoryQuota(
+                qps,
+                monotonic=monotonic,
+                margin=margin,
+                first_pause=first_pause,
+                max_pause=max_pause,
+            ),
+            FairQueue(max_per_user),
         )
-        self._reserve = link.client.register_script(_RESERVE)
-        self._confirm = link.client.register_script(_CONFIRM)
-        self._report = link.client.register_script(_REPORT)
+        self._lock = threading.Lock()
+        self._members: dict[str, str] = {}  # ticket id -> queue member, for tickets in Redis
+        self._tickets: dict[str, Ticket] = {}
+        self._checked_at = -math.inf
+        client = link.client
+        self._arrive = client.register_script(_ARRIVE)
+        self._grant = client.register_script(_GRANT)
+        self._cancel = client.register_script(_CANCEL)
+        self._ahead = client.register_script(_AHEAD)
+        self._handover = client.register_script(_HANDOVER)
+        self._confirm = client.register_script(_CONFIRM)
+        self._report = client.register_script(_REPORT)
 
-    def _member(self) -> str:
-        return f"{self._replica}:{next(self._seq)}"
+    @property
+    def spacing(self) -> float:
+        return self._window_us / 1_000_000 / self._capacity
 
-    def reserve(self, max_wait: float | None) -> Reservation:
-        max_wait_us = -1 if max_wait is None else max(0, round(max_wait * 1_000_000))
-        # Returning from the local fallback: Redis must learn what it let go.
-        local_sends = self.local.recent_sends() if self._link.degraded else []
-        keys = self.keys
+    # --- the queue ---------------------------------------------------------------------
+
+    def arrive(self, ticket: Ticket, lookahead: float) -> Reservation | None:
+        if not len(self.local.queue):
+            answer = self._arrive_in_redis(ticket, lookahead)
+            if isinstance(answer, Reservation):
+                return answer
+            if answer is not None:
+                return None
+        self._hold_off_local()
+        return self.local.arrive(ticket, lookahead)
+
+    def grant(self, lookahead: float) -> Grant | float:
+        if len(self.local.queue) and not self._rejoin():
+            self._hold_off_local()
+            return self.local.grant(lookahead)
+        self._check_membership()
         answer = self._link.attempt(
-            lambda client: self._reserve(
-                keys=[keys.slots, keys.paused_until, keys.replicas, keys.sent],
+            lambda client: self._grant(
+                keys=self.keys.for_queue,
                 args=[
                     self._capacity,
                     self._window_us,
-                    max_wait_us,
-                    self._member(),
-                    self._replica,
+                    round(lookahead * 1_000_000),
+                    self.replica,
+                    self._alive_us,
                     round(HEARTBEAT_SECONDS * 1_000_000),
-                    *(round(age * 1_000_000) for age in local_sends),
                 ],
                 client=client,
             ),
             None,
         )
-        if answer is not None:
-            granted, wait_us, replicas, slot_us = answer
-            self._note_replicas(int(replicas))
-            wait = int(wait_us) / 1_000_000
-            if not int(granted):
-                raise busy_error(wait, max_wait or 0.0)
-            self._last_redis_slot = max(self._last_redis_slot, self._monotonic() + wait)
-            return Reservation(wait, int(slot_us) / 1_000_000, in_redis=True)
-        # The local share must not crowd the attempts Redis has just let go.
-        self.local.not_before(self._last_redis_slot + self._window_us / 1_000_000)
-        return self.local.reserve(max_wait)
+        if answer is None:  # Redis went away: the attempts queued there wait here now
+            self._move_to_local()
+            self._hold_off_local()
+            return self.local.grant(lookahead)
+        if int(answer[0]) == 0:
+            delay = int(answer[1])
+            return math.inf if delay < 0 else delay / 1_000_000
+        member = _text(answer[1])
+        ticket_id = member.rsplit(":", 1)[1]
+        with self._lock:
+            self._members.pop(ticket_id, None)
+            self._tickets.pop(ticket_id, None)
+        return Grant(ticket_id, self._reservation(answer[2], answer[3]))
+
+    def cancel(self, ticket: Ticket) -> None:
+        with self._lock:
+            member = self._members.pop(ticket.id, None)
+            self._tickets.pop(ticket.id, None)
+        if member is None:
+            self.local.cancel(ticket)
+            return
+        self._link.attempt(
+            lambda client: self._cancel(keys=self.keys.for_queue, args=[member], client=client),
+            None,
+        )
+
+    def ahead(self, user: str, priority: int) -> tuple[int, float]:
+        answer = self._link.attempt(
+            lambda client: self._ahead(
+                keys=self.keys.for_queue,
+                args=[user, priority, self._capacity, self._window_us],
+                client=client,
+            ),
+            None,
+        )
+        if answer is None:
+            return self.local.ahead(user, priority)
+        local_ahead, _ = self.local.ahead(user, priority)
+        return int(answer[0]) + local_ahead, int(answer[1]) / 1_000_000
+
+    def _reservation(self, slot_us: Any, wait_us: Any) -> Reservation:
+        wait = int(wait_us) / 1_000_000
+        due = self._monotonic() + wait
+        self._last_redis_slot = max(self._last_redis_slot, due)
+        return Reservation(wait, int(slot_us) / 1_000_000, in_redis=True, due=due)
+
+    def _arrive_in_redis(self, ticket: Ticket, lookahead: float) -> Reservation | str | None:
+        """A reservation (go now), the queue member (queued), or None (Redis unusable)."""
+        answer = self._link.attempt(
+            lambda client: self._arrive(
+                keys=self.keys.for_queue,
+                args=[
+                    self._capacity,
+                    self._window_us,
+                    round(lookahead * 1_000_000),
+                    self.replica,
+                    ticket.id,
+                    ticket.user,
+                    ticket.priority,
+                    "1" if ticket.continuation else "0",
+                    self._max_per_user,
+                    round(HEARTBEAT_SECONDS * 1_000_000),
+                ],
+                client=client,
+            ),
+            None,
+        )
+        if answer is None:
+            return None
+        status, first, second, replicas = answer
+        self._note_replicas(int(replicas))
+        if int(status) == 1:
+            return self._reservation(first, second)
+        if int(status) == -1:
+            raise TooManyWaiting(int(first))
+        member = _text(first)
+        with self._lock:
+            self._members[ticket.id] = member
+            self._tickets[ticket.id] = ticket
+        return member
+
+    def _move_to_local(self) -> None:
+        with self._lock:
+            moved = sorted(self._members.items(), key=lambda item: item[1])
+            self._members.clear()
+            tickets = [self._tickets.pop(ticket_id) for ticket_id, _ in moved]
+        for ticket in tickets:
+            self.local.queue.push(ticket)
+
+    def _rejoin(self) -> bool:
+        """Back from the fallback: hand over what it let go, and queue its waiting tickets
+        in Redis again (in their local order). False while Redis is still away."""
+        ages = self.local.rate.recent_sends()
+        handed = self._link.attempt(
+            lambda client: self._handover(
+                keys=[self.keys.slots, self.keys.sent],
+                args=[self._window_us, self.replica, *(round(a * 1_000_000) for a in ages)],
+                client=client,
+            ),
+            None,
+        )
+        if handed is None:
+            return False
+        for ticket in self.local.queue.tickets():
+            self.local.queue.remove(ticket.id)
+            try:
+                queued = self._arrive_in_redis(ticket, 0.0)
+            except TooManyWaiting:
+                queued = None
+            if queued is None:  # gone again: it waits here
+                self.local.queue.push(ticket)
+                return False
+        return True
+
+    def _check_membership(self) -> None:
+        """Tickets Redis dropped (it took this replica for gone) are queued again."""
+        now = self._monotonic()
+        if now - self._checked_at < MEMBERSHIP_CHECK_SECONDS:
+            return
+        self._checked_at = now
+        with self._lock:
+            members = list(self._members.items())
+        if not members:
+            return
+        scores = self._link.attempt(
+            lambda client: client.zmscore(self.keys.queue, [m for _, m in members]), None
+        )
+        if scores is None:
+            return
+        for (ticket_id, _), score in zip(members, scores, strict=True):
+            if score is not None:
+                continue
+            with self._lock:
+                self._members.pop(ticket_id, None)
+                ticket = self._tickets.pop(ticket_id, None)
+            if ticket is not None:
+                with contextlib.suppress(TooManyWaiting):
+                    self._arrive_in_redis(ticket, 0.0)
+
+    # --- the rate -----------------------------------------------------------------------
+
+    def _hold_off_local(self) -> None:
+        """The local share must not crowd the attempts Redis has just let go."""
+        self.local.rate.not_before(self._last_redis_slot + self._window_us / 1_000_000)
+
+    def _note_replicas(self, replicas: int) -> None:
+        replicas = max(1, replicas)
+        if replicas != self.replicas_seen:
+            self.replicas_seen = replicas
+            self.local.rate.set_qps(self._qps / replicas)
 
     def confirm(self, reservation: Reservation) -> float:
         if not reservation.in_redis:
@@ -344,19 +675,13 @@ class RedisQuota:
                     self._capacity,
                     self._window_us,
                     round(reservation.slot * 1_000_000),
-                    self._member(),
+                    f"{self.replica}:{next(self._sent)}",
                 ],
                 client=client,
             ),
             0,  # granted by Redis, which has gone: its slot stands
         )
         return int(late_us) / 1_000_000
-
-    def _note_replicas(self, replicas: int) -> None:
-        replicas = max(1, replicas)
-        if replicas != self.replicas_seen:
-            self.replicas_seen = replicas
-            self.local.set_qps(self._qps / replicas)
 
     def report(self, throttled: bool) -> None:
         self.local.report(throttled)
@@ -368,6 +693,10 @@ class RedisQuota:
             ),
             None,
         )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisCache:

@@ -20,6 +20,7 @@ fetched stay cached, so the retry costs only what is missing.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any, TypeVar
 
 from otabot.clocks import Monotonic, Sleep, WallClock
@@ -38,8 +39,8 @@ from otabot.service.lookups import (
     JobsLookup,
     VersionLookup,
 )
-from otabot.service.quota import QuotaLimiter
-from otabot.service.redis_store import RedisCache, RedisLink, RedisQuota, connect
+from otabot.service.quota import MemoryActionQuota, MemoryQuota, QuotaLimiter
+from otabot.service.redis_store import RedisActionQuota, RedisCache, RedisLink, connect
 from otabot.service.results import (
     DeviceResult,
     Fetched,
@@ -121,15 +122,28 @@ class OtaService:
         redis_cache: RedisCache | None = None
         if settings.redis_url:
             redis_link = link = RedisLink(connect(settings.redis_url))
+            replica = uuid.uuid4().hex[:12]
             limiter = QuotaLimiter(
                 settings.api_qps,
-                backend_for=lambda action, qps: RedisQuota(
-                    redis_link, qps, account=account, action=action
+                quota_for=lambda action, qps: RedisActionQuota(
+                    redis_link,
+                    qps,
+                    account=account,
+                    action=action,
+                    replica=replica,
+                    margin=settings.quota_margin,
                 ),
+                max_wait=settings.max_wait,
             )
             redis_cache = RedisCache(link, namespace=account)
         else:
-            limiter = QuotaLimiter(settings.api_qps)
+            limiter = QuotaLimiter(
+                settings.api_qps,
+                quota_for=lambda action, qps: MemoryActionQuota(
+                    MemoryQuota(qps, margin=settings.quota_margin)
+                ),
+                max_wait=settings.max_wait,
+            )
         client = IotClient.from_settings(settings, gate=limiter)
         return cls(
             client,
@@ -138,6 +152,7 @@ class OtaService:
             limiter=limiter,
             redis_cache=redis_cache,
             link=link,
+            wait_budget=settings.max_wait,
         )
 
     # --- the use cases ----------------------------------------------------------------

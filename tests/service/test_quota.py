@@ -1,93 +1,51 @@
-"""QuotaLimiter under a fake clock: the window rule, FIFO, deadlines, collective back-off."""
+"""The quota: the window rule and back-off (``MemoryQuota``), who goes next (the fairness
+rule, on a fake clock), the wait estimate, and the scheduler's threads and deadlines."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
+from dataclasses import dataclass, field
 
 import pytest
 
 from otabot.iot.errors import QuotaBusyError
+from otabot.service.fairness import CALLER, Caller, FairQueue, Ticket, TooManyWaiting
 from otabot.service.quota import (
     DEFAULT_MARGIN,
+    LOOKAHEAD,
+    Grant,
+    MemoryActionQuota,
     MemoryQuota,
     QuotaLimiter,
-    Reservation,
     capacity_and_window,
 )
 from tests.service.fakes import FakeClock
 
 ACTION = "ListOTAJobByDevice"
-
 WINDOW = 1.0 + DEFAULT_MARGIN  # the limiter's one second, widened against jitter
 
 
 def max_in_any_second(times: list[float]) -> int:
     """The most timestamps inside any half-open one-second window."""
     times = sorted(times)
-    best = 0
-    for i, start in enumerate(times):
-        best = max(best, sum(1 for t in times[i:] if t < start + 1.0))
-    return best
+    return max(
+        (sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)),
+        default=0,
+    )
 
 
-class ArrivalRecorder:
-    """A ``sleep`` that does not move the clock: callers all arrive at the same moment,
-    and each attempt's slot is recorded as now + wait."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.slots: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.slots.append(self.clock() + seconds)
+# --- the rate: the window rule, pacing and the collective back-off ------------------------
 
 
-def limiter_with_recorder(qps: float = 10) -> tuple[QuotaLimiter, ArrivalRecorder, FakeClock]:
+def test_simultaneous_reservations_are_paced_and_never_exceed_qps_in_any_second() -> None:
     clock = FakeClock()
-    recorder = ArrivalRecorder(clock)
-
-    def sleep(seconds: float) -> None:
-        recorder(seconds)
-
-    limiter = QuotaLimiter(qps, monotonic=clock, sleep=sleep, max_wait=60)
-    return limiter, recorder, clock
-
-
-def test_burst_of_callers_never_exceeds_qps_in_any_one_second_window() -> None:
-    limiter, recorder, clock = limiter_with_recorder(qps=10)
-    for _ in range(55):
-        limiter.before_attempt(ACTION, None)
-    slots = [clock()] * (55 - len(recorder.slots)) + recorder.slots
-    assert len(slots) == 55
+    backend = MemoryQuota(10, monotonic=clock)
+    slots = [backend.reserve(None).slot for _ in range(55)]
     assert max_in_any_second(slots) == 10
-
-
-def test_sequential_callers_that_really_wait_stay_within_qps() -> None:
-    clock = FakeClock()
-    limiter = QuotaLimiter(10, monotonic=clock, sleep=clock.sleep)
-    sent = []
-    for _ in range(100):
-        limiter.before_attempt(ACTION, None)
-        sent.append(clock())
-    assert max_in_any_second(sent) <= 10
-    assert sent[-1] - sent[0] < 10.5  # sustained rate close to 10 per second
-
-
-def test_slots_are_granted_in_arrival_order() -> None:
-    limiter, recorder, _clock = limiter_with_recorder(qps=3)
-    for _ in range(12):
-        limiter.before_attempt(ACTION, None)
-    assert recorder.slots == sorted(recorder.slots)
-    assert len(recorder.slots) == 11  # the first went at once, without sleeping
-
-
-def test_simultaneous_callers_are_paced_evenly_instead_of_bursting() -> None:
-    limiter, recorder, clock = limiter_with_recorder(qps=10)
-    start = clock()
-    for _ in range(5):
-        limiter.before_attempt(ACTION, None)
-    gaps = [b - a for a, b in zip([start, *recorder.slots], recorder.slots, strict=False)]
-    assert gaps == [pytest.approx(WINDOW / 10)] * 4
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(slots)}
+    assert gaps == {round(WINDOW / 10, 6)}
 
 
 def test_concurrent_threads_never_exceed_qps_in_any_window() -> None:
@@ -123,61 +81,14 @@ def test_a_late_waker_waits_until_its_send_keeps_every_window_within_qps() -> No
     assert backend.confirm(third) == 0
 
 
-def test_limiter_sleeps_off_a_late_wake_up_before_letting_the_attempt_go() -> None:
+def test_a_reservation_past_the_callers_wait_reserves_nothing() -> None:
     clock = FakeClock()
-    oversleep = iter([0.0, 0.5, 0.0, 0.0])
-
-    def sleep(seconds: float) -> None:
-        clock.advance(seconds + next(oversleep, 0.0))
-
-    limiter = QuotaLimiter(2, monotonic=clock, sleep=sleep)
-    sent = []
-    for _ in range(3):
-        limiter.before_attempt(ACTION, None)
-        sent.append(clock())
-    assert max_in_any_second(sent) <= 2
-
-
-def test_caller_whose_slot_is_past_its_deadline_gets_quota_busy() -> None:
-    limiter, _recorder, clock = limiter_with_recorder(qps=2)
-    limiter.before_attempt(ACTION, None)
-    limiter.before_attempt(ACTION, None)
+    backend = MemoryQuota(1, monotonic=clock)
+    backend.reserve(None)
     with pytest.raises(QuotaBusyError) as caught:
-        limiter.before_attempt(ACTION, clock() + 0.5)
+        backend.reserve(0.5)
     assert caught.value.retry_after == pytest.approx(WINDOW)
-    assert "IoT API busy" in str(caught.value)
-
-
-def test_refused_caller_reserves_nothing() -> None:
-    limiter, recorder, clock = limiter_with_recorder(qps=1)
-    limiter.before_attempt(ACTION, None)
-    for _ in range(5):
-        with pytest.raises(QuotaBusyError):
-            limiter.before_attempt(ACTION, clock() + 0.1)
-    limiter.before_attempt(ACTION, None)
-    assert recorder.slots == [pytest.approx(clock() + WINDOW)]
-    assert limiter.stats()["quota_busy"] == 5
-
-
-def test_missing_deadline_uses_the_limiters_own_max_wait() -> None:
-    clock = FakeClock()
-    limiter = QuotaLimiter(1, monotonic=clock, sleep=lambda _: None, max_wait=2.5)
-    limiter.before_attempt(ACTION, None)
-    limiter.before_attempt(ACTION, None)
-    limiter.before_attempt(ACTION, None)
-    with pytest.raises(QuotaBusyError):
-        limiter.before_attempt(ACTION, None)
-
-
-def test_throttling_pauses_every_callers_next_slot() -> None:
-    limiter, recorder, clock = limiter_with_recorder(qps=10)
-    limiter.after_attempt(ACTION, throttled=True)
-    limiter.before_attempt(ACTION, None)
-    limiter.before_attempt(ACTION, None)
-    assert recorder.slots == [
-        pytest.approx(clock() + 0.5),
-        pytest.approx(clock() + 0.5 + WINDOW / 10),
-    ]
+    assert backend.next_wait() == pytest.approx(WINDOW)
 
 
 def test_pause_doubles_while_throttling_persists_up_to_a_cap() -> None:
@@ -204,15 +115,13 @@ def test_a_success_clears_the_back_off() -> None:
     assert backend.pause == 0.5
 
 
-def test_limiter_counts_attempts_waits_and_throttling() -> None:
+def test_throttling_answers_of_one_burst_start_one_pause_not_a_doubling_each() -> None:
     clock = FakeClock()
-    limiter = QuotaLimiter(1, monotonic=clock, sleep=clock.sleep)
-    limiter.before_attempt(ACTION, None)
-    limiter.after_attempt(ACTION, throttled=True)
-    limiter.before_attempt(ACTION, None)
-    stats = limiter.stats()
-    assert (stats["attempts"], stats["throttled"]) == (2, 1)
-    assert stats["quota_wait_seconds"] == pytest.approx(WINDOW)
+    backend = MemoryQuota(10, monotonic=clock)
+    for _ in range(10):  # ten attempts in flight when the API started throttling
+        backend.report(throttled=True)
+    assert backend.pause == 0.5
+    assert backend.reserve(None).wait == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(
@@ -223,45 +132,198 @@ def test_fractional_qps_rounds_towards_fewer_calls(qps: float, expected: tuple[i
     assert (capacity, window) == (expected[0], pytest.approx(expected[1]))
 
 
-def test_an_attempt_outrun_by_other_senders_is_never_let_go_unconfirmed() -> None:
-    clock = FakeClock()
-    backend = MemoryQuota(1, monotonic=clock)
-    sent: list[float] = []
-    steals = iter(range(6))
+# --- the fairness rule, on a fake clock ------------------------------------------------
 
-    def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-        if next(steals, None) is not None:  # another late waker lets its attempt go first
-            backend.confirm(Reservation(0.0, clock()))
-            sent.append(clock())
 
-    limiter = QuotaLimiter(1, backends={ACTION: backend}, monotonic=clock, sleep=sleep, max_wait=60)
+def ticket(user: str, *, continuation: bool = False, background: bool = False) -> Ticket:
+    return Ticket(
+        action=ACTION,
+        user=user,
+        priority=1 if background else 0,
+        continuation=continuation,
+        deadline=float("inf"),
+    )
+
+
+def served_order(queue: FairQueue) -> list[str]:
+    order = []
+    while (head := queue.peek()) is not None:
+        queue.pop(head.id)
+        order.append(head.user)
+    return order
+
+
+def test_each_persons_first_waiting_lookup_comes_before_anyones_second() -> None:
+    queue = FairQueue()
+    for _ in range(3):
+        queue.push(ticket("script"))
+    queue.push(ticket("dana"))
+    queue.push(ticket("lee"))
+    queue.push(ticket("dana"))
+    assert served_order(queue) == ["script", "dana", "lee", "script", "dana", "script"]
+
+
+def test_a_newcomer_waits_at_most_one_round() -> None:
+    queue = FairQueue()
+    for user in ("a", "b", "c"):
+        for _ in range(5):
+            queue.push(ticket(user))
+    for _ in range(4):  # a, b, c served, then a's second
+        head = queue.peek()
+        assert head is not None
+        queue.pop(head.id)
+    assert queue.push(ticket("newcomer")) == 2  # the round being served: behind b's and c's
+
+
+def test_a_continuing_lookup_keeps_its_turn_and_background_work_goes_last() -> None:
+    queue = FairQueue()
+    queue.push(ticket("watch", background=True))
     for _ in range(2):
+        queue.push(ticket("dana"))
+    queue.push(ticket("lee"))
+    head = queue.peek()
+    assert head is not None
+    queue.pop(head.id)  # dana's first call went; the same card's next call arrives
+    queue.push(ticket("dana", continuation=True))
+    # It joins the round being served (behind lee, queued in that round already), ahead
+    # of dana's own next lookup; the background poll waits for every person.
+    assert served_order(queue) == ["lee", "dana", "dana", "watch"]
+
+
+def test_one_person_may_not_fill_the_queue() -> None:
+    queue = FairQueue(max_per_user=3)
+    for _ in range(3):
+        queue.push(ticket("script"))
+    with pytest.raises(TooManyWaiting):
+        queue.push(ticket("script"))
+    queue.push(ticket("dana"))  # others still get in
+    assert len(queue) == 4
+
+
+@dataclass
+class Burst:
+    """Tickets arriving at an action's quota on a fake clock, granted as the dispatcher
+    grants them; ``sent`` records when each went and for whom."""
+
+    qps: float = 10
+    clock: FakeClock = field(default_factory=FakeClock)
+    sent: list[tuple[float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.quota = MemoryActionQuota(MemoryQuota(self.qps, monotonic=self.clock))
+
+    def arrive(self, user: str) -> None:
+        reservation = self.quota.arrive(ticket(user), LOOKAHEAD)
+        if reservation is not None:
+            self.sent.append((reservation.due, user))
+
+    def run_until(self, until: float) -> None:
+        while self.clock() < until:
+            head = self.quota.queue.peek()
+            got = self.quota.grant(LOOKAHEAD)
+            if isinstance(got, Grant):
+                assert head is not None and got.ticket_id == head.id
+                self.sent.append((got.reservation.due, head.user))
+                continue
+            self.clock.advance(min(got, until - self.clock()))
+
+
+def test_a_burst_of_two_hundred_goes_round_robin_within_the_limit() -> None:
+    burst = Burst()
+    for _ in range(20):
+        for user in range(10):
+            burst.arrive(f"U{user}")
+    burst.run_until(burst.clock() + 30)
+    times = [at for at, _ in burst.sent]
+    assert len(times) == 200
+    assert max_in_any_second(times) == 10
+    rate = 199 / (times[-1] - times[0])
+    assert rate >= 9.5  # the sustained rate the limit allows, less the jitter margin
+    first_round = [user for _, user in burst.sent[:10]]
+    assert sorted(first_round) == [f"U{i}" for i in range(10)]
+
+
+def test_an_eleventh_persons_lookup_one_second_into_a_burst_waits_under_two_seconds() -> None:
+    burst = Burst()
+    start = burst.clock()
+    for _ in range(20):
+        for user in range(10):
+            burst.arrive(f"U{user}")
+    burst.run_until(start + 1.0)
+    burst.arrive("eleventh")
+    burst.run_until(start + 30)
+    went = next(at for at, user in burst.sent if user == "eleventh")
+    assert went - (start + 1.0) <= 2.0
+
+
+def test_the_estimate_counts_who_would_go_first() -> None:
+    burst = Burst()
+    for _ in range(5):
+        for user in ("a", "b"):
+            burst.arrive(user)
+    ahead, next_wait = burst.quota.ahead("c", 0)
+    assert ahead == 1  # a's first went at once; b's first waits, then c would go
+    assert next_wait == pytest.approx(WINDOW / 10)
+    ahead_of_a, _ = burst.quota.ahead("a", 0)
+    assert ahead_of_a == 9  # a new lookup of a comes after every waiting one
+
+
+# --- the scheduler: threads, deadlines, estimates -----------------------------------------
+
+
+def test_waiting_threads_are_served_in_turn_and_within_the_limit() -> None:
+    limiter = QuotaLimiter(20, max_wait=30)
+    sent: list[tuple[float, str]] = []
+    lock = threading.Lock()
+
+    def lookup(user: str) -> None:
+        CALLER.set(Caller(user))
         limiter.before_attempt(ACTION, None)
-        sent.append(clock())
-    assert max_in_any_second(sent) <= 1
+        with lock:
+            sent.append((time.monotonic(), user))
+
+    threads = [threading.Thread(target=lookup, args=(f"U{i % 4}",)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(sent) == 40
+    assert max_in_any_second([at for at, _ in sent]) <= 20
+    assert limiter.stats()["attempts"] == 40 and limiter.waiting() == 0
 
 
-def test_an_attempt_outrun_until_its_deadline_gets_quota_busy() -> None:
-    clock = FakeClock()
-    backend = MemoryQuota(1, monotonic=clock)
-
-    def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-        backend.confirm(Reservation(0.0, clock()))  # someone else always goes first
-
-    limiter = QuotaLimiter(1, backends={ACTION: backend}, monotonic=clock, sleep=sleep)
+def test_a_lookup_that_cannot_get_a_slot_before_its_deadline_is_told_when_to_retry() -> None:
+    limiter = QuotaLimiter(1, max_wait=30)
     limiter.before_attempt(ACTION, None)
+    started = time.monotonic()
     with pytest.raises(QuotaBusyError) as caught:
-        limiter.before_attempt(ACTION, clock() + 5)
-    assert caught.value.retry_after == pytest.approx(WINDOW)
-    assert limiter.stats()["quota_busy"] == 1
+        limiter.before_attempt(ACTION, time.monotonic() + 0.2)
+    assert time.monotonic() - started < 1.0
+    assert 0 < (caught.value.retry_after or 0) <= WINDOW
+    assert limiter.stats()["quota_busy"] == 1 and limiter.waiting() == 0
 
 
-def test_throttling_answers_of_one_burst_start_one_pause_not_a_doubling_each() -> None:
-    clock = FakeClock()
-    backend = MemoryQuota(10, monotonic=clock)
-    for _ in range(10):  # ten attempts in flight when the API started throttling
-        backend.report(throttled=True)
-    assert backend.pause == 0.5
-    assert backend.reserve(None).wait == pytest.approx(0.5)
+def test_too_many_waiting_lookups_of_one_person_are_refused_in_words() -> None:
+    limiter = QuotaLimiter(
+        1, quotas={ACTION: MemoryActionQuota(MemoryQuota(1), FairQueue(max_per_user=1))}
+    )
+    CALLER.set(Caller("script"))
+    limiter.before_attempt(ACTION, None)  # goes at once
+    waiter = threading.Thread(
+        target=lambda: (CALLER.set(Caller("script")), limiter.before_attempt(ACTION, None))
+    )
+    waiter.start()
+    while limiter.waiting() == 0:
+        time.sleep(0.001)
+    CALLER.set(Caller("script"))  # the script's next lookup
+    with pytest.raises(QuotaBusyError, match="already have 1 lookups waiting"):
+        limiter.before_attempt(ACTION, None)
+    waiter.join(5)
+
+
+def test_the_limiter_estimates_a_new_lookup_from_the_queue() -> None:
+    limiter = QuotaLimiter(2, max_wait=30)
+    CALLER.set(Caller("dana"))
+    assert limiter.estimate([ACTION]) == 0
+    limiter.before_attempt(ACTION, None)
+    assert limiter.estimate([ACTION]) == pytest.approx(WINDOW / 2, abs=0.05)

@@ -6,17 +6,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import redis
 
-from otabot.iot.errors import DeviceNotFoundError, QuotaBusyError, UpstreamUnavailableError
+from otabot.iot.errors import DeviceNotFoundError, UpstreamUnavailableError
 from otabot.service import JobsLookup, OtaService, QuotaLimiter
-from otabot.service.quota import DEFAULT_MARGIN
-from otabot.service.redis_store import FetchLock, RedisCache, RedisLink, RedisQuota, connect
+from otabot.service.redis_store import FetchLock, RedisActionQuota, RedisCache, RedisLink, connect
 from tests.service.fakes import (
     EPOCH,
     FIRMWARE,
@@ -40,9 +38,8 @@ def replica(
 ) -> OtaService:
     """One replica's service: its own process-local state, Redis shared."""
     link = link or RedisLink(connect(url))
-    limiter = QuotaLimiter(
-        qps, backends={ACTION: RedisQuota(link, qps, account=ACCOUNT, action=ACTION)}, max_wait=30
-    )
+    quota = RedisActionQuota(link, qps, account=ACCOUNT, action=ACTION)
+    limiter = QuotaLimiter(qps, quotas={ACTION: quota}, max_wait=30)
     source.gate = limiter
     return OtaService(
         source,
@@ -65,80 +62,6 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = connect(redis_url)
     yield client
     client.close()
-
-
-def test_two_replicas_share_one_quota(redis_client: redis.Redis) -> None:
-    backends = [
-        RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION) for _ in range(2)
-    ]
-    for i in range(30):
-        backends[i % 2].reserve(None)
-    scores = [score for _, score in redis_client.zrange(QUOTA_KEY, 0, -1, withscores=True)]
-    assert len(scores) == 30
-    assert max_in_any_second(scores) == 10
-
-
-def test_shared_quota_refuses_a_caller_past_its_deadline(redis_client: redis.Redis) -> None:
-    quota = RedisQuota(RedisLink(redis_client), 2, account=ACCOUNT, action=ACTION)
-    quota.reserve(None)
-    quota.reserve(None)
-    with pytest.raises(QuotaBusyError) as caught:
-        quota.reserve(0.5)
-    assert caught.value.retry_after == pytest.approx(1 + DEFAULT_MARGIN, abs=0.05)
-    assert redis_client.zcard(QUOTA_KEY) == 2
-
-
-def test_shared_confirmation_holds_back_a_late_waker(redis_client: redis.Redis) -> None:
-    first, second = (
-        RedisQuota(RedisLink(redis_client), 1, account=ACCOUNT, action=ACTION) for _ in range(2)
-    )
-    early = first.reserve(None)
-    assert first.confirm(early) == 0
-    # A reservation whose slot was a second ago (its holder overslept) is still held back
-    # until a full window has passed since the last attempt really let go.
-    late = replace(second.reserve(None), slot=early.slot)
-    assert second.confirm(late) == pytest.approx(1 + DEFAULT_MARGIN, abs=0.05)
-
-
-def test_throttling_seen_by_one_replica_pauses_the_other(redis_client: redis.Redis) -> None:
-    first, second = (
-        RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION) for _ in range(2)
-    )
-    first.report(throttled=True)
-    assert second.reserve(None).wait == pytest.approx(0.5, abs=0.05)
-    redis_client.delete(f"{QUOTA_KEY}:paused_until")  # as if the pause had run out
-    first.report(throttled=True)  # and the API still throttles: the pause doubles
-    assert second.reserve(None).wait == pytest.approx(1.0, abs=0.05)
-
-
-def test_throttling_answers_of_one_burst_start_one_shared_pause(
-    redis_client: redis.Redis,
-) -> None:
-    quotas = [
-        RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION) for _ in range(2)
-    ]
-    for i in range(10):  # ten attempts in flight on two replicas when throttling began
-        quotas[i % 2].report(throttled=True)
-    assert redis_client.get(f"{QUOTA_KEY}:pause") == b"500000"
-    assert quotas[0].reserve(None).wait == pytest.approx(0.5, abs=0.05)
-
-
-def test_a_success_clears_the_shared_back_off(redis_client: redis.Redis) -> None:
-    quota = RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION)
-    quota.report(throttled=True)
-    quota.report(throttled=False)
-    assert redis_client.get(f"{QUOTA_KEY}:pause") is None
-
-
-def test_replicas_see_each_other_through_the_heartbeat(redis_client: redis.Redis) -> None:
-    quotas = [
-        RedisQuota(RedisLink(redis_client), 10, account=ACCOUNT, action=ACTION) for _ in range(3)
-    ]
-    for quota in quotas:
-        quota.reserve(None)
-    quotas[0].reserve(None)
-    assert quotas[0].replicas_seen == 3
-    assert quotas[0].local.qps == pytest.approx(10 / 3)
 
 
 def test_a_result_fetched_by_one_replica_costs_the_other_no_call(redis_url: str) -> None:
@@ -258,52 +181,6 @@ def test_redis_lost_mid_run_then_back_is_used_again(
     assert levels.count("WARNING") == 1 and levels.count("INFO") == 1
     other = replica(redis_url, FakeJobSource())
     assert other.jobs(JobsLookup(PRODUCT, "light3", FIRMWARE)).provenance.from_cache
-
-
-class Arrivals:
-    """Callers that all arrive now (the fake clock stands still, as Redis's barely moves):
-    each attempt goes at now plus the waits the limiter asked for."""
-
-    def __init__(self, proxy: TcpProxy, redis_url: str) -> None:
-        self.clock = FakeClock()
-        url = f"redis://127.0.0.1:{proxy.port}/{urlsplit(redis_url).path.strip('/')}"
-        link = RedisLink(connect(url), monotonic=self.clock, retry_interval=0)  # probe every call
-        backend = RedisQuota(link, 10, account=ACCOUNT, action=ACTION, monotonic=self.clock)
-        self.limiter = QuotaLimiter(
-            10, backends={ACTION: backend}, monotonic=self.clock, sleep=self._sleep, max_wait=30
-        )
-        self.sent: list[float] = []
-        self._waited = 0.0
-
-    def _sleep(self, seconds: float) -> None:
-        self._waited += seconds
-
-    def attempts(self, count: int) -> None:
-        for _ in range(count):
-            self._waited = 0.0
-            self.limiter.before_attempt(ACTION, None)
-            self.sent.append((self.clock() + self._waited) * 1_000_000)
-
-
-def test_falling_back_to_the_local_quota_counts_what_redis_just_let_go(
-    redis_url: str, proxy: TcpProxy
-) -> None:
-    callers = Arrivals(proxy, redis_url)
-    callers.attempts(10)
-    proxy.stop()
-    callers.attempts(5)
-    assert max_in_any_second(callers.sent) <= 10
-
-
-def test_returning_to_redis_counts_what_the_local_quota_just_let_go(
-    redis_url: str, proxy: TcpProxy
-) -> None:
-    callers = Arrivals(proxy, redis_url)
-    proxy.stop()
-    callers.attempts(10)
-    proxy.start()
-    callers.attempts(5)
-    assert max_in_any_second(callers.sent) <= 10
 
 
 def test_an_older_answer_does_not_replace_a_newer_redis_entry(redis_client: redis.Redis) -> None:

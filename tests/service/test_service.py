@@ -42,13 +42,16 @@ def service_over(
     qps: float | None = None,
 ) -> tuple[OtaService, FakeJobSource, FakeClock]:
     clock = FakeClock()
-    limiter = QuotaLimiter(qps, monotonic=clock, sleep=clock.sleep) if qps else None
-    source = FakeJobSource(jobs, gate=limiter, errors=errors)
+    if qps:  # the quota waits in real time (its waiters are threads): so does the service
+        limiter = QuotaLimiter(qps)
+        source = FakeJobSource(jobs, gate=limiter, errors=errors)
+        service = OtaService(source, cache_ttl=cache_ttl, max_items=max_jobs, limiter=limiter)
+        return service, source, clock
+    source = FakeJobSource(jobs, errors=errors)
     service = OtaService(
         source,
         cache_ttl=cache_ttl,
         max_items=max_jobs,
-        limiter=limiter,
         monotonic=clock,
         sleep=clock.sleep,
         wall_clock=clock.wall,
@@ -121,7 +124,7 @@ def test_refresh_bypasses_the_cache_and_replaces_its_entry() -> None:
 
 
 def test_refresh_goes_through_the_quota() -> None:
-    service, _, _ = service_over({"light1": [make_job(1)]}, qps=10)
+    service, _, _ = service_over({"light1": [make_job(1)]}, qps=50)
     service.jobs(query())
     service.jobs(query(), refresh=True)
     assert service.stats()["attempts"] == 2
@@ -277,19 +280,17 @@ def test_lookup_passes_a_deadline_so_quota_waits_are_bounded() -> None:
 
 
 def test_lookup_fails_with_busy_when_the_quota_has_no_slot_in_time() -> None:
-    clock = FakeClock()
-    limiter = QuotaLimiter(1, monotonic=clock, sleep=lambda _: None)
+    limiter = QuotaLimiter(1)
     source = FakeJobSource({}, gate=limiter)
-    service = OtaService(source, limiter=limiter, monotonic=clock, wait_budget=3)
-    for device in ("dev-0001", "dev-0002", "dev-0003"):  # slots at 0, 1.04 and 2.08 s
-        service.jobs(query(device))
+    service = OtaService(source, limiter=limiter, wait_budget=0.3)
+    service.jobs(query("dev-0001"))  # the slot of this second
     with pytest.raises(QuotaBusyError):
-        service.jobs(query("dev-0004"))  # 3.12 s is past the 3 s budget
+        service.jobs(query("dev-0002"))  # the next is 1.05 s away: past the 0.3 s budget
     assert service.stats()["quota_busy"] == 1
 
 
 def test_stats_report_calls_cache_and_quota() -> None:
-    service, _, _ = service_over({"light1": [make_job(1)]}, qps=1)
+    service, _, _ = service_over({"light1": [make_job(1)]}, qps=20)
     service.jobs(query())
     service.jobs(query())
     service.jobs(query("light2"))
@@ -297,7 +298,7 @@ def test_stats_report_calls_cache_and_quota() -> None:
     assert stats["lookups"] == 3
     assert stats["cache_hits"] == 1 and stats["cache_misses"] == 2
     assert stats["upstream_calls"] == 2 and stats["attempts"] == 2
-    assert stats["quota_wait_seconds"] == pytest.approx(1 + DEFAULT_MARGIN)
+    assert stats["quota_wait_seconds"] == pytest.approx((1 + DEFAULT_MARGIN) / 20, abs=0.03)
     assert stats["throttled"] == 0 and stats["retries"] == 0
 
 
