@@ -17,13 +17,7 @@ import requests
 
 from otabot import __version__
 from otabot.config import Credentials, Settings
-from otabot.iot.client import (
-    USER_AGENT,
-    AttemptGate,
-    IotClient,
-    RetryPolicy,
-    redact_signed_query,
-)
+from otabot.iot.client import AttemptGate, IotClient, RetryPolicy
 from otabot.iot.errors import (
     AccessKeyError,
     DeviceNotFoundError,
@@ -35,7 +29,9 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import JobStatus, JobType
+from otabot.iot.redaction import redact_signed_query
 from otabot.iot.signing import v1_signature, v3_canonical_request, v3_signature
+from otabot.iot.transport import USER_AGENT
 from tests.iot.canned import CannedApi, Received, Reply
 
 KEY_ID = "testid"

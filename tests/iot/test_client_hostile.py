@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from otabot.config import Credentials
-from otabot.iot.client import MAX_RESPONSE_BYTES, IotClient, RetryPolicy
+from otabot.iot.client import IotClient, RetryPolicy
 from otabot.iot.errors import IotError, UpstreamUnavailableError
+from otabot.iot.transport import MAX_RESPONSE_BYTES
 from tests.iot.canned import CannedApi, Reply
 
 ONE_ATTEMPT = RetryPolicy(max_attempts=1)

@@ -1,0 +1,224 @@
+"""One attempt on the wire: a signed request sent once, its answer read whole in time, or an error.
+
+Requests go out as the official SDKs send them: ``POST /`` with every parameter in the
+query string and an empty body, signed by the auth object on each send (so every
+attempt carries a fresh nonce and timestamp). Nothing is merged in from the session
+(the API sets no cookies), and no redirect is followed: it would carry the signed
+request, STS token included, to wherever it points.
+
+An attempt has a deadline: the connect and read timeouts never exceed it, and the body
+is read capped at ``MAX_RESPONSE_BYTES`` with each socket read shortened to the time left.
+
+Failures of requests and urllib3 become ``UpstreamUnavailableError`` with the cause
+kept (scrubbed of signed URLs): ``otabot.ConnectTimeout``, ``otabot.ReadTimeout``,
+``otabot.ConnectionError``, ``otabot.MalformedResponse``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from otabot import __version__
+from otabot.clocks import Monotonic
+from otabot.iot.decoding import Answer, shorten
+from otabot.iot.errors import UpstreamUnavailableError
+from otabot.iot.redaction import scrub_exception
+from otabot.iot.signing import canonical_query
+
+USER_AGENT = f"otabot/{__version__} (+python-requests)"
+POOL_SIZE = 32
+# A full page of 100 jobs is about 60 KB; anything past this is not the API talking.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+# An attempt with less time than this left before the deadline is not worth sending,
+# and no socket wait is shorter.
+MIN_ATTEMPT_SECONDS = 0.01
+_REQUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+
+
+class Transport:
+    """Sends signed attempts to one endpoint over a pooled session. Thread-safe."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        auth: AuthBase,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        monotonic: Monotonic = time.monotonic,
+        session: requests.Session | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> None:
+        self._endpoint = endpoint.rstrip("/") + "/"
+        self._auth = auth
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._monotonic = monotonic
+        self._owns_session = session is None
+        self._session = session if session is not None else _pooled_session()
+        if proxies:
+            self._session.proxies.update(proxies)
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    def close(self) -> None:
+        """Close the pooled connections (a session passed in stays the caller's to close)."""
+        if self._owns_session:
+            self._session.close()
+
+    def send(self, query: Mapping[str, str], remaining: float) -> Answer:
+        """Send one signed ``POST`` with ``query`` and read its answer within ``remaining`` s."""
+        deadline = self._monotonic() + remaining
+        connect_timeout = min(self._connect_timeout, remaining)
+        read_timeout = min(self._read_timeout, remaining)
+        started = time.perf_counter()
+        try:
+            prepared = requests.Request(
+                "POST",
+                f"{self._endpoint}?{canonical_query(query)}",
+                headers=_REQUEST_HEADERS,
+                auth=self._auth,
+            ).prepare()
+            response = self._session.send(
+                prepared,
+                timeout=(connect_timeout, read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                content = _read_capped(response, deadline, self._monotonic, read_timeout)
+            finally:
+                response.close()  # back to the pool when read whole, else dropped
+        except _TooLarge as cause:
+            raise UpstreamUnavailableError(
+                f"IoT Platform answered with a body larger than {MAX_RESPONSE_BYTES} bytes",
+                code="otabot.MalformedResponse",
+                request_id=_request_id(cause.response),
+                http_status=cause.response.status_code,
+                retryable=False,
+            ) from cause
+        except _TooSlow as cause:
+            raise UpstreamUnavailableError(
+                f"IoT Platform did not finish its answer within {remaining:.3g} s",
+                code="otabot.ReadTimeout",
+                request_id=_request_id(cause.response),
+                http_status=cause.response.status_code,
+            ) from cause
+        except requests.ConnectTimeout as cause:
+            raise UpstreamUnavailableError(
+                f"could not connect to IoT Platform within {connect_timeout:g} s",
+                code="otabot.ConnectTimeout",
+            ) from scrub_exception(cause)
+        except requests.Timeout as cause:
+            raise UpstreamUnavailableError(
+                f"IoT Platform did not answer within {read_timeout:g} s",
+                code="otabot.ReadTimeout",
+            ) from scrub_exception(cause)
+        except requests.RequestException as cause:
+            raise UpstreamUnavailableError(
+                f"could not reach IoT Platform ({type(cause).__name__})",
+                code="otabot.ConnectionError",
+            ) from scrub_exception(cause)
+        return Answer(
+            status=response.status_code,
+            headers=response.headers,
+            content=content,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+
+
+def _request_id(response: requests.Response) -> str | None:
+    return shorten(response.headers.get("x-acs-request-id")) or None
+
+
+class _Unfinished(Exception):
+    """The answer was not read whole; ``response`` has its status and headers."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__()
+        self.response = response
+
+
+class _TooLarge(_Unfinished):
+    """The upstream body is past ``MAX_RESPONSE_BYTES``."""
+
+
+class _TooSlow(_Unfinished):
+    """The upstream answer did not arrive whole before the attempt's deadline."""
+
+
+# Reads that fail in urllib3 become the exceptions requests raises for them while streaming.
+_READ_ERRORS: tuple[tuple[type[Exception], type[requests.RequestException]], ...] = (
+    (urllib3.exceptions.ReadTimeoutError, requests.ReadTimeout),
+    (urllib3.exceptions.SSLError, requests.exceptions.SSLError),
+    (urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError),
+    (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError),
+    (urllib3.exceptions.HTTPError, requests.ConnectionError),
+)
+
+
+def _read_capped(
+    response: requests.Response, deadline: float, monotonic: Monotonic, read_timeout: float
+) -> bytes:
+    """The whole body; ``_TooLarge`` as soon as it (or its declared length) passes the cap,
+    ``_TooSlow`` once ``deadline`` (in ``monotonic()`` time) has passed.
+
+    Each read takes what has arrived (``read1``), and the socket waits no longer than the
+    time left.
+    """
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise _TooLarge(response)
+    chunks: list[bytes] = []
+    size = 0
+    raw = response.raw
+    while True:
+        left = deadline - monotonic()
+        if left <= 0:
+            raise _TooSlow(response)
+        _wait_at_most(raw, min(left, read_timeout))
+        try:
+            chunk = raw.read1(65_536, decode_content=True)
+        except urllib3.exceptions.HTTPError as cause:
+            for caught, raised in _READ_ERRORS:
+                if isinstance(cause, caught):
+                    raise raised(cause) from cause
+            raise  # pragma: no cover - HTTPError is the last entry
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise _TooLarge(response)
+        chunks.append(chunk)
+
+
+def _wait_at_most(raw: Any, seconds: float) -> None:
+    """Shorten the socket's timeout for the next read (urllib3 resets it per request)."""
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, MIN_ATTEMPT_SECONDS))
+
+
+def _pooled_session() -> requests.Session:
+    """A session that keeps up to ``POOL_SIZE`` connections per host alive between calls.
+
+    ``trust_env`` is off: only ``otabot.config`` reads the environment (proxies included,
+    handed in once as ``proxies``), and requests scanning it for proxy variables on every
+    call was the largest share of the client's own overhead.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
