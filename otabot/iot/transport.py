@@ -6,8 +6,12 @@ attempt carries a fresh nonce and timestamp). Nothing is merged in from the sess
 (the API sets no cookies), and no redirect is followed: it would carry the signed
 request, STS token included, to wherever it points.
 
-An attempt has a deadline: the connect and read timeouts never exceed it, and the body
-is read capped at ``MAX_RESPONSE_BYTES`` with each socket read shortened to the time left.
+An attempt has a deadline, and it bounds every wait: the connection, the status line
+and headers, and the body. urllib3 applies its read timeout to each socket read, so a
+server that dribbles its answer a byte at a time could hold an attempt for the read
+timeout per byte; here each read of the response waits at most what is left (the
+socket's timeout shortened before every read), the answer is checked against the
+deadline when its headers arrive, and the body is read capped at ``MAX_RESPONSE_BYTES``.
 
 Failures of requests and urllib3 become ``UpstreamUnavailableError`` with the cause
 kept (scrubbed of signed URLs): ``otabot.ConnectTimeout``, ``otabot.ReadTimeout``,
@@ -16,14 +20,21 @@ kept (scrubbed of signed URLs): ``otabot.ConnectTimeout``, ``otabot.ReadTimeout`
 
 from __future__ import annotations
 
+import http.client
+import io
+import socket
+import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from otabot import __version__
 from otabot.clocks import Monotonic
@@ -31,6 +42,9 @@ from otabot.iot.decoding import Answer, shorten
 from otabot.iot.errors import UpstreamUnavailableError
 from otabot.iot.redaction import scrub_exception
 from otabot.iot.signing import canonical_query
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 USER_AGENT = f"otabot/{__version__} (+python-requests)"
 POOL_SIZE = 32
@@ -61,8 +75,9 @@ class Transport:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._monotonic = monotonic
+        self._deadline = _ResponseDeadline(monotonic)
         self._owns_session = session is None
-        self._session = session if session is not None else _pooled_session()
+        self._session = session if session is not None else _pooled_session(self._deadline)
         if proxies:
             self._session.proxies.update(proxies)
 
@@ -76,7 +91,12 @@ class Transport:
             self._session.close()
 
     def send(self, query: Mapping[str, str], remaining: float) -> Answer:
-        """Send one signed ``POST`` with ``query`` and read its answer within ``remaining`` s."""
+        """Send one signed ``POST`` with ``query`` and read its answer within ``remaining`` s.
+
+        A session passed in keeps its own adapters: there, the status line and headers are
+        bounded by the read timeout per socket read, and checked against the deadline once
+        they have arrived.
+        """
         deadline = self._monotonic() + remaining
         connect_timeout = min(self._connect_timeout, remaining)
         read_timeout = min(self._read_timeout, remaining)
@@ -88,16 +108,17 @@ class Transport:
                 headers=_REQUEST_HEADERS,
                 auth=self._auth,
             ).prepare()
-            response = self._session.send(
-                prepared,
-                timeout=(connect_timeout, read_timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-            try:
-                content = _read_capped(response, deadline, self._monotonic, read_timeout)
-            finally:
-                response.close()  # back to the pool when read whole, else dropped
+            with self._deadline.until(deadline):
+                response = self._session.send(
+                    prepared,
+                    timeout=(connect_timeout, read_timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
+                try:
+                    content = _read_capped(response, deadline, self._monotonic)
+                finally:
+                    response.close()  # back to the pool when read whole, else dropped
         except _TooLarge as cause:
             raise UpstreamUnavailableError(
                 f"IoT Platform answered with a body larger than {MAX_RESPONSE_BYTES} bytes",
@@ -166,14 +187,13 @@ _READ_ERRORS: tuple[tuple[type[Exception], type[requests.RequestException]], ...
 )
 
 
-def _read_capped(
-    response: requests.Response, deadline: float, monotonic: Monotonic, read_timeout: float
-) -> bytes:
+def _read_capped(response: requests.Response, deadline: float, monotonic: Monotonic) -> bytes:
     """The whole body; ``_TooLarge`` as soon as it (or its declared length) passes the cap,
     ``_TooSlow`` once ``deadline`` (in ``monotonic()`` time) has passed.
 
-    Each read takes what has arrived (``read1``), and the socket waits no longer than the
-    time left.
+    The deadline is checked as soon as the headers are in and between the body's pieces
+    (each read takes what has arrived, ``read1``); the reader under it keeps each socket
+    wait within the deadline.
     """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
@@ -182,10 +202,8 @@ def _read_capped(
     size = 0
     raw = response.raw
     while True:
-        left = deadline - monotonic()
-        if left <= 0:
+        if monotonic() >= deadline:
             raise _TooSlow(response)
-        _wait_at_most(raw, min(left, read_timeout))
         try:
             chunk = raw.read1(65_536, decode_content=True)
         except urllib3.exceptions.HTTPError as cause:
@@ -201,15 +219,121 @@ def _read_capped(
         chunks.append(chunk)
 
 
-def _wait_at_most(raw: Any, seconds: float) -> None:
-    """Shorten the socket's timeout for the next read (urllib3 resets it per request)."""
-    connection = getattr(raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(max(seconds, MIN_ATTEMPT_SECONDS))
+# --- bounding every read of a response by the attempt's deadline --------------------------
 
 
-def _pooled_session() -> requests.Session:
+class _ResponseDeadline:
+    """When the answer the current thread is reading must have arrived whole.
+
+    Set around one attempt by ``Transport.send``; the connections of the transport's own
+    pool read their responses through ``_DeadlineReader`` while it is set.
+    """
+
+    def __init__(self, monotonic: Monotonic) -> None:
+        self._monotonic = monotonic
+        self._local = threading.local()
+
+    @contextmanager
+    def until(self, deadline: float) -> Iterator[None]:
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = None
+
+    def reader(self, sock: socket.socket, fp: Any) -> Any:
+        """``fp`` (the response's buffered socket file) reading under the deadline, if set."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if deadline is None or not isinstance(fp, io.BufferedReader):
+            return fp
+        # Nothing has been read yet, so detaching loses no buffered bytes.
+        return io.BufferedReader(_DeadlineReader(fp.detach(), sock, deadline, self._monotonic))
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's raw reader whose every read waits no longer than the time left.
+
+    urllib3 sets the socket's timeout (the read timeout) once per request; this shortens
+    it before each read to what is left, so the deadline holds however the answer is
+    dribbled. A read past the deadline fails as a socket timeout, which urllib3 and
+    requests report as a read timeout.
+    """
+
+    def __init__(
+        self, raw: Any, sock: socket.socket, deadline: float, monotonic: Monotonic
+    ) -> None:
+        super().__init__()
+        self._raw = raw
+        self._sock = sock
+        self._deadline = deadline
+        self._monotonic = monotonic
+        self._per_read = sock.gettimeout()
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return int(self._raw.fileno())
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        left = self._deadline - self._monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        if self._per_read is not None:
+            left = min(left, self._per_read)
+        self._sock.settimeout(max(left, MIN_ATTEMPT_SECONDS))
+        count: int | None = self._raw.readinto(buffer)
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()  # lets the socket close once the connection has let go of it
+        super().close()
+
+
+def _pool_classes(deadline: _ResponseDeadline) -> dict[str, type[HTTPConnectionPool]]:
+    """Connection pools whose responses read through ``deadline``'s reader."""
+
+    class DeadlineResponse(http.client.HTTPResponse):
+        def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+            super().__init__(sock, *args, **kwargs)
+            self.fp = deadline.reader(sock, self.fp)
+
+    class DeadlineConnection(HTTPConnection):
+        response_class = DeadlineResponse
+
+    class DeadlineSecureConnection(HTTPSConnection):
+        response_class = DeadlineResponse
+
+    class DeadlinePool(HTTPConnectionPool):
+        ConnectionCls = DeadlineConnection
+
+    class DeadlineSecurePool(HTTPSConnectionPool):
+        ConnectionCls = DeadlineSecureConnection
+
+    return {"http": DeadlinePool, "https": DeadlineSecurePool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An adapter whose pools (direct or through an HTTP proxy) read under the deadline."""
+
+    def __init__(self, deadline: _ResponseDeadline, **kwargs: Any) -> None:
+        self._pool_classes = _pool_classes(deadline)  # before init_poolmanager runs
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pool_classes
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # A SOCKS proxy brings pools of its own; those keep urllib3's per-read timeout.
+        if manager.pool_classes_by_scheme.get("http") is HTTPConnectionPool:
+            manager.pool_classes_by_scheme = self._pool_classes
+        return manager
+
+
+def _pooled_session(deadline: _ResponseDeadline) -> requests.Session:
     """A session that keeps up to ``POOL_SIZE`` connections per host alive between calls.
 
     ``trust_env`` is off: only ``otabot.config`` reads the environment (proxies included,
@@ -218,7 +342,7 @@ def _pooled_session() -> requests.Session:
     """
     session = requests.Session()
     session.trust_env = False
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    adapter = _DeadlineAdapter(deadline, pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -236,9 +236,15 @@ def test_the_read_timeout_shrinks_to_the_callers_deadline(api: CannedApi) -> Non
     assert time.monotonic() - started < 1.5
 
 
-def test_a_body_dripped_past_the_callers_deadline_is_a_read_timeout(api: CannedApi) -> None:
+DRIPPED = pytest.mark.parametrize("drip_head", [False, True], ids=["body", "head-and-body"])
+
+
+@DRIPPED
+def test_an_answer_dripped_past_the_callers_deadline_is_a_read_timeout(
+    api: CannedApi, drip_head: bool
+) -> None:
     # One byte every 50 ms: no single socket read ever waits the 10 s read timeout out.
-    api.queue(Reply(body=page([]), drip=0.05))
+    api.queue(Reply(body=page([]), drip=0.05, drip_head=drip_head))
     client = IotClient(api.url, Credentials(KEY_ID, SECRET), read_timeout=10.0)
     started = time.monotonic()
     with pytest.raises(UpstreamUnavailableError) as caught:
@@ -248,8 +254,11 @@ def test_a_body_dripped_past_the_callers_deadline_is_a_read_timeout(api: CannedA
     assert caught.value.code == "otabot.ReadTimeout" and caught.value.retryable
 
 
-def test_a_body_dripped_past_the_policys_total_deadline_is_a_read_timeout(api: CannedApi) -> None:
-    api.queue(Reply(body=page([]), drip=0.05))
+@DRIPPED
+def test_an_answer_dripped_past_the_policys_total_deadline_is_a_read_timeout(
+    api: CannedApi, drip_head: bool
+) -> None:
+    api.queue(Reply(body=page([]), drip=0.05, drip_head=drip_head))
     client = IotClient(
         api.url,
         Credentials(KEY_ID, SECRET),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from otabot.config import ConfigError, Settings
 from otabot.iot.client import IotClient
+from otabot.iot.errors import UpstreamUnavailableError
 from tests.iot.canned import CannedApi, Reply
 
 ENDPOINT = "http://iot.cn-shanghai.example.invalid"
@@ -29,6 +31,22 @@ def test_calls_go_through_the_configured_proxy(proxy: CannedApi) -> None:
     assert page.request_id == "via-proxy"
     (received,) = proxy.received
     assert received.headers["host"] == "iot.cn-shanghai.example.invalid"
+
+
+def test_a_proxy_that_dribbles_its_answer_is_cut_off_at_the_deadline(proxy: CannedApi) -> None:
+    settings = Settings.from_env({**KEYS, "OTABOT_IOT_ENDPOINT": ENDPOINT, "HTTP_PROXY": proxy.url})
+    body = {"RequestId": "via-proxy", "Success": True, "Total": 0}
+    proxy.queue(Reply(body=body, drip=0.05, drip_head=True))
+    started = time.monotonic()
+    with (
+        IotClient.from_settings(settings) as client,
+        pytest.raises(UpstreamUnavailableError) as caught,
+    ):
+        client.list_ota_jobs_by_device(
+            "a19mzPZabcd", "light1", "FJFx8Jzpnh", deadline=started + 0.4
+        )
+    assert caught.value.code == "otabot.ReadTimeout"
+    assert time.monotonic() - started < 1.2
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from otabot.iot.errors import UpstreamUnavailableError
 from otabot.iot.signing import SignatureV3
 from otabot.iot.transport import MAX_RESPONSE_BYTES, USER_AGENT, Answer, Transport
 from tests.iot.answers import KEY_ID, SECRET, page
-from tests.iot.canned import CannedApi, Reply
+from tests.iot.canned import CannedApi, Reply, self_signed_tls
 
 QUERY = {"Action": "ListOTAJobByDevice", "Version": "2018-01-20", "ProductKey": "a19mzPZabcd"}
 EMPTY_PAGE = page([])
@@ -132,24 +133,51 @@ def test_the_read_timeout_shrinks_to_the_time_left(
     assert error.code == "otabot.ReadTimeout"
 
 
-def test_a_body_dripped_past_the_time_left_is_a_read_timeout(
-    api: CannedApi, make_transport: MakeTransport
+@pytest.mark.parametrize("drip_head", [False, True], ids=["body", "status-line-and-headers"])
+def test_an_answer_dripped_past_the_time_left_is_a_read_timeout(
+    api: CannedApi, make_transport: MakeTransport, drip_head: bool
 ) -> None:
     # One byte every 50 ms: no single socket read ever waits the 10 s read timeout out.
-    api.queue(Reply(body=EMPTY_PAGE, drip=0.05))
+    api.queue(Reply(body=EMPTY_PAGE, drip=0.05, drip_head=drip_head))
     started = time.monotonic()
     error = unavailable(make_transport(read_timeout=10.0), remaining=0.4)
     assert time.monotonic() - started < 1.2
     assert error.code == "otabot.ReadTimeout" and error.retryable
 
 
-def test_headers_that_arrive_after_the_deadline_are_a_read_timeout(
+def test_an_answer_dripped_quickly_is_read_whole(
     api: CannedApi, make_transport: MakeTransport
 ) -> None:
-    # A clock that has moved past the deadline by the time the headers are in.
+    api.queue(Reply(body=EMPTY_PAGE, drip=0.0005, drip_head=True))
+    answer = make_transport(read_timeout=10.0).send(QUERY, 10.0)
+    assert answer.status == 200 and answer.content.startswith(b"{")
+
+
+def test_a_clock_past_the_deadline_stops_the_read_before_the_headers(
+    api: CannedApi, make_transport: MakeTransport
+) -> None:
     ticks = iter([0.0] + [100.0] * 10)
     api.queue(Reply(body=EMPTY_PAGE))
     error = unavailable(make_transport(monotonic=lambda: next(ticks)), remaining=5.0)
+    assert error.code == "otabot.ReadTimeout"
+
+
+def test_with_a_session_passed_in_headers_past_the_deadline_are_a_read_timeout(
+    api: CannedApi,
+) -> None:
+    # A session of the caller's reads with its own adapters; the deadline is checked
+    # once the headers are in.
+    ticks = iter([0.0] + [100.0] * 10)
+    api.queue(Reply(body=EMPTY_PAGE))
+    session = requests.Session()
+    transport = Transport(
+        api.url,
+        SignatureV3(Credentials(KEY_ID, SECRET)),
+        monotonic=lambda: next(ticks),
+        session=session,
+    )
+    error = unavailable(transport, remaining=5.0)
+    session.close()
     assert error.code == "otabot.ReadTimeout"
     assert error.http_status == 200
 
@@ -199,3 +227,30 @@ def test_a_session_passed_in_is_used_and_left_open(api: CannedApi) -> None:
     transport.close()
     assert session.post(api.url).status_code == 200
     session.close()
+
+
+@pytest.fixture
+def tls_api(tmp_path: Path) -> Iterator[tuple[CannedApi, Path]]:
+    context, ca_file = self_signed_tls(tmp_path)
+    server = CannedApi(tls=context).start()
+    yield server, ca_file
+    server.stop()
+
+
+@pytest.mark.parametrize("drip", [0.0, 0.05], ids=["prompt", "dripped"])
+def test_over_https_the_deadline_bounds_the_headers_too(
+    tls_api: tuple[CannedApi, Path], drip: float
+) -> None:
+    api, ca_file = tls_api
+    api.queue(Reply(body=EMPTY_PAGE), Reply(body=EMPTY_PAGE, drip=drip, drip_head=True))
+    transport = Transport(api.url, SignatureV3(Credentials(KEY_ID, SECRET)), read_timeout=10.0)
+    transport._session.verify = str(ca_file)  # the real endpoints need no CA of their own
+    assert transport.send(QUERY, 5.0).status == 200  # the handshake, out of the timing
+    started = time.monotonic()
+    if drip:
+        error = unavailable(transport, remaining=0.4)
+        assert error.code == "otabot.ReadTimeout"
+        assert time.monotonic() - started < 1.2
+    else:
+        assert transport.send(QUERY, 0.4).content.startswith(b"{")
+    transport.close()
