@@ -9,7 +9,8 @@ Unlike the official SDKs, the client retries where a retry can help, and only th
 throttling and transient faults (5xx, timeouts, connection errors, a body that is not
 the API's JSON), with exponential backoff and equal jitter, a bounded number of
 attempts, and never past the caller's deadline or the policy's own. Every attempt,
-retries included, passes the ``AttemptGate`` (the account-wide quota) first.
+retries included, passes the ``AttemptGate`` (the account-wide quota) first. Every
+error a call raises says which action it was about (``IotError.action``).
 """
 
 from __future__ import annotations
@@ -363,6 +364,20 @@ class IotClient:
         return self._call(action.name, _with_instance(params, iot_instance_id), parse, deadline)
 
     def _call(
+        self,
+        action: str,
+        params: Mapping[str, str],
+        parse: Callable[[dict[str, Any]], T],
+        deadline: float | None,
+    ) -> T:
+        """Run one API call; any ``IotError`` it ends in names ``action``."""
+        try:
+            return self._call_with_retries(action, params, parse, deadline)
+        except IotError as error:
+            error.action = action
+            raise
+
+    def _call_with_retries(
         self,
         action: str,
         params: Mapping[str, str],

@@ -467,12 +467,33 @@ def test_a_busy_gate_refuses_the_call_before_anything_is_sent(
     }
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [THROTTLED, iot_error("iot.device.NotExistedDevice", "no device"), Reply(body=b"<html>")],
+    ids=["retried", "not-retried", "malformed"],
+)
+def test_every_error_names_the_action_of_the_call(
+    api: CannedApi, make_client: MakeClient, reply: Reply
+) -> None:
+    api.queue(reply)
+    with pytest.raises(IotError) as caught:
+        call(make_client())
+    assert caught.value.action == "ListOTAJobByDevice"
+
+
+def test_a_refusal_of_the_gate_names_the_action(make_client: MakeClient) -> None:
+    with pytest.raises(QuotaBusyError) as caught:
+        call(make_client(gate=RecordingGate(refuse=True)))
+    assert caught.value.action == "ListOTAJobByDevice"
+
+
 def test_a_deadline_already_past_sends_nothing(
     api: CannedApi, make_client: MakeClient, fake_time: FakeTime
 ) -> None:
     with pytest.raises(UpstreamUnavailableError) as caught:
         call(make_client(), deadline=fake_time.now - 1)
     assert caught.value.code == "otabot.DeadlineExceeded"
+    assert caught.value.action == "ListOTAJobByDevice"
     assert api.received == []
 
 
