@@ -223,8 +223,11 @@ class IotClient:
     ) -> tuple[OtaTask, ...]:
         """The device's tasks that have not finished (``ListOTAUnfinishedTaskByDevice``).
 
-        The action does not page: every unfinished task comes in one answer.
+        The action does not page: every unfinished task comes in one answer. ``statuses``
+        must name at least one status (the API requires one).
         """
+        if not statuses:
+            raise ValueError("ask for at least one task status")
         params = {"ProductKey": product_key, "DeviceName": device_name}
         params.update(repeated("TaskStatusList", [status.value for status in statuses]))
         if module_name:

@@ -113,3 +113,102 @@ def v3_signature_is_valid(received: Received, secret: str = SECRET) -> bool:
         received.method, received.path, received.query, received.headers, signed, received.body
     )
     return v3_signature(canonical, secret) == fields["Signature"]
+
+
+DEVICE_SECRET = "dS3cr3t-0f-l1ght1-XyZ"
+IOT_ID = "Q7uOhVRdZRRlDnTLv****00100"
+
+
+def task(status: str = "IN_PROGRESS", **fields: Any) -> dict[str, Any]:
+    """One ``SimpleOTATaskInfo`` (numbers as strings, as ListOTATaskByJob sends them)."""
+    item: dict[str, Any] = {
+        "TaskId": "y3tOmCDNgpR8F9jnVEzC01200",
+        "TaskStatus": status,
+        "JobId": JOB,
+        "FirmwareId": FIRMWARE,
+        "SrcVersion": "1.1.0",
+        "DestVersion": "1.2.0",
+        "IotId": IOT_ID,
+        "ProductKey": PRODUCT,
+        "ProductName": "Smart light",
+        "DeviceName": DEVICE,
+        "UtcCreate": "2019-12-28T02:43:10.000Z",
+        "UtcModified": "2019-12-28T03:00:00.000Z",
+    }
+    item.update(fields)
+    return item
+
+
+def device_detail(**fields: Any) -> dict[str, Any]:
+    """``QueryDeviceDetail``'s ``Data``, its ``DeviceSecret`` included as the API sends it."""
+    data: dict[str, Any] = {
+        "ProductKey": PRODUCT,
+        "ProductName": "Smart light",
+        "DeviceName": DEVICE,
+        "Nickname": "lobby",
+        "IotId": IOT_ID,
+        "DeviceSecret": DEVICE_SECRET,
+        "Status": "ONLINE",
+        "FirmwareVersion": "1.1.0",
+        "NodeType": 0,
+        "IpAddress": "10.0.0.7",
+        "Region": "cn-shanghai",
+        "UtcCreate": "2019-12-20T02:43:10.000Z",
+        "UtcActive": "2019-12-21T02:43:10.000Z",
+        "UtcOnline": "2019-12-28T02:40:00.000Z",
+        "GmtOnline": "2019-12-28 10:40:00",
+    }
+    data.update(fields)
+    return data
+
+
+def firmware(**fields: Any) -> dict[str, Any]:
+    """One ``SimpleFirmwareInfo``: Status, Type and FirmwareSize are numbers."""
+    item: dict[str, Any] = {
+        "FirmwareId": FIRMWARE,
+        "FirmwareName": "light-fw",
+        "FirmwareDesc": "fixes the flicker",
+        "DestVersion": "1.2.0",
+        "ModuleName": "default",
+        "ProductKey": PRODUCT,
+        "ProductName": "Smart light",
+        "FirmwareSize": 1048576,
+        "FirmwareSign": "93230c3bde425a9d7984a594ac56****",
+        "SignMethod": "MD5",
+        "Status": 1,
+        "Type": 0,
+        "UtcCreate": "2019-12-20T02:43:10.000Z",
+        "UtcModified": "2019-12-20T02:43:10.000Z",
+    }
+    item.update(fields)
+    return item
+
+
+def job_detail(**fields: Any) -> dict[str, Any]:
+    """``QueryOTAJob``'s ``Data``, wrapped lists and all."""
+    data: dict[str, Any] = {
+        **job(status="IN_PROGRESS"),
+        "JobDesc": "roll out 1.2.0",
+        "Name": "light-fw",
+        "DestVersion": "1.2.0",
+        "SrcVersions": {"SrcVersion": ["1.0.0", "1.1.0"]},
+        "GrayPercent": None,
+        "DynamicMode": 0,
+        "OverwriteMode": 1,
+        "MaximumPerMinute": 1000,
+        "RetryCount": 1,
+        "RetryInterval": 60,
+        "TimeoutInMinutes": 1440,
+        "NeedPush": True,
+        "NeedConfirm": False,
+        "MultiModuleMode": False,
+        "UtcScheduleTime": None,
+        "Tags": {"OtaTagDTO": [{"Key": "team", "Value": "lights"}]},
+    }
+    data.update(fields)
+    return data
+
+
+def success(**fields: Any) -> dict[str, Any]:
+    """A successful answer with these top-level fields."""
+    return {"RequestId": REQUEST_ID, "Success": True, **fields}
