@@ -48,7 +48,7 @@ from otabot.iot.models import (
     data_object,
     tasks_from_api,
 )
-from otabot.iot.redaction import install_url_redaction
+from otabot.iot.redaction import install_url_redaction, scrub_exception
 from otabot.iot.signing import SignatureV1, SignatureV3
 from otabot.iot.transport import MIN_ATTEMPT_SECONDS, Transport
 
@@ -373,11 +373,12 @@ class IotClient:
         parse: Callable[[dict[str, Any]], T],
         deadline: float | None,
     ) -> T:
-        """Run one API call; any ``IotError`` it ends in names ``action``."""
+        """Run one API call; any ``IotError`` it ends in names ``action`` and is scrubbed."""
         try:
             return self._call_with_retries(action, params, parse, deadline)
         except IotError as error:
             error.action = action
+            scrub_exception(error)  # also drops the locals of the frames it has left
             raise
 
     def _call_with_retries(

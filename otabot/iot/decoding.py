@@ -7,6 +7,9 @@ What the API says reaches messages and logs only bounded: fields cut short, a
 API's JSON (an HTML page from a proxy, a truncated body, JSON nested deeper than Python
 parses) or that is not shaped as documented (a count that is NaN or negative, a missing
 ``Data``) is ``UpstreamUnavailableError`` with code ``otabot.MalformedResponse``.
+
+Credentials an answer carries (``DeviceSecret``) are dropped while the JSON is parsed,
+so no object built from the answer, result or error, ever holds one.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Fields of an answer that are credentials: never kept, whatever object they sit in.
+SECRET_FIELDS = frozenset({"DeviceSecret"})
 # Upstream error fields end up in Slack messages and logs: keep them short.
 MAX_FIELD_CHARS = 128
 MAX_MESSAGE_CHARS = 500
@@ -95,12 +100,18 @@ def shorten(value: object, limit: int = MAX_FIELD_CHARS) -> str:
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object; None when it is not one."""
+    """The body as a JSON object without its secret fields; None when it is not one."""
     try:
-        body: Any = json.loads(content)
+        body: Any = json.loads(content, object_hook=_without_secrets)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         return None
     return body if isinstance(body, dict) else None
+
+
+def _without_secrets(item: dict[str, Any]) -> dict[str, Any]:
+    for name in SECRET_FIELDS:
+        item.pop(name, None)
+    return item
 
 
 def _api_error(

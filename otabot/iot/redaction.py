@@ -3,16 +3,21 @@
 A V1 request carries its ``Signature`` (and an STS ``SecurityToken``) in the URL, which
 ``urllib3`` logs at DEBUG and puts into its connection errors, and ``requests`` keeps the
 prepared request, headers included, on its exceptions. This module hides those values
-in both places.
+in both places, and clears the locals of an error's finished frames, where the signed
+request and the answer's raw bytes would otherwise stay reachable.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import traceback
 
 _SIGNED_QUERY_RE = re.compile(r"(?<![A-Za-z])(Signature|SecurityToken)=[^&\s'\")]*")
 _URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+# Attributes of requests' and urllib3's exceptions that hold the request, its connection
+# or its pool, signed URL and headers included.
+_REQUEST_HOLDERS = frozenset({"request", "response", "conn", "pool"})
 
 
 def redact_signed_query(text: str) -> str:
@@ -44,7 +49,10 @@ def scrub_exception(error: BaseException) -> BaseException:
     """Redact signed URLs in ``error`` and everything it chains or wraps, in place.
 
     requests and urllib3 put the request URL (with a V1 signature and STS token) into
-    their messages and keep the prepared request, headers included, on the exception.
+    their messages and attributes and keep the prepared request, headers included, or the
+    connection on the exception: every text is redacted and those references dropped.
+    The frames the errors have left keep their code and line numbers but lose their
+    locals (a frame still running is left as it is).
     """
     pending: list[BaseException] = [error]
     seen: set[int] = set()
@@ -63,12 +71,15 @@ def scrub_exception(error: BaseException) -> BaseException:
             else:
                 args.append(arg)
         current.args = tuple(args)
-        for attribute in ("request", "response"):
-            if getattr(current, attribute, None) is not None:
-                setattr(current, attribute, None)
-        url = getattr(current, "url", None)
-        if isinstance(url, str):
-            current.url = redact_signed_query(url)  # type: ignore[attr-defined]
+        for name, value in list(vars(current).items()):
+            if isinstance(value, str):
+                setattr(current, name, redact_signed_query(value))  # url, _message, …
+            elif isinstance(value, BaseException):
+                pending.append(value)
+            elif name in _REQUEST_HOLDERS and value is not None:
+                setattr(current, name, None)
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)
         for linked in (current.__cause__, current.__context__):
             if linked is not None:
                 pending.append(linked)

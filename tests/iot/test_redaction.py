@@ -12,7 +12,7 @@ import pytest
 from otabot.config import Credentials
 from otabot.iot.client import IotClient, RetryPolicy
 from otabot.iot.errors import UpstreamUnavailableError
-from otabot.iot.redaction import redact_signed_query
+from otabot.iot.redaction import redact_signed_query, scrub_exception
 from tests.iot.answers import (
     DEVICE,
     FIRMWARE,
@@ -23,7 +23,7 @@ from tests.iot.answers import (
     UNAVAILABLE,
 )
 from tests.iot.canned import CannedApi, Reply
-from tests.iot.fakes import MakeClient
+from tests.iot.fakes import MakeClient, held_by
 
 
 def call(client: IotClient) -> Any:
@@ -44,8 +44,7 @@ def _secret_forms(api: CannedApi) -> list[str]:
 
 
 def _everything_said(error: BaseException, caplog: pytest.LogCaptureFixture) -> str:
-    chain = "".join(traceback.format_exception(error))
-    return "\n".join([chain, str(error), repr(error), caplog.text])
+    return "\n".join([held_by(error), caplog.text])
 
 
 @pytest.mark.parametrize("signature", ["v1", "v3"])
@@ -118,3 +117,33 @@ def test_redaction_hides_signature_and_token_values_only() -> None:
     assert redact_signed_query(text) == (
         "/?AccessKeyId=testid&Signature=***&SecurityToken=***&SignatureNonce=n1"
     )
+
+
+def _scrubbed_failure() -> BaseException:
+    def send(url: str) -> None:
+        signed = url + "&Signature=" + "-".join(["s3cr3t", "value"])  # noqa: F841 - kept local
+        raise ValueError("failed")
+
+    try:
+        send("/?Action=X")
+    except ValueError as error:
+        return scrub_exception(error)
+    raise AssertionError("send did not fail")
+
+
+def test_scrubbing_an_error_drops_the_locals_of_the_frames_it_left() -> None:
+    error = _scrubbed_failure()
+    assert "s3cr3t-value" not in held_by(error)
+    assert "in send" in "".join(traceback.format_exception(error))  # the frames stay
+
+
+def test_scrubbing_redacts_every_text_and_drops_requests_along_the_chain() -> None:
+    cause = OSError("GET /?Signature=abc&SecurityToken=tok failed")
+    cause.request = object()  # type: ignore[attr-defined]
+    cause._message = "Max retries exceeded with url: /?Signature=abc"  # type: ignore[attr-defined]
+    error = RuntimeError("wrapped")
+    error.__cause__ = cause
+    scrub_exception(error)
+    assert cause.args == ("GET /?Signature=***&SecurityToken=*** failed",)
+    assert cause._message == "Max retries exceeded with url: /?Signature=***"  # type: ignore[attr-defined]
+    assert cause.request is None  # type: ignore[attr-defined]
