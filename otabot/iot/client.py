@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 API_VERSION = "2018-01-20"
 
 T = TypeVar("T")
+# Turns the body of a successful answer into the call's result.
+Parse = Callable[[dict[str, Any]], T]
 
 # calls asked for; attempts sent (retries included); attempts the API throttled; calls that
 # ended in an error after any retries.
@@ -370,25 +372,10 @@ class IotClient:
         self,
         action: str,
         params: Mapping[str, str],
-        parse: Callable[[dict[str, Any]], T],
+        parse: Parse[T],
         deadline: float | None,
     ) -> T:
         """Run one API call; any ``IotError`` it ends in names ``action`` and is scrubbed."""
-        try:
-            return self._call_with_retries(action, params, parse, deadline)
-        except IotError as error:
-            error.action = action
-            scrub_exception(error)  # also drops the locals of the frames it has left
-            raise
-
-    def _call_with_retries(
-        self,
-        action: str,
-        params: Mapping[str, str],
-        parse: Callable[[dict[str, Any]], T],
-        deadline: float | None,
-    ) -> T:
-        """Run one API call through the gate, retrying retryable failures within the limits."""
         self._count(calls=1)
         limit = self._monotonic() + self._retry.total_deadline
         if deadline is not None:
@@ -400,6 +387,16 @@ class IotClient:
             "RegionId": self._region_id,
             **params,
         }
+        try:
+            return self._attempts(action, query, parse, limit)
+        except IotError as error:
+            error.action = action
+            scrub_exception(error)  # also drops the locals of the frames it has left
+            raise
+
+    def _attempts(self, action: str, query: Mapping[str, str], parse: Parse[T], limit: float) -> T:
+        """Attempts through the gate until one succeeds, or an error must be raised: one
+        that cannot be retried, the last attempt's, or the deadline's (``limit``)."""
         last_error: IotError | None = None
         attempt = 0
         while True:

@@ -119,20 +119,13 @@ class Transport:
                     content = _read_capped(response, deadline, self._monotonic)
                 finally:
                     response.close()  # back to the pool when read whole, else dropped
-        except _TooLarge as cause:
+        except _Unfinished as cause:
             raise UpstreamUnavailableError(
-                f"IoT Platform answered with a body larger than {MAX_RESPONSE_BYTES} bytes",
-                code="otabot.MalformedResponse",
-                request_id=_request_id(cause.response),
+                cause.describe(remaining),
+                code=cause.code,
+                request_id=shorten(cause.response.headers.get("x-acs-request-id")) or None,
                 http_status=cause.response.status_code,
-                retryable=False,
-            ) from cause
-        except _TooSlow as cause:
-            raise UpstreamUnavailableError(
-                f"IoT Platform did not finish its answer within {remaining:.3g} s",
-                code="otabot.ReadTimeout",
-                request_id=_request_id(cause.response),
-                http_status=cause.response.status_code,
+                retryable=cause.retryable,
             ) from cause
         except requests.ConnectTimeout as cause:
             raise UpstreamUnavailableError(
@@ -157,24 +150,37 @@ class Transport:
         )
 
 
-def _request_id(response: requests.Response) -> str | None:
-    return shorten(response.headers.get("x-acs-request-id")) or None
-
-
 class _Unfinished(Exception):
     """The answer was not read whole; ``response`` has its status and headers."""
+
+    code = ""
+    retryable = True
 
     def __init__(self, response: requests.Response) -> None:
         super().__init__()
         self.response = response
 
+    def describe(self, remaining: float) -> str:
+        raise NotImplementedError
+
 
 class _TooLarge(_Unfinished):
-    """The upstream body is past ``MAX_RESPONSE_BYTES``."""
+    """The upstream body is past ``MAX_RESPONSE_BYTES``: not the API talking, not retried."""
+
+    code = "otabot.MalformedResponse"
+    retryable = False
+
+    def describe(self, remaining: float) -> str:
+        return f"IoT Platform answered with a body larger than {MAX_RESPONSE_BYTES} bytes"
 
 
 class _TooSlow(_Unfinished):
     """The upstream answer did not arrive whole before the attempt's deadline."""
+
+    code = "otabot.ReadTimeout"
+
+    def describe(self, remaining: float) -> str:
+        return f"IoT Platform did not finish its answer within {remaining:.3g} s"
 
 
 # Reads that fail in urllib3 become the exceptions requests raises for them while streaming.

@@ -121,7 +121,7 @@ IOT_ID = "Q7uOhVRdZRRlDnTLv****00100"
 
 def task(status: str = "IN_PROGRESS", **fields: Any) -> dict[str, Any]:
     """One ``SimpleOTATaskInfo`` (numbers as strings, as ListOTATaskByJob sends them)."""
-    item: dict[str, Any] = {
+    return {
         "TaskId": "y3tOmCDNgpR8F9jnVEzC01200",
         "TaskStatus": status,
         "JobId": JOB,
@@ -134,14 +134,13 @@ def task(status: str = "IN_PROGRESS", **fields: Any) -> dict[str, Any]:
         "DeviceName": DEVICE,
         "UtcCreate": "2019-12-28T02:43:10.000Z",
         "UtcModified": "2019-12-28T03:00:00.000Z",
+        **fields,
     }
-    item.update(fields)
-    return item
 
 
 def device_detail(**fields: Any) -> dict[str, Any]:
     """``QueryDeviceDetail``'s ``Data``, its ``DeviceSecret`` included as the API sends it."""
-    data: dict[str, Any] = {
+    return {
         "ProductKey": PRODUCT,
         "ProductName": "Smart light",
         "DeviceName": DEVICE,
@@ -157,14 +156,13 @@ def device_detail(**fields: Any) -> dict[str, Any]:
         "UtcActive": "2019-12-21T02:43:10.000Z",
         "UtcOnline": "2019-12-28T02:40:00.000Z",
         "GmtOnline": "2019-12-28 10:40:00",
+        **fields,
     }
-    data.update(fields)
-    return data
 
 
 def firmware(**fields: Any) -> dict[str, Any]:
     """One ``SimpleFirmwareInfo``: Status, Type and FirmwareSize are numbers."""
-    item: dict[str, Any] = {
+    return {
         "FirmwareId": FIRMWARE,
         "FirmwareName": "light-fw",
         "FirmwareDesc": "fixes the flicker",
@@ -179,14 +177,13 @@ def firmware(**fields: Any) -> dict[str, Any]:
         "Type": 0,
         "UtcCreate": "2019-12-20T02:43:10.000Z",
         "UtcModified": "2019-12-20T02:43:10.000Z",
+        **fields,
     }
-    item.update(fields)
-    return item
 
 
 def job_detail(**fields: Any) -> dict[str, Any]:
     """``QueryOTAJob``'s ``Data``, wrapped lists and all."""
-    data: dict[str, Any] = {
+    return {
         **job(status="IN_PROGRESS"),
         "JobDesc": "roll out 1.2.0",
         "Name": "light-fw",
@@ -204,9 +201,8 @@ def job_detail(**fields: Any) -> dict[str, Any]:
         "MultiModuleMode": False,
         "UtcScheduleTime": None,
         "Tags": {"OtaTagDTO": [{"Key": "team", "Value": "lights"}]},
+        **fields,
     }
-    data.update(fields)
-    return data
 
 
 def success(**fields: Any) -> dict[str, Any]:
