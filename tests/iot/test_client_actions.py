@@ -535,7 +535,7 @@ def test_a_single_task_as_an_object_is_one_task(api: CannedApi, make_client: Mak
     assert only.status is TaskStatus.FAILED
 
 
-@pytest.mark.parametrize("progress", ["forty", "40.5", {"n": 40}, True])
+@pytest.mark.parametrize("progress", ["forty", "40.5", 40.5, float("nan"), {"n": 40}, True])
 def test_a_progress_that_is_no_whole_number_is_malformed(
     api: CannedApi, make_client: MakeClient, progress: Any
 ) -> None:

@@ -57,6 +57,17 @@ def malformed(body: bytes, status: int = 200) -> UpstreamUnavailableError:
     return error
 
 
+def test_counts_as_whole_floats_or_numeric_strings_are_read() -> None:
+    body = PAGE_HEAD + b'"Total":"12","PageCount":3.0,"PageSize":5,"CurrentPage":"2"}'
+    result = decode(ACTION, answer(body), jobs)
+    assert (result.total, result.page_count, result.page_size, result.current_page) == (
+        12,
+        3,
+        5,
+        2,
+    )
+
+
 def test_a_successful_answer_is_parsed() -> None:
     body = PAGE_HEAD + b'"Total":0,"PageCount":0,"PageSize":100,"CurrentPage":1}'
     result = decode(ACTION, answer(body), jobs)
@@ -155,9 +166,11 @@ def test_deeply_nested_json_is_a_malformed_response(body: bytes) -> None:
     malformed(body)
 
 
-@pytest.mark.parametrize("number", [b"1e400", b"Infinity", b"-Infinity", b"NaN"])
+@pytest.mark.parametrize("number", [b"1e400", b"Infinity", b"-Infinity", b"NaN", b"2.5", b'"2.5"'])
 @pytest.mark.parametrize("field", [b"Total", b"PageCount", b"PageSize", b"CurrentPage"])
-def test_a_count_no_integer_can_hold_is_a_malformed_response(field: bytes, number: bytes) -> None:
+def test_a_count_that_is_no_whole_number_is_a_malformed_response(
+    field: bytes, number: bytes
+) -> None:
     malformed(PAGE_HEAD + b'"' + field + b'":' + number + b"}")
 
 
