@@ -167,23 +167,39 @@ class Settings:
         """The proxies ``requests`` should use for ``url``: none when NO_PROXY covers its host.
 
         NO_PROXY is read as curl reads it: ``*``, or host names and domain suffixes
-        (``example.com`` and ``.example.com`` both cover ``iot.example.com``).
+        (``example.com`` and ``.example.com`` both cover ``iot.example.com``), optionally
+        with a port.
         """
         proxies = {
             scheme: proxy
             for scheme, proxy in (("https", self.https_proxy), ("http", self.http_proxy))
             if proxy
         }
-        host = (urlsplit(url).hostname or "").lower()
-        for entry in (self.no_proxy or "").split(","):
-            entry = entry.strip().lower().lstrip(".").split(":")[0]
-            if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
-                return {}
+        if proxies and self.no_proxy and _no_proxy_covers(url, self.no_proxy):
+            return {}
         return proxies
 
     def resolve_product(self, name_or_alias: str) -> str:
         """A ProductKey for what a user typed before the ``/``: an alias or the key itself."""
         return self.product_aliases.get(name_or_alias, name_or_alias)
+
+
+def _no_proxy_covers(url: str, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` covers the host of ``url``.
+
+    The matching is the standard library's (``proxy_bypass_environment``, which requests
+    itself falls back to), given the value read here: so nothing reads the environment.
+    requests' ``should_bypass_proxies`` would, even with ``no_proxy=`` passed, and would
+    set ``os.environ["no_proxy"]`` while it does. A ``*`` among the entries covers all.
+    """
+    # Imported here: urllib.request (http.client, ssl, email) costs every start 25 ms.
+    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
+    if "*" in (entry.strip() for entry in no_proxy.split(",")):
+        return True
+    parts = urlsplit(url)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return bool(proxy_bypass_environment(host, {"no": no_proxy}))
 
 
 class _Env:

@@ -1,27 +1,21 @@
-"""The IoT Platform client: signed calls over one pooled session, typed answers, careful retries.
+"""The IoT Platform client: one typed method per action, careful retries, typed errors.
 
-Requests go out as the official SDKs send them: ``POST /`` with every parameter in the
-query string and an empty body, ``Format=JSON``, signed with V3 (ACS3-HMAC-SHA256) by
-default or V1 (HMAC-SHA1). The auth object signs each send, so every attempt carries a
-fresh nonce and timestamp.
+Each call runs one retry loop here; its pieces live next door, each changeable alone:
+``transport`` sends one signed attempt and reads its answer under the attempt's deadline,
+``decoding`` turns an answer into the result or the typed error it means, and
+``redaction`` keeps signed URLs out of logs and exceptions.
 
 Unlike the official SDKs, the client retries where a retry can help, and only there:
 throttling and transient faults (5xx, timeouts, connection errors, a body that is not
 the API's JSON), with exponential backoff and equal jitter, a bounded number of
 attempts, and never past the caller's deadline or the policy's own. Every attempt,
-retries included, passes the ``AttemptGate`` (the account-wide quota) first.
-
-Secrets stay out of sight: a V1 request carries its ``Signature`` (and an STS
-``SecurityToken``) in the URL, which ``urllib3`` logs at DEBUG and puts into its
-connection errors, so the client redacts those URLs in both places.
+retries included, passes the ``AttemptGate`` (the account-wide quota) first. Every
+error a call raises says which action it was about (``IotError.action``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,21 +23,18 @@ from random import random as uniform_random
 from typing import Any, Protocol, TypeVar
 
 import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from otabot import __version__
 from otabot.clocks import Monotonic, Sleep
 from otabot.config import Credentials, Settings
 from otabot.counters import Counters
 from otabot.iot import actions
+from otabot.iot.decoding import decode
 from otabot.iot.errors import (
     IotError,
     QuotaBusyError,
     ThrottledError,
     UpstreamUnavailableError,
-    error_for,
 )
 from otabot.iot.models import (
     UNFINISHED_TASK_STATUSES,
@@ -57,24 +48,17 @@ from otabot.iot.models import (
     data_object,
     tasks_from_api,
 )
-from otabot.iot.signing import SignatureV1, SignatureV3, canonical_query
+from otabot.iot.redaction import install_url_redaction, scrub_exception
+from otabot.iot.signing import SignatureV1, SignatureV3
+from otabot.iot.transport import MIN_ATTEMPT_SECONDS, Transport
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2018-01-20"
-USER_AGENT = f"otabot/{__version__} (+python-requests)"
-POOL_SIZE = 32
-_REQUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-# An attempt with less time than this left before the deadline is not worth sending.
-MIN_ATTEMPT_SECONDS = 0.01
-# A full page of 100 jobs is about 60 KB; anything past this is not the API talking.
-MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-# Upstream error fields end up in Slack messages and logs: keep them short.
-MAX_FIELD_CHARS = 128
-MAX_MESSAGE_CHARS = 500
-MAX_RETRY_AFTER_SECONDS = 3600.0
 
 T = TypeVar("T")
+# Turns the body of a successful answer into the call's result.
+Parse = Callable[[dict[str, Any]], T]
 
 # calls asked for; attempts sent (retries included); attempts the API throttled; calls that
 # ended in an error after any retries.
@@ -148,23 +132,24 @@ class IotClient:
     ) -> None:
         if signature not in ("v1", "v3"):
             raise ValueError(f"signature must be 'v1' or 'v3', not {signature!r}")
-        self._endpoint = endpoint.rstrip("/") + "/"
+        auth: AuthBase = SignatureV3(credentials) if signature == "v3" else SignatureV1(credentials)
+        self._transport = Transport(
+            endpoint,
+            auth,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            monotonic=monotonic,
+            session=session,
+            proxies=proxies,
+        )
         self._access_key_id = credentials.access_key_id
         self._region_id = region_id
         self._signature = signature
-        self._auth: AuthBase = (
-            SignatureV3(credentials) if signature == "v3" else SignatureV1(credentials)
-        )
-        self._timeouts = (connect_timeout, read_timeout)
         self._retry = retry or RetryPolicy()
         self._gate = gate
         self._monotonic = monotonic
         self._sleep = sleep
         self._random = random
-        self._owns_session = session is None
-        self._session = session if session is not None else _pooled_session()
-        if proxies:
-            self._session.proxies.update(proxies)
         self._counters = Counters(*CLIENT_COUNTERS)
         install_url_redaction()
 
@@ -184,7 +169,7 @@ class IotClient:
 
     def __repr__(self) -> str:
         return (
-            f"IotClient(endpoint={self._endpoint!r}, region_id={self._region_id!r}, "
+            f"IotClient(endpoint={self._transport.endpoint!r}, region_id={self._region_id!r}, "
             f"signature={self._signature!r}, access_key_id={self._access_key_id!r})"
         )
 
@@ -200,8 +185,7 @@ class IotClient:
 
     def close(self) -> None:
         """Close the pooled connections (a session passed in stays the caller's to close)."""
-        if self._owns_session:
-            self._session.close()
+        self._transport.close()
 
     # --- the actions (one typed method each) ------------------------------------------
     # ``deadline`` is in ``monotonic()`` time: no attempt is made or waited for past it.
@@ -241,8 +225,11 @@ class IotClient:
     ) -> tuple[OtaTask, ...]:
         """The device's tasks that have not finished (``ListOTAUnfinishedTaskByDevice``).
 
-        The action does not page: every unfinished task comes in one answer.
+        The action does not page: every unfinished task comes in one answer. ``statuses``
+        must name at least one status (the API requires one).
         """
+        if not statuses:
+            raise ValueError("ask for at least one task status")
         params = {"ProductKey": product_key, "DeviceName": device_name}
         params.update(repeated("TaskStatusList", [status.value for status in statuses]))
         if module_name:
@@ -385,10 +372,10 @@ class IotClient:
         self,
         action: str,
         params: Mapping[str, str],
-        parse: Callable[[dict[str, Any]], T],
+        parse: Parse[T],
         deadline: float | None,
     ) -> T:
-        """Run one API call through the gate, retrying retryable failures within the limits."""
+        """Run one API call; any ``IotError`` it ends in names ``action`` and is scrubbed."""
         self._count(calls=1)
         limit = self._monotonic() + self._retry.total_deadline
         if deadline is not None:
@@ -400,6 +387,16 @@ class IotClient:
             "RegionId": self._region_id,
             **params,
         }
+        try:
+            return self._attempts(action, query, parse, limit)
+        except IotError as error:
+            error.action = action
+            scrub_exception(error)  # also drops the locals of the frames it has left
+            raise
+
+    def _attempts(self, action: str, query: Mapping[str, str], parse: Parse[T], limit: float) -> T:
+        """Attempts through the gate until one succeeds, or an error must be raised: one
+        that cannot be retried, the last attempt's, or the deadline's (``limit``)."""
         last_error: IotError | None = None
         attempt = 0
         while True:
@@ -422,7 +419,8 @@ class IotClient:
             self._count(attempts=1, retries=1 if attempt > 1 else 0)
             error: IotError | None = None
             try:
-                return self._attempt(action, query, parse, remaining, attempt)
+                answer = self._transport.send(query, remaining)
+                return decode(action, answer, parse, attempt=attempt)
             except IotError as caught:
                 error = caught
             finally:
@@ -460,116 +458,6 @@ class IotClient:
             return None
         return delay
 
-    def _attempt(
-        self,
-        action: str,
-        query: Mapping[str, str],
-        parse: Callable[[dict[str, Any]], T],
-        remaining: float,
-        attempt: int,
-    ) -> T:
-        """Send one signed request and turn the answer into a result or an ``IotError``."""
-        connect_timeout, read_timeout = self._timeouts
-        timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
-        # The read timeout bounds each socket read, not the body: a body dripped a byte at
-        # a time is cut off here, at the attempt's share of the deadline.
-        read_deadline = self._monotonic() + remaining
-        started = time.perf_counter()
-        try:
-            # Prepared without the session's cookie and header merging (the API sets no
-            # cookies), signed by the auth object, and never redirected: a redirect would
-            # carry the signed request, STS token included, to wherever it points.
-            prepared = requests.Request(
-                "POST",
-                f"{self._endpoint}?{canonical_query(query)}",
-                headers=_REQUEST_HEADERS,
-                auth=self._auth,
-            ).prepare()
-            response = self._session.send(
-                prepared, timeout=timeout, allow_redirects=False, stream=True
-            )
-            try:
-                content = _read_capped(
-                    response,
-                    MAX_RESPONSE_BYTES,
-                    deadline=read_deadline,
-                    monotonic=self._monotonic,
-                    read_timeout=timeout[1],
-                )
-            finally:
-                response.close()  # back to the pool when read whole, else dropped
-        except _TooLarge as cause:
-            raise UpstreamUnavailableError(
-                f"IoT Platform answered with a body larger than {MAX_RESPONSE_BYTES} bytes",
-                code="otabot.MalformedResponse",
-                request_id=_short(response.headers.get("x-acs-request-id")) or None,
-                http_status=response.status_code,
-                retryable=False,
-            ) from cause
-        except _TooSlow as cause:
-            raise UpstreamUnavailableError(
-                f"IoT Platform did not finish its answer within {remaining:.3g} s",
-                code="otabot.ReadTimeout",
-                request_id=_short(response.headers.get("x-acs-request-id")) or None,
-                http_status=response.status_code,
-            ) from cause
-        except requests.ConnectTimeout as cause:
-            raise UpstreamUnavailableError(
-                f"could not connect to IoT Platform within {timeout[0]:g} s",
-                code="otabot.ConnectTimeout",
-            ) from scrub_exception(cause)
-        except requests.Timeout as cause:
-            raise UpstreamUnavailableError(
-                f"IoT Platform did not answer within {timeout[1]:g} s",
-                code="otabot.ReadTimeout",
-            ) from scrub_exception(cause)
-        except requests.RequestException as cause:
-            raise UpstreamUnavailableError(
-                f"could not reach IoT Platform ({type(cause).__name__})",
-                code="otabot.ConnectionError",
-            ) from scrub_exception(cause)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        status = response.status_code
-        header_request_id = _short(response.headers.get("x-acs-request-id")) or None
-        try:
-            body: Any = json.loads(content)
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
-            body = None
-        request_id = (
-            _short(body.get("RequestId") or header_request_id) if isinstance(body, dict) else ""
-        )
-        logger.debug(
-            "%s attempt %d: HTTP %d in %.1f ms (RequestId %s)",
-            action,
-            attempt,
-            status,
-            elapsed_ms,
-            request_id or header_request_id or "-",
-            extra={"iot_action": action, "attempt": attempt, "http_status": status},
-        )
-        if not isinstance(body, dict):
-            content_type = response.headers.get("Content-Type", "no content type")
-            raise UpstreamUnavailableError(
-                f"IoT Platform answered HTTP {status} with a body that is not its JSON "
-                f"({_short(content_type)}, {len(content)} bytes)",
-                code="otabot.MalformedResponse",
-                request_id=header_request_id,
-                http_status=status,
-            )
-        if status >= 400 or body.get("Success") in (False, "false"):
-            raise _api_error(body, status, request_id, response.headers.get("Retry-After"))
-        try:
-            return parse(body)
-        except (ValueError, TypeError, AttributeError, ArithmeticError, RecursionError) as cause:
-            raise UpstreamUnavailableError(
-                f"IoT Platform's answer to {action} is not shaped as documented: "
-                + _short(str(cause), MAX_MESSAGE_CHARS),
-                code="otabot.MalformedResponse",
-                request_id=request_id or None,
-                http_status=status,
-                retryable=False,
-            ) from cause
-
     def _count(self, **increments: int) -> None:
         for name, amount in increments.items():
             if amount:
@@ -583,179 +471,3 @@ def repeated(name: str, values: Sequence[str]) -> dict[str, str]:
 
 def _with_instance(params: dict[str, str], iot_instance_id: str | None) -> dict[str, str]:
     return {**params, "IotInstanceId": iot_instance_id} if iot_instance_id else params
-
-
-def _api_error(
-    body: Mapping[str, Any], status: int, request_id: str, retry_after: str | None
-) -> IotError:
-    """The typed error for either error shape: the gateway's or IoT's ``Success: false``."""
-    code = _short(body.get("Code"))
-    message = _short(body.get("ErrorMessage") or body.get("Message"), MAX_MESSAGE_CHARS)
-    if not code and not message:
-        message = f"IoT Platform answered HTTP {status} without an error code"
-    error = error_for(code, message, request_id=request_id or None, http_status=status)
-    if isinstance(error, ThrottledError) and retry_after:
-        try:
-            seconds = float(retry_after)
-        except ValueError:
-            seconds = math.nan
-        if 0 <= seconds <= MAX_RETRY_AFTER_SECONDS:  # also false for nan
-            error.retry_after = seconds
-        else:
-            logger.debug("ignoring a Retry-After that is not a sane number of seconds")
-    return error
-
-
-class _TooLarge(Exception):
-    """The upstream body is past ``MAX_RESPONSE_BYTES``."""
-
-
-class _TooSlow(Exception):
-    """The upstream body did not arrive whole before the attempt's deadline."""
-
-
-# Reads that fail in urllib3 become the exceptions requests raises for them while streaming.
-_READ_ERRORS: tuple[tuple[type[Exception], type[requests.RequestException]], ...] = (
-    (urllib3.exceptions.ReadTimeoutError, requests.ReadTimeout),
-    (urllib3.exceptions.SSLError, requests.exceptions.SSLError),
-    (urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError),
-    (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError),
-    (urllib3.exceptions.HTTPError, requests.ConnectionError),
-)
-
-
-def _read_capped(
-    response: requests.Response,
-    limit: int,
-    *,
-    deadline: float | None = None,
-    monotonic: Monotonic = time.monotonic,
-    read_timeout: float | None = None,
-) -> bytes:
-    """The whole body, or ``_TooLarge`` as soon as it (or its declared length) passes ``limit``.
-
-    With a ``deadline`` (in ``monotonic()`` time), ``_TooSlow`` once it has passed: each read
-    takes what has arrived (``read1``), and the socket waits no longer than the time left.
-    """
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _TooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    raw = response.raw
-    while True:
-        if deadline is not None:
-            left = deadline - monotonic()
-            if left <= 0:
-                raise _TooSlow()
-            _wait_at_most(raw, min(left, read_timeout) if read_timeout else left)
-        try:
-            chunk = raw.read1(65_536, decode_content=True)
-        except urllib3.exceptions.HTTPError as cause:
-            for caught, raised in _READ_ERRORS:
-                if isinstance(cause, caught):
-                    raise raised(cause) from cause
-            raise  # pragma: no cover - HTTPError is the last entry
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge()
-        chunks.append(chunk)
-
-
-def _wait_at_most(raw: Any, seconds: float) -> None:
-    """Shorten the socket's timeout for the next read (urllib3 resets it per request)."""
-    connection = getattr(raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(max(seconds, MIN_ATTEMPT_SECONDS))
-
-
-def _short(value: object, limit: int = MAX_FIELD_CHARS) -> str:
-    """An upstream field as a string of at most ``limit`` characters (it ends up in messages)."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)[: limit + 1]
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _pooled_session() -> requests.Session:
-    """A session that keeps up to ``POOL_SIZE`` connections per host alive between calls.
-
-    ``trust_env`` is off: only ``otabot.config`` reads the environment (proxies included,
-    handed in once as ``proxies``), and requests scanning it for proxy variables on every
-    call was the largest share of the client's own overhead.
-    """
-    session = requests.Session()
-    session.trust_env = False
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-# --- keeping signed URLs out of logs and exceptions --------------------------------------
-
-_SIGNED_QUERY_RE = re.compile(r"(?<![A-Za-z])(Signature|SecurityToken)=[^&\s'\")]*")
-_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
-
-
-def redact_signed_query(text: str) -> str:
-    """``text`` with the values of ``Signature`` and ``SecurityToken`` query parameters hidden."""
-    return _SIGNED_QUERY_RE.sub(r"\1=***", text)
-
-
-class SignedUrlRedaction(logging.Filter):
-    """Hides signatures and STS tokens in URLs that a library logs (urllib3 at DEBUG)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_signed_query(message)
-        if redacted != message:
-            record.msg = redacted
-            record.args = None
-        return True
-
-
-def install_url_redaction() -> None:
-    """Attach ``SignedUrlRedaction`` to the urllib3 loggers that print request URLs (once)."""
-    for name in _URL_LOGGERS:
-        library_logger = logging.getLogger(name)
-        if not any(isinstance(f, SignedUrlRedaction) for f in library_logger.filters):
-            library_logger.addFilter(SignedUrlRedaction())
-
-
-def scrub_exception(error: BaseException) -> BaseException:
-    """Redact signed URLs in ``error`` and everything it chains or wraps, in place.
-
-    requests and urllib3 put the request URL (with a V1 signature and STS token) into
-    their messages and keep the prepared request, headers included, on the exception.
-    """
-    pending: list[BaseException] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        args: list[object] = []
-        for arg in current.args:
-            if isinstance(arg, BaseException):
-                pending.append(arg)
-                args.append(arg)
-            elif isinstance(arg, str):
-                args.append(redact_signed_query(arg))
-            else:
-                args.append(arg)
-        current.args = tuple(args)
-        for attribute in ("request", "response"):
-            if getattr(current, attribute, None) is not None:
-                setattr(current, attribute, None)
-        url = getattr(current, "url", None)
-        if isinstance(url, str):
-            current.url = redact_signed_query(url)  # type: ignore[attr-defined]
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None:
-                pending.append(linked)
-    return error

@@ -3,30 +3,35 @@
 ::
 
     OtabotError
-    └── IotError                      code, message, request_id, http_status, retryable
+    └── IotError                      code, message, request_id, http_status, retryable, action
         ├── ThrottledError            Throttling, Throttling.User, Throttling.Api   (retryable)
         │   └── QuotaBusyError        our own quota could not give a slot in time   (retryable)
         ├── AuthenticationError       the account cannot make this call
         │   ├── SignatureError        SignatureDoesNotMatch, IncompleteSignature,
         │   │                         InvalidTimeStamp.*, SignatureNonceUsed
         │   ├── AccessKeyError        InvalidAccessKeyId.NotFound / .Inactive
-        │   └── ForbiddenError        Forbidden.RAM, iot.common.*PermissionDeny
+        │   └── ForbiddenError        Forbidden.RAM, iot.common.*PermissionDeny   (ram_action)
         ├── NotFoundError
         │   ├── ProductNotFoundError  iot.prod.NotExistedProduct
         │   ├── DeviceNotFoundError   iot.device.NotExistedDevice
-        │   ├── FirmwareNotFoundError iot.firmware.FirmwareNotFound, iot.ota.InvalidFirmwareId
+        │   ├── FirmwareNotFoundError iot.firmware.FirmwareNotFound, iot.ota.FirmwareNotFound,
+        │   │   │                     iot.ota.InvalidFirmwareId
         │   │   └── FirmwareProductMismatchError   iot.ota.FirmwareAndProductKeyMismatch
-        │   ├── InstanceNotFoundError iot.system.InstanceNotFound
-        │   └── JobNotFoundError      iot.ota.JobNotFound, iot.ota.InvalidJobId (inferred codes)
+        │   ├── JobNotFoundError      iot.ota.JobNotFound, iot.ota.InvalidJobId
+        │   └── InstanceNotFoundError iot.system.InstanceNotFound
         ├── InvalidRequestError       Missing*, Invalid*, iot.common.InvalidPageParams, …
         └── UpstreamUnavailableError  5xx, timeout, connection error, a body that is not the
                                       API's JSON, iot.system.SystemException   (retryable)
 
 Both error shapes of the API end here: the gateway's (HTTP 4xx/5xx with
 ``Code``/``Message``/``HostId``/``Recommend``) and IoT's (``Success: false`` with
-``Code: iot.…`` and ``ErrorMessage``). No exception ever carries a secret: messages
-come from the API or from us, and the server's string-to-sign (which names the
-AccessKeyId but holds no secret) is kept out of ``str()``.
+``Code: iot.…`` and ``ErrorMessage``). ``action`` is the API action the error was about
+(``QueryDeviceDetail``), set by the client on every error a call raises, so a RAM
+refusal can name what an operator must allow (``ForbiddenError.ram_action``).
+
+No exception ever carries a secret: messages come from the API or from us, and the
+server's string-to-sign (which names the AccessKeyId but holds no secret) is kept out
+of ``str()``.
 """
 
 from __future__ import annotations
@@ -54,15 +59,16 @@ class IotError(OtabotError):
         request_id: str | None = None,
         http_status: int | None = None,
         retryable: bool | None = None,
+        action: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.request_id = request_id
         self.http_status = http_status
+        self.action = action
         if retryable is not None:
             self.retryable = retryable
-        self.action: str | None = None  # the API action that failed (set by the client)
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -75,7 +81,8 @@ class IotError(OtabotError):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
-            f"request_id={self.request_id!r}, http_status={self.http_status!r})"
+            f"request_id={self.request_id!r}, http_status={self.http_status!r}, "
+            f"action={self.action!r})"
         )
 
 
@@ -108,6 +115,14 @@ class AccessKeyError(AuthenticationError):
 class ForbiddenError(AuthenticationError):
     """The key is valid but RAM policy does not allow this call on this resource."""
 
+    @property
+    def ram_action(self) -> str | None:
+        """The RAM action an operator must allow (``iot:QueryDeviceDetail``); None when the
+        action is unknown or RAM is not the cause (the resource is another account's)."""
+        if not self.action or self.code == "iot.common.AuthActionPermissionDeny":
+            return None
+        return f"iot:{self.action}"
+
 
 class NotFoundError(IotError):
     """Something the query names does not exist (for this account)."""
@@ -129,11 +144,11 @@ class FirmwareProductMismatchError(FirmwareNotFoundError):
     """The firmware exists but belongs to another product."""
 
 
-class InstanceNotFoundError(NotFoundError):
-    pass
-
-
 class JobNotFoundError(NotFoundError):
+    """No update batch has this JobId (for this account and instance)."""
+
+
+class InstanceNotFoundError(NotFoundError):
     pass
 
 
@@ -172,11 +187,12 @@ _EXACT: dict[str, type[IotError]] = {
     "iot.prod.NotExistedProduct": ProductNotFoundError,
     "iot.device.NotExistedDevice": DeviceNotFoundError,
     "iot.firmware.FirmwareNotFound": FirmwareNotFoundError,
+    "iot.ota.FirmwareNotFound": FirmwareNotFoundError,
     "iot.ota.InvalidFirmwareId": FirmwareNotFoundError,
-    "iot.ota.FirmwareAndProductKeyMismatch": FirmwareProductMismatchError,
-    "iot.system.InstanceNotFound": InstanceNotFoundError,
     "iot.ota.JobNotFound": JobNotFoundError,
     "iot.ota.InvalidJobId": JobNotFoundError,
+    "iot.ota.FirmwareAndProductKeyMismatch": FirmwareProductMismatchError,
+    "iot.system.InstanceNotFound": InstanceNotFoundError,
     "iot.prod.InvalidFormattedProductkey": InvalidRequestError,
     "iot.device.InvalidFormattedDeviceName": InvalidRequestError,
     "iot.common.InvalidPageParams": InvalidRequestError,

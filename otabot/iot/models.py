@@ -148,11 +148,17 @@ def _optional_text(item: dict[str, Any], key: str) -> str | None:
 
 def _optional_int(item: dict[str, Any], key: str) -> int | None:
     """An integer field that may be a number, a numeric string (Progress "40"), or absent."""
-    value = item.get(key)
+    return _whole(item.get(key), key)
+
+
+def _whole(value: Any, what: str) -> int | None:
+    """``value`` as a whole number (None when absent or empty); ``ValueError`` when it is
+    anything else: text that is no integer, a fraction, NaN, a boolean, an object."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str | float):
-        raise ValueError(f"{key} is not a whole number: {value!r}")
+    fraction = isinstance(value, float) and not value.is_integer()  # also NaN and ±inf
+    if fraction or isinstance(value, bool) or not isinstance(value, int | str | float):
+        raise ValueError(f"{what} is not a whole number: {value!r}")
     return int(value)
 
 
@@ -620,13 +626,13 @@ class Page(Generic[T]):
         asked for; negative counts are refused.
         """
         items = tuple(item(entry) for entry in _wrapped(body.get(container), wrapper, container))
-        size = _as_int(body.get("PageSize"), page_size)
-        total = _as_int(body.get("Total"), len(items))
+        size = _as_int(body.get("PageSize"), page_size, "PageSize")
+        total = _as_int(body.get("Total"), len(items), "Total")
         page = cls(
             items=items,
             total=total,
-            page_count=_as_int(body.get("PageCount"), page_count(total, size)),
-            current_page=_as_int(body.get("CurrentPage"), current_page),
+            page_count=_as_int(body.get("PageCount"), page_count(total, size), "PageCount"),
+            current_page=_as_int(body.get("CurrentPage"), current_page, "CurrentPage"),
             page_size=size,
             request_id=_text(body, "RequestId"),
         )
@@ -635,13 +641,10 @@ class Page(Generic[T]):
         return page
 
 
-def _as_int(value: Any, default: int) -> int:
+def _as_int(value: Any, default: int, what: str) -> int:
     """An integer field that may come as a number, a numeric string, or not at all."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | str | float):
-        raise ValueError(f"{value!r} is not a whole number")
-    return int(value)
+    whole = _whole(value, what)
+    return default if whole is None else whole
 
 
 def tasks_from_api(body: dict[str, Any]) -> tuple[OtaTask, ...]:

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
-import traceback
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-import requests
 
 from otabot import __version__
 from otabot.config import Credentials, Settings
-from otabot.iot.client import (
-    USER_AGENT,
-    AttemptGate,
-    IotClient,
-    RetryPolicy,
-    redact_signed_query,
-)
+from otabot.iot.client import AttemptGate, IotClient, RetryPolicy
 from otabot.iot.errors import (
     AccessKeyError,
     DeviceNotFoundError,
@@ -35,167 +24,30 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import JobStatus, JobType
-from otabot.iot.signing import v1_signature, v3_canonical_request, v3_signature
-from tests.iot.canned import CannedApi, Received, Reply
-
-KEY_ID = "testid"
-SECRET = "s3cr3t-Access-Key-Secret"
-STS_TOKEN = "CAIS+sts/T0ken=="
-PRODUCT = "a19mzPZabcd"
-DEVICE = "light1"
-FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
-
-
-class FakeTime:
-    """A monotonic clock that moves only when the client sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class RecordingGate:
-    """An AttemptGate that records how it was called, and can refuse."""
-
-    def __init__(self, refuse: bool = False) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.refuse = refuse
-
-    def before_attempt(self, action: str, deadline: float | None) -> None:
-        self.calls.append(("before", deadline))
-        if self.refuse:
-            raise QuotaBusyError("quota busy", code="otabot.QuotaBusy")
-
-    def after_attempt(self, action: str, throttled: bool) -> None:
-        self.calls.append(("after", throttled))
-
-
-def job(
-    job_id: str = "HvKuBpuk3rdk6E92CPQN020100",
-    status: str = "COMPLETED",
-    job_type: str = "UPGRADE_FIRMWARE",
-    tags: Any = None,
-) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "SelectionType": "STATIC",
-        "TargetSelection": "SPECIFIC",
-        "JobType": job_type,
-        "FirmwareId": FIRMWARE,
-        "UtcStartTime": "2019-12-28T02:43:10.000Z",
-        "ProductKey": PRODUCT,
-        "JobId": job_id,
-        "UtcModified": "2019-12-29T02:43:10.000Z",
-        "JobStatus": status,
-        "UtcCreate": "2019-12-28T02:43:10.000Z",
-    }
-    if status != "IN_PROGRESS":
-        item["UtcEndTime"] = "2019-12-29T02:43:10.000Z"
-    if tags is not None:
-        item["Tags"] = tags
-    return item
-
-
-def page(
-    jobs: list[dict[str, Any]], *, total: int | None = None, current: int = 1, size: int = 100
-) -> dict[str, Any]:
-    total = len(jobs) if total is None else total
-    return {
-        "PageCount": -(-total // size),
-        "Data": {"SimpleOTAJobInfo": jobs},
-        "PageSize": size,
-        "RequestId": "5D58AC86-D5BF-4B39-834E-913E7F2C985D",
-        "CurrentPage": current,
-        "Success": True,
-        "Total": total,
-    }
-
-
-def gateway_error(code: str, message: str, status: int = 400) -> Reply:
-    return Reply(
-        status=status,
-        body={
-            "RequestId": f"req-{code}",
-            "HostId": "iot.cn-shanghai.aliyuncs.com",
-            "Code": code,
-            "Message": message,
-            "Recommend": "https://api.aliyun.com/troubleshoot?q=" + code,
-        },
-    )
-
-
-def iot_error(code: str, message: str) -> Reply:
-    return Reply(
-        body={"RequestId": f"req-{code}", "Success": False, "Code": code, "ErrorMessage": message}
-    )
-
-
-THROTTLED = gateway_error("Throttling.User", "Request was denied due to user flow control.")
-UNAVAILABLE = gateway_error(
-    "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", 503
+from otabot.iot.transport import USER_AGENT
+from tests.iot.answers import (
+    DEVICE,
+    FIRMWARE,
+    KEY_ID,
+    OK,
+    PRODUCT,
+    SECRET,
+    STS_TOKEN,
+    THROTTLED,
+    UNAVAILABLE,
+    gateway_error,
+    iot_error,
+    job,
+    page,
+    v1_signature_is_valid,
+    v3_signature_is_valid,
 )
-OK = Reply(body=page([job()]))
-
-
-@pytest.fixture
-def api() -> Iterator[CannedApi]:
-    server = CannedApi().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-MakeClient = Callable[..., IotClient]
-
-
-@pytest.fixture
-def make_client(api: CannedApi, fake_time: FakeTime) -> Iterator[MakeClient]:
-    clients: list[IotClient] = []
-
-    def make(**overrides: Any) -> IotClient:
-        credentials = overrides.pop("credentials", Credentials(KEY_ID, SECRET))
-        options: dict[str, Any] = {
-            "monotonic": fake_time.clock,
-            "sleep": fake_time.sleep,
-            "random": lambda: 0.0,
-            **overrides,
-        }
-        client = IotClient(api.url, credentials, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
+from tests.iot.canned import CannedApi, Reply
+from tests.iot.fakes import FakeTime, MakeClient, RecordingGate
 
 
 def call(client: IotClient, **kwargs: Any) -> Any:
     return client.list_ota_jobs_by_device(PRODUCT, DEVICE, FIRMWARE, **kwargs)
-
-
-def v1_signature_is_valid(received: Received, secret: str = SECRET) -> bool:
-    params = {k: v for k, v in received.query.items() if k != "Signature"}
-    return v1_signature(received.method, params, secret) == received.query["Signature"]
-
-
-def v3_signature_is_valid(received: Received, secret: str = SECRET) -> bool:
-    authorization = received.headers["authorization"]
-    fields = dict(part.split("=", 1) for part in authorization.split(" ", 1)[1].split(","))
-    signed = fields["SignedHeaders"].split(";")
-    canonical = v3_canonical_request(
-        received.method, received.path, received.query, received.headers, signed, received.body
-    )
-    return v3_signature(canonical, secret) == fields["Signature"]
 
 
 # --- success and request shape -----------------------------------------------------------
@@ -318,16 +170,6 @@ def test_the_instance_id_is_sent_when_given(api: CannedApi, make_client: MakeCli
     assert api.received[0].query["IotInstanceId"] == "iot-cn-0pp1n8t0000"
 
 
-def test_consecutive_calls_reuse_one_pooled_connection(
-    api: CannedApi, make_client: MakeClient
-) -> None:
-    api.queue(OK, OK, OK)
-    client = make_client()
-    for _ in range(3):
-        call(client)
-    assert len({received.client_port for received in api.received}) == 1
-
-
 def test_paging_asks_for_the_page_and_reports_the_page_count(
     api: CannedApi, make_client: MakeClient
 ) -> None:
@@ -381,120 +223,7 @@ def test_an_answer_shaped_unlike_the_documentation_is_unavailable_and_not_retrie
     assert len(api.received) == 1
 
 
-# --- error shapes -------------------------------------------------------------------------
-
-
-def test_a_gateway_error_becomes_its_typed_error_with_code_request_id_and_status(
-    api: CannedApi, make_client: MakeClient
-) -> None:
-    api.queue(
-        gateway_error(
-            "SignatureDoesNotMatch",
-            "Specified signature is not matched with our calculation. server string to sign "
-            "is:POST&%2F&AccessKeyId%3Dtestid",
-        )
-    )
-    with pytest.raises(SignatureError) as caught:
-        call(make_client())
-    error = caught.value
-    assert (error.code, error.request_id, error.http_status) == (
-        "SignatureDoesNotMatch",
-        "req-SignatureDoesNotMatch",
-        400,
-    )
-    assert error.message == "Specified signature is not matched with our calculation."
-    assert "string to sign" not in str(error) and "string to sign" not in repr(error)
-
-
-def test_an_unknown_access_key_is_an_access_key_error(
-    api: CannedApi, make_client: MakeClient
-) -> None:
-    api.queue(
-        gateway_error("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
-    )
-    with pytest.raises(AccessKeyError) as caught:
-        call(make_client())
-    assert caught.value.http_status == 404
-
-
-def test_an_iot_business_error_with_http_200_becomes_its_typed_error(
-    api: CannedApi, make_client: MakeClient
-) -> None:
-    api.queue(iot_error("iot.device.NotExistedDevice", "The device does not exist."))
-    with pytest.raises(DeviceNotFoundError) as caught:
-        call(make_client())
-    error = caught.value
-    assert (error.code, error.message, error.request_id, error.http_status) == (
-        "iot.device.NotExistedDevice",
-        "The device does not exist.",
-        "req-iot.device.NotExistedDevice",
-        200,
-    )
-
-
-@pytest.mark.parametrize(
-    "reply",
-    [
-        Reply(
-            status=502,
-            body=b"<html><body>Bad Gateway</body></html>",
-            headers={"Content-Type": "text/html"},
-        ),
-        Reply(status=200, body=b"<html>maintenance</html>", headers={"Content-Type": "text/html"}),
-        Reply(status=200, body=b'{"RequestId": "r", "Success": true, "Data": {"Simple'),
-        Reply(status=200, body=b"[1, 2, 3]"),
-        Reply(status=200, body=b""),
-    ],
-    ids=["html-502", "html-200", "truncated-json", "json-not-object", "empty"],
-)
-def test_a_body_that_is_not_the_apis_json_is_upstream_unavailable(
-    api: CannedApi, make_client: MakeClient, reply: Reply
-) -> None:
-    api.queue(reply)
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(make_client(retry=RetryPolicy(max_attempts=1)))
-    assert caught.value.code == "otabot.MalformedResponse"
-    assert caught.value.http_status == reply.status
-
-
-def test_a_transfer_cut_short_is_upstream_unavailable(
-    api: CannedApi, make_client: MakeClient
-) -> None:
-    api.queue(Reply(body=b'{"RequestId": "r"', declared_length=500))
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(make_client(retry=RetryPolicy(max_attempts=1)))
-    assert isinstance(caught.value.__cause__, requests.RequestException)
-
-
-def test_a_read_timeout_is_upstream_unavailable_with_the_timeout_as_cause(
-    api: CannedApi, make_client: MakeClient
-) -> None:
-    api.queue(Reply(body=page([]), delay=2.0))
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(make_client(read_timeout=0.1, retry=RetryPolicy(max_attempts=1)))
-    assert caught.value.code == "otabot.ReadTimeout"
-    assert isinstance(caught.value.__cause__, requests.ReadTimeout)
-
-
-def test_a_connection_reset_is_upstream_unavailable_with_the_error_as_cause(
-    api: CannedApi, make_client: MakeClient
-) -> None:
-    api.queue(Reply(reset=True))
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(make_client(retry=RetryPolicy(max_attempts=1)))
-    assert caught.value.code == "otabot.ConnectionError"
-    assert isinstance(caught.value.__cause__, requests.ConnectionError)
-
-
-def test_a_refused_connection_is_upstream_unavailable(fake_time: FakeTime) -> None:
-    closed = CannedApi()
-    url = closed.url
-    closed.stop()
-    client = IotClient(url, Credentials(KEY_ID, SECRET), retry=RetryPolicy(max_attempts=1))
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(client)
-    client.close()
-    assert isinstance(caught.value.__cause__, requests.ConnectionError)
+# --- deadlines ------------------------------------------------------------------------------
 
 
 def test_the_read_timeout_shrinks_to_the_callers_deadline(api: CannedApi) -> None:
@@ -507,9 +236,15 @@ def test_the_read_timeout_shrinks_to_the_callers_deadline(api: CannedApi) -> Non
     assert time.monotonic() - started < 1.5
 
 
-def test_a_body_dripped_past_the_callers_deadline_is_a_read_timeout(api: CannedApi) -> None:
+DRIPPED = pytest.mark.parametrize("drip_head", [False, True], ids=["body", "head-and-body"])
+
+
+@DRIPPED
+def test_an_answer_dripped_past_the_callers_deadline_is_a_read_timeout(
+    api: CannedApi, drip_head: bool
+) -> None:
     # One byte every 50 ms: no single socket read ever waits the 10 s read timeout out.
-    api.queue(Reply(body=page([]), drip=0.05))
+    api.queue(Reply(body=page([]), drip=0.05, drip_head=drip_head))
     client = IotClient(api.url, Credentials(KEY_ID, SECRET), read_timeout=10.0)
     started = time.monotonic()
     with pytest.raises(UpstreamUnavailableError) as caught:
@@ -519,8 +254,11 @@ def test_a_body_dripped_past_the_callers_deadline_is_a_read_timeout(api: CannedA
     assert caught.value.code == "otabot.ReadTimeout" and caught.value.retryable
 
 
-def test_a_body_dripped_past_the_policys_total_deadline_is_a_read_timeout(api: CannedApi) -> None:
-    api.queue(Reply(body=page([]), drip=0.05))
+@DRIPPED
+def test_an_answer_dripped_past_the_policys_total_deadline_is_a_read_timeout(
+    api: CannedApi, drip_head: bool
+) -> None:
+    api.queue(Reply(body=page([]), drip=0.05, drip_head=drip_head))
     client = IotClient(
         api.url,
         Credentials(KEY_ID, SECRET),
@@ -693,10 +431,10 @@ def test_every_attempt_passes_the_gate_and_reports_throttling(
     deadline = fake_time.now + 15.0
     call(make_client(gate=gate), deadline=deadline)
     assert gate.calls == [
-        ("before", deadline),
-        ("after", True),
-        ("before", deadline),
-        ("after", False),
+        ("before", "ListOTAJobByDevice", deadline),
+        ("after", "ListOTAJobByDevice", True),
+        ("before", "ListOTAJobByDevice", deadline),
+        ("after", "ListOTAJobByDevice", False),
     ]
 
 
@@ -706,7 +444,11 @@ def test_the_gate_is_given_the_policys_deadline_when_the_caller_has_none(
     gate = RecordingGate()
     api.queue(OK)
     call(make_client(gate=gate))
-    assert gate.calls[0] == ("before", fake_time.now + RetryPolicy().total_deadline)
+    assert gate.calls[0] == (
+        "before",
+        "ListOTAJobByDevice",
+        fake_time.now + RetryPolicy().total_deadline,
+    )
 
 
 def test_a_busy_gate_refuses_the_call_before_anything_is_sent(
@@ -725,12 +467,33 @@ def test_a_busy_gate_refuses_the_call_before_anything_is_sent(
     }
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [THROTTLED, iot_error("iot.device.NotExistedDevice", "no device"), Reply(body=b"<html>")],
+    ids=["retried", "not-retried", "malformed"],
+)
+def test_every_error_names_the_action_of_the_call(
+    api: CannedApi, make_client: MakeClient, reply: Reply
+) -> None:
+    api.queue(reply)
+    with pytest.raises(IotError) as caught:
+        call(make_client())
+    assert caught.value.action == "ListOTAJobByDevice"
+
+
+def test_a_refusal_of_the_gate_names_the_action(make_client: MakeClient) -> None:
+    with pytest.raises(QuotaBusyError) as caught:
+        call(make_client(gate=RecordingGate(refuse=True)))
+    assert caught.value.action == "ListOTAJobByDevice"
+
+
 def test_a_deadline_already_past_sends_nothing(
     api: CannedApi, make_client: MakeClient, fake_time: FakeTime
 ) -> None:
     with pytest.raises(UpstreamUnavailableError) as caught:
         call(make_client(), deadline=fake_time.now - 1)
     assert caught.value.code == "otabot.DeadlineExceeded"
+    assert caught.value.action == "ListOTAJobByDevice"
     assert api.received == []
 
 
@@ -776,17 +539,6 @@ def test_an_unknown_signature_version_is_refused() -> None:
         IotClient("http://127.0.0.1:1", Credentials(KEY_ID, SECRET), signature="v2")
 
 
-def test_a_session_passed_in_is_used_and_left_open(api: CannedApi) -> None:
-    session = requests.Session()
-    api.queue(OK)
-    client = IotClient(api.url, Credentials(KEY_ID, SECRET), session=session)
-    call(client)
-    client.close()
-    api.queue(OK)
-    assert session.post(api.url).status_code == 200
-    session.close()
-
-
 def test_the_gate_protocol_is_satisfied_by_a_plain_class() -> None:
     gate: AttemptGate = RecordingGate()
     gate.before_attempt("ListOTAJobByDevice", None)
@@ -797,108 +549,7 @@ def test_the_gate_protocol_is_satisfied_by_a_plain_class() -> None:
     ]
 
 
-# --- secrets ------------------------------------------------------------------------------
-
-
-def _secret_forms(api: CannedApi) -> list[str]:
-    """The secret, the token and every signature the server saw, raw and percent-encoded."""
-    forms = [SECRET, STS_TOKEN, quote(STS_TOKEN, safe=""), quote(STS_TOKEN)]
-    for received in api.received:
-        signature = received.query.get("Signature")
-        if signature:
-            forms += [signature, quote(signature, safe=""), quote(signature)]
-        authorization = received.headers.get("authorization")
-        if authorization:
-            forms.append(authorization.rsplit("Signature=", 1)[1])
-    return forms
-
-
-def _everything_said(error: BaseException, caplog: pytest.LogCaptureFixture) -> str:
-    chain = "".join(traceback.format_exception(error))
-    return "\n".join([chain, str(error), repr(error), caplog.text])
-
-
-@pytest.mark.parametrize("signature", ["v1", "v3"])
-def test_no_secret_in_logs_or_errors_when_the_api_fails(
-    api: CannedApi,
-    make_client: MakeClient,
-    caplog: pytest.LogCaptureFixture,
-    signature: str,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    api.queue(UNAVAILABLE)
-    client = make_client(signature=signature, credentials=Credentials(KEY_ID, SECRET, STS_TOKEN))
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(client)
-    said = _everything_said(caught.value, caplog) + repr(client)
-    assert "GET" in caplog.text or "POST" in caplog.text  # urllib3 did log the request line
-    for form in _secret_forms(api):
-        assert form not in said
-
-
-@pytest.mark.parametrize(
-    "reply", [Reply(reset=True), Reply(body=b"{}", delay=2.0)], ids=["reset", "timeout"]
-)
-def test_no_secret_in_logs_or_the_exception_chain_on_transport_failures(
-    api: CannedApi,
-    make_client: MakeClient,
-    caplog: pytest.LogCaptureFixture,
-    reply: Reply,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    api.queue(reply)
-    client = make_client(
-        signature="v1",
-        credentials=Credentials(KEY_ID, SECRET, STS_TOKEN),
-        read_timeout=0.1,
-        retry=RetryPolicy(max_attempts=2),
-    )
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(client)
-    said = _everything_said(caught.value, caplog)
-    for form in _secret_forms(api):
-        assert form not in said
-
-
-def test_no_secret_in_the_exception_chain_when_the_connection_is_refused(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    closed = CannedApi()
-    url = closed.url
-    closed.stop()
-    client = IotClient(
-        url,
-        Credentials(KEY_ID, SECRET, STS_TOKEN),
-        signature="v1",
-        retry=RetryPolicy(max_attempts=1),
-    )
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(client)
-    client.close()
-    said = _everything_said(caught.value, caplog)
-    assert "Max retries exceeded" in said  # urllib3's message, URL redacted, is still there
-    assert "Signature=***" in said
-    for form in (SECRET, STS_TOKEN, quote(STS_TOKEN, safe="")):
-        assert form not in said
-
-
-def test_redaction_hides_signature_and_token_values_only() -> None:
-    text = "/?AccessKeyId=testid&Signature=abc%2Bdef%3D&SecurityToken=CAIS%2Bx&SignatureNonce=n1"
-    assert redact_signed_query(text) == (
-        "/?AccessKeyId=testid&Signature=***&SecurityToken=***&SignatureNonce=n1"
-    )
-
-
-def test_proxy_variables_in_the_environment_are_not_consulted(
-    api: CannedApi, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.setenv(name, "http://127.0.0.1:9")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    api.queue(OK)
-    assert len(call(make_client()).items) == 1
+# --- concurrency --------------------------------------------------------------------------
 
 
 def test_concurrent_calls_share_the_client_and_count_exactly(
@@ -917,13 +568,3 @@ def test_concurrent_calls_share_the_client_and_count_exactly(
         "failures": 0,
     }
     assert len({received.nonce for received in api.received}) == 40
-
-
-def test_a_redirect_is_not_followed_with_the_signed_request(
-    api: CannedApi, make_client: MakeClient
-) -> None:
-    api.queue(Reply(status=302, body=b"", headers={"Location": f"{api.url}/elsewhere"}))
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(make_client(retry=RetryPolicy(max_attempts=1)))
-    assert caught.value.http_status == 302
-    assert [received.path for received in api.received] == ["/"]

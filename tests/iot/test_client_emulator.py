@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,37 +31,20 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import JobStatus, JobType
+from tests.iot.fakes import FakeTime, MakeClient
 
 SHOWCASE_JOBS = 14
 STS_TOKEN = "CAIS+emulated/sts=="
 
 
-class FakeSleep:
-    """Records the waits the client asks for and moves a fake monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-
-
-MakeClient = Callable[..., IotClient]
-
-
 @pytest.fixture
-def fake_sleep() -> FakeSleep:
-    return FakeSleep()
+def fake_sleep() -> FakeTime:
+    return FakeTime(start=0.0)
 
 
 @pytest.fixture(params=["v1", "v3"])
 def make_client(
-    request: pytest.FixtureRequest, emulator: EmulatorServer, fake_sleep: FakeSleep
+    request: pytest.FixtureRequest, emulator: EmulatorServer, fake_sleep: FakeTime
 ) -> Iterator[MakeClient]:
     clients: list[IotClient] = []
 
@@ -178,13 +161,13 @@ def test_an_unknown_access_key_is_an_access_key_error(make_client: MakeClient) -
 
 
 def test_a_throttled_answer_is_retried_after_about_half_a_second(
-    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeSleep
+    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeTime
 ) -> None:
     emulator.set_faults(error="Throttling", count=1)
     client = make_client()
     result = showcase(client)
     assert len(result.items) == SHOWCASE_JOBS
-    assert len(fake_sleep.waits) == 1 and 0.5 <= fake_sleep.waits[0] <= 1.0
+    assert len(fake_sleep.sleeps) == 1 and 0.5 <= fake_sleep.sleeps[0] <= 1.0
     assert client.stats() == {
         "calls": 1,
         "attempts": 2,
@@ -197,7 +180,7 @@ def test_a_throttled_answer_is_retried_after_about_half_a_second(
 def test_the_emulators_own_quota_throttles_and_every_call_still_succeeds() -> None:
     # The emulator and the client share one fake wall clock, so the client's backoff
     # is what moves the emulator's one-second quota window along.
-    shared = FakeSleep()
+    shared = FakeTime(start=0.0)
     shared.now = time.time()
     with EmulatorServer(qps=2, clock=shared.clock) as server:
         client = IotClient(
@@ -213,16 +196,16 @@ def test_the_emulators_own_quota_throttles_and_every_call_still_succeeds() -> No
         assert client.stats()["throttled"] >= 1
         assert client.stats()["failures"] == 0
         assert server.stats()["throttled"] == client.stats()["throttled"]
-        assert all(wait >= 0.5 for wait in shared.waits)
+        assert all(wait >= 0.5 for wait in shared.sleeps)
 
 
 def test_a_service_unavailable_answer_is_retried(
-    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeSleep
+    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeTime
 ) -> None:
     emulator.set_faults(error="ServiceUnavailable", count=2)
     result = showcase(make_client())
     assert len(result.items) == SHOWCASE_JOBS
-    assert len(fake_sleep.waits) == 2
+    assert len(fake_sleep.sleeps) == 2
 
 
 def test_a_malformed_body_exhausts_the_attempts_as_upstream_unavailable(

@@ -14,6 +14,7 @@ from otabot.iot.errors import (
     InstanceNotFoundError,
     InvalidRequestError,
     IotError,
+    JobNotFoundError,
     NotFoundError,
     OtabotError,
     ProductNotFoundError,
@@ -22,6 +23,7 @@ from otabot.iot.errors import (
     ThrottledError,
     UpstreamUnavailableError,
     error_for,
+    fresh_copy,
 )
 
 CLASSIFICATION: list[tuple[str, int, type[IotError]]] = [
@@ -46,6 +48,9 @@ CLASSIFICATION: list[tuple[str, int, type[IotError]]] = [
     ("iot.device.InvalidFormattedDeviceName", 200, InvalidRequestError),
     ("iot.firmware.FirmwareNotFound", 200, FirmwareNotFoundError),
     ("iot.ota.InvalidFirmwareId", 200, FirmwareNotFoundError),
+    ("iot.ota.FirmwareNotFound", 200, FirmwareNotFoundError),
+    ("iot.ota.JobNotFound", 200, JobNotFoundError),
+    ("iot.ota.InvalidJobId", 200, JobNotFoundError),
     ("iot.ota.FirmwareAndProductKeyMismatch", 200, FirmwareProductMismatchError),
     ("iot.common.InvalidPageParams", 200, InvalidRequestError),
     ("iot.common.AuthActionPermissionDeny", 200, ForbiddenError),
@@ -129,6 +134,7 @@ def test_the_tree_has_the_documented_branches() -> None:
         ProductNotFoundError,
         DeviceNotFoundError,
         FirmwareNotFoundError,
+        JobNotFoundError,
         InstanceNotFoundError,
     ):
         assert issubclass(cls, NotFoundError)
@@ -142,3 +148,36 @@ def test_retryable_can_be_overridden_per_instance() -> None:
 
 def test_a_throttled_error_can_say_when_to_retry() -> None:
     assert ThrottledError("slow down", code="Throttling", retry_after=2.0).retry_after == 2.0
+
+
+def test_an_error_can_name_the_action_it_was_about() -> None:
+    error = error_for("Forbidden.RAM", "denied", http_status=403)
+    assert error.action is None
+    error.action = "QueryDeviceDetail"
+    assert "QueryDeviceDetail" in repr(error)
+    assert "QueryDeviceDetail" not in str(error)  # the message people read is the API's
+    assert IotError("m", action="QueryOTAJob").action == "QueryOTAJob"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("Forbidden.RAM", 403), ("iot.common.RamActionPermissionDeny", 200), ("NoPermission", 403)],
+)
+def test_a_ram_refusal_names_the_ram_action_to_allow(code: str, status: int) -> None:
+    error = error_for(code, "denied", http_status=status)
+    assert isinstance(error, ForbiddenError)
+    assert error.ram_action is None  # not known until the client says which action
+    error.action = "QueryDeviceDetail"
+    assert error.ram_action == "iot:QueryDeviceDetail"
+
+
+def test_a_device_of_another_account_is_no_ram_matter() -> None:
+    error = error_for("iot.common.AuthActionPermissionDeny", "not yours", http_status=200)
+    error.action = "QueryDeviceDetail"
+    assert isinstance(error, ForbiddenError) and error.ram_action is None
+
+
+def test_a_copy_for_another_raiser_keeps_the_action() -> None:
+    error = error_for("iot.ota.JobNotFound", "no such job", http_status=200)
+    error.action = "QueryOTAJob"
+    assert fresh_copy(error).action == "QueryOTAJob"
