@@ -91,9 +91,7 @@ class Settings:
             access_key_id=env.text("ALIBABA_CLOUD_ACCESS_KEY_ID"),
             access_key_secret=env.text("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             security_token=env.text("ALIBABA_CLOUD_SECURITY_TOKEN"),
-            region_id=env.pattern(
-                "ALIBABA_CLOUD_REGION_ID", REGION_RE, DEFAULT_REGION
-            ),
+            region_id=env.pattern("ALIBABA_CLOUD_REGION_ID", REGION_RE, DEFAULT_REGION),
             iot_endpoint=env.url("OTABOT_IOT_ENDPOINT"),
             iot_instance_id=env.identifier("OTABOT_IOT_INSTANCE_ID"),
             signature=signature,
