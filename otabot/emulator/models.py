@@ -230,6 +230,16 @@ class Call:
 
 
 @dataclass(frozen=True)
+class DeviceRef:
+    """How a device-first action names a device: by IotId (which wins when given), or by
+    ProductKey and DeviceName."""
+
+    iot_id: str | None = None
+    product_key: str | None = None
+    device_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a paged action's result."""
 
@@ -378,6 +388,13 @@ class IotPlatform:
 
     # Actions: typed arguments in, fleet objects out; business errors raised.
 
+    def _fleet_for(self, iot_instance_id: str | None) -> Fleet:
+        """The fleet one call reads (one snapshot), once the call names its instance."""
+        fleet = self._fleet
+        if iot_instance_id != fleet.iot_instance_id:
+            raise InstanceNotFound()
+        return fleet
+
     def list_ota_jobs_by_device(
         self,
         product_key: str,
@@ -388,10 +405,9 @@ class IotPlatform:
         iot_instance_id: str | None,
     ) -> Page[FleetJob]:
         """``ListOTAJobByDevice``: the device's jobs for a firmware of its product."""
-        fleet = self._fleet
-        _check_instance(fleet, iot_instance_id)
+        fleet = self._fleet_for(iot_instance_id)
         _check_page(actions.LIST_OTA_JOB_BY_DEVICE, current_page, page_size)
-        device = _device(fleet, None, product_key, device_name)
+        device = _device(fleet, DeviceRef(product_key=product_key, device_name=device_name))
         firmware = _firmware(fleet, firmware_id)
         if firmware.product_key != device.product_key:
             raise FirmwareAndProductKeyMismatch()
@@ -400,17 +416,13 @@ class IotPlatform:
 
     def list_ota_unfinished_tasks_by_device(
         self,
-        *,
-        iot_id: str | None,
-        product_key: str | None,
-        device_name: str | None,
+        device_ref: DeviceRef,
         statuses: Sequence[str],
         module_name: str | None,
         iot_instance_id: str | None,
     ) -> tuple[FleetTask, ...]:
         """``ListOTAUnfinishedTaskByDevice``: the device's tasks in ``statuses`` (unpaged)."""
-        fleet = self._fleet
-        _check_instance(fleet, iot_instance_id)
+        fleet = self._fleet_for(iot_instance_id)
         if not statuses:
             raise InvalidTaskStatus("TaskStatus or TaskStatusList is required.")
         for status in statuses:
@@ -418,7 +430,7 @@ class IotPlatform:
                 raise InvalidTaskStatus(
                     f"{status[:40]!r} is not one of {', '.join(UNFINISHED_STATUSES)}."
                 )
-        device = _device(fleet, iot_id, product_key, device_name)
+        device = _device(fleet, device_ref)
         return tuple(
             task
             for task in fleet.tasks_of(device.product_key, device.device_name)
@@ -427,17 +439,10 @@ class IotPlatform:
         )
 
     def query_device_detail(
-        self,
-        *,
-        iot_id: str | None,
-        product_key: str | None,
-        device_name: str | None,
-        iot_instance_id: str | None,
+        self, device_ref: DeviceRef, iot_instance_id: str | None
     ) -> FleetDevice:
         """``QueryDeviceDetail``: the device, DeviceSecret and all, as the real API gives it."""
-        fleet = self._fleet
-        _check_instance(fleet, iot_instance_id)
-        return _device(fleet, iot_id, product_key, device_name)
+        return _device(self._fleet_for(iot_instance_id), device_ref)
 
     def list_ota_firmware(
         self,
@@ -448,8 +453,7 @@ class IotPlatform:
         iot_instance_id: str | None,
     ) -> Page[FleetFirmware]:
         """``ListOTAFirmware``: the account's (or a product's) packages, of one version if given."""
-        fleet = self._fleet
-        _check_instance(fleet, iot_instance_id)
+        fleet = self._fleet_for(iot_instance_id)
         _check_page(actions.LIST_OTA_FIRMWARE, current_page, page_size)
         if product_key is not None:
             _product(fleet, product_key)
@@ -463,8 +467,7 @@ class IotPlatform:
 
     def query_ota_job(self, job_id: str, iot_instance_id: str | None) -> FleetJob:
         """``QueryOTAJob``: one job in full."""
-        fleet = self._fleet
-        _check_instance(fleet, iot_instance_id)
+        fleet = self._fleet_for(iot_instance_id)
         return _job(fleet, job_id)
 
     def list_ota_tasks_by_job(
@@ -477,8 +480,7 @@ class IotPlatform:
         iot_instance_id: str | None,
     ) -> Page[FleetTask]:
         """``ListOTATaskByJob``: a job's tasks, of one status and/or of the named devices."""
-        fleet = self._fleet
-        _check_instance(fleet, iot_instance_id)
+        fleet = self._fleet_for(iot_instance_id)
         _check_page(actions.LIST_OTA_TASK_BY_JOB, current_page, page_size)
         if current_page * page_size > actions.MAX_TASK_WINDOW:
             raise InvalidPageParams(
@@ -505,17 +507,11 @@ class IotPlatform:
         iot_instance_id: str | None,
     ) -> Page[FleetJob]:
         """``ListOTAJobByFirmware``: every job of a firmware package."""
-        fleet = self._fleet
-        _check_instance(fleet, iot_instance_id)
+        fleet = self._fleet_for(iot_instance_id)
         _check_page(actions.LIST_OTA_JOB_BY_FIRMWARE, current_page, page_size)
         firmware = _firmware(fleet, firmware_id)
         jobs = [job for job in fleet.jobs if job.firmware_id == firmware.firmware_id]
         return Page.of(jobs, current_page, page_size)
-
-
-def _check_instance(fleet: Fleet, iot_instance_id: str | None) -> None:
-    if iot_instance_id != fleet.iot_instance_id:
-        raise InstanceNotFound()
 
 
 def _check_page(action: actions.Action, current_page: int, page_size: int) -> None:
@@ -533,17 +529,14 @@ def _product(fleet: Fleet, product_key: str | None) -> FleetProduct:
     return product
 
 
-def _device(
-    fleet: Fleet, iot_id: str | None, product_key: str | None, device_name: str | None
-) -> FleetDevice:
-    """The device named by IotId (which wins when given) or by ProductKey and DeviceName."""
-    if iot_id is not None:
-        found = fleet.device_by_iot_id(iot_id)
+def _device(fleet: Fleet, ref: DeviceRef) -> FleetDevice:
+    if ref.iot_id is not None:
+        found = fleet.device_by_iot_id(ref.iot_id)
     else:
-        product = _product(fleet, product_key)
-        if not device_name or not DEVICE_NAME_RE.fullmatch(device_name):
+        product = _product(fleet, ref.product_key)
+        if not ref.device_name or not DEVICE_NAME_RE.fullmatch(ref.device_name):
             raise InvalidFormattedDeviceName()
-        found = product.devices.get(device_name)
+        found = product.devices.get(ref.device_name)
     if found is None:
         raise NotExistedDevice()
     return found

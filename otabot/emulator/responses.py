@@ -42,7 +42,7 @@ from otabot.emulator.exceptions import (
     Throttling,
 )
 from otabot.emulator.fleet import FleetDevice, FleetFirmware, FleetJob, FleetTask, present
-from otabot.emulator.models import IotPlatform, Page
+from otabot.emulator.models import DeviceRef, IotPlatform, Page
 from otabot.iot.signing import (
     V3_ALGORITHM,
     v1_signature,
@@ -190,8 +190,20 @@ class Parameters:
         return tuple(found[index] for index in sorted(found))
 
     @property
+    def page(self) -> tuple[int, int]:
+        """``(CurrentPage, PageSize)``, defaults where the action leaves them optional."""
+        return (
+            self.number("CurrentPage", DEFAULT_CURRENT_PAGE),
+            self.number("PageSize", DEFAULT_PAGE_SIZE),
+        )
+
+    @property
     def instance(self) -> str | None:
         return self.text("IotInstanceId")
+
+    @property
+    def device(self) -> DeviceRef:
+        return DeviceRef(self.text("IotId"), self.text("ProductKey"), self.text("DeviceName"))
 
 
 # Serialisers: fleet objects in the API's shapes (absent values left out).
@@ -361,8 +373,7 @@ def _list_ota_job_by_device(platform: IotPlatform, params: Parameters) -> Body:
         params.required("ProductKey"),
         params.required("DeviceName"),
         params.required("FirmwareId"),
-        params.number("CurrentPage", DEFAULT_CURRENT_PAGE),
-        params.number("PageSize", DEFAULT_PAGE_SIZE),
+        *params.page,
         params.instance,
     )
     return paged(page, "Data", "SimpleOTAJobInfo", job_info)
@@ -371,33 +382,21 @@ def _list_ota_job_by_device(platform: IotPlatform, params: Parameters) -> Body:
 def _list_ota_unfinished_task_by_device(platform: IotPlatform, params: Parameters) -> Body:
     single = params.text("TaskStatus")
     tasks = platform.list_ota_unfinished_tasks_by_device(
-        iot_id=params.text("IotId"),
-        product_key=params.text("ProductKey"),
-        device_name=params.text("DeviceName"),
-        statuses=(*((single,) if single else ()), *params.repeated("TaskStatusList")),
-        module_name=params.text("ModuleName"),
-        iot_instance_id=params.instance,
+        params.device,
+        (*((single,) if single else ()), *params.repeated("TaskStatusList")),
+        params.text("ModuleName"),
+        params.instance,
     )
     return {"Data": {"SimpleOTATaskInfo": [unfinished_task_info(task) for task in tasks]}}
 
 
 def _query_device_detail(platform: IotPlatform, params: Parameters) -> Body:
-    device = platform.query_device_detail(
-        iot_id=params.text("IotId"),
-        product_key=params.text("ProductKey"),
-        device_name=params.text("DeviceName"),
-        iot_instance_id=params.instance,
-    )
-    return {"Data": device_detail(device)}
+    return {"Data": device_detail(platform.query_device_detail(params.device, params.instance))}
 
 
 def _list_ota_firmware(platform: IotPlatform, params: Parameters) -> Body:
     page = platform.list_ota_firmware(
-        params.text("ProductKey"),
-        params.text("DestVersion"),
-        params.number("CurrentPage", DEFAULT_CURRENT_PAGE),
-        params.number("PageSize", DEFAULT_PAGE_SIZE),
-        params.instance,
+        params.text("ProductKey"), params.text("DestVersion"), *params.page, params.instance
     )
     return paged(page, "FirmwareInfo", "SimpleFirmwareInfo", firmware_info)
 
@@ -411,8 +410,7 @@ def _list_ota_task_by_job(platform: IotPlatform, params: Parameters) -> Body:
         params.required("JobId"),
         params.text("TaskStatus"),
         params.repeated("DeviceNames"),
-        params.number("CurrentPage", DEFAULT_CURRENT_PAGE),
-        params.number("PageSize", DEFAULT_PAGE_SIZE),
+        *params.page,
         params.instance,
     )
     return paged(page, "Data", "SimpleOTATaskInfo", task_info)
@@ -420,10 +418,7 @@ def _list_ota_task_by_job(platform: IotPlatform, params: Parameters) -> Body:
 
 def _list_ota_job_by_firmware(platform: IotPlatform, params: Parameters) -> Body:
     page = platform.list_ota_jobs_by_firmware(
-        params.required("FirmwareId"),
-        params.number("CurrentPage", DEFAULT_CURRENT_PAGE),
-        params.number("PageSize", DEFAULT_PAGE_SIZE),
-        params.instance,
+        params.required("FirmwareId"), *params.page, params.instance
     )
     return paged(page, "Data", "SimpleOTAJobInfo", job_info)
 

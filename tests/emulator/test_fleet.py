@@ -41,79 +41,53 @@ def spec_fleet() -> dict[str, Any]:
 
 
 def full_fleet() -> dict[str, Any]:
-    """A fleet file with every field of the format (the example of docs/iot-api.md)."""
-    return {
-        "AccessKeys": {"testid": "testsecret"},
-        "IotInstanceId": None,
-        "Products": [
-            {
-                "ProductKey": "a19mzPZabcd",
-                "ProductName": "Smart light",
-                "Devices": [
-                    "light2",
-                    {
-                        "DeviceName": "light1",
-                        "Status": "ONLINE",
-                        "FirmwareVersion": "1.1.0",
-                        "IotId": "Q7uOhVRdZRRlDnTLv****00100",
-                        "DeviceSecret": "not-a-real-secret",
-                        "Nickname": "lobby",
-                        "UtcOnline": "2019-12-28T02:40:00.000Z",
-                    },
-                ],
-            }
-        ],
-        "Firmwares": [
-            {
-                "FirmwareId": "FJFx8JzpnhpIsKftRjjm030100",
-                "ProductKey": "a19mzPZabcd",
-                "FirmwareName": "light-fw",
-                "DestVersion": "1.2.0",
-                "SrcVersion": None,
-                "ModuleName": "default",
-                "Type": 0,
-                "Status": 1,
-                "FirmwareSize": 1048576,
-                "FirmwareDesc": "dimming fix",
-                "UtcCreate": "2019-12-20T02:43:10.000Z",
-            }
-        ],
-        "Jobs": [
-            {
-                "JobId": "HvKuBpuk3rdk6E92CPQN020100",
-                "FirmwareId": "FJFx8JzpnhpIsKftRjjm030100",
-                "ProductKey": "a19mzPZabcd",
-                "JobStatus": "IN_PROGRESS",
-                "JobType": "UPGRADE_FIRMWARE",
-                "SelectionType": "STATIC",
-                "TargetSelection": "SPECIFIC",
-                "UtcCreate": "2019-12-28T02:43:10.000Z",
-                "UtcModified": "2019-12-28T02:43:10.000Z",
-                "UtcStartTime": "2019-12-28T02:43:10.000Z",
-                "UtcEndTime": None,
-                "Tags": [{"Key": "key1", "Value": "value1"}],
-                "JobDesc": "first wave",
-                "SrcVersions": ["1.1.0"],
-                "GrayPercent": None,
-                "RetryCount": 1,
-                "RetryInterval": 60,
-                "TimeoutInMinutes": 1440,
-                "UtcScheduleTime": None,
-                "Devices": [
-                    "light2",
-                    {
-                        "DeviceName": "light1",
-                        "TaskId": "y3tOmCDNgpR8F9jnVEzC01200",
-                        "TaskStatus": "FAILED",
-                        "Progress": "40",
-                        "TaskDesc": "download timed out",
-                        "SrcVersion": "1.0.9",
-                        "UtcModified": "2019-12-28T03:00:00.000Z",
-                    },
-                ],
-            }
-        ],
+    """A fleet file with every field of the format: the first version's, filled in."""
+    data = spec_fleet()
+    product, firmware, job = data["Products"][0], data["Firmwares"][0], data["Jobs"][0]
+    product["ProductName"] = "Smart light"
+    product["Devices"][0] = {
+        "DeviceName": "light1",
+        "Status": "ONLINE",
+        "FirmwareVersion": "1.1.0",
+        "IotId": "Q7uOhVRdZRRlDnTLv****00100",
+        "DeviceSecret": "not-a-real-secret",
+        "Nickname": "lobby",
+        "UtcOnline": "2019-12-28T02:40:00.000Z",
     }
+    product["Devices"].reverse()  # light2 by name first, then light1 as an object
+    firmware.update(
+        FirmwareName="light-fw",
+        DestVersion="1.2.0",
+        SrcVersion=None,
+        ModuleName="default",
+        Type=0,
+        Status=1,
+        FirmwareSize=1048576,
+        FirmwareDesc="dimming fix",
+        UtcCreate="2019-12-20T02:43:10.000Z",
+    )
+    job.update(
+        JobDesc="first wave",
+        SrcVersions=["1.1.0"],
+        GrayPercent=None,
+        RetryCount=1,
+        RetryInterval=60,
+        TimeoutInMinutes=1440,
+        UtcScheduleTime=None,
+    )
+    job["Devices"] = [
+        "light2",
+        {
+            "DeviceName": "light1",
+            "TaskId": "y3tOmCDNgpR8F9jnVEzC01200",
+            "TaskStatus": "FAILED",
+            "Progress": "40",
+            "TaskDesc": "download timed out",
+            "SrcVersion": "1.0.9",
+            "UtcModified": "2019-12-28T03:00:00.000Z",
+        },
+    ]
+    return data
 
 
 def write(tmp_path: Path, data: object) -> Path:

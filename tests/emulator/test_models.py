@@ -14,6 +14,7 @@ from otabot.emulator.fleet import ROLLOUT_JOB_ID, sample_fleet
 from otabot.emulator.models import (
     NONCE_TTL,
     Call,
+    DeviceRef,
     Faults,
     IotPlatform,
     NonceRegistry,
@@ -53,43 +54,40 @@ def platform(monotonic: FakeClock, wall_clock: FakeClock) -> IotPlatform:
     return IotPlatform(sample_fleet(), monotonic=monotonic, wall_clock=wall_clock)
 
 
+JOBS = {
+    "product_key": LIGHT,
+    "device_name": "light1",
+    "firmware_id": SHOWCASE,
+    "current_page": 1,
+    "page_size": 10,
+    "iot_instance_id": None,
+}
+UNFINISHED = {
+    "device_ref": DeviceRef(product_key=LIGHT, device_name="light1"),
+    "statuses": ("CONFIRM", "QUEUED", "NOTIFIED", "IN_PROGRESS"),
+    "module_name": None,
+    "iot_instance_id": None,
+}
+TASKS = {
+    "job_id": ROLLOUT,
+    "task_status": None,
+    "device_names": (),
+    "current_page": 1,
+    "page_size": 100,
+    "iot_instance_id": None,
+}
+
+
 def jobs_page(platform: IotPlatform, **overrides: Any) -> Any:
-    arguments: dict[str, Any] = {
-        "product_key": LIGHT,
-        "device_name": "light1",
-        "firmware_id": SHOWCASE,
-        "current_page": 1,
-        "page_size": 10,
-        "iot_instance_id": None,
-    }
-    arguments.update(overrides)
-    return platform.list_ota_jobs_by_device(**arguments)
+    return platform.list_ota_jobs_by_device(**{**JOBS, **overrides})
 
 
 def unfinished(platform: IotPlatform, **overrides: Any) -> Any:
-    arguments: dict[str, Any] = {
-        "iot_id": None,
-        "product_key": LIGHT,
-        "device_name": "light1",
-        "statuses": ("CONFIRM", "QUEUED", "NOTIFIED", "IN_PROGRESS"),
-        "module_name": None,
-        "iot_instance_id": None,
-    }
-    arguments.update(overrides)
-    return platform.list_ota_unfinished_tasks_by_device(**arguments)
+    return platform.list_ota_unfinished_tasks_by_device(**{**UNFINISHED, **overrides})
 
 
 def tasks_page(platform: IotPlatform, **overrides: Any) -> Any:
-    arguments: dict[str, Any] = {
-        "job_id": ROLLOUT,
-        "task_status": None,
-        "device_names": (),
-        "current_page": 1,
-        "page_size": 100,
-        "iot_instance_id": None,
-    }
-    arguments.update(overrides)
-    return platform.list_ota_tasks_by_job(**arguments)
+    return platform.list_ota_tasks_by_job(**{**TASKS, **overrides})
 
 
 # Timestamps, nonces, windows and quotas.
@@ -310,14 +308,15 @@ def test_unfinished_tasks_of_the_device_mid_rollout(platform: IotPlatform) -> No
 def test_unfinished_tasks_filter_by_status_and_module(platform: IotPlatform) -> None:
     assert unfinished(platform, statuses=("QUEUED",)) == ()
     assert unfinished(platform, module_name="ble") == ()
-    (queued,) = unfinished(platform, device_name="light2", statuses=("QUEUED",))
+    light2 = DeviceRef(product_key=LIGHT, device_name="light2")
+    (queued,) = unfinished(platform, device_ref=light2, statuses=("QUEUED",))
     assert queued.job_id == "Pl4nN3dJ0bR7sT9uVw2x020100"
 
 
 def test_unfinished_tasks_by_iot_id(platform: IotPlatform) -> None:
     device = platform.fleet.device(LIGHT, "light2")
     assert device is not None
-    by_id = unfinished(platform, iot_id=device.iot_id, product_key=None, device_name=None)
+    by_id = unfinished(platform, device_ref=DeviceRef(iot_id=device.iot_id))
     assert [task.device_name for task in by_id] == ["light2", "light2"]
 
 
@@ -326,9 +325,9 @@ def test_unfinished_tasks_by_iot_id(platform: IotPlatform) -> None:
     [
         ({"statuses": ()}, errors.InvalidTaskStatus),
         ({"statuses": ("QUEUED", "FAILED")}, errors.InvalidTaskStatus),
-        ({"product_key": None}, errors.InvalidFormattedProductKey),
-        ({"device_name": None}, errors.InvalidFormattedDeviceName),
-        ({"iot_id": "nosuchiotid"}, errors.NotExistedDevice),
+        ({"device_ref": DeviceRef(device_name="light1")}, errors.InvalidFormattedProductKey),
+        ({"device_ref": DeviceRef(product_key=LIGHT)}, errors.InvalidFormattedDeviceName),
+        ({"device_ref": DeviceRef(iot_id="nosuchiotid")}, errors.NotExistedDevice),
         ({"iot_instance_id": "iot-cn-nosuch"}, errors.InstanceNotFound),
     ],
 )
@@ -340,9 +339,7 @@ def test_unfinished_tasks_business_errors(
 
 
 def test_device_detail_carries_the_device_secret(platform: IotPlatform) -> None:
-    device = platform.query_device_detail(
-        iot_id=None, product_key=LIGHT, device_name="lamp-13", iot_instance_id=None
-    )
+    device = platform.query_device_detail(DeviceRef(None, LIGHT, "lamp-13"), None)
     assert (device.status, device.firmware_version) == ("OFFLINE", "2.0.0")
     assert len(device.device_secret) == 32
 
@@ -350,9 +347,7 @@ def test_device_detail_carries_the_device_secret(platform: IotPlatform) -> None:
 def test_device_detail_by_iot_id_wins_over_the_names(platform: IotPlatform) -> None:
     light2 = platform.fleet.device(LIGHT, "light2")
     assert light2 is not None
-    found = platform.query_device_detail(
-        iot_id=light2.iot_id, product_key=LIGHT, device_name="light1", iot_instance_id=None
-    )
+    found = platform.query_device_detail(DeviceRef(light2.iot_id, LIGHT, "light1"), None)
     assert found.device_name == "light2"
 
 

@@ -290,59 +290,58 @@ def test_official_sdks_calls_are_counted(emulator: EmulatorServer) -> None:
 # Every action, through each SDK's own request classes and setters.
 
 
-def core_action(server: EmulatorServer, request: Any, accept: str = "JSON") -> Any:
+def core_action(server: EmulatorServer, request: Any, accept: str, **setters: Any) -> Any:
+    """``request`` for the emulator, each ``Name=value`` given through ``set_Name``."""
     request.set_endpoint(f"127.0.0.1:{server.port}")
     request.set_protocol_type("http")
     request.set_accept_format(accept)
+    for name, value in setters.items():
+        getattr(request, f"set_{name}")(value)
     return request
 
 
 def core_unfinished(server: EmulatorServer, accept: str = "JSON") -> Any:
-    request = ListOTAUnfinishedTaskByDeviceRequest()
-    request.set_ProductKey(LIGHT)
-    request.set_DeviceName("light1")
-    request.set_TaskStatusLists(["QUEUED", "IN_PROGRESS"])  # sic: the SDK's own spelling
-    return core_action(server, request, accept)
+    return core_action(
+        server,
+        ListOTAUnfinishedTaskByDeviceRequest(),
+        accept,
+        ProductKey=LIGHT,
+        DeviceName="light1",
+        TaskStatusLists=["QUEUED", "IN_PROGRESS"],  # sic: the SDK's own spelling
+    )
 
 
 def core_device(server: EmulatorServer, accept: str = "JSON") -> Any:
     request = QueryDeviceDetailRequest()
-    request.set_ProductKey(LIGHT)
-    request.set_DeviceName("light1")
-    return core_action(server, request, accept)
+    return core_action(server, request, accept, ProductKey=LIGHT, DeviceName="light1")
 
 
 def core_firmware(server: EmulatorServer, accept: str = "JSON") -> Any:
+    page = {"CurrentPage": 1, "PageSize": 10}
     request = ListOTAFirmwareRequest()
-    request.set_ProductKey(LIGHT)
-    request.set_DestVersion("2.1.0")
-    request.set_CurrentPage(1)
-    request.set_PageSize(10)
-    return core_action(server, request, accept)
+    return core_action(server, request, accept, ProductKey=LIGHT, DestVersion="2.1.0", **page)
 
 
 def core_job(server: EmulatorServer, accept: str = "JSON") -> Any:
-    request = QueryOTAJobRequest()
-    request.set_JobId(ROLLOUT_JOB)
-    return core_action(server, request, accept)
+    return core_action(server, QueryOTAJobRequest(), accept, JobId=ROLLOUT_JOB)
 
 
 def core_tasks(server: EmulatorServer, accept: str = "JSON") -> Any:
-    request = ListOTATaskByJobRequest()
-    request.set_JobId(ROLLOUT_JOB)
-    request.set_TaskStatus("FAILED")
-    request.set_DeviceNamess(["lamp-05", "lamp-09", "lamp-10"])  # sic: the SDK's own spelling
-    request.set_CurrentPage(1)
-    request.set_PageSize(10)
-    return core_action(server, request, accept)
+    return core_action(
+        server,
+        ListOTATaskByJobRequest(),
+        accept,
+        JobId=ROLLOUT_JOB,
+        TaskStatus="FAILED",
+        DeviceNamess=["lamp-05", "lamp-09", "lamp-10"],  # sic: the SDK's own spelling
+        CurrentPage=1,
+        PageSize=10,
+    )
 
 
 def core_jobs_by_firmware(server: EmulatorServer, accept: str = "JSON") -> Any:
     request = ListOTAJobByFirmwareRequest()
-    request.set_FirmwareId(FULL_210)
-    request.set_CurrentPage(1)
-    request.set_PageSize(200)
-    return core_action(server, request, accept)
+    return core_action(server, request, accept, FirmwareId=FULL_210, CurrentPage=1, PageSize=200)
 
 
 def test_core_sdk_lists_unfinished_tasks_with_its_task_status_list(
@@ -415,9 +414,8 @@ def test_core_sdk_gets_every_action_in_xml(
 
 
 def test_core_sdk_gets_the_business_error_for_an_unknown_job(emulator: EmulatorServer) -> None:
-    request = QueryOTAJobRequest()
-    request.set_JobId("NoSuchJob0000000000000000")
-    body = json.loads(core_client().do_action_with_exception(core_action(emulator, request)))
+    request = core_action(emulator, QueryOTAJobRequest(), "JSON", JobId="NoSuchJob000000000000")
+    body = json.loads(core_client().do_action_with_exception(request))
     assert (body["Success"], body["Code"]) == (False, "iot.ota.JobNotFound")
 
 
