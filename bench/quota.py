@@ -97,8 +97,8 @@ class RecordingLimiter(QuotaLimiter):
         self.sent: list[float] = []
         self._sent_lock = threading.Lock()
 
-    def before_attempt(self, deadline: float | None) -> None:
-        super().before_attempt(deadline)
+    def before_attempt(self, action: str, deadline: float | None) -> None:
+        super().before_attempt(action, deadline)
         with self._sent_lock:
             self.sent.append(time.time())
 
