@@ -47,7 +47,7 @@ def device_names(count: int) -> list[str]:
 
 
 def fleet_document(devices: list[str], jobs_per_device: int = 2) -> dict[str, Any]:
-    """A fleet in SPEC.md's format: one product, one firmware, a few jobs per device."""
+    """A fleet in the emulator's file format: one product, one firmware, a few jobs per device."""
     jobs = []
     for d, device in enumerate(devices):
         for j in range(jobs_per_device):

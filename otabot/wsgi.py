@@ -19,13 +19,21 @@ top of that ``GuardedServer``:
   most), not waitress's 100.
 A reverse proxy in front (see the README's deploy notes) adds what a process cannot:
 TLS, per-client rate limits and buffering of slow clients.
+
+One escape hatch beyond WSGI: an app served here finds a callable under
+``environ[DROP_CONNECTION]``; calling it, and then returning no body without calling
+``start_response``, closes the connection with a TCP reset instead of an answer. The
+emulator uses it to play a network that drops calls, which WSGI has no words for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import resource
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -35,7 +43,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 from otabot.iot.errors import OtabotError
 
@@ -43,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 # Far above any request otabot serves (Slack's are a few KB); waitress's own default is 1 GB.
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+DROP_CONNECTION = "otabot.drop_connection"
 
 
 class PortInUseError(OtabotError):
@@ -64,10 +73,35 @@ class ConnectionLimits:
     check_every: float = 1.0
 
 
+class _DroppableTask(WSGITask):  # type: ignore[misc]
+    """A WSGI task whose app may ask, through ``environ[DROP_CONNECTION]``, for no answer."""
+
+    dropped = False
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        environ[DROP_CONNECTION] = self.drop_connection
+        return environ
+
+    def drop_connection(self) -> None:
+        """Close without a byte of answer, with a reset (SO_LINGER 0) rather than a FIN."""
+        self.dropped = True
+        self.close_on_finish = True
+        with contextlib.suppress(OSError):
+            self.channel.socket.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+
+    def finish(self) -> None:
+        if not self.dropped:  # waitress would write the status line of an unstarted answer
+            super().finish()
+
+
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     """A waitress channel that knows when the request now arriving began (None: between
-    requests)."""
+    requests), and whose apps may drop the connection (``DROP_CONNECTION``)."""
 
+    task_class = _DroppableTask
     request_started: float | None = None
 
     def received(self, data: bytes) -> bool:
@@ -158,6 +192,9 @@ def bind_waitress(
         connection_limit=limits.max_connections,
         channel_timeout=limits.idle_seconds,
         cleanup_interval=limits.check_every,
+        asyncore_use_poll=True,  # past 1024 descriptors too
+        # A client that hangs up early is no error of ours: no traceback in the log.
+        log_socket_errors=False,
     )
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(threads)

@@ -1,11 +1,15 @@
-"""BackgroundWsgiServer: stopping is safe whatever the loop thread is doing."""
+"""BackgroundWsgiServer: stopping is safe whatever the loop thread is doing; an app may drop
+its connection."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
-from otabot.wsgi import BackgroundWsgiServer
+import pytest
+
+from otabot.wsgi import DROP_CONNECTION, BackgroundWsgiServer
 
 
 def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -39,3 +43,24 @@ def test_stop_survives_a_wake_up_that_runs_the_close_before_its_own_pull() -> No
     assert closed_all.is_set()
     assert not server._thread.is_alive()
     assert trigger._closed
+
+
+def drop_or_answer(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    if environ["PATH_INFO"] == "/drop":
+        environ[DROP_CONNECTION]()
+        return []
+    return hello(environ, start_response)
+
+
+def test_an_app_can_drop_its_connection_with_a_reset_and_no_answer() -> None:
+    server = BackgroundWsgiServer(drop_or_answer, threads=1, name="test-drop").start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+            connection.sendall(b"GET /drop HTTP/1.1\r\nHost: x\r\n\r\n")
+            with pytest.raises(ConnectionResetError):
+                connection.recv(1024)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+            connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert connection.recv(1024).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        server.stop()

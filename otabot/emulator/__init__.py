@@ -1,8 +1,9 @@
 """A local Alibaba Cloud IoT Platform for development, tests and the demo.
 
-State and rules live in ``models``, the wire format in ``responses``, the HTTP
-server in ``server``, the fleet format and the built-in sample fleet in ``fleet``,
-the API's errors in ``exceptions`` (the layout of moto).
+State and rules live in ``models``, the wire format in ``responses``, the routes and
+control endpoints in ``app`` (a WSGI application), serving it in ``server``, the fleet
+format and the built-in sample fleet in ``fleet``, the API's errors in ``exceptions``
+(the layout of moto).
 """
 
 from __future__ import annotations

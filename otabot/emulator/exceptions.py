@@ -1,6 +1,6 @@
 """The emulator's errors: each class carries the API's own code, HTTP status and message.
 
-Two shapes, as the real service answers (REFERENCE.md section 1):
+Two shapes, as the real service answers (docs/iot-api.md, "Errors"):
 
 * ``GatewayError``: refused by the API gateway before IoT sees the call; HTTP 4xx/5xx,
   body ``{"RequestId","HostId","Code","Message","Recommend"}``.
@@ -118,6 +118,16 @@ class IotBusinessError(EmulatorError):
     http_status = 200
 
 
+class InvalidFormattedProductKey(IotBusinessError):
+    code = "iot.prod.InvalidFormattedProductkey"
+    message = "The product key is empty or malformed."
+
+
+class InvalidFormattedDeviceName(IotBusinessError):
+    code = "iot.device.InvalidFormattedDeviceName"
+    message = "The device name is empty or malformed."
+
+
 class NotExistedProduct(IotBusinessError):
     code = "iot.prod.NotExistedProduct"
     message = "The specified product does not exist."
@@ -140,7 +150,19 @@ class FirmwareAndProductKeyMismatch(IotBusinessError):
 
 class InvalidPageParams(IotBusinessError):
     code = "iot.common.InvalidPageParams"
-    message = "The page parameters are invalid: PageSize must be 1-100, CurrentPage at least 1."
+    message = "The page parameters are invalid."
+
+
+# No captured answer shows the codes for an unknown job or a task status out of range;
+# these two are inferred from the API's naming (iot.<area>.<What>).
+class JobNotFound(IotBusinessError):
+    code = "iot.ota.JobNotFound"
+    message = "The specified OTA job does not exist."
+
+
+class InvalidTaskStatus(IotBusinessError):
+    code = "iot.ota.InvalidTaskStatus"
+    message = "The task status is missing or not one this action accepts."
 
 
 class InstanceNotFound(IotBusinessError):

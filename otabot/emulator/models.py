@@ -1,41 +1,59 @@
 """The emulated IoT Platform's state and rules, free of any wire format (moto's models.py).
 
 ``IotPlatform`` holds the fleet and the per-account bookkeeping the real service
-keeps: used nonces, the per-AccessKeyId call window behind ``Throttling.User``,
-call statistics and injected faults. The wire layer (``responses.py``) asks it to
-authenticate, admit and answer; every rule here is a plain method tested with a
-fake clock.
+keeps: used nonces, each action's call window per AccessKeyId behind
+``Throttling.User``, call statistics and injected faults. Its actions take typed
+arguments and return fleet objects or a ``Page`` of them; the wire layer
+(``responses.py``) parses requests into those arguments and serialises the results.
+Every rule here is a plain method, tested with fake clocks: ``monotonic`` for quota
+windows, nonce expiry and statistics, ``wall_clock`` for the timestamp check.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
-from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from otabot import clocks
+from otabot.config import DEVICE_NAME_RE, IDENTIFIER_RE
+from otabot.counters import Counters
 from otabot.emulator.exceptions import (
     FirmwareAndProductKeyMismatch,
     FirmwareNotFound,
     InstanceNotFound,
     InvalidAccessKeyIdNotFound,
+    InvalidFormattedDeviceName,
+    InvalidFormattedProductKey,
     InvalidPageParams,
+    InvalidTaskStatus,
     InvalidTimeStampExpired,
     InvalidTimeStampFormat,
-    MissingParameter,
+    JobNotFound,
     NotExistedDevice,
     NotExistedProduct,
     SignatureNonceUsed,
     ThrottlingUser,
 )
-from otabot.emulator.fleet import Fleet
+from otabot.emulator.fleet import (
+    TASK_STATUSES,
+    Fleet,
+    FleetDevice,
+    FleetFirmware,
+    FleetJob,
+    FleetProduct,
+    FleetTask,
+)
+from otabot.iot import actions
+from otabot.iot.models import UNFINISHED_TASK_STATUSES
 from otabot.iot.paging import page_count, page_window
 from otabot.iot.times import parse_utc
 
-MAX_PAGE_SIZE = 100
+T = TypeVar("T")
+
 TIMESTAMP_TOLERANCE = 15 * 60
 # A nonce must be remembered as long as a request carrying it could still pass the
 # timestamp check: signed at T, first seen as early as T - 15 min, replayable until T + 15 min.
@@ -48,18 +66,9 @@ FAULT_ERRORS = (
     "malformed",
     "reset",
 )
-LIST_JOBS_PARAMETERS = ("ProductKey", "DeviceName", "FirmwareId", "CurrentPage", "PageSize")
-
-
-def parse_page_params(current_page: str, page_size: str) -> tuple[int, int]:
-    """``(CurrentPage, PageSize)`` as integers; ``InvalidPageParams`` unless 1.. and 1..100."""
-    try:
-        page, size = int(current_page.strip()), int(page_size.strip())
-    except ValueError as error:
-        raise InvalidPageParams() from error
-    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-        raise InvalidPageParams()
-    return page, size
+UNFINISHED_STATUSES = tuple(status.value for status in UNFINISHED_TASK_STATUSES)
+NO_ACTION = "(none)"
+OTHER_ACTION = "(other)"  # an action the emulator does not serve: not a label of its own
 
 
 def parse_timestamp(text: str) -> float:
@@ -68,6 +77,13 @@ def parse_timestamp(text: str) -> float:
         return parse_utc(text, strict=True).timestamp()
     except ValueError:
         raise InvalidTimeStampFormat() from None
+
+
+def action_label(action: str) -> str:
+    """How statistics name an action: bounded, whatever a client sends."""
+    if not action:
+        return NO_ACTION
+    return action if action in actions.ACTIONS else OTHER_ACTION
 
 
 class NonceRegistry:
@@ -120,21 +136,38 @@ class SlidingWindow:
         return len(self._times)
 
 
-class UserQuota:
-    """``Throttling.User`` past ``qps`` admitted calls in any one-second window, per AccessKeyId.
+def quota_limits(qps: float | Mapping[str, float] | None) -> dict[str, int]:
+    """Calls per second per action: each action's documented quota, one number for every
+    action, or a mapping by action name (actions it leaves out keep their documented one)."""
+    limits: dict[str, float] = {
+        name: float(rate) for name, rate in actions.documented_qps().items()
+    }
+    if isinstance(qps, Mapping):
+        unknown = set(qps) - set(limits)
+        if unknown:
+            raise ValueError(f"not actions the emulator serves: {', '.join(sorted(unknown))}")
+        limits.update(qps)
+    elif qps is not None:
+        limits = dict.fromkeys(limits, float(qps))
+    if not all(rate > 0 for rate in limits.values()):
+        raise ValueError("qps must be positive")
+    return {name: max(1, math.floor(rate)) for name, rate in limits.items()}
 
-    Refused calls do not use the quota: a client that backs off gets back in.
+
+class UserQuota:
+    """``Throttling.User`` past an action's limit of admitted calls in any one-second window.
+
+    Kept per AccessKeyId and per action: calls of one action never use another's quota.
+    Refused calls do not use the quota either: a client that backs off gets back in.
     """
 
-    def __init__(self, qps: float) -> None:
-        if qps <= 0:
-            raise ValueError("qps must be positive")
-        self.limit = max(1, math.floor(qps))
-        self._windows: dict[str, SlidingWindow] = {}
+    def __init__(self, limits: Mapping[str, int]) -> None:
+        self.limits = dict(limits)
+        self._windows: dict[tuple[str, str], SlidingWindow] = {}
 
-    def admit(self, access_key_id: str, now: float) -> None:
-        window = self._windows.setdefault(access_key_id, SlidingWindow())
-        if window.count(now) >= self.limit:
+    def admit(self, access_key_id: str, action: str, now: float) -> None:
+        window = self._windows.setdefault((access_key_id, action), SlidingWindow())
+        if window.count(now) >= self.limits[action]:
             raise ThrottlingUser()
         window.add(now)
 
@@ -144,20 +177,22 @@ class UserQuota:
 
 @dataclass(frozen=True)
 class Faults:
-    """Injected misbehaviour: ``latency_ms`` on every call, ``error`` on the next ``count``."""
+    """Injected misbehaviour: ``latency_ms`` on every call, ``error`` on the next ``count``;
+    with ``action``, only that action's calls."""
 
     latency_ms: float = 0.0
     error: str | None = None
     count: int | None = None
+    action: str | None = None
 
     @classmethod
     def from_dict(cls, data: object) -> Faults:
         """Validate the body of ``POST /__emulator/faults``; ``ValueError`` says what is wrong."""
         if not isinstance(data, dict):
             raise ValueError("faults must be a JSON object")
-        unknown = set(data) - {"latency_ms", "error", "count"}
+        unknown = set(data) - {"latency_ms", "error", "count", "action"}
         if unknown:
-            raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+            raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
         latency = data.get("latency_ms", 0)
         if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
             raise ValueError("latency_ms must be a number >= 0")
@@ -169,10 +204,21 @@ class Faults:
             raise ValueError("count must be an integer")
         if count is not None and count < 0:
             raise ValueError("count must be >= 0")
-        return cls(float(latency), error, count)
+        action = data.get("action")
+        if action is not None and action not in actions.ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(actions.ACTIONS)}")
+        return cls(float(latency), error, count, action)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "error": self.error, "count": self.count}
+        return {
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "count": self.count,
+            "action": self.action,
+        }
+
+    def applies_to(self, action: str) -> bool:
+        return self.action is None or self.action == action
 
 
 @dataclass(frozen=True)
@@ -183,38 +229,74 @@ class Call:
     fault: str | None
 
 
+@dataclass(frozen=True)
+class DeviceRef:
+    """How a device-first action names a device: by IotId (which wins when given), or by
+    ProductKey and DeviceName."""
+
+    iot_id: str | None = None
+    product_key: str | None = None
+    device_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a paged action's result."""
+
+    items: tuple[T, ...]
+    total: int
+    current_page: int
+    page_size: int
+
+    @property
+    def page_count(self) -> int:
+        return page_count(self.total, self.page_size)
+
+    @classmethod
+    def of(cls, everything: Sequence[T], current_page: int, page_size: int) -> Page[T]:
+        window = page_window(current_page, page_size)
+        return cls(tuple(everything[window]), len(everything), current_page, page_size)
+
+
 class IotPlatform:
     """One emulated account: its fleet, and the rules the real service applies to calls.
 
-    Thread-safe: the server's handler threads share one instance.
+    Thread-safe: the server's worker threads share one instance.
     """
 
     def __init__(
-        self, fleet: Fleet, *, qps: float = 10.0, clock: Callable[[], float] | None = None
+        self,
+        fleet: Fleet,
+        *,
+        qps: float | Mapping[str, float] | None = None,
+        monotonic: clocks.Monotonic = clocks.monotonic,
+        wall_clock: clocks.WallClock = clocks.wall_clock,
     ) -> None:
-        self._clock = clock or time.time
+        self._monotonic = monotonic
+        self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._fleet = fleet
-        self._quota = UserQuota(qps)
+        self._quota = UserQuota(quota_limits(qps))
         self._nonces = NonceRegistry()
         self._faults = Faults()
+        self._counters = Counters("calls", "throttled")
         self._all_calls = SlidingWindow()
-        self._calls = 0
-        self._by_action: Counter[str] = Counter()
-        self._by_code: Counter[str] = Counter()
-        self._max_in_second = 0
-        self._throttled = 0
+        self._action_calls: dict[str, SlidingWindow] = {}
+        self._busiest_second = 0
+        self._busiest_by_action: dict[str, int] = {}
 
     @property
     def fleet(self) -> Fleet:
         return self._fleet
 
     @property
-    def qps(self) -> int:
-        return self._quota.limit
+    def qps(self) -> dict[str, int]:
+        """Each action's quota: calls per second per AccessKeyId."""
+        return dict(self._quota.limits)
 
-    def now(self) -> float:
-        return self._clock()
+    @property
+    def faults(self) -> Faults:
+        return self._faults
 
     def replace_fleet(self, fleet: Fleet) -> None:
         with self._lock:
@@ -226,44 +308,48 @@ class IotPlatform:
             self._nonces.clear()
             self._quota.clear()
             self._faults = Faults()
+            self._counters.clear()
             self._all_calls = SlidingWindow()
-            self._calls = 0
-            self._by_action.clear()
-            self._by_code.clear()
-            self._max_in_second = 0
-            self._throttled = 0
+            self._action_calls.clear()
+            self._busiest_second = 0
+            self._busiest_by_action.clear()
 
     def set_faults(self, faults: Faults) -> None:
         with self._lock:
             self._faults = faults
 
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
     # Calls, in the order the wire layer makes them.
 
-    def arrive(self) -> Call:
+    def arrive(self, action: str) -> Call:
         """Count an API call that reached the emulator and take its share of injected faults."""
+        label = action_label(action)
         with self._lock:
-            self._calls += 1
-            self._max_in_second = max(self._max_in_second, self._all_calls.add(self._clock()))
+            now = self._monotonic()
+            self._counters.add("calls", action=label)
+            self._busiest_second = max(self._busiest_second, self._all_calls.add(now))
+            if label in actions.ACTIONS:
+                in_second = self._action_calls.setdefault(label, SlidingWindow()).add(now)
+                self._busiest_by_action[label] = max(
+                    self._busiest_by_action.get(label, 0), in_second
+                )
             faults = self._faults
+            if not faults.applies_to(action):
+                return Call(0.0, None)
             fault = faults.error
             if fault is not None and faults.count is not None:
                 if faults.count <= 0:
                     fault = None
                 else:
-                    self._faults = Faults(faults.latency_ms, faults.error, faults.count - 1)
+                    self._faults = Faults(
+                        faults.latency_ms, faults.error, faults.count - 1, faults.action
+                    )
             return Call(faults.latency_ms, fault)
 
-    def record(self, action: str, code: str) -> None:
-        """Note how a call ended: its action (``""`` when none) and code (``OK`` on success)."""
-        with self._lock:
-            self._by_action[action or "(none)"] += 1
-            self._by_code[code] += 1
-            if code.startswith("Throttling"):
-                self._throttled += 1
+    def record(self, code: str) -> None:
+        """Note how a call ended: its code (``OK`` on success)."""
+        self._counters.add("answers", code=code)
+        if code.startswith("Throttling"):
+            self._counters.add("throttled")
 
     def secret_for(self, access_key_id: str) -> str:
         """The AccessKey secret; ``InvalidAccessKeyId.NotFound`` for an unknown id."""
@@ -274,66 +360,201 @@ class IotPlatform:
 
     def check_timestamp(self, text: str) -> None:
         """``InvalidTimeStamp.Format`` / ``.Expired`` (more than 15 minutes off either way)."""
-        if abs(parse_timestamp(text) - self._clock()) > TIMESTAMP_TOLERANCE:
+        if abs(parse_timestamp(text) - self._wall_clock()) > TIMESTAMP_TOLERANCE:
             raise InvalidTimeStampExpired()
 
     def use_nonce(self, access_key_id: str, nonce: str) -> None:
         with self._lock:
-            self._nonces.use(access_key_id, nonce, self._clock())
+            self._nonces.use(access_key_id, nonce, self._monotonic())
 
-    def admit(self, access_key_id: str) -> None:
-        """Take a slot of the key's per-second quota, or ``Throttling.User``."""
+    def admit(self, access_key_id: str, action: str) -> None:
+        """Take a slot of the key's per-second quota for ``action``, or ``Throttling.User``."""
         with self._lock:
-            self._quota.admit(access_key_id, self._clock())
+            self._quota.admit(access_key_id, action, self._monotonic())
 
     def stats(self) -> dict[str, Any]:
+        """Calls since the last reset: by action, by code, the busiest second, throttled."""
+        counters = self._counters
         with self._lock:
-            return {
-                "calls": self._calls,
-                "by_action": dict(self._by_action),
-                "by_code": dict(self._by_code),
-                "max_calls_in_any_second": self._max_in_second,
-                "throttled": self._throttled,
-            }
-
-    # Actions.
-
-    def list_ota_jobs_by_device(self, params: Mapping[str, str]) -> dict[str, Any]:
-        """``ListOTAJobByDevice``: one page of the device's jobs for a firmware, API-shaped."""
-        for name in LIST_JOBS_PARAMETERS:
-            if not params.get(name, "").strip():
-                raise MissingParameter(name)
-        fleet = self._fleet
-        instance = params.get("IotInstanceId", "").strip() or None
-        if instance != fleet.iot_instance_id:
-            raise InstanceNotFound()
-        current_page, page_size = parse_page_params(params["CurrentPage"], params["PageSize"])
-        product_key, device_name = params["ProductKey"], params["DeviceName"]
-        firmware_id = params["FirmwareId"]
-        devices = fleet.products.get(product_key)
-        if devices is None:
-            raise NotExistedProduct()
-        if device_name not in devices:
-            raise NotExistedDevice()
-        firmware_product = fleet.firmwares.get(firmware_id)
-        if firmware_product is None:
-            raise FirmwareNotFound()
-        if firmware_product != product_key:
-            raise FirmwareAndProductKeyMismatch()
-        jobs = fleet.jobs_for(product_key, device_name, firmware_id)
+            busiest, busiest_by_action = self._busiest_second, dict(self._busiest_by_action)
         return {
-            "Total": len(jobs),
-            "PageCount": page_count(len(jobs), page_size),
-            "PageSize": page_size,
-            "CurrentPage": current_page,
-            "Data": {
-                "SimpleOTAJobInfo": [
-                    job.to_api() for job in jobs[page_window(current_page, page_size)]
-                ]
-            },
+            "calls": counters.count("calls"),
+            "by_action": _whole(counters.by("calls", "action")),
+            "by_code": _whole(counters.by("answers", "code")),
+            "max_calls_in_any_second": busiest,
+            "max_in_any_second_by_action": busiest_by_action,
+            "throttled": counters.count("throttled"),
         }
 
+    # Actions: typed arguments in, fleet objects out; business errors raised.
 
-ACTIONS: dict[str, Callable[[IotPlatform, Mapping[str, str]], dict[str, Any]]] = {
-    "ListOTAJobByDevice": IotPlatform.list_ota_jobs_by_device,
-}
+    def _fleet_for(self, iot_instance_id: str | None) -> Fleet:
+        """The fleet one call reads (one snapshot), once the call names its instance."""
+        fleet = self._fleet
+        if iot_instance_id != fleet.iot_instance_id:
+            raise InstanceNotFound()
+        return fleet
+
+    def list_ota_jobs_by_device(
+        self,
+        product_key: str,
+        device_name: str,
+        firmware_id: str,
+        current_page: int,
+        page_size: int,
+        iot_instance_id: str | None,
+    ) -> Page[FleetJob]:
+        """``ListOTAJobByDevice``: the device's jobs for a firmware of its product."""
+        fleet = self._fleet_for(iot_instance_id)
+        _check_page(actions.LIST_OTA_JOB_BY_DEVICE, current_page, page_size)
+        device = _device(fleet, DeviceRef(product_key=product_key, device_name=device_name))
+        firmware = _firmware(fleet, firmware_id)
+        if firmware.product_key != device.product_key:
+            raise FirmwareAndProductKeyMismatch()
+        jobs = fleet.jobs_for(product_key, device_name, firmware_id)
+        return Page.of(jobs, current_page, page_size)
+
+    def list_ota_unfinished_tasks_by_device(
+        self,
+        device_ref: DeviceRef,
+        statuses: Sequence[str],
+        module_name: str | None,
+        iot_instance_id: str | None,
+    ) -> tuple[FleetTask, ...]:
+        """``ListOTAUnfinishedTaskByDevice``: the device's tasks in ``statuses`` (unpaged)."""
+        fleet = self._fleet_for(iot_instance_id)
+        if not statuses:
+            raise InvalidTaskStatus("TaskStatus or TaskStatusList is required.")
+        for status in statuses:
+            if status not in UNFINISHED_STATUSES:
+                raise InvalidTaskStatus(
+                    f"{status[:40]!r} is not one of {', '.join(UNFINISHED_STATUSES)}."
+                )
+        device = _device(fleet, device_ref)
+        return tuple(
+            task
+            for task in fleet.tasks_of(device.product_key, device.device_name)
+            if task.task_status in statuses
+            and (module_name is None or task.module_name == module_name)
+        )
+
+    def query_device_detail(
+        self, device_ref: DeviceRef, iot_instance_id: str | None
+    ) -> FleetDevice:
+        """``QueryDeviceDetail``: the device, DeviceSecret and all, as the real API gives it."""
+        return _device(self._fleet_for(iot_instance_id), device_ref)
+
+    def list_ota_firmware(
+        self,
+        product_key: str | None,
+        dest_version: str | None,
+        current_page: int,
+        page_size: int,
+        iot_instance_id: str | None,
+    ) -> Page[FleetFirmware]:
+        """``ListOTAFirmware``: the account's (or a product's) packages, of one version if given."""
+        fleet = self._fleet_for(iot_instance_id)
+        _check_page(actions.LIST_OTA_FIRMWARE, current_page, page_size)
+        if product_key is not None:
+            _product(fleet, product_key)
+        firmwares = [
+            firmware
+            for firmware in fleet.firmwares.values()
+            if product_key in (None, firmware.product_key)
+            and dest_version in (None, firmware.dest_version)
+        ]
+        return Page.of(firmwares, current_page, page_size)
+
+    def query_ota_job(self, job_id: str, iot_instance_id: str | None) -> FleetJob:
+        """``QueryOTAJob``: one job in full."""
+        fleet = self._fleet_for(iot_instance_id)
+        return _job(fleet, job_id)
+
+    def list_ota_tasks_by_job(
+        self,
+        job_id: str,
+        task_status: str | None,
+        device_names: Sequence[str],
+        current_page: int,
+        page_size: int,
+        iot_instance_id: str | None,
+    ) -> Page[FleetTask]:
+        """``ListOTATaskByJob``: a job's tasks, of one status and/or of the named devices."""
+        fleet = self._fleet_for(iot_instance_id)
+        _check_page(actions.LIST_OTA_TASK_BY_JOB, current_page, page_size)
+        if current_page * page_size > actions.MAX_TASK_WINDOW:
+            raise InvalidPageParams(
+                f"CurrentPage x PageSize must be at most {actions.MAX_TASK_WINDOW}."
+            )
+        if task_status is not None and task_status not in TASK_STATUSES:
+            raise InvalidTaskStatus(
+                f"{task_status[:40]!r} is not one of {', '.join(TASK_STATUSES)}."
+            )
+        job = _job(fleet, job_id)
+        tasks = [
+            task
+            for task in job.tasks
+            if task_status in (None, task.task_status)
+            and (not device_names or task.device_name in device_names)
+        ]
+        return Page.of(tasks, current_page, page_size)
+
+    def list_ota_jobs_by_firmware(
+        self,
+        firmware_id: str,
+        current_page: int,
+        page_size: int,
+        iot_instance_id: str | None,
+    ) -> Page[FleetJob]:
+        """``ListOTAJobByFirmware``: every job of a firmware package."""
+        fleet = self._fleet_for(iot_instance_id)
+        _check_page(actions.LIST_OTA_JOB_BY_FIRMWARE, current_page, page_size)
+        firmware = _firmware(fleet, firmware_id)
+        jobs = [job for job in fleet.jobs if job.firmware_id == firmware.firmware_id]
+        return Page.of(jobs, current_page, page_size)
+
+
+def _check_page(action: actions.Action, current_page: int, page_size: int) -> None:
+    largest = action.max_page_size or 0
+    if current_page < 1 or not 1 <= page_size <= largest:
+        raise InvalidPageParams(f"PageSize must be 1-{largest} and CurrentPage at least 1.")
+
+
+def _product(fleet: Fleet, product_key: str | None) -> FleetProduct:
+    if not product_key or not IDENTIFIER_RE.fullmatch(product_key):
+        raise InvalidFormattedProductKey()
+    product = fleet.products.get(product_key)
+    if product is None:
+        raise NotExistedProduct()
+    return product
+
+
+def _device(fleet: Fleet, ref: DeviceRef) -> FleetDevice:
+    if ref.iot_id is not None:
+        found = fleet.device_by_iot_id(ref.iot_id)
+    else:
+        product = _product(fleet, ref.product_key)
+        if not ref.device_name or not DEVICE_NAME_RE.fullmatch(ref.device_name):
+            raise InvalidFormattedDeviceName()
+        found = product.devices.get(ref.device_name)
+    if found is None:
+        raise NotExistedDevice()
+    return found
+
+
+def _firmware(fleet: Fleet, firmware_id: str) -> FleetFirmware:
+    firmware = fleet.firmwares.get(firmware_id)
+    if firmware is None:
+        raise FirmwareNotFound()
+    return firmware
+
+
+def _job(fleet: Fleet, job_id: str) -> FleetJob:
+    job = fleet.job(job_id)
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def _whole(counts: Mapping[str, float]) -> dict[str, int]:
+    return {name: round(count) for name, count in counts.items()}

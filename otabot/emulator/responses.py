@@ -4,9 +4,14 @@ A request is an RPC call as ``iot.<region>.aliyuncs.com`` receives it: signed wi
 V1 (``Signature`` among the parameters, which may sit in the query string and/or a
 form-encoded body) or V3 (``Authorization: ACS3-HMAC-SHA256 …``, verified over
 exactly the headers it names as signed). Verification uses the same pure functions
-as otabot's signers (``otabot.iot.signing``). Answers are JSON or XML by ``Format``
-(case-insensitive; XML by default for V1 as the real API, JSON for V3 unless the
-``Accept`` header asks for XML), in the gateway's or IoT's error shape.
+as otabot's signers (``otabot.iot.signing``). Each action's parameters are checked
+(``Missing<Param>`` for a required one, repeated ones as ``Name.1``, ``Name.2``…) and
+parsed into the typed arguments of ``IotPlatform``; its result is serialised in the
+API's own shapes: ``Data.SimpleOTAJobInfo``, ``FirmwareInfo.SimpleFirmwareInfo``,
+``Tags.OtaTagDTO``, ``SrcVersions.SrcVersion``, absent fields left out. Answers are
+JSON or XML by ``Format`` (case-insensitive; XML by default for V1 as the real API,
+JSON for V3 unless the ``Accept`` header asks for XML), in the gateway's or IoT's
+error shape.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
@@ -27,13 +34,15 @@ from otabot.emulator.exceptions import (
     IncompleteSignature,
     InternalError,
     InvalidActionNotFound,
+    InvalidPageParams,
     InvalidVersion,
     MissingParameter,
     ServiceUnavailable,
     SignatureDoesNotMatch,
     Throttling,
 )
-from otabot.emulator.models import ACTIONS, IotPlatform
+from otabot.emulator.fleet import FleetDevice, FleetFirmware, FleetJob, FleetTask, present
+from otabot.emulator.models import DeviceRef, IotPlatform, Page
 from otabot.iot.signing import (
     V3_ALGORITHM,
     v1_signature,
@@ -42,6 +51,10 @@ from otabot.iot.signing import (
     v3_signature,
     v3_string_to_sign,
 )
+from otabot.iot.times import parse_utc
+
+T = TypeVar("T")
+Body = dict[str, Any]
 
 API_VERSION = "2018-01-20"
 JSON_TYPE = "application/json;charset=utf-8"
@@ -59,6 +72,13 @@ V1_COMMON_PARAMETERS = (
     "SignatureNonce",
     "Timestamp",
 )
+# Where the API leaves a page parameter optional, these are taken (inferred).
+DEFAULT_CURRENT_PAGE = 1
+DEFAULT_PAGE_SIZE = 10
+# The most values a repeated parameter (Name.1 … Name.N) may carry.
+MAX_REPEATED = 100
+# Gmt* fields are the console's local time (China Standard Time), as human text.
+GMT_OFFSET = timedelta(hours=8)
 
 
 @dataclass(frozen=True)
@@ -131,6 +151,302 @@ def new_request_id() -> str:
     return str(uuid.uuid4()).upper()
 
 
+class Parameters:
+    """One call's business parameters, read the way the API reads them."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def text(self, name: str) -> str | None:
+        """The value, or None when absent or blank."""
+        value = self._values.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.text(name)
+        if value is None:
+            raise MissingParameter(name)
+        return value
+
+    def number(self, name: str, default: int) -> int:
+        """A page parameter; ``iot.common.InvalidPageParams`` when it is not a whole number."""
+        value = self.text(name)
+        if value is None:
+            return default
+        if not re.fullmatch(r"-?[0-9]{1,9}", value):
+            raise InvalidPageParams(f"{name} must be a whole number.")
+        return int(value)
+
+    def repeated(self, name: str) -> tuple[str, ...]:
+        """``Name.1``, ``Name.2``, … in index order (blank ones left out)."""
+        pattern = re.compile(re.escape(name) + r"\.([1-9][0-9]{0,2})")
+        found = {}
+        for key, value in self._values.items():
+            match = pattern.fullmatch(key)
+            if match and value.strip():
+                found[int(match.group(1))] = value.strip()
+        if len(found) > MAX_REPEATED:
+            raise InvalidPageParams(f"{name} takes at most {MAX_REPEATED} values.")
+        return tuple(found[index] for index in sorted(found))
+
+    @property
+    def page(self) -> tuple[int, int]:
+        """``(CurrentPage, PageSize)``, defaults where the action leaves them optional."""
+        return (
+            self.number("CurrentPage", DEFAULT_CURRENT_PAGE),
+            self.number("PageSize", DEFAULT_PAGE_SIZE),
+        )
+
+    @property
+    def instance(self) -> str | None:
+        return self.text("IotInstanceId")
+
+    @property
+    def device(self) -> DeviceRef:
+        return DeviceRef(self.text("IotId"), self.text("ProductKey"), self.text("DeviceName"))
+
+
+# Serialisers: fleet objects in the API's shapes (absent values left out).
+
+
+def job_info(job: FleetJob) -> Body:
+    """A job as ``SimpleOTAJobInfo`` (end time only when finished, tags only if any)."""
+    info = present(
+        {
+            "SelectionType": job.selection_type,
+            "TargetSelection": job.target_selection,
+            "JobType": job.job_type,
+            "FirmwareId": job.firmware_id,
+            "UtcStartTime": job.utc_start_time,
+            "ProductKey": job.product_key,
+            "JobId": job.job_id,
+            "UtcModified": job.utc_modified,
+            "JobStatus": job.job_status,
+            "UtcCreate": job.utc_create,
+            "UtcEndTime": job.utc_end_time,
+        }
+    )
+    if job.tags:
+        info["Tags"] = _tags(job)
+    return info
+
+
+def job_detail(job: FleetJob) -> Body:
+    """A job as ``QueryOTAJob``'s ``Data``, which says COMPLETED where lists may say COMPLETE."""
+    detail = present(
+        {
+            "JobId": job.job_id,
+            "JobDesc": job.job_desc,
+            "JobStatus": "COMPLETED" if job.job_status == "COMPLETE" else job.job_status,
+            "JobType": job.job_type,
+            "FirmwareId": job.firmware_id,
+            "Name": job.name,
+            "ProductKey": job.product_key,
+            "DestVersion": job.dest_version,
+            "SelectionType": job.selection_type,
+            "TargetSelection": job.target_selection,
+            "GrayPercent": job.gray_percent if job.target_selection == "GRAY" else None,
+            "DynamicMode": 1 if job.selection_type == "DYNAMIC" else None,
+            "OverwriteMode": 1,
+            "RetryCount": job.retry_count,
+            "RetryInterval": job.retry_interval,
+            "TimeoutInMinutes": job.timeout_in_minutes,
+            "NeedPush": True,
+            "NeedConfirm": any(task.task_status == "CONFIRM" for task in job.tasks),
+            "MultiModuleMode": False,
+            "UtcCreate": job.utc_create,
+            "UtcModified": job.utc_modified,
+            "UtcStartTime": job.utc_start_time,
+            "UtcEndTime": job.utc_end_time,
+            "UtcScheduleTime": job.utc_schedule_time,
+        }
+    )
+    if job.src_versions:
+        detail["SrcVersions"] = {"SrcVersion": list(job.src_versions)}
+    if job.tags:
+        detail["Tags"] = _tags(job)
+    return detail
+
+
+def _task_fields(task: FleetTask) -> Body:
+    return {
+        "TaskId": task.task_id,
+        "TaskStatus": task.task_status,
+        "JobId": task.job_id,
+        "FirmwareId": task.firmware_id,
+        "SrcVersion": task.src_version,
+        "DestVersion": task.dest_version,
+        "IotId": task.iot_id,
+        "ProductKey": task.product_key,
+        "ProductName": task.product_name,
+        "DeviceName": task.device_name,
+        "UtcCreate": task.utc_create,
+        "UtcModified": task.utc_modified,
+    }
+
+
+def task_info(task: FleetTask) -> Body:
+    """A task as ``ListOTATaskByJob`` lists it: with TaskDesc, Progress and Timeout (strings)."""
+    fields = _task_fields(task)
+    fields.update(TaskDesc=task.task_desc, Progress=task.progress, Timeout=task.timeout)
+    return present(fields)
+
+
+def unfinished_task_info(task: FleetTask) -> Body:
+    """A task as ``ListOTAUnfinishedTaskByDevice`` lists it: with its ModuleName."""
+    fields = _task_fields(task)
+    fields["ModuleName"] = task.module_name
+    return present(fields)
+
+
+def device_detail(device: FleetDevice) -> Body:
+    """A device as ``QueryDeviceDetail``'s ``Data``, its credential ``DeviceSecret`` included."""
+    return present(
+        {
+            "IotId": device.iot_id,
+            "ProductKey": device.product_key,
+            "ProductName": device.product_name,
+            "DeviceName": device.device_name,
+            "DeviceSecret": device.device_secret,
+            "Nickname": device.nickname,
+            "Status": device.status,
+            "FirmwareVersion": device.firmware_version,
+            "NodeType": 0,
+            "Owner": True,
+            "UtcOnline": device.utc_online,
+            "GmtOnline": _gmt(device.utc_online),
+        }
+    )
+
+
+def firmware_info(firmware: FleetFirmware) -> Body:
+    """A package as ``SimpleFirmwareInfo``: Status and Type as numbers."""
+    return present(
+        {
+            "FirmwareId": firmware.firmware_id,
+            "FirmwareName": firmware.firmware_name,
+            "FirmwareDesc": firmware.firmware_desc,
+            "DestVersion": firmware.dest_version,
+            "SrcVersion": firmware.src_version,
+            "ModuleName": firmware.module_name,
+            "ProductKey": firmware.product_key,
+            "ProductName": firmware.product_name,
+            "FirmwareSize": firmware.firmware_size,
+            "FirmwareSign": hashlib.md5(
+                firmware.firmware_id.encode(), usedforsecurity=False
+            ).hexdigest(),
+            "SignMethod": "MD5",
+            "Status": firmware.status,
+            "Type": firmware.firmware_type,
+            "UtcCreate": firmware.utc_create,
+            "UtcModified": firmware.utc_create,
+        }
+    )
+
+
+def paged(page: Page[T], container: str, wrapper: str, item: Callable[[T], Body]) -> Body:
+    """A page with the API's paging fields and its items in ``container.wrapper``."""
+    return {
+        "Total": page.total,
+        "PageSize": page.page_size,
+        "PageCount": page.page_count,
+        "CurrentPage": page.current_page,
+        container: {wrapper: [item(entry) for entry in page.items]},
+    }
+
+
+def _tags(job: FleetJob) -> Body:
+    return {"OtaTagDTO": [{"Key": key, "Value": value} for key, value in job.tags]}
+
+
+def _gmt(utc: str | None) -> str | None:
+    if utc is None:
+        return None
+    return (parse_utc(utc) + GMT_OFFSET).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# The actions: required parameters (checked first, as the gateway does), then the answer.
+
+
+def _list_ota_job_by_device(platform: IotPlatform, params: Parameters) -> Body:
+    page = platform.list_ota_jobs_by_device(
+        params.required("ProductKey"),
+        params.required("DeviceName"),
+        params.required("FirmwareId"),
+        *params.page,
+        params.instance,
+    )
+    return paged(page, "Data", "SimpleOTAJobInfo", job_info)
+
+
+def _list_ota_unfinished_task_by_device(platform: IotPlatform, params: Parameters) -> Body:
+    single = params.text("TaskStatus")
+    tasks = platform.list_ota_unfinished_tasks_by_device(
+        params.device,
+        (*((single,) if single else ()), *params.repeated("TaskStatusList")),
+        params.text("ModuleName"),
+        params.instance,
+    )
+    return {"Data": {"SimpleOTATaskInfo": [unfinished_task_info(task) for task in tasks]}}
+
+
+def _query_device_detail(platform: IotPlatform, params: Parameters) -> Body:
+    return {"Data": device_detail(platform.query_device_detail(params.device, params.instance))}
+
+
+def _list_ota_firmware(platform: IotPlatform, params: Parameters) -> Body:
+    page = platform.list_ota_firmware(
+        params.text("ProductKey"), params.text("DestVersion"), *params.page, params.instance
+    )
+    return paged(page, "FirmwareInfo", "SimpleFirmwareInfo", firmware_info)
+
+
+def _query_ota_job(platform: IotPlatform, params: Parameters) -> Body:
+    return {"Data": job_detail(platform.query_ota_job(params.required("JobId"), params.instance))}
+
+
+def _list_ota_task_by_job(platform: IotPlatform, params: Parameters) -> Body:
+    page = platform.list_ota_tasks_by_job(
+        params.required("JobId"),
+        params.text("TaskStatus"),
+        params.repeated("DeviceNames"),
+        *params.page,
+        params.instance,
+    )
+    return paged(page, "Data", "SimpleOTATaskInfo", task_info)
+
+
+def _list_ota_job_by_firmware(platform: IotPlatform, params: Parameters) -> Body:
+    page = platform.list_ota_jobs_by_firmware(
+        params.required("FirmwareId"), *params.page, params.instance
+    )
+    return paged(page, "Data", "SimpleOTAJobInfo", job_info)
+
+
+@dataclass(frozen=True)
+class ActionHandler:
+    """An action's gateway-required parameters and the function that answers it."""
+
+    required: tuple[str, ...]
+    answer: Callable[[IotPlatform, Parameters], Body]
+
+
+ACTION_HANDLERS: dict[str, ActionHandler] = {
+    "ListOTAJobByDevice": ActionHandler(
+        ("ProductKey", "DeviceName", "FirmwareId", "CurrentPage", "PageSize"),
+        _list_ota_job_by_device,
+    ),
+    "ListOTAUnfinishedTaskByDevice": ActionHandler((), _list_ota_unfinished_task_by_device),
+    "QueryDeviceDetail": ActionHandler((), _query_device_detail),
+    "ListOTAFirmware": ActionHandler(("CurrentPage", "PageSize"), _list_ota_firmware),
+    "QueryOTAJob": ActionHandler(("JobId",), _query_ota_job),
+    "ListOTATaskByJob": ActionHandler(("JobId",), _list_ota_task_by_job),
+    "ListOTAJobByFirmware": ActionHandler(
+        ("FirmwareId", "CurrentPage", "PageSize"), _list_ota_job_by_firmware
+    ),
+}
+
+
 class IotResponses:
     """Answers API calls for one ``IotPlatform``: verify, admit, dispatch, serialise."""
 
@@ -148,12 +464,12 @@ class IotResponses:
             result = self._handle(request)
         except EmulatorError as error:
             return self.error(request, error, request_id)
-        body: dict[str, Any] = {"RequestId": request_id, "Success": True, **result}
+        body: Body = {"RequestId": request_id, "Success": True, **result}
         return self._serialise(request, body, 200, request_id)
 
     def error(self, request: WireRequest, error: EmulatorError, request_id: str) -> WireResponse:
         """``error`` in its shape (gateway or IoT) and the request's format."""
-        body: dict[str, Any]
+        body: Body
         if isinstance(error, GatewayError):
             body = {
                 "RequestId": request_id,
@@ -175,14 +491,18 @@ class IotResponses:
         root = "Error" if isinstance(error, GatewayError) else None
         return self._serialise(request, body, error.http_status, request_id, error.code, root)
 
-    def _handle(self, request: WireRequest) -> dict[str, Any]:
+    def _handle(self, request: WireRequest) -> Body:
         if request.is_v3:
             access_key_id, nonce = self._verify_v3(request)
         else:
             access_key_id, nonce = self._verify_v1(request)
         self._platform.use_nonce(access_key_id, nonce)
-        self._platform.admit(access_key_id)
-        return ACTIONS[request.action](self._platform, request.parameters)
+        self._platform.admit(access_key_id, request.action)
+        handler = ACTION_HANDLERS[request.action]
+        params = Parameters(request.parameters)
+        for name in handler.required:
+            params.required(name)
+        return handler.answer(self._platform, params)
 
     def _check_action(self, action: str, version: str) -> None:
         if not action:
@@ -191,7 +511,7 @@ class IotResponses:
             raise MissingParameter("Version")
         if version != API_VERSION:
             raise InvalidVersion()
-        if action not in ACTIONS:
+        if action not in ACTION_HANDLERS:
             raise InvalidActionNotFound()
 
     def _verify_v1(self, request: WireRequest) -> tuple[str, str]:
@@ -240,7 +560,7 @@ class IotResponses:
     def _malformed(self, request: WireRequest, request_id: str) -> WireResponse:
         """A 200 whose body is cut off mid-way, as a broken proxy might deliver it."""
         if request.wants_xml:
-            body = f"<{request.action or 'Api'}Response><RequestId>{request_id}</Req"
+            body = f"<{_xml_root(request)}><RequestId>{request_id}</Req"
             return WireResponse(200, XML_TYPE, body.encode(), code="fault.malformed")
         body = f'{{"RequestId": "{request_id}", "Success": true, "Data": {{"SimpleOTAJ'
         return WireResponse(200, JSON_TYPE, body.encode(), code="fault.malformed")
@@ -256,10 +576,16 @@ class IotResponses:
     ) -> WireResponse:
         headers = {"x-acs-request-id": request_id}
         if request.wants_xml:
-            root = root or f"{request.action or 'Api'}Response"
-            return WireResponse(status, XML_TYPE, to_xml(root, body), headers, code)
+            xml = to_xml(root or _xml_root(request), body)
+            return WireResponse(status, XML_TYPE, xml, headers, code)
         data = json.dumps(body, ensure_ascii=False).encode()
         return WireResponse(status, JSON_TYPE, data, headers, code)
+
+
+def _xml_root(request: WireRequest) -> str:
+    """``<Action>Response``; a name the emulator does not serve is not echoed into XML."""
+    action = request.action
+    return f"{action}Response" if action in ACTION_HANDLERS else "ApiResponse"
 
 
 def _parse_authorization(value: str) -> tuple[str, list[str], str]:

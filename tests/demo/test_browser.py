@@ -25,6 +25,7 @@ import requests
 
 from otabot.cli.demo import READY_PREFIX
 from otabot.emulator.fleet import sample_fleet
+from otabot.emulator.responses import job_info
 from otabot.iot.models import OtaJob
 from otabot.service.results import newest_first
 from tests.conftest import skip_or_fail
@@ -133,12 +134,12 @@ def browser_page() -> Iterator[Any]:
 def expected_job_ids() -> list[str]:
     """light1's jobs for the showcase firmware, newest first, from the sample fleet."""
     fleet_jobs = sample_fleet().jobs_for(PRODUCT, DEVICE, FIRMWARE)
-    return [job.job_id for job in newest_first([OtaJob.from_api(j.to_api()) for j in fleet_jobs])]
+    return [job.job_id for job in newest_first([OtaJob.from_api(job_info(j)) for j in fleet_jobs])]
 
 
 def newest_job() -> OtaJob:
     fleet_jobs = sample_fleet().jobs_for(PRODUCT, DEVICE, FIRMWARE)
-    return newest_first([OtaJob.from_api(j.to_api()) for j in fleet_jobs])[0]
+    return newest_first([OtaJob.from_api(job_info(j)) for j in fleet_jobs])[0]
 
 
 def reader_time(moment: datetime) -> str:

@@ -25,6 +25,9 @@ LIGHT = "a19mzPZabcd"
 METER = "a1B2c3D4e5F"
 SHOWCASE = "FJFx8JzpnhpIsKftRjjm030100"
 METER_FIRMWARE = "FWmeter0000000000000000001"
+ROLLOUT_JOB = "Wq3nT8vXbL2cRk5YhP0d020100"
+FULL_210 = "FJFx8JzpnhpIsKftRjjm050100"
+DELTA_210 = "FJFx8JzpnhpIsKftRjjm060100"
 
 
 def list_jobs(**overrides: str) -> dict[str, str]:
@@ -38,6 +41,13 @@ def list_jobs(**overrides: str) -> dict[str, str]:
     }
     params.update(overrides)
     return params
+
+
+def call_action(
+    url: str, action: str, business: Mapping[str, str], *, fmt: str | None = "JSON"
+) -> requests.Response:
+    """One V1-signed call of ``action`` with ``business`` parameters."""
+    return call_v1(url, v1_params(business, fmt=fmt, extra={"Action": action}))
 
 
 def v1_params(

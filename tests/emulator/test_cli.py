@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,21 +32,30 @@ def run_emulator(*argv: str) -> int:
     return main(["emulator", *argv])
 
 
-@pytest.fixture
-def running() -> Iterator[subprocess.Popen[str]]:
+@contextmanager
+def emulator_process(*argv: str) -> Iterator[subprocess.Popen[str]]:
+    """``otabot emulator --port 0 ARGV…`` in a subprocess, killed afterwards if still running."""
     process = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, "--port", "0", "--qps", "5"],
+        [sys.executable, "-c", RUNNER, "--port", "0", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    yield process
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=5)
-    assert process.stdout is not None and process.stderr is not None
-    process.stdout.close()
-    process.stderr.close()
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        process.stderr.close()
+
+
+@pytest.fixture
+def running() -> Iterator[subprocess.Popen[str]]:
+    with emulator_process("--qps", "5,QueryDeviceDetail=40") as process:
+        yield process
 
 
 def start_line(process: subprocess.Popen[str]) -> str:
@@ -58,7 +68,8 @@ def test_prints_url_and_key_then_stops_cleanly_on_a_signal(
     running: subprocess.Popen[str], signum: int
 ) -> None:
     line = start_line(running)
-    assert "AccessKeyId testid" in line
+    assert "(AccessKeyId testid; 2 products, 29 jobs, " in line
+    assert line.rstrip().endswith("5 qps per action, QueryDeviceDetail=40)")
     url = line.split()[3]
     assert url.startswith("http://127.0.0.1:")
     assert requests.get(f"{url}/__emulator/health", timeout=5).json()["status"] == "ok"
@@ -66,6 +77,20 @@ def test_prints_url_and_key_then_stops_cleanly_on_a_signal(
     assert running.wait(timeout=10) == 0
     assert running.stderr is not None
     assert running.stderr.read() == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "quota"),
+    [((), "10 qps per action, QueryDeviceDetail=50"), (("--qps", "10"), "10 qps per action")],
+    ids=["documented", "one-for-all"],
+)
+def test_the_start_line_names_each_actions_quota(argv: tuple[str, ...], quota: str) -> None:
+    with emulator_process(*argv) as process:
+        line = start_line(process)
+        assert line.startswith("otabot emulator at http://127.0.0.1:")
+        assert line.rstrip().endswith(f"29 jobs, {quota})")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
 
 
 def test_bad_fleet_file_is_one_line_naming_the_entry(
@@ -94,11 +119,49 @@ def test_a_port_in_use_is_one_line_and_exit_1(
     emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_emulator("--port", str(emulator.port)) == 1
+    assert capsys.readouterr().err == (
+        f"otabot emulator: 127.0.0.1:{emulator.port} is already in use "
+        "(choose another with --port)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("0", "'0': calls per second must be above 0 and at most 10000"),
+        ("ten", "'ten': 'ten' is not a number"),
+        ("8,Pub=3", "'Pub=3': Pub is not an action otabot calls"),
+        ("QueryOTAJob=2,QueryOTAJob=3", "'QueryOTAJob=3': QueryOTAJob is given twice"),
+    ],
+)
+def test_a_bad_qps_spec_is_a_usage_error_naming_the_item(
+    capsys: pytest.CaptureFixture[str], spec: str, message: str
+) -> None:
+    assert run_emulator("--qps", spec, "--port", "0") == 2
     error = capsys.readouterr().err
-    assert error.startswith(f"otabot emulator: cannot listen on 127.0.0.1:{emulator.port}:")
+    assert error.startswith(f"otabot emulator: --qps: {message}")
     assert error.count("\n") == 1
 
 
-def test_non_positive_qps_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_emulator("--qps", "0") == 2
-    assert "--qps" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[" * 100_000, "nested too deeply"),
+        ('{"AccessKeys": {"testid": "x"}, "IotInstanceId": ' + "1" * 5000 + "}", "more than 20"),
+        ('{"AccessKeys": {"testid": "x"}, "AccessKeys": {}}', "duplicate key 'AccessKeys'"),
+        (
+            '{"AccessKeys": {"k": "s"}, "Products": [{"ProductKey": "p", "Devices": ["dev1\\n"]}]}',
+            "Products[0].Devices[0]: malformed value 'dev1\\n'",
+        ),
+    ],
+    ids=["nested", "huge-integer", "duplicate-key", "newline-in-name"],
+)
+def test_a_hostile_fleet_file_is_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, reason: str
+) -> None:
+    path = tmp_path / "fleet.json"
+    path.write_text(content)
+    assert run_emulator("--fleet", str(path), "--port", "0") == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"otabot emulator: bad fleet file: {path}: ")
+    assert reason in error and error.count("\n") == 1

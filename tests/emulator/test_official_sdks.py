@@ -1,4 +1,4 @@
-"""The official Alibaba Cloud SDKs, unchanged, against the emulator.
+"""The official Alibaba Cloud SDKs, unchanged, against the emulator, for every action.
 
 * ``aliyun-python-sdk-core`` + ``aliyun-python-sdk-iot``: V1 (HMAC-SHA1), POST with
   every parameter in the query string, ``Format=JSON``/``XML``, ``RegionId``, an empty
@@ -28,10 +28,30 @@ from alibabacloud_tea_openapi.models import Config
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.client import AcsClient
+from aliyunsdkiot.request.v20180120.ListOTAFirmwareRequest import ListOTAFirmwareRequest
 from aliyunsdkiot.request.v20180120.ListOTAJobByDeviceRequest import ListOTAJobByDeviceRequest
+from aliyunsdkiot.request.v20180120.ListOTAJobByFirmwareRequest import (
+    ListOTAJobByFirmwareRequest,
+)
+from aliyunsdkiot.request.v20180120.ListOTATaskByJobRequest import ListOTATaskByJobRequest
+from aliyunsdkiot.request.v20180120.ListOTAUnfinishedTaskByDeviceRequest import (
+    ListOTAUnfinishedTaskByDeviceRequest,
+)
+from aliyunsdkiot.request.v20180120.QueryDeviceDetailRequest import QueryDeviceDetailRequest
+from aliyunsdkiot.request.v20180120.QueryOTAJobRequest import QueryOTAJobRequest
 
 from otabot.emulator.server import EmulatorServer
-from tests.emulator.signed import KEY_ID, LIGHT, METER_FIRMWARE, SECRET, SHOWCASE
+from otabot.iot.actions import ACTIONS
+from tests.emulator.signed import (
+    DELTA_210,
+    FULL_210,
+    KEY_ID,
+    LIGHT,
+    METER_FIRMWARE,
+    ROLLOUT_JOB,
+    SECRET,
+    SHOWCASE,
+)
 
 
 def core_request(
@@ -173,7 +193,7 @@ def test_core_sdk_gets_invalid_page_params_for_a_page_size_above_100(
 @pytest.fixture
 def frozen_emulator() -> Iterator[EmulatorServer]:
     now = time.time()
-    with EmulatorServer(qps=2, clock=lambda: now) as server:
+    with EmulatorServer(qps=2, monotonic=lambda: now, wall_clock=lambda: now) as server:
         yield server
 
 
@@ -265,3 +285,223 @@ def test_official_sdks_calls_are_counted(emulator: EmulatorServer) -> None:
     stats = emulator.stats()
     assert stats["by_action"] == {"ListOTAJobByDevice": 3}
     assert stats["by_code"] == {"OK": 3}
+
+
+# Every action, through each SDK's own request classes and setters.
+
+
+def core_action(server: EmulatorServer, request: Any, accept: str, **setters: Any) -> Any:
+    """``request`` for the emulator, each ``Name=value`` given through ``set_Name``."""
+    request.set_endpoint(f"127.0.0.1:{server.port}")
+    request.set_protocol_type("http")
+    request.set_accept_format(accept)
+    for name, value in setters.items():
+        getattr(request, f"set_{name}")(value)
+    return request
+
+
+def core_unfinished(server: EmulatorServer, accept: str = "JSON") -> Any:
+    return core_action(
+        server,
+        ListOTAUnfinishedTaskByDeviceRequest(),
+        accept,
+        ProductKey=LIGHT,
+        DeviceName="light1",
+        TaskStatusLists=["QUEUED", "IN_PROGRESS"],  # sic: the SDK's own spelling
+    )
+
+
+def core_device(server: EmulatorServer, accept: str = "JSON") -> Any:
+    request = QueryDeviceDetailRequest()
+    return core_action(server, request, accept, ProductKey=LIGHT, DeviceName="light1")
+
+
+def core_firmware(server: EmulatorServer, accept: str = "JSON") -> Any:
+    page = {"CurrentPage": 1, "PageSize": 10}
+    request = ListOTAFirmwareRequest()
+    return core_action(server, request, accept, ProductKey=LIGHT, DestVersion="2.1.0", **page)
+
+
+def core_job(server: EmulatorServer, accept: str = "JSON") -> Any:
+    return core_action(server, QueryOTAJobRequest(), accept, JobId=ROLLOUT_JOB)
+
+
+def core_tasks(server: EmulatorServer, accept: str = "JSON") -> Any:
+    return core_action(
+        server,
+        ListOTATaskByJobRequest(),
+        accept,
+        JobId=ROLLOUT_JOB,
+        TaskStatus="FAILED",
+        DeviceNamess=["lamp-05", "lamp-09", "lamp-10"],  # sic: the SDK's own spelling
+        CurrentPage=1,
+        PageSize=10,
+    )
+
+
+def core_jobs_by_firmware(server: EmulatorServer, accept: str = "JSON") -> Any:
+    request = ListOTAJobByFirmwareRequest()
+    return core_action(server, request, accept, FirmwareId=FULL_210, CurrentPage=1, PageSize=200)
+
+
+def test_core_sdk_lists_unfinished_tasks_with_its_task_status_list(
+    emulator: EmulatorServer,
+) -> None:
+    body = json.loads(core_client().do_action_with_exception(core_unfinished(emulator)))
+    (task,) = body["Data"]["SimpleOTATaskInfo"]
+    assert (task["TaskId"], task["TaskStatus"]) == ("y3tOmCDNgpR8F9jnVEzC01200", "IN_PROGRESS")
+
+
+def test_core_sdk_queries_a_device_and_gets_its_secret(emulator: EmulatorServer) -> None:
+    data = json.loads(core_client().do_action_with_exception(core_device(emulator)))["Data"]
+    assert (data["DeviceName"], data["Status"], data["FirmwareVersion"]) == (
+        "light1",
+        "ONLINE",
+        "2.0.0",
+    )
+    assert data["DeviceSecret"]
+
+
+def test_core_sdk_lists_both_packages_of_a_version(emulator: EmulatorServer) -> None:
+    body = json.loads(core_client().do_action_with_exception(core_firmware(emulator)))
+    packages = body["FirmwareInfo"]["SimpleFirmwareInfo"]
+    assert [(p["FirmwareId"], p["Type"]) for p in packages] == [(FULL_210, 0), (DELTA_210, 1)]
+
+
+def test_core_sdk_queries_a_job(emulator: EmulatorServer) -> None:
+    data = json.loads(core_client().do_action_with_exception(core_job(emulator)))["Data"]
+    assert (data["JobId"], data["SrcVersions"]) == (ROLLOUT_JOB, {"SrcVersion": ["2.0.0"]})
+
+
+def test_core_sdk_lists_tasks_of_named_devices_with_its_device_names(
+    emulator: EmulatorServer,
+) -> None:
+    body = json.loads(core_client().do_action_with_exception(core_tasks(emulator)))
+    tasks = body["Data"]["SimpleOTATaskInfo"]
+    assert [(t["DeviceName"], t["TaskDesc"]) for t in tasks] == [
+        ("lamp-05", "download timed out"),
+        ("lamp-09", "signature verification failed"),
+    ]
+    assert body["Total"] == 2
+
+
+def test_core_sdk_lists_jobs_of_a_firmware(emulator: EmulatorServer) -> None:
+    body = json.loads(core_client().do_action_with_exception(core_jobs_by_firmware(emulator)))
+    (job,) = body["Data"]["SimpleOTAJobInfo"]
+    assert (job["JobStatus"], body["PageSize"]) == ("PLANNED", 200)
+
+
+@pytest.mark.parametrize(
+    ("build", "root", "path", "count"),
+    [
+        (core_unfinished, "ListOTAUnfinishedTaskByDeviceResponse", "Data/SimpleOTATaskInfo", 1),
+        (core_device, "QueryDeviceDetailResponse", "Data/DeviceSecret", 1),
+        (core_firmware, "ListOTAFirmwareResponse", "FirmwareInfo/SimpleFirmwareInfo", 2),
+        (core_job, "QueryOTAJobResponse", "Data/SrcVersions/SrcVersion", 1),
+        (core_tasks, "ListOTATaskByJobResponse", "Data/SimpleOTATaskInfo", 2),
+        (core_jobs_by_firmware, "ListOTAJobByFirmwareResponse", "Data/SimpleOTAJobInfo", 1),
+    ],
+    ids=["unfinished", "device", "firmware", "job", "tasks", "jobs-by-firmware"],
+)
+def test_core_sdk_gets_every_action_in_xml(
+    emulator: EmulatorServer, build: Any, root: str, path: str, count: int
+) -> None:
+    with pytest.warns(DeprecationWarning):
+        raw = core_client().do_action(build(emulator, accept="XML"))
+    document = ElementTree.fromstring(raw)
+    assert (document.tag, document.findtext("Success")) == (root, "true")
+    assert len(document.findall(path)) == count
+
+
+def test_core_sdk_gets_the_business_error_for_an_unknown_job(emulator: EmulatorServer) -> None:
+    request = core_action(emulator, QueryOTAJobRequest(), "JSON", JobId="NoSuchJob000000000000")
+    body = json.loads(core_client().do_action_with_exception(request))
+    assert (body["Success"], body["Code"]) == (False, "iot.ota.JobNotFound")
+
+
+V3_AND_V1 = pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
+
+
+@V3_AND_V1
+def test_tea_sdk_lists_unfinished_tasks(emulator: EmulatorServer, v1: bool) -> None:
+    request = iot_models.ListOTAUnfinishedTaskByDeviceRequest(
+        product_key=LIGHT, device_name="light1", task_status_list=["QUEUED", "IN_PROGRESS"]
+    )
+    body = tea_client(emulator, v1=v1).list_otaunfinished_task_by_device(request).body
+    (task,) = body.data.simple_otatask_info
+    assert (task.job_id, task.task_status, task.module_name) == (
+        ROLLOUT_JOB,
+        "IN_PROGRESS",
+        "default",
+    )
+
+
+@V3_AND_V1
+def test_tea_sdk_queries_a_device_by_iot_id(emulator: EmulatorServer, v1: bool) -> None:
+    client = tea_client(emulator, v1=v1)
+    by_name = client.query_device_detail(
+        iot_models.QueryDeviceDetailRequest(product_key=LIGHT, device_name="light2")
+    ).body.data
+    by_id = client.query_device_detail(
+        iot_models.QueryDeviceDetailRequest(iot_id=by_name.iot_id)
+    ).body.data
+    assert (by_id.device_name, by_id.status, by_id.node_type) == ("light2", "OFFLINE", 0)
+    assert by_id.device_secret == by_name.device_secret
+
+
+@V3_AND_V1
+def test_tea_sdk_lists_firmware(emulator: EmulatorServer, v1: bool) -> None:
+    request = iot_models.ListOTAFirmwareRequest(
+        product_key=LIGHT, dest_version="2.1.0", current_page=1, page_size=10
+    )
+    body = tea_client(emulator, v1=v1).list_otafirmware(request).body
+    assert (body.total, body.page_count) == (2, 1)
+    delta = body.firmware_info.simple_firmware_info[1]
+    assert (delta.firmware_id, delta.type, delta.src_version) == (DELTA_210, 1, "2.0.0")
+
+
+@V3_AND_V1
+def test_tea_sdk_queries_a_job(emulator: EmulatorServer, v1: bool) -> None:
+    request = iot_models.QueryOTAJobRequest(job_id=ROLLOUT_JOB)
+    data = tea_client(emulator, v1=v1).query_otajob(request).body.data
+    assert (data.name, data.src_versions.src_version) == ("light-fw 2.1.0 delta", ["2.0.0"])
+    assert data.tags.ota_tag_dto[0].value == "OPS-5230"
+
+
+@V3_AND_V1
+def test_tea_sdk_lists_tasks_of_a_job(emulator: EmulatorServer, v1: bool) -> None:
+    request = iot_models.ListOTATaskByJobRequest(
+        job_id=ROLLOUT_JOB, device_names=["light1", "lamp-13"], current_page=1, page_size=10
+    )
+    body = tea_client(emulator, v1=v1).list_otatask_by_job(request).body
+    tasks = body.data.simple_otatask_info
+    assert [(t.device_name, t.progress, t.timeout) for t in tasks] == [
+        ("light1", "40", "1440"),
+        ("lamp-13", "55", "1440"),
+    ]
+
+
+@V3_AND_V1
+def test_tea_sdk_lists_jobs_of_a_firmware(emulator: EmulatorServer, v1: bool) -> None:
+    request = iot_models.ListOTAJobByFirmwareRequest(
+        firmware_id=SHOWCASE, current_page=2, page_size=10
+    )
+    body = tea_client(emulator, v1=v1).list_otajob_by_firmware(request).body
+    assert (body.total, body.current_page, len(body.data.simple_otajob_info)) == (14, 2, 4)
+
+
+@V3_AND_V1
+def test_tea_sdk_raises_on_a_missing_job_id(emulator: EmulatorServer, v1: bool) -> None:
+    with pytest.raises(AlibabaCloudException) as raised:
+        tea_client(emulator, v1=v1).query_otajob(iot_models.QueryOTAJobRequest())
+    assert (raised.value.code, raised.value.status_code) == ("MissingJobId", 400)
+
+
+def test_every_action_of_both_sdks_is_counted_by_action(emulator: EmulatorServer) -> None:
+    client = core_client()
+    for build in (core_unfinished, core_device, core_firmware, core_job, core_tasks):
+        client.do_action_with_exception(build(emulator))
+    client.do_action_with_exception(core_jobs_by_firmware(emulator))
+    client.do_action_with_exception(core_request(emulator))
+    assert emulator.stats()["by_action"] == dict.fromkeys(ACTIONS, 1)
+    assert emulator.stats()["by_code"] == {"OK": 7}

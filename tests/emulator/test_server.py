@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import requests
 
-from otabot.emulator.fleet import sample_fleet
+from otabot.emulator.fleet import Fleet, sample_fleet
 from otabot.emulator.server import EmulatorServer
-from tests.emulator.signed import call_v1, list_jobs, v1_params
+from otabot.wsgi import PortInUseError
+from tests.emulator.signed import ROLLOUT_JOB, call_action, call_v1, list_jobs, v1_params
 
 
 def control(server: EmulatorServer, name: str, body: object = None) -> requests.Response:
@@ -28,7 +31,7 @@ def call(server: EmulatorServer, timeout: float = 10) -> requests.Response:
 
 def test_health_answers_with_the_fleet_size(emulator: EmulatorServer) -> None:
     body = control(emulator, "health").json()
-    assert body == {"status": "ok", "products": 2, "firmwares": 6, "jobs": 27}
+    assert body == {"status": "ok", "products": 2, "firmwares": 8, "jobs": 29}
 
 
 def test_stats_count_api_calls_by_action_and_code(emulator: EmulatorServer) -> None:
@@ -37,6 +40,14 @@ def test_stats_count_api_calls_by_action_and_code(emulator: EmulatorServer) -> N
     call_v1(emulator.url, v1_params(list_jobs(), secret="wrong"))
     control(emulator, "health")
     stats = control(emulator, "stats").json()
+    assert set(stats) == {
+        "calls",
+        "by_action",
+        "by_code",
+        "max_calls_in_any_second",
+        "max_in_any_second_by_action",
+        "throttled",
+    }
     assert stats["calls"] == 3
     assert stats["by_action"] == {"ListOTAJobByDevice": 3}
     assert stats["by_code"] == {
@@ -58,7 +69,7 @@ def test_posting_a_fleet_replaces_it(emulator: EmulatorServer) -> None:
     fleet = sample_fleet().to_dict()
     fleet["Jobs"] = fleet["Jobs"][:1]
     assert control(emulator, "fleet", fleet).status_code == 200
-    device = fleet["Jobs"][0]["Devices"][0]
+    device = fleet["Jobs"][0]["Devices"][0]["DeviceName"]
     body = call_v1(
         emulator.url,
         v1_params(list_jobs(DeviceName=device, FirmwareId=fleet["Jobs"][0]["FirmwareId"])),
@@ -158,16 +169,23 @@ def test_set_faults_refuses_an_unknown_error(emulator: EmulatorServer) -> None:
         emulator.set_faults(error="Boom")
 
 
-def test_stop_is_prompt_while_a_call_sleeps_in_a_timeout_fault() -> None:
+@pytest.mark.parametrize(
+    ("faults", "ending"),
+    [({"error": "timeout"}, "ConnectionError"), ({"latency_ms": 600_000}, "200")],
+    ids=["timeout", "latency"],
+)
+def test_stop_is_prompt_while_a_call_sleeps_in_a_fault(faults: dict[str, Any], ending: str) -> None:
+    """The held call ends at once (a timeout is dropped, a slowed call answered) and stop
+    waits for no sleep to run out."""
     server = EmulatorServer().start()
-    server.set_faults(error="timeout")
-    failures: list[BaseException] = []
+    server.set_faults(**faults)
+    endings: list[object] = []
 
     def stuck_call() -> None:
         try:
-            call(server, timeout=20)
-        except requests.RequestException as error:
-            failures.append(error)
+            endings.append(str(call(server, timeout=20).status_code))
+        except requests.ConnectionError:
+            endings.append("ConnectionError")
 
     caller = threading.Thread(target=stuck_call)
     caller.start()
@@ -179,11 +197,11 @@ def test_stop_is_prompt_while_a_call_sleeps_in_a_timeout_fault() -> None:
     caller.join(timeout=5)
     assert time.monotonic() - started < 2
     assert not caller.is_alive()
-    assert failures
+    assert endings == [ending]
 
 
 def test_a_taken_port_cannot_be_started_on(emulator: EmulatorServer) -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(PortInUseError, match="already in use"):
         EmulatorServer(port=emulator.port).start()
 
 
@@ -205,3 +223,103 @@ def test_keep_alive_calls_do_not_stall_on_nagle() -> None:
             assert session.post(f"{emulator.url}/", params=params, timeout=5).ok
             durations.append(time.perf_counter() - started)
     assert sorted(durations)[len(durations) // 2] < 0.03
+
+
+def test_the_fleet_can_be_read_back_in_the_file_format(emulator: EmulatorServer) -> None:
+    response = requests.get(f"{emulator.url}/__emulator/fleet", timeout=5)
+    assert response.status_code == 200
+    assert Fleet.from_json(response.content) == emulator.fleet
+    light1 = response.json()["Products"][0]["Devices"][0]
+    assert {"DeviceName", "IotId", "DeviceSecret", "Status", "FirmwareVersion"} <= set(light1)
+
+
+def test_a_fleet_read_back_and_posted_again_changes_nothing(emulator: EmulatorServer) -> None:
+    before = emulator.fleet
+    shown = requests.get(f"{emulator.url}/__emulator/fleet", timeout=5).content
+    assert requests.post(f"{emulator.url}/__emulator/fleet", data=shown, timeout=5).ok
+    assert emulator.fleet == before and emulator.fleet is not before
+
+
+def test_a_running_job_can_be_advanced_by_posting_the_fleet(emulator: EmulatorServer) -> None:
+    document = emulator.fleet.to_dict()
+    rollout = next(job for job in document["Jobs"] if job["JobId"] == ROLLOUT_JOB)
+    rollout["Devices"][0].update(TaskStatus="SUCCEEDED", Progress="100")
+    assert control(emulator, "fleet", document).status_code == 200
+    body = call_action(
+        emulator.url,
+        "ListOTATaskByJob",
+        {"JobId": ROLLOUT_JOB, "DeviceNames.1": "light1"},
+    ).json()
+    assert body["Data"]["SimpleOTATaskInfo"][0]["Progress"] == "100"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"AccessKeys": {"testid": 1' + b"0" * 5000 + b"}}",
+            "an integer has more than 20 digits",
+        ),
+        (b'{"AccessKeys": {"testid": "a"}, "Jobs": [], "Jobs": []}', "duplicate key 'Jobs'"),
+    ],
+)
+def test_a_posted_fleet_json_cannot_hide_a_huge_number_or_a_repeated_key(
+    emulator: EmulatorServer, body: bytes, message: str
+) -> None:
+    response = requests.post(f"{emulator.url}/__emulator/fleet", data=body, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["error"] == f"posted fleet: {message}"
+
+
+def test_faults_of_one_action_leave_the_others_alone(emulator: EmulatorServer) -> None:
+    body = {"error": "ServiceUnavailable", "count": 1, "action": "QueryOTAJob"}
+    assert control(emulator, "faults", body).json()["faults"]["action"] == "QueryOTAJob"
+    assert call(emulator).status_code == 200
+    query = {"JobId": ROLLOUT_JOB}
+    assert call_action(emulator.url, "QueryOTAJob", query).status_code == 503
+    assert call_action(emulator.url, "QueryOTAJob", query).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body", [{"action": "DeleteEverything"}, {"count": int("9" * 30)}, {"error": 1, "error ": 2}]
+)
+def test_faults_for_an_unknown_action_or_odd_json_are_refused(
+    emulator: EmulatorServer, body: object
+) -> None:
+    assert control(emulator, "faults", body).status_code == 400
+
+
+def test_faults_with_a_key_given_twice_are_refused(emulator: EmulatorServer) -> None:
+    response = requests.post(
+        f"{emulator.url}/__emulator/faults",
+        data=b'{"error": "timeout", "error": "reset"}',
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad faults: duplicate key 'error'"
+
+
+def test_twenty_calls_are_served_at_once() -> None:
+    """The quota benches send ~20 concurrent calls: each gets a worker, none queues."""
+    with EmulatorServer(qps=1000) as emulator, ThreadPoolExecutor(20) as pool:
+        emulator.set_faults(latency_ms=60_000)
+        answers = [pool.submit(call, emulator) for _ in range(20)]
+        deadline = time.monotonic() + 10
+        while emulator.stats()["calls"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert emulator.stats()["calls"] == 20  # all twenty sleep in a worker together
+        emulator.reset()  # wakes them
+        assert [answer.result().status_code for answer in answers] == [200] * 20
+
+
+def test_the_worker_count_is_a_constructor_parameter() -> None:
+    with EmulatorServer(threads=1) as server:
+        server.set_faults(latency_ms=60_000)
+        with ThreadPoolExecutor(2) as pool:
+            answers = [pool.submit(call, server) for _ in range(2)]
+            deadline = time.monotonic() + 10
+            while server.stats()["calls"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert server.stats()["calls"] == 1  # the second waits for the only worker
+            server.set_faults()
+            assert [answer.result().status_code for answer in answers] == [200, 200]

@@ -294,7 +294,7 @@ def test_v3_expired_date(emulator: EmulatorServer) -> None:
 def frozen_server() -> Iterator[EmulatorServer]:
     """An emulator whose clock stands still: every call falls in the same second."""
     now = time.time()
-    with EmulatorServer(qps=3, clock=lambda: now) as server:
+    with EmulatorServer(qps=3, monotonic=lambda: now, wall_clock=lambda: now) as server:
         yield server
 
 

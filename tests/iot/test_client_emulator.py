@@ -1,4 +1,5 @@
-"""IotClient against the emulator: V1 and V3 with STS, paging, typed errors, retries."""
+"""IotClient against the emulator: V1 and V3 with STS, every action, paging, typed errors,
+retries, dropped connections."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from otabot.config import Credentials
 from otabot.emulator.fleet import (
@@ -30,7 +32,7 @@ from otabot.iot.errors import (
     SignatureError,
     UpstreamUnavailableError,
 )
-from otabot.iot.models import JobStatus, JobType
+from otabot.iot.models import JobStatus, JobType, TaskStatus
 from tests.iot.fakes import FakeTime, MakeClient
 
 SHOWCASE_JOBS = 14
@@ -182,7 +184,7 @@ def test_the_emulators_own_quota_throttles_and_every_call_still_succeeds() -> No
     # is what moves the emulator's one-second quota window along.
     shared = FakeTime(start=0.0)
     shared.now = time.time()
-    with EmulatorServer(qps=2, clock=shared.clock) as server:
+    with EmulatorServer(qps=2, monotonic=shared.clock, wall_clock=shared.clock) as server:
         client = IotClient(
             server.url,
             Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
@@ -216,3 +218,43 @@ def test_a_malformed_body_exhausts_the_attempts_as_upstream_unavailable(
     with pytest.raises(UpstreamUnavailableError):
         showcase(client)
     assert client.stats()["attempts"] == 4
+
+
+def test_a_dropped_connection_is_a_connection_error_that_is_retried(
+    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeTime
+) -> None:
+    emulator.set_faults(error="reset", count=1)
+    client = make_client()
+    assert len(showcase(client).items) == SHOWCASE_JOBS
+    assert client.stats()["attempts"] == 2 and len(fake_sleep.sleeps) == 1
+    assert emulator.stats()["by_code"] == {"fault.reset": 1, "OK": 1}
+
+
+def test_connections_dropped_every_time_end_as_upstream_unavailable(
+    make_client: MakeClient, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(error="reset")
+    client = make_client()
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        showcase(client)
+    assert caught.value.code == "otabot.ConnectionError"
+    assert isinstance(caught.value.__cause__, requests.ConnectionError)
+    assert client.stats()["attempts"] == 4
+
+
+def test_the_six_device_first_actions_answer_otabots_client(make_client: MakeClient) -> None:
+    client = make_client()
+    (task,) = client.list_ota_unfinished_tasks_by_device(LIGHT_PRODUCT_KEY, "light1")
+    detail = client.query_device_detail(LIGHT_PRODUCT_KEY, "light1")
+    assert (task.iot_id, task.progress, detail.firmware_version) == (detail.iot_id, None, "2.0.0")
+    packages = client.list_ota_firmware(LIGHT_PRODUCT_KEY, "2.1.0").items
+    assert sorted(package.is_delta for package in packages) == [False, True]
+    job = client.query_ota_job(task.job_id)
+    failed = client.list_ota_tasks_by_job(job.job_id, status=TaskStatus.FAILED, page_size=1)
+    assert (job.dest_version, failed.total, failed.items[0].description) == (
+        "2.1.0",
+        6,
+        "download timed out",
+    )
+    by_firmware = client.list_ota_jobs_by_firmware(job.firmware_id)
+    assert [listed.job_id for listed in by_firmware.items] == [job.job_id]
