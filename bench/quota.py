@@ -31,14 +31,16 @@ from otabot.config import Settings
 from otabot.iot.client import IotClient, RetryPolicy
 from otabot.iot.errors import IotError
 from otabot.service import JobsLookup, OtaService, QuotaLimiter
-from otabot.service.quota import QuotaBackend
-from otabot.service.redis_store import RedisCache, RedisLink, RedisQuota, connect
+from otabot.service.fairness import CALLER, Caller
+from otabot.service.quota import ActionQuota
+from otabot.service.redis_store import RedisActionQuota, RedisCache, RedisLink, connect
 
 PRODUCT = "a19mzPZabcd"
 ACTION = "ListOTAJobByDevice"
 FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
 ACCESS_KEY = ("testid", "testsecret")
 QPS = 10.0
+USERS = 10  # the lookups come from ten people, twenty each
 PATIENCE = 90.0  # seconds a lookup may wait for its slot in this bench (200 calls take ~20 s)
 
 
@@ -93,9 +95,9 @@ def control(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str
 class RecordingLimiter(QuotaLimiter):
     """A ``QuotaLimiter`` that notes when each attempt was let through (wall time)."""
 
-    def __init__(self, qps: float, backend: QuotaBackend | None = None) -> None:
-        backends = {ACTION: backend} if backend is not None else None
-        super().__init__(qps, backends=backends, max_wait=PATIENCE)
+    def __init__(self, qps: float, quota: ActionQuota | None = None) -> None:
+        quotas = {ACTION: quota} if quota is not None else None
+        super().__init__(qps, quotas=quotas, max_wait=PATIENCE)
         self.sent: list[float] = []
         self._sent_lock = threading.Lock()
 
@@ -128,6 +130,7 @@ def lookup_all(service: OtaService, devices: list[str], start_at: float) -> list
     lock = threading.Lock()
 
     def one(device: str) -> None:
+        CALLER.set(Caller(f"U{int(device.rsplit('-', 1)[1]) % USERS:02d}"))
         try:
             service.jobs(JobsLookup(PRODUCT, device, FIRMWARE))
         except IotError as error:
@@ -146,7 +149,8 @@ def lookup_all(service: OtaService, devices: list[str], start_at: float) -> list
 def worker(url: str, redis_url: str, devices: list[str], start_at: float) -> None:
     """One of the replicas: prints a JSON line with its call times and failures."""
     link = RedisLink(connect(redis_url))
-    limiter = RecordingLimiter(QPS, RedisQuota(link, QPS, account=ACCESS_KEY[0], action=ACTION))
+    quota = RedisActionQuota(link, QPS, account=ACCESS_KEY[0], action=ACTION)
+    limiter = RecordingLimiter(QPS, quota)
     service = build_service(url, limiter, RedisCache(link, namespace=ACCESS_KEY[0]))
     failures = lookup_all(service, devices, start_at)
     print(json.dumps({"sent": limiter.sent, "failures": failures, "stats": service.stats()}))

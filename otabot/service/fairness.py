@@ -10,7 +10,8 @@ a lookup already under way (the second call of a job card) joins the round being
 too, so a card that needs several calls is not sent to the back between them.
 Background work (watch polls) goes after every person's lookup. One person may have at
 most ``MAX_WAITING_PER_USER`` attempts waiting per action: far more than anyone types,
-few enough that a runaway script cannot fill the queue. In Redis the same rule runs in
+few enough that a runaway script cannot fill the queue (lookups with no Slack user, from
+the CLI, are one operator's and not capped). In Redis the same rule runs in
 one Lua script for every replica (``otabot.service.redis_store``); ``FairQueue`` is this
 process's copy of it.
 
@@ -28,6 +29,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 MAX_WAITING_PER_USER = 50
+ANONYMOUS = "-"  # no Slack user (the CLI, a bench): one operator, never capped
 BACKGROUND_CLASS = 1  # watch polls and other work nobody is waiting for
 INTERACTIVE_CLASS = 0
 
@@ -37,7 +39,7 @@ class Caller:
     """Who an interaction is for. ``admitted`` counts the attempts already let go, so later
     calls of the same lookup continue its turn."""
 
-    user: str = "-"
+    user: str = ANONYMOUS
     background: bool = False
     admitted: int = 0
 
@@ -120,7 +122,7 @@ class FairQueue:
     def push(self, ticket: Ticket) -> int:
         """Queue ``ticket``; the number of attempts ahead of it. ``TooManyWaiting`` past the cap."""
         with self._lock:
-            if self._waiting[ticket.user] >= self._max_per_user:
+            if ticket.user != ANONYMOUS and self._waiting[ticket.user] >= self._max_per_user:
                 raise TooManyWaiting(self._waiting[ticket.user])
             turn = self._turn_for(ticket.user, ticket.continuation)
             if not ticket.continuation:

@@ -167,7 +167,7 @@ if redis.call('ZCARD', KEYS[4]) == 0 then
 end
 local user = ARGV[6]
 local waiting = tonumber(redis.call('HGET', KEYS[7], user) or '0')
-if waiting >= tonumber(ARGV[9]) then return {-1, waiting, 0, replicas} end
+if user ~= '-' and waiting >= tonumber(ARGV[9]) then return {-1, waiting, 0, replicas} end
 local turn = turn_for(user, ARGV[8] == '1')
 if ARGV[8] ~= '1' then redis.call('HSET', KEYS[5], user, turn) end
 local arrival = string.format('%016d', redis.call('INCR', KEYS[9]))
