@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from typing import Any
 
 from emulator_process import otabot_emulator
@@ -33,7 +34,13 @@ from otabot.iot.errors import IotError
 from otabot.service import JobsLookup, OtaService, QuotaLimiter
 from otabot.service.fairness import CALLER, Caller
 from otabot.service.quota import ActionQuota
-from otabot.service.redis_store import RedisActionQuota, RedisCache, RedisLink, connect
+from otabot.service.redis_store import (
+    RedisActionQuota,
+    RedisCache,
+    RedisLink,
+    ReplicaHeartbeat,
+    connect,
+)
 
 PRODUCT = "a19mzPZabcd"
 ACTION = "ListOTAJobByDevice"
@@ -149,11 +156,14 @@ def lookup_all(service: OtaService, devices: list[str], start_at: float) -> list
 def worker(url: str, redis_url: str, devices: list[str], start_at: float) -> None:
     """One of the replicas: prints a JSON line with its call times and failures."""
     link = RedisLink(connect(redis_url))
-    quota = RedisActionQuota(link, QPS, account=ACCESS_KEY[0], action=ACTION)
+    replica = uuid.uuid4().hex[:12]
+    heartbeat = ReplicaHeartbeat(link, account=ACCESS_KEY[0], replica=replica).start()
+    quota = RedisActionQuota(link, QPS, account=ACCESS_KEY[0], action=ACTION, replica=replica)
     limiter = RecordingLimiter(QPS, quota)
     service = build_service(url, limiter, RedisCache(link, namespace=ACCESS_KEY[0]))
     failures = lookup_all(service, devices, start_at)
     print(json.dumps({"sent": limiter.sent, "failures": failures, "stats": service.stats()}))
+    heartbeat.stop()
     service.close()
 
 

@@ -13,7 +13,6 @@ reached Redis uses the whole ``qps``: it cannot know of others.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import math
@@ -92,11 +91,20 @@ return string.format('%.0f', pause)
 # The fair queue of every replica's waiting attempts (see otabot.service.fairness for the
 # rule). KEYS: slots, paused_until, replicas, queue, turns, serving, waiting, who, seq.
 # A queue member is "<arrival, 16 digits>:<replica>:<ticket>", so equal turns go by arrival.
-_QUEUE_PRELUDE = """
+_QUEUE_PRELUDE_TEMPLATE = """
 local function fmt(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- Replicas seen lately but not in the last few seconds may be serving from their local
+-- share (Redis was away for them, or they have just stopped): Redis keeps their share free.
+local function share(capacity)
+  local recent = redis.call('ZCARD', KEYS[3])
+  if recent <= 1 then return capacity end
+  local alive = redis.call('ZCOUNT', KEYS[3], fmt(now - ALIVE_US), '+inf')
+  return math.max(1, math.floor(capacity * alive / recent))
+end
 local function next_slot(capacity, window)
+  capacity = share(capacity)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - window))
   local slot = now
   local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -144,12 +152,21 @@ local function serve(turn)
 end
 """
 
+# A replica asks Redis every second (and every few milliseconds while it has attempts
+# waiting); one not heard from for this long is taken for stopped (its waiting attempts are
+# dropped) or serving from its local share (Redis keeps that share free for it).
+HEARTBEAT_EVERY_SECONDS = 1.0
+ALIVE_SECONDS = 3.0
+
+
+def _queue_prelude(alive_seconds: float) -> str:
+    return _QUEUE_PRELUDE_TEMPLATE.replace("ALIVE_US", str(round(alive_seconds * 1_000_000)))
+
+
 # ARGV: capacity, window, lookahead, replica, ticket, user, priority, continuation,
 # max waiting per user, heartbeat keep. {1, slot, wait, replicas}: go at once;
 # {0, member, ahead, replicas}: queued; {-1, waiting, 0, replicas}: too many waiting.
-_ARRIVE = (
-    _QUEUE_PRELUDE
-    + """
+_ARRIVE_BODY = """
 local capacity, window, lookahead = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local replicas = heartbeat(ARGV[4], tonumber(ARGV[10]))
 if redis.call('ZCARD', KEYS[4]) == 0 then
@@ -178,55 +195,52 @@ redis.call('HINCRBY', KEYS[7], user, 1)
 for i = 4, 9 do redis.call('PEXPIRE', KEYS[i], 3600000) end
 return {0, member, redis.call('ZRANK', KEYS[4], member), replicas}
 """
-)
 
 # ARGV: capacity, window, lookahead, replica, alive, heartbeat keep.
-# {1, member, slot, wait}: this replica's ticket goes; {0, delay}: ask again after delay
-# (0: the turn is another replica's); {0, -1}: nobody waits.
-_GRANT = (
-    _QUEUE_PRELUDE
-    + """
+# {1, member, slot, wait, replicas}: this replica's ticket goes; {0, delay, replicas}: ask
+# again after delay (0: the turn is another replica's); {0, -1, replicas}: nobody waits.
+_GRANT_BODY = """
 local capacity, window, lookahead = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-heartbeat(ARGV[4], tonumber(ARGV[6]))
+local replicas = heartbeat(ARGV[4], tonumber(ARGV[6]))
 while true do
   local head = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
-  if not head[1] then return {0, '-1'} end
+  if not head[1] then return {0, '-1', replicas} end
   local member = head[1]
   local owner = string.match(member, '^%d+:([^:]+):')
   local seen = tonumber(redis.call('ZSCORE', KEYS[3], owner) or '0')
   if now - seen > tonumber(ARGV[5]) then
     take(member)  -- its replica is gone: nobody is waiting for this ticket
   elseif owner ~= ARGV[4] then
-    return {0, '0'}
+    return {0, '0', replicas}
   else
     local slot = next_slot(capacity, window)
     local wait = slot - now
-    if wait > lookahead then return {0, fmt(wait - lookahead)} end
+    if wait > lookahead then return {0, fmt(wait - lookahead), replicas} end
     reserve(slot, member, window)
     take(member)
     serve(tonumber(head[2]) % 1e12)
-    return {1, member, fmt(slot), fmt(wait)}
+    return {1, member, fmt(slot), fmt(wait), replicas}
   end
 end
 """
-)
 
-_CANCEL = (
-    _QUEUE_PRELUDE
-    + """
-return take(ARGV[1])
+# KEYS: the queue keys (only KEYS[3], the replicas, is used). ARGV: replica, heartbeat keep.
+_HEARTBEAT_BODY = """
+return heartbeat(ARGV[1], tonumber(ARGV[2]))
 """
-)
+
+_CANCEL_BODY = """
+local taken = 0
+for i = 1, #ARGV do taken = taken + take(ARGV[i]) end
+return taken
+"""
 
 # ARGV: user, priority, capacity, window. {attempts ahead of a new one of user, next wait}
-_AHEAD = (
-    _QUEUE_PRELUDE
-    + """
+_AHEAD_BODY = """
 local score = tonumber(ARGV[2]) * 1e12 + turn_for(ARGV[1], false)
 local ahead = redis.call('ZCOUNT', KEYS[4], '-inf', fmt(score))
 return {ahead, fmt(math.max(0, next_slot(tonumber(ARGV[3]), tonumber(ARGV[4])) - now))}
 """
-)
 
 # Back from the local fallback: the attempts it let go (ages in ARGV[3..]) count in Redis.
 # KEYS: slots, sent. ARGV: window, replica, ages…
@@ -408,9 +422,6 @@ class QuotaKeys:
         ]
 
 
-# A replica that has not asked Redis for anything this long has stopped: its waiting
-# attempts are dropped from the queue (it asks every few milliseconds while it waits).
-ALIVE_SECONDS = 5.0
 # How often a waiting replica checks that its attempts are still queued in Redis.
 MEMBERSHIP_CHECK_SECONDS = 1.0
 
@@ -468,12 +479,15 @@ class RedisActionQuota:
         self._lock = threading.Lock()
         self._members: dict[str, str] = {}  # ticket id -> queue member, for tickets in Redis
         self._tickets: dict[str, Ticket] = {}
+        self._stale: list[str] = []  # members left in Redis when it went away (now local)
+        self._ready: list[Grant] = []  # tickets that went at once on rejoining the queue
         self._checked_at = -math.inf
         client = link.client
-        self._arrive = client.register_script(_ARRIVE)
-        self._grant = client.register_script(_GRANT)
-        self._cancel = client.register_script(_CANCEL)
-        self._ahead = client.register_script(_AHEAD)
+        prelude = _queue_prelude(alive_seconds)
+        self._arrive = client.register_script(prelude + _ARRIVE_BODY)
+        self._grant = client.register_script(prelude + _GRANT_BODY)
+        self._cancel = client.register_script(prelude + _CANCEL_BODY)
+        self._ahead = client.register_script(prelude + _AHEAD_BODY)
         self._handover = client.register_script(_HANDOVER)
         self._confirm = client.register_script(_CONFIRM)
         self._report = client.register_script(_REPORT)
@@ -495,6 +509,9 @@ class RedisActionQuota:
         return self.local.arrive(ticket, lookahead)
 
     def grant(self, lookahead: float) -> Grant | float:
+        with self._lock:
+            if self._ready:
+                return self._ready.pop(0)
         if len(self.local.queue) and not self._rejoin():
             self._hold_off_local()
             return self.local.grant(lookahead)
@@ -518,14 +535,16 @@ class RedisActionQuota:
             self._move_to_local()
             self._hold_off_local()
             return self.local.grant(lookahead)
+        self._note_replicas(int(answer[-1]))
         if int(answer[0]) == 0:
             delay = int(answer[1])
             return math.inf if delay < 0 else delay / 1_000_000
         member = _text(answer[1])
         ticket_id = member.rsplit(":", 1)[1]
         with self._lock:
-            self._members.pop(ticket_id, None)
             self._tickets.pop(ticket_id, None)
+            if self._members.pop(ticket_id, None) != member:  # a stale member: nobody waits
+                return 0.0
         return Grant(ticket_id, self._reservation(answer[2], answer[3]))
 
     def cancel(self, ticket: Ticket) -> None:
@@ -599,6 +618,7 @@ class RedisActionQuota:
         with self._lock:
             moved = sorted(self._members.items(), key=lambda item: item[1])
             self._members.clear()
+            self._stale.extend(member for _, member in moved)
             tickets = [self._tickets.pop(ticket_id) for ticket_id, _ in moved]
         for ticket in tickets:
             self.local.queue.push(ticket)
@@ -617,16 +637,34 @@ class RedisActionQuota:
         )
         if handed is None:
             return False
+        stale, self._stale = self._stale, []
+        if (
+            stale
+            and self._link.attempt(
+                lambda client: self._cancel(keys=self.keys.for_queue, args=stale, client=client),
+                None,
+            )
+            is None
+        ):
+            self._stale = stale + self._stale
+            return False
         for ticket in self.local.queue.tickets():
             self.local.queue.remove(ticket.id)
-            try:
-                queued = self._arrive_in_redis(ticket, 0.0)
-            except TooManyWaiting:
-                queued = None
-            if queued is None:  # gone again: it waits here
+            if not self._requeue(ticket):  # gone again: it waits here
                 self.local.queue.push(ticket)
                 return False
         return True
+
+    def _requeue(self, ticket: Ticket) -> bool:
+        """Queue a ticket in Redis again (it may go at once); False when Redis is away."""
+        try:
+            answer = self._arrive_in_redis(ticket, 0.0)
+        except TooManyWaiting:  # already queued to its cap elsewhere: it keeps its place
+            answer = None
+        if isinstance(answer, Reservation):
+            with self._lock:
+                self._ready.append(Grant(ticket.id, answer))
+        return answer is not None
 
     def _check_membership(self) -> None:
         """Tickets Redis dropped (it took this replica for gone) are queued again."""
@@ -649,9 +687,8 @@ class RedisActionQuota:
             with self._lock:
                 self._members.pop(ticket_id, None)
                 ticket = self._tickets.pop(ticket_id, None)
-            if ticket is not None:
-                with contextlib.suppress(TooManyWaiting):
-                    self._arrive_in_redis(ticket, 0.0)
+            if ticket is not None and not self._requeue(ticket):
+                self.local.queue.push(ticket)
 
     # --- the rate -----------------------------------------------------------------------
 
@@ -693,6 +730,56 @@ class RedisActionQuota:
             ),
             None,
         )
+
+
+class ReplicaHeartbeat:
+    """Tells Redis every second that this replica is alive (so the others leave it its
+    share and its waiting attempts their turn), and that it is gone when it stops."""
+
+    def __init__(
+        self,
+        link: RedisLink,
+        *,
+        account: str,
+        replica: str,
+        every: float = HEARTBEAT_EVERY_SECONDS,
+    ) -> None:
+        self._link = link
+        self._replica = replica
+        self._key = QuotaKeys.of(account, "-").replicas
+        self._every = every
+        self._stopped = threading.Event()
+        self._beat = link.client.register_script(_queue_prelude(ALIVE_SECONDS) + _HEARTBEAT_BODY)
+        self._thread = threading.Thread(
+            target=self._run, name=f"otabot-heartbeat-{replica}", daemon=True
+        )
+
+    def start(self) -> ReplicaHeartbeat:
+        self._thread.start()
+        return self
+
+    def beat(self) -> None:
+        keep = round(HEARTBEAT_SECONDS * 1_000_000)
+        self._link.attempt(
+            lambda client: self._beat(
+                keys=["", "", self._key], args=[self._replica, keep], client=client
+            ),
+            None,
+        )
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._every):
+            try:
+                self.beat()
+            except Exception:
+                logger.exception("the replica heartbeat failed; trying again")
+
+    def stop(self) -> None:
+        """Stop beating and leave the replicas Redis counts (a clean stop frees its share)."""
+        self._stopped.set()
+        if self._thread.ident is not None:
+            self._thread.join(self._every + 1)
+        self._link.attempt(lambda client: client.zrem(self._key, self._replica), None)
 
 
 def _text(value: Any) -> str:

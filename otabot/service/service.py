@@ -40,7 +40,13 @@ from otabot.service.lookups import (
     VersionLookup,
 )
 from otabot.service.quota import MemoryActionQuota, MemoryQuota, QuotaLimiter
-from otabot.service.redis_store import RedisActionQuota, RedisCache, RedisLink, connect
+from otabot.service.redis_store import (
+    RedisActionQuota,
+    RedisCache,
+    RedisLink,
+    ReplicaHeartbeat,
+    connect,
+)
 from otabot.service.results import (
     DeviceResult,
     Fetched,
@@ -86,6 +92,7 @@ class OtaService:
         limiter: QuotaLimiter | None = None,
         redis_cache: RedisCache | None = None,
         link: RedisLink | None = None,
+        heartbeat: ReplicaHeartbeat | None = None,
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = time.sleep,
         wall_clock: WallClock = time.time,
@@ -97,6 +104,7 @@ class OtaService:
         self._client = client
         self._limiter = limiter
         self._link = link
+        self._heartbeat = heartbeat
         self._local = LocalCache(cache_size, monotonic=monotonic)
         self.ttls = Ttls.from_cache_ttl(cache_ttl)
         self.kinds = Kinds.build(client, self.ttls, max_items)
@@ -120,9 +128,11 @@ class OtaService:
         account = settings.quota_account
         link: RedisLink | None = None
         redis_cache: RedisCache | None = None
+        heartbeat: ReplicaHeartbeat | None = None
         if settings.redis_url:
             redis_link = link = RedisLink(connect(settings.redis_url))
             replica = uuid.uuid4().hex[:12]
+            heartbeat = ReplicaHeartbeat(link, account=account, replica=replica).start()
             limiter = QuotaLimiter(
                 settings.api_qps,
                 quota_for=lambda action, qps: RedisActionQuota(
@@ -152,6 +162,7 @@ class OtaService:
             limiter=limiter,
             redis_cache=redis_cache,
             link=link,
+            heartbeat=heartbeat,
             wait_budget=settings.max_wait,
         )
 
@@ -283,6 +294,8 @@ class OtaService:
     def close(self) -> None:
         """Close the client and the Redis connections (of ``link``)."""
         self._client.close()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         if self._link is not None:
             self._link.client.close()
 
