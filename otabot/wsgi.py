@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 # Far above any request otabot serves (Slack's are a few KB); waitress's own default is 1 GB.
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 DROP_CONNECTION = "otabot.drop_connection"
+# When the request's last byte arrived (``time.monotonic``), stamped on the event loop
+# before the request waits for a worker thread: an app that counts arrivals per second
+# (the emulator) counts them as they came, not as threads got to them.
+ARRIVED = "otabot.arrived"
 
 
 class PortInUseError(OtabotError):
@@ -81,6 +85,7 @@ class _DroppableTask(WSGITask):  # type: ignore[misc]
     def get_environment(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environment()
         environ[DROP_CONNECTION] = self.drop_connection
+        environ[ARRIVED] = getattr(self.request, "arrived_at", None)
         return environ
 
     def drop_connection(self) -> None:
@@ -110,6 +115,10 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
         handled: bool = super().received(data)
         if self.request is None:
             self.request_started = None
+        arrived = time.monotonic()
+        for request in self.requests:
+            if getattr(request, "arrived_at", None) is None:
+                request.arrived_at = arrived
         return handled
 
 

@@ -29,7 +29,7 @@ from otabot.emulator.responses import (
     WireResponse,
     new_request_id,
 )
-from otabot.wsgi import DROP_CONNECTION
+from otabot.wsgi import ARRIVED, DROP_CONNECTION
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +85,12 @@ def checked_faults(data: object) -> Faults:
 class EmulatorApp:
     """The emulated API and its control endpoints, as one WSGI application."""
 
-    def __init__(self, platform: IotPlatform) -> None:
+    def __init__(self, platform: IotPlatform, *, arrival_times: bool = False) -> None:
+        """``arrival_times``: count calls by when they arrived (the server's stamp, on
+        ``time.monotonic``), not when a worker got to them; only for a platform on that
+        clock."""
         self.platform = platform
+        self._arrival_times = arrival_times
         self.responses = IotResponses(platform)
         self.pauses = Pauses()
         self.timeout_fault_seconds = TIMEOUT_FAULT_SECONDS
@@ -101,7 +105,7 @@ class EmulatorApp:
         self.pauses.wake()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        request = _wire_request(environ)
+        request = _wire_request(environ, self._arrival_times)
         try:
             response = self._route(request, environ)
         except Exception:
@@ -128,7 +132,7 @@ class EmulatorApp:
 
     def _api(self, request: WireRequest, environ: dict[str, Any]) -> WireResponse | None:
         platform = self.platform
-        call = platform.arrive(request.action)
+        call = platform.arrive(request.action, at=request.arrived)
         if call.latency_ms > 0:
             self.pauses.sleep(call.latency_ms / 1000)
         if call.fault in ("timeout", "reset"):
@@ -188,7 +192,7 @@ class EmulatorApp:
         return WireResponse(error.status, JSON_TYPE, error.body, error.headers, error.code)
 
 
-def _wire_request(environ: dict[str, Any]) -> WireRequest:
+def _wire_request(environ: dict[str, Any], arrival_times: bool) -> WireRequest:
     """The request as the wire layer reads it: raw target, lower-case headers, whole body."""
     headers = {
         key[5:].replace("_", "-").lower(): value
@@ -201,7 +205,8 @@ def _wire_request(environ: dict[str, Any]) -> WireRequest:
     length = int(environ.get("CONTENT_LENGTH") or 0)  # waitress has checked and capped it
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     target = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
-    return WireRequest(environ["REQUEST_METHOD"], target, headers, body)
+    arrived = environ.get(ARRIVED) if arrival_times else None
+    return WireRequest(environ["REQUEST_METHOD"], target, headers, body, arrived)
 
 
 def _json(status: int, body: dict[str, Any], indent: int | None = None) -> WireResponse:

@@ -320,11 +320,12 @@ class IotPlatform:
 
     # Calls, in the order the wire layer makes them.
 
-    def arrive(self, action: str) -> Call:
-        """Count an API call that reached the emulator and take its share of injected faults."""
+    def arrive(self, action: str, at: float | None = None) -> Call:
+        """Count an API call that reached the emulator (``at``: when, on the monotonic clock;
+        now by default) and take its share of injected faults."""
         label = action_label(action)
         with self._lock:
-            now = self._monotonic()
+            now = self._monotonic() if at is None else at
             self._counters.add("calls", action=label)
             self._busiest_second = max(self._busiest_second, self._all_calls.add(now))
             if label in actions.ACTIONS:
@@ -367,10 +368,11 @@ class IotPlatform:
         with self._lock:
             self._nonces.use(access_key_id, nonce, self._monotonic())
 
-    def admit(self, access_key_id: str, action: str) -> None:
-        """Take a slot of the key's per-second quota for ``action``, or ``Throttling.User``."""
+    def admit(self, access_key_id: str, action: str, at: float | None = None) -> None:
+        """Take a slot of the key's per-second quota for ``action`` (counted ``at`` the call's
+        arrival, now by default), or ``Throttling.User``."""
         with self._lock:
-            self._quota.admit(access_key_id, action, self._monotonic())
+            self._quota.admit(access_key_id, action, self._monotonic() if at is None else at)
 
     def stats(self) -> dict[str, Any]:
         """Calls since the last reset: by action, by code, the busiest second, throttled."""

@@ -89,6 +89,7 @@ class WireRequest:
     target: str
     headers: Mapping[str, str]
     body: bytes = b""
+    arrived: float | None = None  # when it arrived, on the platform's monotonic clock
 
     @property
     def path(self) -> str:
@@ -497,7 +498,7 @@ class IotResponses:
         else:
             access_key_id, nonce = self._verify_v1(request)
         self._platform.use_nonce(access_key_id, nonce)
-        self._platform.admit(access_key_id, request.action)
+        self._platform.admit(access_key_id, request.action, at=request.arrived)
         handler = ACTION_HANDLERS[request.action]
         params = Parameters(request.parameters)
         for name in handler.required:

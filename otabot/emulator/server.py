@@ -44,7 +44,7 @@ class EmulatorServer:
         self.platform = IotPlatform(
             fleet or sample_fleet(), qps=qps, monotonic=monotonic, wall_clock=wall_clock
         )
-        self.app = EmulatorApp(self.platform)
+        self.app = EmulatorApp(self.platform, arrival_times=monotonic is clocks.monotonic)
         self._host = host
         self._port = port
         self._threads = threads

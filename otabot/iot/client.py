@@ -62,6 +62,9 @@ Parse = Callable[[dict[str, Any]], T]
 
 # calls asked for; attempts sent (retries included); attempts the API throttled; calls that
 # ended in an error after any retries.
+# An attempt is signed before it waits for its quota slot (so only the send follows the
+# slot); one that waited longer than this is signed again, well inside the API's 15 min.
+RESIGN_AFTER_SECONDS = 60.0
 CLIENT_COUNTERS = ("calls", "attempts", "retries", "throttled", "failures")
 
 
@@ -407,8 +410,12 @@ class IotClient:
                         f"no time left to call {action} before the deadline",
                         code="otabot.DeadlineExceeded",
                     )
+                prepared = self._transport.prepare(query)
                 if self._gate is not None:
+                    waited_from = self._monotonic()
                     self._gate.before_attempt(action, limit)
+                    if self._monotonic() - waited_from > RESIGN_AFTER_SECONDS:
+                        prepared = self._transport.prepare(query)  # a fresher signature
             except (QuotaBusyError, UpstreamUnavailableError):
                 self._count(failures=1)
                 if last_error is not None:
@@ -419,7 +426,7 @@ class IotClient:
             self._count(attempts=1, retries=1 if attempt > 1 else 0)
             error: IotError | None = None
             try:
-                answer = self._transport.send(query, remaining)
+                answer = self._transport.send(prepared, remaining)
                 return decode(action, answer, parse, attempt=attempt)
             except IotError as caught:
                 error = caught

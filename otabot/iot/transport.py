@@ -90,8 +90,22 @@ class Transport:
         if self._owns_session:
             self._session.close()
 
-    def send(self, query: Mapping[str, str], remaining: float) -> Answer:
-        """Send one signed ``POST`` with ``query`` and read its answer within ``remaining`` s.
+    def prepare(self, query: Mapping[str, str]) -> requests.PreparedRequest:
+        """One signed ``POST`` with ``query``, ready to send: a fresh nonce and timestamp.
+
+        Prepared before the quota lets the attempt go, so that nothing but the send itself
+        lies between the slot and the API: the less time there, the less jitter eats into
+        the quota's margin.
+        """
+        return requests.Request(
+            "POST",
+            f"{self._endpoint}?{canonical_query(query)}",
+            headers=_REQUEST_HEADERS,
+            auth=self._auth,
+        ).prepare()
+
+    def send(self, prepared: requests.PreparedRequest, remaining: float) -> Answer:
+        """Send a ``prepare``d request and read its answer within ``remaining`` s.
 
         A session passed in keeps its own adapters: there, the status line and headers are
         bounded by the read timeout per socket read, and checked against the deadline once
@@ -102,12 +116,6 @@ class Transport:
         read_timeout = min(self._read_timeout, remaining)
         started = time.perf_counter()
         try:
-            prepared = requests.Request(
-                "POST",
-                f"{self._endpoint}?{canonical_query(query)}",
-                headers=_REQUEST_HEADERS,
-                auth=self._auth,
-            ).prepare()
             with self._deadline.until(deadline):
                 response = self._session.send(
                     prepared,

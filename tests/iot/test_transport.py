@@ -24,6 +24,11 @@ EMPTY_PAGE = page([])
 MakeTransport = Callable[..., Transport]
 
 
+def send(transport: Transport, remaining: float) -> Answer:
+    """One attempt, prepared (signed) and sent as the client does."""
+    return transport.send(transport.prepare(QUERY), remaining)
+
+
 @pytest.fixture
 def make_transport(api: CannedApi) -> Iterator[MakeTransport]:
     made: list[Transport] = []
@@ -40,7 +45,7 @@ def make_transport(api: CannedApi) -> Iterator[MakeTransport]:
 
 def unavailable(transport: Transport, remaining: float = 20.0) -> UpstreamUnavailableError:
     with pytest.raises(UpstreamUnavailableError) as caught:
-        transport.send(QUERY, remaining)
+        send(transport, remaining)
     return caught.value
 
 
@@ -48,7 +53,7 @@ def test_an_answer_is_read_whole_with_its_status_and_headers(
     api: CannedApi, make_transport: MakeTransport
 ) -> None:
     api.queue(Reply(status=404, body=b"{}", headers={"x-acs-request-id": "R" * 500}))
-    answer = make_transport().send(QUERY, 5.0)
+    answer = send(make_transport(), 5.0)
     assert (answer.status, answer.content) == (404, b"{}")
     assert answer.headers["X-ACS-REQUEST-ID"] == "R" * 500  # case-insensitive
     assert answer.request_id is not None and len(answer.request_id) <= 128
@@ -59,7 +64,7 @@ def test_the_request_is_a_signed_post_with_an_empty_body(
     api: CannedApi, make_transport: MakeTransport
 ) -> None:
     api.queue(Reply(body=EMPTY_PAGE))
-    make_transport().send(QUERY, 5.0)
+    send(make_transport(), 5.0)
     [received] = api.received
     assert (received.method, received.path, received.body) == ("POST", "/", b"")
     assert received.query["ProductKey"] == "a19mzPZabcd"
@@ -71,8 +76,8 @@ def test_the_request_is_a_signed_post_with_an_empty_body(
 def test_every_send_is_signed_anew(api: CannedApi, make_transport: MakeTransport) -> None:
     api.queue(Reply(body=EMPTY_PAGE))
     transport = make_transport()
-    transport.send(QUERY, 5.0)
-    transport.send(QUERY, 5.0)
+    send(transport, 5.0)
+    send(transport, 5.0)
     assert len({received.nonce for received in api.received}) == 2
 
 
@@ -82,7 +87,7 @@ def test_consecutive_sends_reuse_one_pooled_connection(
     api.queue(Reply(body=EMPTY_PAGE))
     transport = make_transport()
     for _ in range(3):
-        transport.send(QUERY, 5.0)
+        send(transport, 5.0)
     assert len({received.client_port for received in api.received}) == 1
 
 
@@ -149,7 +154,7 @@ def test_an_answer_dripped_quickly_is_read_whole(
     api: CannedApi, make_transport: MakeTransport
 ) -> None:
     api.queue(Reply(body=EMPTY_PAGE, drip=0.0005, drip_head=True))
-    answer = make_transport(read_timeout=10.0).send(QUERY, 10.0)
+    answer = send(make_transport(read_timeout=10.0), 10.0)
     assert answer.status == 200 and answer.content.startswith(b"{")
 
 
@@ -203,7 +208,7 @@ def test_a_redirect_is_not_followed_with_the_signed_request(
     api: CannedApi, make_transport: MakeTransport
 ) -> None:
     api.queue(Reply(status=302, body=b"", headers={"Location": f"{api.url}/elsewhere"}))
-    answer = make_transport().send(QUERY, 5.0)
+    answer = send(make_transport(), 5.0)
     assert answer.status == 302
     assert [received.path for received in api.received] == ["/"]
 
@@ -216,14 +221,14 @@ def test_proxy_variables_in_the_environment_are_not_consulted(
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     api.queue(Reply(body=EMPTY_PAGE))
-    assert make_transport().send(QUERY, 5.0).status == 200
+    assert send(make_transport(), 5.0).status == 200
 
 
 def test_a_session_passed_in_is_used_and_left_open(api: CannedApi) -> None:
     session = requests.Session()
     api.queue(Reply(body=EMPTY_PAGE))
     transport = Transport(api.url, SignatureV3(Credentials(KEY_ID, SECRET)), session=session)
-    assert transport.send(QUERY, 5.0).status == 200
+    assert send(transport, 5.0).status == 200
     transport.close()
     assert session.post(api.url).status_code == 200
     session.close()
@@ -245,12 +250,12 @@ def test_over_https_the_deadline_bounds_the_headers_too(
     api.queue(Reply(body=EMPTY_PAGE), Reply(body=EMPTY_PAGE, drip=drip, drip_head=True))
     transport = Transport(api.url, SignatureV3(Credentials(KEY_ID, SECRET)), read_timeout=10.0)
     transport._session.verify = str(ca_file)  # the real endpoints need no CA of their own
-    assert transport.send(QUERY, 5.0).status == 200  # the handshake, out of the timing
+    assert send(transport, 5.0).status == 200  # the handshake, out of the timing
     started = time.monotonic()
     if drip:
         error = unavailable(transport, remaining=0.4)
         assert error.code == "otabot.ReadTimeout"
         assert time.monotonic() - started < 1.2
     else:
-        assert transport.send(QUERY, 0.4).content.startswith(b"{")
+        assert send(transport, 0.4).content.startswith(b"{")
     transport.close()
