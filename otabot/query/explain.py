@@ -138,8 +138,13 @@ def _words(error: IotError, query: Query) -> tuple[Phrase, bool]:
     if isinstance(error, UpstreamUnavailableError):
         return ("IoT Platform is not answering right now — try again in a moment.",), True
     if isinstance(error, InvalidRequestError):
-        return ("IoT Platform refused the query: ", Code(error.message), "."), False
-    return ("IoT Platform call failed: ", Code(error.message), "."), error.retryable
+        return ("IoT Platform refused the query: ", Code(_sentence(error.message)), "."), False
+    return ("IoT Platform call failed: ", Code(_sentence(error.message)), "."), error.retryable
+
+
+def _sentence(message: str) -> str:
+    """The API's message without its own full stop (ours ends the sentence)."""
+    return message.rstrip(". ") or message
 
 
 def _device_of(query: Query) -> tuple[str | None, str | None]:
