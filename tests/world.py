@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,6 +89,16 @@ def fleet() -> WorldSource:
     return source
 
 
+def _use_case(name: str) -> Callable[..., Any]:
+    """A method that records the use case asked for, then asks the real service."""
+
+    def ask(self: RecordingService, lookup: Any, refresh: bool = False) -> Any:
+        return self._ask(name, lookup, refresh)
+
+    ask.__name__ = name
+    return ask
+
+
 class RecordingService:
     """The real ``OtaService`` over a ``WorldSource``, recording each use case asked for."""
 
@@ -116,26 +127,13 @@ class RecordingService:
             self.refreshes.append(refresh)
         return getattr(self.inner, use_case)(lookup, refresh=refresh)
 
-    def jobs(self, lookup: Any, refresh: bool = False) -> Any:
-        return self._ask("jobs", lookup, refresh)
-
-    def device(self, lookup: Any, refresh: bool = False) -> Any:
-        return self._ask("device", lookup, refresh)
-
-    def job(self, lookup: Any, refresh: bool = False) -> Any:
-        return self._ask("job", lookup, refresh)
-
-    def failed(self, lookup: Any, refresh: bool = False) -> Any:
-        return self._ask("failed", lookup, refresh)
-
-    def firmwares(self, lookup: Any, refresh: bool = False) -> Any:
-        return self._ask("firmwares", lookup, refresh)
-
-    def resolve_version(self, lookup: Any, refresh: bool = False) -> Any:
-        return self._ask("resolve_version", lookup, refresh)
-
-    def firmware_jobs(self, lookup: Any, refresh: bool = False) -> Any:
-        return self._ask("firmware_jobs", lookup, refresh)
+    jobs = _use_case("jobs")
+    device = _use_case("device")
+    job = _use_case("job")
+    failed = _use_case("failed")
+    firmwares = _use_case("firmwares")
+    resolve_version = _use_case("resolve_version")
+    firmware_jobs = _use_case("firmware_jobs")
 
     def close(self) -> None:
         pass

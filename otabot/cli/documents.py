@@ -21,7 +21,6 @@ from otabot.query.answers import (
     JobAnswer,
     JobsAnswer,
 )
-from otabot.query.queries import JobsQuery
 from otabot.query.statuses import TASK_STATUS_ORDER, status_token
 from otabot.service import JobResult
 
@@ -88,7 +87,7 @@ def jobs_document(answer: JobsAnswer, page_size: int, paged: bool) -> Document:
     listing = Listing.of(jobs, query.page, page_size, paged)
     out: Document = {
         "product_key": query.product_key,
-        "device_name": query.device_name if isinstance(query, JobsQuery) else None,
+        "device_name": query.device_name,
         "firmware_id": answer.firmware_id,
         "iot_instance_id": query.instance,
         "total": len(jobs) if query.status is not None else result.total,

@@ -13,7 +13,6 @@ from typing import Generic, TypeVar
 
 from otabot.cli.text import fields, plain, printable, table, utc
 from otabot.iot.models import DeviceDetail, Firmware, JobDetail, OtaJob, OtaTask
-from otabot.iot.paging import page_slice, pages_to_show
 from otabot.query import words
 from otabot.query.answers import (
     Answer,
@@ -22,10 +21,10 @@ from otabot.query.answers import (
     FirmwareAnswer,
     JobAnswer,
     JobsAnswer,
+    Shown,
 )
 from otabot.query.explain import forbidden_part
 from otabot.query.phrases import Phrase, dotted, plural
-from otabot.query.queries import JobsQuery
 from otabot.query.statuses import TASK_STATUS_ORDER, ordered_counts, status_words
 from otabot.service import JobResult
 from otabot.service.results import Part
@@ -108,9 +107,8 @@ class Listing(Generic[T]):
     def of(cls, items: tuple[T, ...], asked: int, page_size: int, paged: bool) -> Listing[T]:
         if not paged:
             return cls(items)
-        pages = pages_to_show(len(items), page_size)
-        page = min(max(asked, 1), pages)
-        return cls(page_slice(items, page, page_size), page, pages)
+        shown = Shown.of(items, asked, page_size)
+        return cls(shown.items, shown.page, shown.pages)
 
     def words(self, asked: int) -> str | None:
         if self.page is None or self.pages is None:
@@ -130,6 +128,21 @@ def _fetched(answer: Answer, now: datetime) -> str:
     return plain(words.fetched(answer.provenance, now))
 
 
+def _title(head: str, product: str, instance: str | None, *middle: str | None) -> str:
+    """``head · product PK · … · default instance``."""
+    return dotted([head, f"product {product}", *middle, plain(words.instance(instance))])
+
+
+def _rows(columns: tuple[str, ...], rows: list[tuple[str, ...]], empty: str) -> list[str]:
+    """A table of the rows, or ``(empty)`` when there are none."""
+    return table(columns, rows) if rows else [f"({empty})"]
+
+
+def _summary(parts: list[str | None], answer: Answer, now: datetime, cut: str | None) -> str:
+    """``12 jobs: … · page 1 of 3 · fetched 06:49:31 UTC · … · times in UTC``."""
+    return dotted([*parts, _fetched(answer, now), cut, TIMES])
+
+
 # --- the device card --------------------------------------------------------------------
 
 
@@ -139,15 +152,7 @@ def device_view(answer: DeviceAnswer, now: datetime) -> list[str]:
     product = query.product_key
     if device is not None and device.product_name:
         product = f"{device.product_name} ({query.product_key})"
-    out = [
-        dotted(
-            [
-                f"OTA · {query.device_name}",
-                f"product {product}",
-                plain(words.instance(query.instance)),
-            ]
-        )
-    ]
+    out = [_title(f"OTA · {query.device_name}", product, query.instance)]
     out.extend(fields([("device", _device_line(result.device))]))
     tasks = result.tasks.value
     if tasks is None:
@@ -156,7 +161,7 @@ def device_view(answer: DeviceAnswer, now: datetime) -> list[str]:
         out.append(words.NO_UPDATE)
     else:
         out.extend(table(TASK_COLUMNS, [_task_row(task) for task in tasks]))
-    out.append(dotted([_fetched(answer, now), TIMES]))
+    out.append(_summary([], answer, now, None))
     return [printable(line) for line in out]
 
 
@@ -191,37 +196,25 @@ def jobs_view(answer: JobsAnswer, now: datetime, page_size: int, paged: bool) ->
     query, result = answer.query, answer.result
     jobs = result.filtered(query.status)
     shown, page_words = _page(jobs, query.page, page_size, paged)
-    subject = (
-        query.device_name if isinstance(query, JobsQuery) else f"firmware {answer.firmware_id}"
-    )
+    subject = query.device_name or f"firmware {answer.firmware_id}"
     out = [
-        dotted(
-            [
-                f"OTA jobs · {subject}",
-                f"product {query.product_key}",
-                f"firmware {answer.firmware_id}",
-                plain(words.instance(query.instance)),
-            ]
+        _title(
+            f"OTA jobs · {subject}",
+            query.product_key,
+            query.instance,
+            f"firmware {answer.firmware_id}",
         )
     ]
     resolved = plain(words.version_resolved(answer))
     if resolved:
         out.append(resolved)
-    if shown:
-        out.extend(table(JOB_COLUMNS, [_job_row(job) for job in shown]))
-    elif query.status is not None:
-        out.append(f"(no {status_words(query.status.value)} jobs)")
-    else:
-        out.append("(no jobs)")
+    shown_status = f"{status_words(query.status.value)} " if query.status is not None else ""
+    out.extend(_rows(JOB_COLUMNS, [_job_row(job) for job in shown], f"no {shown_status}jobs"))
     counts = ", ".join(f"{n} {status_words(s)}" for s, n in words.job_counts(result.counts))
     total = plural(len(result.jobs), "job") + (f": {counts}" if counts else "")
-    summary: list[str | None] = [total]
-    if query.status is not None:
-        summary.append(f"showing only {status_words(query.status.value)} ({len(jobs)})")
-    summary.extend([page_words, _fetched(answer, now)])
-    if result.truncated:
-        summary.append(words.truncated(len(result.jobs), result.total, "jobs"))
-    out.append(dotted([*summary, TIMES]))
+    only = f"showing only {shown_status}({len(jobs)})" if query.status is not None else None
+    cut = words.cut(len(result.jobs), result.total, "jobs")
+    out.append(_summary([total, only, page_words], answer, now, cut))
     return [printable(line) for line in out]
 
 
@@ -245,19 +238,19 @@ def _job_row(job: OtaJob) -> tuple[str, ...]:
 def job_view(result: JobResult, answer: JobAnswer | FailedAnswer, now: datetime) -> list[str]:
     query, job = answer.query, result.job
     out = [
-        dotted(
+        _title(f"OTA job · {job.job_id or query.job_id}", job.product_key or "?", query.instance)
+    ]
+    device = query.device_name
+    out.extend(
+        fields(
             [
-                f"OTA job · {job.job_id or query.job_id}",
-                f"product {job.product_key or '?'}",
-                plain(words.instance(query.instance)),
+                *_job_fields(job, now),
+                ("tasks", _counts_line(result)),
+                ("device", None if device is None else _device_task_line(result, device)),
             ]
         )
-    ]
-    out.extend(fields(_job_fields(job, now)))
-    out.extend(fields([("tasks", _counts_line(result))]))
-    if query.device_name is not None:
-        out.extend(fields([("device", _device_task_line(result, query.device_name))]))
-    out.append(dotted([_fetched(answer, now), TIMES]))
+    )
+    out.append(_summary([], answer, now, None))
     return [printable(line) for line in out]
 
 
@@ -321,13 +314,10 @@ def failed_view(answer: FailedAnswer, page_size: int, paged: bool) -> list[str]:
     result = answer.result
     shown, page_words = _page(result.tasks, answer.query.page, page_size, paged)
     out = [dotted([f"failed devices: {result.total}", page_words])]
-    if shown:
-        out.extend(table(FAILED_COLUMNS, [_failed_row(task) for task in shown]))
-    else:
-        out.append("(no device has failed in this job)")
-    if result.truncated:
-        out.append(words.truncated(len(result.tasks), result.total, "failed devices"))
-    return [printable(line) for line in out]
+    rows = [_failed_row(task) for task in shown]
+    out.extend(_rows(FAILED_COLUMNS, rows, "no device has failed in this job"))
+    cut = words.cut(len(result.tasks), result.total, "failed devices")
+    return [printable(line) for line in (out if cut is None else [*out, cut])]
 
 
 def _failed_row(task: OtaTask) -> tuple[str, ...]:
@@ -348,23 +338,18 @@ def firmware_view(answer: FirmwareAnswer, now: datetime, page_size: int, paged: 
     shown, page_words = _page(answer.firmwares, query.page, page_size, paged)
     name = next((f.product_name for f in answer.firmwares if f.product_name), "")
     out = [
-        dotted(
-            [
-                f"Firmware · {name or query.product_key}",
-                f"product {query.product_key}",
-                plain(words.version_resolved(answer)) or None,
-                plain(words.instance(query.instance)),
-            ]
+        _title(
+            f"Firmware · {name or query.product_key}",
+            query.product_key,
+            query.instance,
+            plain(words.version_resolved(answer)) or None,
         )
     ]
-    if shown:
-        out.extend(table(FIRMWARE_COLUMNS, [_firmware_row(f) for f in shown]))
-    else:
-        out.append("(this product has no firmware packages)")
-    summary = [plural(len(answer.firmwares), "package"), page_words, _fetched(answer, now)]
-    if answer.truncated:
-        summary.append(words.truncated(len(answer.firmwares), answer.total, "packages"))
-    out.append(dotted([*summary, TIMES]))
+    rows = [_firmware_row(firmware) for firmware in shown]
+    out.extend(_rows(FIRMWARE_COLUMNS, rows, "this product has no firmware packages"))
+    cut = words.cut(len(answer.firmwares), answer.total, "packages")
+    summary = [plural(len(answer.firmwares), "package"), page_words]
+    out.append(_summary(summary, answer, now, cut))
     return [printable(line) for line in out]
 
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from otabot.iot.models import Firmware
+from otabot.iot.paging import page_slice, pages_to_show
 from otabot.query.queries import (
     DeviceQuery,
     FailedQuery,
-    FirmwareJobsQuery,
     FirmwareQuery,
     JobQuery,
     JobsQuery,
     Query,
-    VersionedQuery,
+    version_lookup,
+    with_firmware,
 )
 from otabot.service import (
     DeviceLookup,
@@ -41,6 +42,8 @@ from otabot.service import (
     VersionResult,
 )
 from otabot.service.results import FirmwareJobsResult, JobListing, Provenance
+
+T = TypeVar("T")
 
 
 class OtaLookups(Protocol):
@@ -63,6 +66,21 @@ class OtaLookups(Protocol):
     ) -> FirmwareJobsResult: ...
 
 
+@dataclass(frozen=True)
+class Shown(Generic[T]):
+    """The page of a list a person is shown (a page asked past the end shows the last)."""
+
+    items: tuple[T, ...]
+    page: int
+    pages: int
+
+    @classmethod
+    def of(cls, items: tuple[T, ...], asked: int, page_size: int) -> Shown[T]:
+        pages = pages_to_show(len(items), page_size)
+        page = min(max(asked, 1), pages)
+        return cls(page_slice(items, page, page_size), page, pages)
+
+
 def merged(*provenances: Provenance) -> Provenance:
     """Several steps as one answer: oldest fetch, cached only if all were, calls summed."""
     return Provenance(
@@ -71,6 +89,11 @@ def merged(*provenances: Provenance) -> Provenance:
         upstream_calls=sum(p.upstream_calls for p in provenances),
         request_ids=tuple(rid for p in provenances for rid in p.request_ids),
     )
+
+
+def job_partial(result: JobResult) -> bool:
+    """Whether a job card lacks a part its RAM policy kept away."""
+    return result.counts.error is not None or result.device_task.error is not None
 
 
 @dataclass(frozen=True)
@@ -89,13 +112,13 @@ class DeviceAnswer:
 
 @dataclass(frozen=True)
 class JobsAnswer:
-    """Jobs of a device (``JobsQuery``) or of a package (``FirmwareJobsQuery``).
+    """Jobs of a package: of one device, or all of them.
 
     ``query`` names the package by FirmwareId; ``version`` is how the user named it,
     when by version.
     """
 
-    query: JobsQuery | FirmwareJobsQuery
+    query: JobsQuery
     result: JobListing
     version: VersionResult | None
     provenance: Provenance
@@ -118,7 +141,7 @@ class JobAnswer:
 
     @property
     def partial(self) -> bool:
-        return self.result.counts.error is not None or self.result.device_task.error is not None
+        return job_partial(self.result)
 
 
 @dataclass(frozen=True)
@@ -135,7 +158,7 @@ class FailedAnswer:
 
     @property
     def partial(self) -> bool:
-        return self.job.counts.error is not None or self.job.device_task.error is not None
+        return job_partial(self.job)
 
 
 @dataclass(frozen=True)
@@ -159,7 +182,7 @@ class FirmwareAnswer:
 class VersionChoice:
     """A version names several packages (other modules, full and delta): which one?"""
 
-    query: VersionedQuery
+    query: JobsQuery
     version: VersionResult
 
     @property
@@ -173,7 +196,7 @@ class VersionChoice:
 class VersionMissing:
     """No package of the product has the version; ``version.newest`` are the newest ones."""
 
-    query: VersionedQuery | FirmwareQuery
+    query: JobsQuery | FirmwareQuery
     version: VersionResult
 
     @property
@@ -210,22 +233,24 @@ def look_up(service: OtaLookups, query: Query, *, refresh: bool = False) -> Answ
     return _jobs(service, query, refresh)
 
 
-def _jobs(service: OtaLookups, query: VersionedQuery, refresh: bool) -> Answer:
+def _jobs(service: OtaLookups, query: JobsQuery, refresh: bool) -> Answer:
     version: VersionResult | None = None
     if query.firmware_id is None:
         assert query.version is not None
-        version = service.resolve_version(query.version_lookup(query.version), refresh=refresh)
+        version = service.resolve_version(version_lookup(query), refresh=refresh)
         if not version.matches:
             return VersionMissing(query, version)
         if len(version.matches) > 1:
             return VersionChoice(query, version)
-        query = query.with_firmware(version.matches[0].firmware_id)
+        query = with_firmware(query, version.matches[0].firmware_id)
     assert query.firmware_id is not None
     result: JobListing
-    if isinstance(query, JobsQuery):
-        result = service.jobs(query.lookup(query.firmware_id), refresh=refresh)
+    firmware_id, instance = query.firmware_id, query.instance
+    if query.device_name is not None:
+        lookup = JobsLookup(query.product_key, query.device_name, firmware_id, instance)
+        result = service.jobs(lookup, refresh=refresh)
     else:
-        result = service.firmware_jobs(query.lookup(query.firmware_id), refresh=refresh)
+        result = service.firmware_jobs(FirmwareJobsLookup(firmware_id, instance), refresh=refresh)
     steps = (result.provenance,) if version is None else (version.provenance, result.provenance)
     return JobsAnswer(query, result, version, merged(*steps))
 
@@ -234,7 +259,7 @@ def _firmware(service: OtaLookups, query: FirmwareQuery, refresh: bool) -> Answe
     if query.version is None:
         listed = service.firmwares(query.lookup(), refresh=refresh)
         return FirmwareAnswer(query, listed.firmwares, listed.total, None, listed.provenance)
-    version = service.resolve_version(query.version_lookup(query.version), refresh=refresh)
+    version = service.resolve_version(version_lookup(query), refresh=refresh)
     if not version.matches:
         return VersionMissing(query, version)
     matches = version.matches

@@ -28,7 +28,6 @@ from otabot.query.phrases import Code, Phrase, Typed, phrase
 from otabot.query.queries import (
     DeviceQuery,
     FailedQuery,
-    FirmwareJobsQuery,
     FirmwareQuery,
     JobQuery,
     JobsQuery,
@@ -39,11 +38,18 @@ from otabot.query.queries import (
 FIRST_ACTION: dict[type, str] = {
     DeviceQuery: "QueryDeviceDetail",
     JobsQuery: "ListOTAJobByDevice",
-    FirmwareJobsQuery: "ListOTAJobByFirmware",
     JobQuery: "QueryOTAJob",
     FailedQuery: "ListOTATaskByJob",
     FirmwareQuery: "ListOTAFirmware",
 }
+
+
+def first_action(query: Query) -> str:
+    if isinstance(query, JobsQuery) and query.device_name is None:
+        return "ListOTAJobByFirmware"
+    return FIRST_ACTION[type(query)]
+
+
 # AuthActionPermissionDeny: the resource is not this account's, whatever the RAM policy.
 NOT_THIS_ACCOUNTS = "iot.common.AuthActionPermissionDeny"
 MAX_WAIT_SECONDS = 3600
@@ -127,7 +133,7 @@ def _words(error: IotError, query: Query) -> tuple[Phrase, bool]:
             return ("IoT instance ", Code(instance), " not found."), False
         return ("This account needs an IoT instance ID — add instance=ID.",), False
     if isinstance(error, ForbiddenError):
-        action = error.action or FIRST_ACTION[type(query)]
+        action = error.action or first_action(query)
         if error.code == NOT_THIS_ACCOUNTS:
             return ("IoT Platform refused: what this asks for is not this account's.",), False
         return phrase(

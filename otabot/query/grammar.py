@@ -35,7 +35,6 @@ from otabot.query.queries import (
     MAX_PAGE,
     DeviceQuery,
     FailedQuery,
-    FirmwareJobsQuery,
     FirmwareQuery,
     HelpQuery,
     JobQuery,
@@ -396,8 +395,8 @@ def _firmware_jobs(reader: _Reader) -> Query | UsageProblem:
     how = "add product=PK (a firmware's jobs are listed within its product)"
     product = reader.product(given) if given is not None else reader.default_product(None, how)
     firmware_id, version = reader.firmware()
-    return FirmwareJobsQuery(
-        product, firmware_id, version, reader.job_status(), reader.page(), reader.instance()
+    return JobsQuery(
+        product, None, firmware_id, version, reader.job_status(), reader.page(), reader.instance()
     )
 
 

@@ -18,10 +18,8 @@ from otabot.query.statuses import status_token
 from otabot.service import (
     DeviceLookup,
     FailedLookup,
-    FirmwareJobsLookup,
     FirmwareLookup,
     JobLookup,
-    JobsLookup,
     VersionLookup,
 )
 
@@ -36,10 +34,6 @@ def _options(**options: str | int | None) -> tuple[str, ...]:
             continue
         words.append(f"{key}={value}")
     return tuple(words)
-
-
-def _page(page: int) -> int:
-    return max(1, min(page, MAX_PAGE))
 
 
 @dataclass(frozen=True)
@@ -67,10 +61,12 @@ class DeviceQuery:
 
 @dataclass(frozen=True)
 class JobsQuery:
-    """The jobs of a device for a firmware, given by FirmwareId or by version."""
+    """The jobs of a firmware package, given by FirmwareId or by version: those of one
+    device (``ListOTAJobByDevice``), or without a device every job of the package
+    (``ListOTAJobByFirmware``)."""
 
     product_key: str
-    device_name: str
+    device_name: str | None
     firmware_id: str | None
     version: str | None = None
     status: JobStatus | None = None
@@ -81,66 +77,22 @@ class JobsQuery:
     command: ClassVar[str] = "jobs"
 
     def args(self) -> tuple[str, ...]:
-        firmware = self.firmware_id if self.firmware_id else f"version={self.version}"
-        return (
-            f"{self.product_key}/{self.device_name}",
-            firmware,
-            *_options(
-                status=status_token(self.status) if self.status else None,
-                page=self.page,
-                instance=self.instance,
-            ),
-        )
-
-    def at_page(self, page: int) -> JobsQuery:
-        return replace(self, page=_page(page))
-
-    def with_firmware(self, firmware_id: str) -> JobsQuery:
-        """The same query for one package (a version resolved)."""
-        return replace(self, firmware_id=firmware_id, version=None)
-
-    def lookup(self, firmware_id: str) -> JobsLookup:
-        return JobsLookup(self.product_key, self.device_name, firmware_id, self.instance)
-
-    def version_lookup(self, version: str) -> VersionLookup:
-        return VersionLookup(self.product_key, version, self.instance)
-
-
-@dataclass(frozen=True)
-class FirmwareJobsQuery:
-    """Every job of one firmware package (of the product it belongs to)."""
-
-    product_key: str
-    firmware_id: str | None
-    version: str | None = None
-    status: JobStatus | None = None
-    page: int = 1
-    instance: str | None = None
-
-    keyword: ClassVar[str | None] = "jobs"
-    command: ClassVar[str] = "jobs"
-
-    def args(self) -> tuple[str, ...]:
-        return _options(
-            firmware=self.firmware_id,
-            version=None if self.firmware_id else self.version,
-            product=self.product_key,
+        options = _options(
             status=status_token(self.status) if self.status else None,
             page=self.page,
             instance=self.instance,
         )
-
-    def at_page(self, page: int) -> FirmwareJobsQuery:
-        return replace(self, page=_page(page))
-
-    def with_firmware(self, firmware_id: str) -> FirmwareJobsQuery:
-        return replace(self, firmware_id=firmware_id, version=None)
-
-    def lookup(self, firmware_id: str) -> FirmwareJobsLookup:
-        return FirmwareJobsLookup(firmware_id, self.instance)
-
-    def version_lookup(self, version: str) -> VersionLookup:
-        return VersionLookup(self.product_key, version, self.instance)
+        if self.device_name is None:
+            return (
+                *_options(
+                    firmware=self.firmware_id,
+                    version=self.version if not self.firmware_id else None,
+                ),
+                f"product={self.product_key}",
+                *options,
+            )
+        firmware = self.firmware_id if self.firmware_id else f"version={self.version}"
+        return (f"{self.product_key}/{self.device_name}", firmware, *options)
 
 
 @dataclass(frozen=True)
@@ -199,9 +151,6 @@ class FailedQuery:
             ),
         )
 
-    def at_page(self, page: int) -> FailedQuery:
-        return replace(self, page=_page(page))
-
     def job(self) -> JobQuery:
         return JobQuery(self.job_id, self.product_key, self.device_name, self.instance)
 
@@ -227,19 +176,27 @@ class FirmwareQuery:
             *_options(version=self.version, page=self.page, instance=self.instance),
         )
 
-    def at_page(self, page: int) -> FirmwareQuery:
-        return replace(self, page=_page(page))
-
     def lookup(self) -> FirmwareLookup:
         return FirmwareLookup(self.product_key, self.instance)
 
-    def version_lookup(self, version: str) -> VersionLookup:
-        return VersionLookup(self.product_key, version, self.instance)
+
+def at_page(query: PagedQuery, page: int) -> PagedQuery:
+    """The same list query at another page (within 1 and ``MAX_PAGE``)."""
+    return replace(query, page=max(1, min(page, MAX_PAGE)))
 
 
-Query = DeviceQuery | JobsQuery | FirmwareJobsQuery | JobQuery | FailedQuery | FirmwareQuery
-PagedQuery = JobsQuery | FirmwareJobsQuery | FailedQuery | FirmwareQuery
-VersionedQuery = JobsQuery | FirmwareJobsQuery
+def with_firmware(query: JobsQuery, firmware_id: str) -> JobsQuery:
+    """The same jobs query for one package (a version resolved)."""
+    return replace(query, firmware_id=firmware_id, version=None)
+
+
+def version_lookup(query: JobsQuery | FirmwareQuery) -> VersionLookup:
+    """Which packages of the query's product have the version it names."""
+    return VersionLookup(query.product_key, query.version or "", query.instance)
+
+
+Query = DeviceQuery | JobsQuery | JobQuery | FailedQuery | FirmwareQuery
+PagedQuery = JobsQuery | FailedQuery | FirmwareQuery
 
 
 def query_text(query: Query) -> str:

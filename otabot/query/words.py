@@ -166,8 +166,10 @@ def job_counts(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     return ordered_counts(counts, JOB_STATUS_ORDER)
 
 
-def truncated(shown: int, total: int, noun: str) -> str:
-    """The note for a list ``OTABOT_MAX_JOBS`` cut."""
+def cut(shown: int, total: int, noun: str) -> str | None:
+    """The note for a list ``OTABOT_MAX_JOBS`` cut (None when it holds everything)."""
+    if total <= shown:
+        return None
     return f"showing the newest {shown} of {total} {noun} (the rest are past OTABOT_MAX_JOBS)"
 
 

@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
 from otabot.query.explain import Explanation
 from otabot.query.grammar import UsageProblem, shown_token
 from otabot.query.phrases import Moment
-from otabot.query.queries import PagedQuery, Query, query_text
+from otabot.query.queries import PagedQuery, Query, at_page, query_text
 from otabot.slack import ids
 from otabot.slack.mrkdwn import code, command, escape, fit, render, slack_date
 
@@ -100,30 +100,42 @@ def button(text: str, action_id: str, query: Query, primary: bool = False) -> Bu
 
 @dataclass(frozen=True)
 class Paging:
-    """Which page of how many a card shows, and the query that turns it."""
+    """Which page of how many a card shows, and the query as asked (its page may be past
+    the end: the last page is shown then)."""
 
     query: PagedQuery
     page: int
     pages: int
+
+    def to(self, page: int) -> PagedQuery:
+        return at_page(self.query, page)
 
 
 @dataclass
 class Card:
     """What a card is made of; ``message()`` lays it out within Slack's limits.
 
-    ``query`` is the card's own query (Refresh runs it again, Share copies it);
-    ``buttons`` are the card's own (``Failed devices``) beside the common ones.
+    The card's own query (Refresh runs it again, Share copies it) is ``query``, or for a
+    paged card the page shown; ``buttons`` are the card's own (``Failed devices``)
+    beside the common ones.
     """
 
     header: str
     context: str
     summary: str | None
     body: list[Block]
-    query: Query
     text: str
+    query: Query | None = None
     paging: Paging | None = None
     buttons: list[ButtonElement] = field(default_factory=list)
     shareable: bool = True
+
+    @property
+    def own_query(self) -> Query:
+        if self.paging is not None:
+            return self.paging.to(self.paging.page)
+        assert self.query is not None, "a card without paging names its query"
+        return self.query
 
     def message(self, *, now: datetime, shared_by: str | None = None) -> Message:
         """The card; ``shared_by`` (a user ID) makes the copy for the channel.
@@ -148,7 +160,7 @@ class Card:
             ]
         blocks.extend(body)
         if shared_by is not None:
-            blocks.append(context(shared_line(shared_by, now, self.query)))
+            blocks.append(context(shared_line(shared_by, now, self.own_query)))
         else:
             blocks.append(ActionsBlock(block_id=ids.BLOCK_NAVIGATION, elements=self._buttons()))
         return Message(text=self.text, blocks=tuple(blocks))
@@ -157,13 +169,13 @@ class Card:
         buttons: list[ButtonElement] = []
         paging = self.paging
         if paging is not None and paging.page > 1:
-            buttons.append(button("◀ Prev", ids.ACTION_PREV, paging.query.at_page(paging.page - 1)))
+            buttons.append(button("◀ Prev", ids.ACTION_PREV, paging.to(paging.page - 1)))
         if paging is not None and paging.page < paging.pages:
-            buttons.append(button("Next ▶", ids.ACTION_NEXT, paging.query.at_page(paging.page + 1)))
+            buttons.append(button("Next ▶", ids.ACTION_NEXT, paging.to(paging.page + 1)))
         buttons.extend(self.buttons)
-        buttons.append(button("↻ Refresh", ids.ACTION_REFRESH, self.query))
+        buttons.append(button("↻ Refresh", ids.ACTION_REFRESH, self.own_query))
         if self.shareable:
-            buttons.append(button("Share in channel", ids.ACTION_SHARE, self.query))
+            buttons.append(button("Share in channel", ids.ACTION_SHARE, self.own_query))
         return buttons
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
@@ -23,7 +24,6 @@ from otabot.iot.models import (
     OtaTask,
     TaskStatus,
 )
-from otabot.iot.paging import page_slice, pages_to_show
 from otabot.query import words
 from otabot.query.answers import (
     Answer,
@@ -32,6 +32,7 @@ from otabot.query.answers import (
     FirmwareAnswer,
     JobAnswer,
     JobsAnswer,
+    Shown,
     VersionChoice,
     VersionMissing,
 )
@@ -39,10 +40,11 @@ from otabot.query.explain import forbidden_part
 from otabot.query.phrases import Moment, dotted, plural
 from otabot.query.queries import (
     DeviceQuery,
-    FirmwareJobsQuery,
     FirmwareQuery,
     JobQuery,
     JobsQuery,
+    PagedQuery,
+    with_firmware,
 )
 from otabot.query.statuses import TASK_STATUS_ORDER, ordered_counts, status_words
 from otabot.service import JobResult
@@ -73,6 +75,7 @@ DEVICE_EMOJI = {
     "DISABLE": ":no_entry:",
 }
 UNKNOWN_EMOJI = ":grey_question:"
+T = TypeVar("T")
 # Caps on what one value from the API may take of a section (only absurd values reach them).
 NAME_LIMIT = 200
 TAGS_TEXT_LIMIT = 1200
@@ -149,15 +152,33 @@ def fetched_note(answer: Answer, now: datetime, shared: bool) -> str:
     return render(words.fetched(answer.provenance, now, shared=shared))
 
 
-def paged(count: int, asked: int, page_size: int) -> tuple[int, int]:
-    """``(page shown, pages)``: a page past the end shows the last one."""
-    pages = pages_to_show(count, page_size)
-    return min(max(asked, 1), pages), pages
+def listing(
+    items: tuple[T, ...], query: PagedQuery, page_size: int
+) -> tuple[tuple[T, ...], Paging]:
+    """The items of the page shown, and its paging."""
+    shown = Shown.of(items, query.page, page_size)
+    return shown.items, Paging(query, shown.page, shown.pages)
 
 
-def summary_line(parts: list[str], page: int, pages: int, asked: int, order: str | None) -> str:
-    page_words = words.page_of(page, pages, asked)
-    return " · ".join([*parts, page_words + (f", {order}" if order else "")])
+def list_summary(
+    parts: list[str],
+    paging: Paging,
+    order: str | None,
+    fetched: str,
+    cut: str | None,
+) -> str:
+    """``*12 jobs* · … · page 1 of 3, newest first · fetched …`` and a note when cut."""
+    page_words = words.page_of(paging.page, paging.pages, paging.query.page)
+    line = dotted([*parts, page_words + (f", {order}" if order else ""), fetched])
+    return line if cut is None else f"{line}\n:warning: {cut}"
+
+
+def context_line(
+    product: str | None, instance: str | None, *middle: str | None, fetched: str | None = None
+) -> str:
+    """``product `PK` · … · default instance · fetched …`` (the parts that are set)."""
+    shown = f"product {code(product)}" if product else None
+    return dotted([shown, *middle, render(words.instance(instance)), fetched])
 
 
 # --- the device card --------------------------------------------------------------------
@@ -189,7 +210,7 @@ def device_card(answer: DeviceAnswer, now: datetime, shared: bool) -> Card:
     status = words.device_status(device.status.value) if device is not None else None
     return Card(
         header=f"OTA · {query.device_name}",
-        context=dotted([render(words.instance(query.instance)), fetched_note(answer, now, shared)]),
+        context=context_line(None, query.instance, fetched=fetched_note(answer, now, shared)),
         summary=None,
         body=body,
         query=query,
@@ -252,22 +273,23 @@ def _task_blocks(query: DeviceQuery, task: OtaTask, index: int) -> list[Block]:
 def jobs_card(answer: JobsAnswer, now: datetime, page_size: int, shared: bool) -> Card:
     query, result = answer.query, answer.result
     jobs = result.filtered(query.status)
-    page, pages = paged(len(jobs), query.page, page_size)
-    shown = page_slice(jobs, page, page_size)
+    shown, paging = listing(jobs, query, page_size)
     counts = words.job_counts(result.counts)
     parts = [f"*{plural(len(result.jobs), 'job')}*", *counted(JOB_EMOJI, counts)]
     if query.status is not None:
         parts.append(f"showing only {status_words(query.status.value)}")
-    order = "newest first" if len(jobs) > 1 else None
-    summary = summary_line(parts, page, pages, query.page, order)
-    summary = dotted([summary, fetched_note(answer, now, shared)])
-    if result.truncated:
-        summary += "\n:warning: " + words.truncated(len(result.jobs), result.total, "jobs")
+    summary = list_summary(
+        parts,
+        paging,
+        "newest first" if len(jobs) > 1 else None,
+        fetched_note(answer, now, shared),
+        words.cut(len(result.jobs), result.total, "jobs"),
+    )
     body: list[Block] = [section(*_job_row(job, query, now)) for job in shown]
     if not shown:
         body.append(section(_no_jobs(answer)))
     resolved = render(words.version_resolved(answer))
-    if isinstance(query, JobsQuery):
+    if query.device_name is not None:
         header = f"OTA jobs · {query.device_name}"
         subject = escape(query.device_name)
     else:
@@ -281,20 +303,17 @@ def jobs_card(answer: JobsAnswer, now: datetime, page_size: int, shared: bool) -
     )
     return Card(
         header=header,
-        context=dotted(
-            [
-                f"product {code(query.product_key)}",
-                resolved or f"firmware {code(answer.firmware_id)}",
-                render(words.instance(query.instance)),
-            ]
+        context=context_line(
+            query.product_key,
+            query.instance,
+            resolved or f"firmware {code(answer.firmware_id)}",
         ),
         summary=summary,
         body=body,
-        query=query.at_page(page),
-        paging=Paging(query, page, pages),
+        paging=paging,
         text=(
             f"OTA jobs · {subject}: {plural(len(jobs), 'job')}{filtered}{counts_text}, "
-            f"page {page} of {pages}"
+            f"page {paging.page} of {paging.pages}"
         ),
     )
 
@@ -305,7 +324,7 @@ def _no_jobs(answer: JobsAnswer) -> str:
         return (
             f"No {status_words(query.status.value)} jobs among the {len(answer.result.jobs)} found."
         )
-    if isinstance(query, JobsQuery):
+    if query.device_name is not None:
         return "No OTA jobs for this device and firmware."
     return "No OTA jobs for this firmware."
 
@@ -314,9 +333,7 @@ def _times(job: OtaJob | JobDetail) -> str:
     return dotted([f"{name} {when(moment)}" for name, moment in words.job_moments(job)])
 
 
-def _job_row(
-    job: OtaJob, query: JobsQuery | FirmwareJobsQuery, now: datetime
-) -> tuple[str, ButtonElement]:
+def _job_row(job: OtaJob, query: JobsQuery, now: datetime) -> tuple[str, ButtonElement]:
     """One job of a list and its ``Details`` button (the job card, with the device)."""
     kinds = [
         api_text(part or "?")
@@ -328,7 +345,7 @@ def _job_row(
         _times(job),
         tags_text(job.tags),
     )
-    device = query.device_name if isinstance(query, JobsQuery) else None
+    device = query.device_name
     details = JobQuery(job.job_id, job.product_key or query.product_key, device, query.instance)
     return text, button("Details", ids.ACTION_JOB, details)
 
@@ -351,12 +368,8 @@ def job_card(answer: JobAnswer, now: datetime, shared: bool) -> Card:
     own = JobQuery(query.job_id, product, query.device_name, query.instance)
     return Card(
         header=f"OTA job · {job.job_id or query.job_id}",
-        context=dotted(
-            [
-                f"product {code(job.product_key or '?')}",
-                render(words.instance(query.instance)),
-                fetched_note(answer, now, shared),
-            ]
+        context=context_line(
+            job.product_key or "?", query.instance, fetched=fetched_note(answer, now, shared)
         ),
         summary=None,
         body=body,
@@ -441,19 +454,16 @@ def _device_task_text(result: JobResult, device_name: str) -> str:
 def failed_card(answer: FailedAnswer, now: datetime, page_size: int, shared: bool) -> Card:
     result, job = answer.result, answer.job.job
     query = replace(answer.query, product_key=answer.query.product_key or job.product_key or None)
-    page, pages = paged(len(result.tasks), query.page, page_size)
-    shown = page_slice(result.tasks, page, page_size)
-    order = "most recently failed first" if len(result.tasks) > 1 else None
+    shown, paging = listing(result.tasks, query, page_size)
     counts = answer.job.counts.value
     of = f" of {plural(counts.total, 'device')}" if counts is not None else ""
-    summary = summary_line(
-        [f"*{plural(result.total, 'failed device')}*{of}"], page, pages, query.page, order
+    summary = list_summary(
+        [f"*{plural(result.total, 'failed device')}*{of}"],
+        paging,
+        "most recently failed first" if len(result.tasks) > 1 else None,
+        fetched_note(answer, now, shared),
+        words.cut(len(result.tasks), result.total, "failed devices"),
     )
-    summary = dotted([summary, fetched_note(answer, now, shared)])
-    if result.truncated:
-        summary += "\n:warning: " + words.truncated(
-            len(result.tasks), result.total, "failed devices"
-        )
     body: list[Block] = [section(_failed_row(task)) for task in shown]
     if not shown:
         body.append(section("No device has failed in this job."))
@@ -461,23 +471,20 @@ def failed_card(answer: FailedAnswer, now: datetime, page_size: int, shared: boo
         body.append(section(_device_task_text(answer.job, query.device_name)))
     return Card(
         header=f"Failed devices · {query.job_id}",
-        context=dotted(
-            [
-                f"{label(JOB_EMOJI, job.status.value)} job {code(query.job_id)}",
-                f"package *{api_text(job.name)}*" if job.name else None,
-                code(words.job_versions(job)),
-                f"product {code(query.product_key)}" if query.product_key else None,
-                render(words.instance(query.instance)),
-            ]
+        context=context_line(
+            query.product_key,
+            query.instance,
+            f"{label(JOB_EMOJI, job.status.value)} job {code(query.job_id)}",
+            f"package *{api_text(job.name)}*" if job.name else None,
+            code(words.job_versions(job)),
         ),
         summary=summary,
         body=body,
-        query=query.at_page(page),
-        paging=Paging(query, page, pages),
+        paging=paging,
         buttons=[button("Job", ids.ACTION_JOB, query.job())],
         text=(
             f"Failed devices · {escape(query.job_id)}: "
-            f"{plural(result.total, 'failed device')}, page {page} of {pages}"
+            f"{plural(result.total, 'failed device')}, page {paging.page} of {paging.pages}"
         ),
     )
 
@@ -503,35 +510,29 @@ def _failed_row(task: OtaTask) -> str:
 
 def firmware_card(answer: FirmwareAnswer, now: datetime, page_size: int, shared: bool) -> Card:
     query = answer.query
-    page, pages = paged(len(answer.firmwares), query.page, page_size)
-    shown = page_slice(answer.firmwares, page, page_size)
-    order = "newest first" if len(answer.firmwares) > 1 else None
-    summary = summary_line(
-        [f"*{plural(len(answer.firmwares), 'package')}*"], page, pages, query.page, order
+    shown, paging = listing(answer.firmwares, query, page_size)
+    summary = list_summary(
+        [f"*{plural(len(answer.firmwares), 'package')}*"],
+        paging,
+        "newest first" if len(answer.firmwares) > 1 else None,
+        fetched_note(answer, now, shared),
+        words.cut(len(answer.firmwares), answer.total, "packages"),
     )
-    summary = dotted([summary, fetched_note(answer, now, shared)])
-    if answer.truncated:
-        summary += "\n:warning: " + words.truncated(len(answer.firmwares), answer.total, "packages")
     body: list[Block] = [section(*_firmware_row(firmware, query)) for firmware in shown]
     if not shown:
         body.append(section("This product has no firmware packages."))
     name = next((f.product_name for f in answer.firmwares if f.product_name), "")
     return Card(
         header=f"Firmware · {fit(name, NAME_LIMIT) or query.product_key}",
-        context=dotted(
-            [
-                f"product {code(query.product_key)}",
-                render(words.version_resolved(answer)) or None,
-                render(words.instance(query.instance)),
-            ]
+        context=context_line(
+            query.product_key, query.instance, render(words.version_resolved(answer)) or None
         ),
         summary=summary,
         body=body,
-        query=query.at_page(page),
-        paging=Paging(query, page, pages),
+        paging=paging,
         text=(
             f"Firmware · {escape(query.product_key)}: "
-            f"{plural(len(answer.firmwares), 'package')}, page {page} of {pages}"
+            f"{plural(len(answer.firmwares), 'package')}, page {paging.page} of {paging.pages}"
         ),
     )
 
@@ -553,8 +554,11 @@ def _firmware_row(firmware: Firmware, query: FirmwareQuery) -> tuple[str, Button
         ),
         code(firmware.firmware_id),
     )
-    jobs = FirmwareJobsQuery(
-        firmware.product_key or query.product_key, firmware.firmware_id, instance=query.instance
+    jobs = JobsQuery(
+        firmware.product_key or query.product_key,
+        None,
+        firmware.firmware_id,
+        instance=query.instance,
     )
     return text, button("Jobs", ids.ACTION_FW_JOBS, jobs)
 
@@ -565,17 +569,13 @@ def version_question(choice: VersionChoice, now: datetime) -> Card:
     body: list[Block] = []
     for firmware in choice.version.matches:
         text, _ = _firmware_row(firmware, FirmwareQuery(query.product_key, instance=query.instance))
-        pick = button("Pick", ids.ACTION_PICK, query.with_firmware(firmware.firmware_id))
+        pick = button("Pick", ids.ACTION_PICK, with_firmware(query, firmware.firmware_id))
         body.append(section(text, pick))
     question = render(words.version_choice(choice))
     return Card(
         header="Which firmware package?",
-        context=dotted(
-            [
-                f"product {code(query.product_key)}",
-                render(words.instance(query.instance)),
-                fetched_note(choice, now, False),
-            ]
+        context=context_line(
+            query.product_key, query.instance, fetched=fetched_note(choice, now, False)
         ),
         summary=question,
         body=body,
@@ -595,16 +595,12 @@ def version_missing_card(answer: VersionMissing, now: datetime, shared: bool) ->
             firmware, FirmwareQuery(query.product_key, instance=query.instance)
         )
         if not isinstance(query, FirmwareQuery):
-            jobs = button("Pick", ids.ACTION_PICK, query.with_firmware(firmware.firmware_id))
+            jobs = button("Pick", ids.ACTION_PICK, with_firmware(query, firmware.firmware_id))
         body.append(section(text, jobs))
     return Card(
         header="No such firmware version",
-        context=dotted(
-            [
-                f"product {code(query.product_key)}",
-                render(words.instance(query.instance)),
-                fetched_note(answer, now, shared),
-            ]
+        context=context_line(
+            query.product_key, query.instance, fetched=fetched_note(answer, now, shared)
         ),
         summary=":warning: " + said,
         body=body,

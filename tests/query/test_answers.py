@@ -17,7 +17,6 @@ from otabot.query.answers import (
 from otabot.query.queries import (
     DeviceQuery,
     FailedQuery,
-    FirmwareJobsQuery,
     FirmwareQuery,
     JobQuery,
     JobsQuery,
@@ -55,13 +54,13 @@ def test_a_version_of_several_packages_asks_before_listing_any_job(
 
 
 def test_a_version_no_package_has_lists_none(service: RecordingService) -> None:
-    answer = look_up(service, FirmwareJobsQuery(PRODUCT, None, "0.0.1"))
+    answer = look_up(service, JobsQuery(PRODUCT, None, None, "0.0.1"))
     assert isinstance(answer, VersionMissing)
     assert [use for use, _ in service.calls] == ["resolve_version"]
 
 
 def test_jobs_of_a_package_by_version(service: RecordingService) -> None:
-    answer = look_up(service, FirmwareJobsQuery(PRODUCT, None, "1.2.0"))
+    answer = look_up(service, JobsQuery(PRODUCT, None, None, "1.2.0"))
     assert isinstance(answer, JobsAnswer) and len(answer.result.jobs) == 12
     assert service.calls[-1] == ("firmware_jobs", FirmwareJobsLookup(FIRMWARE))
 

@@ -14,7 +14,6 @@ from otabot.query.grammar import Token, UsageProblem, parse_text, parse_value, p
 from otabot.query.queries import (
     DeviceQuery,
     FailedQuery,
-    FirmwareJobsQuery,
     FirmwareQuery,
     HelpQuery,
     JobQuery,
@@ -92,12 +91,12 @@ GOOD: list[tuple[str, Query]] = [
     ("light/light1 firmware=1.2.0", jobs(version="1.2.0")),
     ("light/light1 version=2.0", jobs(version="2.0")),
     # jobs of a firmware package
-    (f"jobs firmware={FW} product=light", FirmwareJobsQuery(PK, FW)),
+    (f"jobs firmware={FW} product=light", JobsQuery(PK, None, FW)),
     (
         f"firmware={FW} product=light status=done",
-        FirmwareJobsQuery(PK, FW, None, JobStatus.COMPLETED),
+        JobsQuery(PK, None, FW, None, JobStatus.COMPLETED),
     ),
-    ("jobs version=1.2.0 product=light page=2", FirmwareJobsQuery(PK, None, "1.2.0", None, 2)),
+    ("jobs version=1.2.0 product=light page=2", JobsQuery(PK, None, None, "1.2.0", None, 2)),
     # the job card, and its failed devices
     (f"job {JOB}", JobQuery(JOB)),
     (f"job={JOB}", JobQuery(JOB)),

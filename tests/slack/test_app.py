@@ -19,9 +19,9 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import JobStatus
+from otabot.query.queries import JobsQuery, at_page, query_text
 from otabot.service import JobsLookup
 from otabot.slack import ids
-from otabot.query.queries import JobsQuery, query_text
 from tests.slack.conftest import (
     FIRMWARE,
     PRODUCT,
@@ -152,7 +152,7 @@ def test_next_replaces_the_message_from_cache_without_an_upstream_call(
 
 
 def test_prev_turns_back_a_page(harness: SlackHarness) -> None:
-    harness.click(ids.ACTION_PREV, query_text(QUERY.at_page(2)))
+    harness.click(ids.ACTION_PREV, query_text(at_page(QUERY, 2)))
     (posted,) = harness.recorder.wait_for_responses(1)
     assert posted["replace_original"] is True and "page 2 of 3" in dumps(posted)
 
@@ -196,7 +196,7 @@ def test_button_from_a_user_not_allowed_is_refused_without_a_lookup(
     locked = harness_for(
         settings_for(recorder, allowed_users=frozenset({"U0001"})), fake_service, recorder
     )
-    locked.click(ids.ACTION_NEXT, query_text(QUERY.at_page(2)), user="U0666")
+    locked.click(ids.ACTION_NEXT, query_text(at_page(QUERY, 2)), user="U0666")
     (posted,) = recorder.wait_for_responses(1)
     assert ":no_entry:" in dumps(posted) and posted["replace_original"] is False
     assert fake_service.calls == []
@@ -334,7 +334,7 @@ def test_each_click_writes_an_audit_line_with_cache_hit(
     harness.command(f"light/light1 {FIRMWARE}")
     harness.recorder.wait_for_responses(1)
     with caplog.at_level(logging.INFO, logger="otabot.audit"):
-        harness.click(ids.ACTION_NEXT, query_text(QUERY.at_page(2)))
+        harness.click(ids.ACTION_NEXT, query_text(at_page(QUERY, 2)))
         harness.recorder.wait_for_responses(2)
         harness.drain()
     clicks = [r for r in caplog.records if r.name == "otabot.audit" and r.action == "ota_next"]

@@ -10,13 +10,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from otabot.config import Settings
-
 from otabot.iot.models import JobStatus
 from otabot.query.answers import JobsAnswer
 from otabot.query.explain import Explanation
 from otabot.query.grammar import UsageProblem, parse_value
 from otabot.query.phrases import Moment
-from otabot.query.queries import JobsQuery
+from otabot.query.queries import JobsQuery, at_page
 from otabot.query.words import duration_words
 from otabot.service import JobsLookup, JobsResult
 from otabot.slack import ids
@@ -185,8 +184,8 @@ def test_first_page_has_next_but_no_prev() -> None:
 def test_middle_page_has_both_directions_carrying_the_whole_query() -> None:
     values = buttons(render(many_jobs(12), page=2, status=None))
     assert parse_value(values[ids.ACTION_PREV], SETTINGS) == QUERY
-    assert parse_value(values[ids.ACTION_NEXT], SETTINGS) == QUERY.at_page(3)
-    assert parse_value(values[ids.ACTION_REFRESH], SETTINGS) == QUERY.at_page(2)
+    assert parse_value(values[ids.ACTION_NEXT], SETTINGS) == at_page(QUERY, 3)
+    assert parse_value(values[ids.ACTION_REFRESH], SETTINGS) == at_page(QUERY, 2)
 
 
 def test_page_past_the_end_shows_the_last_page() -> None:
@@ -206,7 +205,7 @@ def test_biggest_pages_stay_within_fifty_blocks(page_size: int) -> None:
 
 def test_shared_copy_names_the_sharer_and_has_no_buttons() -> None:
     result = result_of(LOOKUP, many_jobs(12))
-    payload = jobs_message(result, QUERY.at_page(2), shared_by="U0042").as_payload()
+    payload = jobs_message(result, at_page(QUERY, 2), shared_by="U0042").as_payload()
     assert "Shared by <@U0042>" in json.dumps(payload)
     assert buttons(payload) == {}
 
@@ -300,9 +299,9 @@ def test_error_message_names_the_api_error_code_for_the_admin() -> None:
 
 def test_error_message_has_request_id_and_retry_carrying_the_query() -> None:
     said = explanation("IoT API busy — try again in 2 s.", request_id="REQ-9", retryable=True)
-    payload = error_message(said, QUERY.at_page(2)).as_payload()
+    payload = error_message(said, at_page(QUERY, 2)).as_payload()
     assert "RequestId `REQ-9`" in json.dumps(payload)
-    assert parse_value(buttons(payload)[ids.ACTION_RETRY], SETTINGS) == QUERY.at_page(2)
+    assert parse_value(buttons(payload)[ids.ACTION_RETRY], SETTINGS) == at_page(QUERY, 2)
 
 
 def test_error_message_without_retry_has_no_buttons() -> None:

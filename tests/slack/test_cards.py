@@ -17,7 +17,6 @@ from otabot.query.grammar import parse_text, parse_value
 from otabot.query.queries import (
     DeviceQuery,
     FailedQuery,
-    FirmwareJobsQuery,
     JobQuery,
     JobsQuery,
     Query,
@@ -71,7 +70,7 @@ def buttons(payload: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def query_of(value: str) -> Query:
     parsed = parse_value(value, SETTINGS)
-    assert isinstance(parsed, DeviceQuery | JobsQuery | FirmwareJobsQuery | JobQuery | FailedQuery)
+    assert isinstance(parsed, DeviceQuery | JobsQuery | JobQuery | FailedQuery)
     return parsed
 
 
@@ -210,7 +209,7 @@ def test_the_firmware_list_shows_each_package_with_its_jobs_button() -> None:
     assert newest.startswith("*light-fw* · `v3.0.0` · module `default` · full · verified · ")
     assert "`1.0.0 → 2.5.0` · module `default` · delta" in delta
     jobs = [value for _, action, value in buttons(payload) if action == ids.ACTION_FW_JOBS]
-    assert query_of(jobs[0]) == FirmwareJobsQuery(PRODUCT, "FWv3")
+    assert query_of(jobs[0]) == JobsQuery(PRODUCT, None, "FWv3")
 
 
 def test_a_version_of_several_packages_asks_which_with_one_pick_each() -> None:
@@ -341,7 +340,7 @@ def test_a_device_with_hundreds_of_tasks_stays_within_fifty_blocks() -> None:
         JobsQuery(
             "P" * 64, "d" * 32, None, "v" + "9" * 63, JobStatus.IN_PROGRESS, 10_000, "i" * 64
         ),
-        FirmwareJobsQuery("P" * 64, None, "9" * 64, JobStatus.IN_PROGRESS, 10_000, "i" * 64),
+        JobsQuery("P" * 64, None, None, "9" * 64, JobStatus.IN_PROGRESS, 10_000, "i" * 64),
         FailedQuery("J" * 64, "P" * 64, "d" * 32, 10_000, "i" * 64),
     ],
 )

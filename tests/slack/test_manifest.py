@@ -11,9 +11,9 @@ import pytest
 import yaml
 from slack_bolt import BoltRequest
 
-from otabot.slack import ids
 from otabot.query.grammar import KEYWORDS
 from otabot.query.queries import JobsQuery, query_text
+from otabot.slack import ids
 from tests.slack.conftest import FIRMWARE, PRODUCT, SlackHarness, command_body, sign
 
 REPO = Path(__file__).resolve().parents[2]

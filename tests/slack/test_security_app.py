@@ -9,9 +9,9 @@ import logging
 import pytest
 from slack_bolt import BoltRequest
 
+from otabot.query.queries import JobsQuery, query_text
 from otabot.slack import ids
 from otabot.slack.access import response_url_refusal
-from otabot.query.queries import JobsQuery, query_text
 from tests.slack.conftest import (
     FIRMWARE,
     PRODUCT,

@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from slack_bolt import BoltRequest
 
-from otabot.slack import ids
 from otabot.query.queries import JobsQuery, query_text
+from otabot.slack import ids
 from tests.slack.conftest import (
     FIRMWARE,
     PRODUCT,
