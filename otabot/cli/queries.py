@@ -48,26 +48,26 @@ ServiceOpener = Callable[[Settings], ClosableLookups]
 
 @dataclass(frozen=True)
 class Flag:
-    """A flag that writes one ``key=value`` word; ``value`` set: a switch with that value."""
+    """A flag that writes one ``key=value`` word: ``--page 2`` is ``page=2``; a switch
+    (``value`` set) writes that value: ``--failed`` is ``status=failed``."""
 
+    name: str
     key: str
-    metavar: str
     help: str
+    metavar: str | None = None
     value: str | None = None
-
-    @property
-    def name(self) -> str:
-        return "--failed" if self.value == "failed" else f"--{self.key}"
 
 
 FLAGS = {
-    "product": Flag("product", "PK", "ProductKey (or alias) of a bare DEVICE"),
-    "device": Flag("device", "DEVICE", "also show this device's task in the job"),
-    "instance": Flag("instance", "ID", "IotInstanceId (default OTABOT_IOT_INSTANCE_ID)"),
-    "status": Flag("status", "S", "only jobs with this status (done, running, canceled, …)"),
-    "version": Flag("version", "V", "only packages of this version"),
-    "page": Flag("page", "N", "show page N of OTABOT_PAGE_SIZE items (default: all of them)"),
-    "failed": Flag("status", "", "list the job's failed devices with their reasons", "failed"),
+    "product": Flag("--product", "product", "ProductKey (or alias) of a bare DEVICE", "PK"),
+    "device": Flag("--device", "device", "also show this device's task in the job", "DEVICE"),
+    "instance": Flag("--instance", "instance", "IotInstanceId (OTABOT_IOT_INSTANCE_ID)", "ID"),
+    "status": Flag("--status", "status", "only jobs with this status (done, running, …)", "S"),
+    "version": Flag("--version", "version", "only packages of this version", "V"),
+    "page": Flag("--page", "page", "page N of OTABOT_PAGE_SIZE items (default: all)", "N"),
+    "failed": Flag(
+        "--failed", "status", "list the failed devices with their reasons", None, "failed"
+    ),
 }
 
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from otabot.config import Settings
+from otabot.iot.errors import InvalidRequestError
 from otabot.iot.models import JobStatus, TaskStatus
 from otabot.query.answers import Answer, look_up
-from otabot.query.grammar import parse_text, parse_value
+from otabot.query.explain import explain
+from otabot.query.grammar import UsageProblem, parse_text, parse_value
 from otabot.query.queries import (
     DeviceQuery,
     FailedQuery,
@@ -23,7 +25,7 @@ from otabot.query.queries import (
     query_text,
 )
 from otabot.slack import ids
-from otabot.slack.blocks import MAX_BLOCKS
+from otabot.slack.blocks import MAX_BLOCKS, error_message, usage_message
 from otabot.slack.cards import card_message
 from tests.service.fleet_source import FleetSource, firmware, ota_job, task
 from tests.slack.conftest import NOW
@@ -368,3 +370,11 @@ def test_card_times_follow_the_fetch_time_words() -> None:
     )
     cached = render(dataclasses.replace(answer, result=later))  # type: ignore[type-var]
     assert "cached, fetched 26 s ago" in cached["blocks"][1]["elements"][0]["text"]
+
+
+def test_errors_and_usage_stay_within_slacks_limits_whatever_they_quote() -> None:
+    huge = "<!channel> " * 2000
+    error = InvalidRequestError(huge, code=huge[:300], request_id=huge[:500])
+    query = JobQuery("J" * 64, "P" * 64, "d" * 32, "i" * 64)
+    limits_hold(error_message(explain(error, query), query).as_payload())
+    limits_hold(usage_message(UsageProblem("a DeviceName is 4 to 32", huge)).as_payload())
