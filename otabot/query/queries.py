@@ -49,7 +49,6 @@ class DeviceQuery:
     device_name: str
     instance: str | None = None
 
-    keyword: ClassVar[str | None] = None
     command: ClassVar[str] = "device"
 
     def args(self) -> tuple[str, ...]:
@@ -73,7 +72,6 @@ class JobsQuery:
     page: int = 1
     instance: str | None = None
 
-    keyword: ClassVar[str | None] = "jobs"
     command: ClassVar[str] = "jobs"
 
     def args(self) -> tuple[str, ...]:
@@ -108,7 +106,6 @@ class JobQuery:
     device_name: str | None = None
     instance: str | None = None
 
-    keyword: ClassVar[str | None] = "job"
     command: ClassVar[str] = "job"
 
     def args(self) -> tuple[str, ...]:
@@ -136,7 +133,6 @@ class FailedQuery:
     page: int = 1
     instance: str | None = None
 
-    keyword: ClassVar[str | None] = "job"
     command: ClassVar[str] = "job"
 
     def args(self) -> tuple[str, ...]:
@@ -167,7 +163,6 @@ class FirmwareQuery:
     page: int = 1
     instance: str | None = None
 
-    keyword: ClassVar[str | None] = "firmware"
     command: ClassVar[str] = "firmware"
 
     def args(self) -> tuple[str, ...]:
@@ -201,7 +196,8 @@ PagedQuery = JobsQuery | FailedQuery | FirmwareQuery
 
 def query_text(query: Query) -> str:
     """The query as ``/ota`` takes it (and a button carries it): ``jobs PK/light1 FW page=2``."""
-    words = query.args() if query.keyword is None else (query.keyword, *query.args())
+    # The device card is the one query without a keyword: its DEVICE word says it all.
+    words = query.args() if isinstance(query, DeviceQuery) else (query.command, *query.args())
     return " ".join(words)
 
 
