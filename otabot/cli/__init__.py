@@ -9,34 +9,67 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from otabot import __version__
-from otabot.cli import demo, emulator, jobs, serve
-from otabot.cli.process import EXIT_FAILURE, EXIT_INTERRUPTED, CommandError
+from otabot.cli import demo, emulator, queries, serve
+from otabot.cli.process import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    ArgumentsError,
+    CommandError,
+    OneLineParser,
+)
+from otabot.cli.queries import ServiceOpener
 from otabot.config import ConfigError
 from otabot.iot.errors import OtabotError
 
 logger = logging.getLogger("otabot")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(
+    *, environ: Mapping[str, str] | None = None, open_service: ServiceOpener | None = None
+) -> argparse.ArgumentParser:
+    """Every sub-command; ``environ`` and ``open_service`` let tests run a query in-process."""
+    parser = OneLineParser(
         prog="otabot",
         description=(
-            "Which OTA update batches has this IoT device been in, and where do they stand?"
+            "What OTA update is this IoT device in, which jobs has it been in, and where "
+            "do they stand?"
         ),
     )
     parser.add_argument("--version", action="version", version=f"otabot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (serve, jobs, emulator, demo):
+    serve.add_parser(commands)
+    queries.add_parsers(commands, environ=environ, open_service=open_service)
+    for module in (emulator, demo):
         module.add_parser(commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; a query's words may come after its flags (``… --status done 1.2.0``)."""
+    args, extra = parser.parse_known_args(argv)
+    words = getattr(args, "words", None)
+    if extra and isinstance(words, list) and not any(item.startswith("-") for item in extra):
+        words.extend(extra)
+    elif extra:
+        raise ArgumentsError(f"otabot {args.command}", f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    open_service: ServiceOpener | None = None,
+) -> int:
     """Run one sub-command and return its exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse(build_parser(environ=environ, open_service=open_service), argv)
+    except ArgumentsError as error:
+        print(f"{error.prog}: {error}", file=sys.stderr)
+        return error.exit_code
     prefix = f"otabot {args.command}:"
     try:
         code: int = args.run(args)

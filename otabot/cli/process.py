@@ -8,11 +8,13 @@ never a traceback.
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import NoReturn
 
 from otabot.iot.errors import OtabotError
 
@@ -34,6 +36,22 @@ class UsageError(CommandError):
     """The command line itself is wrong; nothing was called."""
 
     exit_code = EXIT_USAGE
+
+
+class ArgumentsError(UsageError):
+    """argparse refused the command line; ``prog`` is ``otabot <command>``."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a refused command line is one ``otabot <command>: …`` line like every
+    other failure (argparse's own is a usage dump and ``error:``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentsError(self.prog, message)
 
 
 @contextmanager

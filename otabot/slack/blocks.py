@@ -1,16 +1,17 @@
 """Block Kit messages as pure functions of their data (built with ``slack_sdk.models.blocks``).
 
-Every value from a user or from the API goes through ``escape`` before it lands in
-mrkdwn, so a tag of ``<!channel>`` pings nobody. ``Message.as_payload()`` runs the
-SDK's ``to_dict()``, which checks Slack's per-element limits; the 50-block limit
-is kept here by construction.
+The pieces every message shares: the ``Message`` itself, buttons whose value is the
+query they run, the frame of a card (header, context, summary, body, buttons — or,
+in a copy shared to the channel, who shared it and how to see it again), and the
+messages that are not cards: help, usage, errors, refusals, notices.
+``Message.as_payload()`` runs the SDK's ``to_dict()``, which checks Slack's
+per-element limits; the 50-block limit and the text limits are kept here by
+construction.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,25 +26,34 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from otabot.iot.models import JobStatus, OtaJob
-from otabot.iot.paging import page_slice, pages_to_show
-from otabot.service import JobsResult
+from otabot.query.explain import Explanation
+from otabot.query.grammar import UsageProblem, shown_token
+from otabot.query.phrases import Moment
+from otabot.query.queries import PagedQuery, Query, at_page, query_text
 from otabot.slack import ids
-from otabot.slack.grammar import STATUS_VALUES, USAGE, OtaCommand, UsageError, encode_state
+from otabot.slack.mrkdwn import code, command, escape, fit, render, slack_date
 
 MAX_BLOCKS = 50
 SECTION_TEXT_LIMIT = 3000
-TAGS_TEXT_LIMIT = 1200
+HEADER_LIMIT = 150
+BUTTON_VALUE_LIMIT = 2000
+FALLBACK_LIMIT = 3000
 
-STATUS_EMOJI: dict[str, str] = {
-    JobStatus.IN_PROGRESS.value: ":hourglass_flowing_sand:",
-    JobStatus.COMPLETED.value: ":white_check_mark:",
-    JobStatus.CANCELED.value: ":no_entry_sign:",
-}
-UNKNOWN_STATUS_EMOJI = ":grey_question:"
-# Counts come in this order (unknown statuses last): the line reads alike for every device.
-STATUS_ORDER = (JobStatus.IN_PROGRESS.value, JobStatus.COMPLETED.value, JobStatus.CANCELED.value)
-SHARED_AT_TOKEN = "{date_short_pretty} at {time}"
+USAGE = (
+    "/ota help\n"
+    "/ota DEVICE                                      the device card\n"
+    "/ota [jobs] DEVICE FIRMWARE [page=N] [status=S]  jobs of this device for this firmware\n"
+    "/ota job JOBID [DEVICE]                          the job card (and that device's task)\n"
+    "/ota job JOBID status=failed [page=N]            the job's failed devices\n"
+    "/ota firmware [PRODUCT] [version=V] [page=N]     firmware packages of a product\n"
+    "/ota jobs firmware=FIRMWARE [product=PK]         the jobs of one firmware package\n"
+    "DEVICE   = ProductKey/DeviceName, alias/DeviceName, or DeviceName (product=PK or the\n"
+    "           default product)\n"
+    "FIRMWARE = a FirmwareId, version=V, or a bare V with a dot or v and digits (1.2.0, v2)\n"
+    "S        = planned, in_progress (running), completed (done), canceled\n"
+    "any of them also takes instance=ID; keys may come in any order: product= device=\n"
+    "firmware= version= job= page= status= instance="
+)
 
 
 @dataclass(frozen=True)
@@ -57,306 +67,191 @@ class Message:
         """The JSON body (checks element limits via ``to_dict()``)."""
         if len(self.blocks) > MAX_BLOCKS:
             raise ValueError(f"{len(self.blocks)} blocks is more than Slack's {MAX_BLOCKS}")
-        payload: dict[str, Any] = {"text": self.text}
+        payload: dict[str, Any] = {"text": fit(self.text, FALLBACK_LIMIT)}
         if self.blocks:
             payload["blocks"] = [block.to_dict() for block in self.blocks]
         return payload
 
 
-def escape(text: str) -> str:
-    """mrkdwn-escape: only ``&``, ``<`` and ``>``, as Slack documents."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def section(
+    text: str, accessory: ButtonElement | None = None, block_id: str | None = None
+) -> SectionBlock:
+    """A mrkdwn section, its text kept within Slack's limit."""
+    return SectionBlock(
+        text=MarkdownTextObject(text=fit(text, SECTION_TEXT_LIMIT)),
+        accessory=accessory,
+        block_id=block_id,
+    )
 
 
-def code(text: str) -> str:
-    """An escaped value in an inline code span (backticks in it would end the span)."""
-    return "`" + escape(text).replace("`", "'") + "`"
+def context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=fit(text, SECTION_TEXT_LIMIT))])
 
 
-def slack_date(moment: datetime, token: str = "{date_short_pretty} {time}") -> str:
-    """``<!date^…>``: each reader sees the time in their own zone; UTC as the fallback."""
-    shape = "%Y-%m-%d %H:%M:%S UTC" if "{time_secs}" in token else "%Y-%m-%d %H:%M UTC"
-    return f"<!date^{math.floor(moment.timestamp())}^{token}|{moment.strftime(shape)}>"
-
-
-def duration_words(seconds: float) -> str:
-    """A short, rounded span for a glance: ``45 s``, ``12 min``, ``26 h``, ``437 d``."""
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{round(seconds)} s"
-    if seconds < 120 * 60:
-        return f"{round(seconds / 60)} min"
-    if seconds < 48 * 3600:
-        return f"{round(seconds / 3600)} h"
-    return f"{round(seconds / 86400)} d"
-
-
-def status_label(status: JobStatus) -> str:
-    return f"{STATUS_EMOJI.get(status.value, UNKNOWN_STATUS_EMOJI)} *{escape(status.value)}*"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def job_span(job: OtaJob, now: datetime | None) -> str | None:
-    """How long a job ran (``ran for 26 h``) or has been running (``running for 437 d``).
-
-    An on-call reader spots a stuck rollout from this without subtracting dates.
-    """
-    if job.utc_start_time is None:
-        return None
-    if job.utc_end_time is not None:
-        return "ran for " + duration_words((job.utc_end_time - job.utc_start_time).total_seconds())
-    if job.status == JobStatus.IN_PROGRESS and now is not None:
-        return "running for " + duration_words((now - job.utc_start_time).total_seconds())
-    return None
-
-
-def job_section(job: OtaJob, now: datetime | None = None) -> SectionBlock:
-    """One job: status, JobId, type, selection, target, how long it ran, times and tags."""
-    kinds = [
-        escape(part or "?")
-        for part in (job.job_type.value, job.selection_type, job.target_selection)
-    ]
-    span = job_span(job, now)
-    if span is not None:
-        kinds.append(span)
-    lines = [f"{status_label(job.status)} · {code(job.job_id)}", " · ".join(kinds)]
-    times = [
-        f"{label} {slack_date(moment)}"
-        for label, moment in (
-            ("created", job.utc_create),
-            ("started", job.utc_start_time),
-            ("ended", job.utc_end_time),
-            ("modified", job.utc_modified),
-        )
-        if moment is not None
-    ]
-    if times:
-        lines.append(" · ".join(times))
-    if job.tags:
-        lines.append("tags: " + _tags_text(job.tags))
-    text = "\n".join(lines)
-    if len(text) > SECTION_TEXT_LIMIT:  # only reachable with absurd JobIds; keep the message valid
-        text = text[: SECTION_TEXT_LIMIT - 1] + "…"
-    return SectionBlock(text=MarkdownTextObject(text=text))
-
-
-def _tags_text(tags: Sequence[tuple[str, str]]) -> str:
-    shown: list[str] = []
-    length = 0
-    for index, (key, value) in enumerate(tags):
-        item = code(f"{key}={value}")
-        if length + len(item) > TAGS_TEXT_LIMIT:
-            shown.append(f"… and {len(tags) - index} more")
-            break
-        shown.append(item)
-        length += len(item) + 1
-    return " ".join(shown)
-
-
-def _button(text: str, action_id: str, command: OtaCommand, primary: bool = False) -> ButtonElement:
+def button(text: str, action_id: str, query: Query, primary: bool = False) -> ButtonElement:
+    """A button whose value is the query it runs, in the query's own text."""
+    value = query_text(query)
+    if len(value) > BUTTON_VALUE_LIMIT:  # identifiers are bounded, so this is a bug
+        raise ValueError(f"a button value of {len(value)} characters")
     return ButtonElement(
-        text=text,
-        action_id=action_id,
-        value=encode_state(command),
-        style="primary" if primary else None,
+        text=text, action_id=action_id, value=value, style="primary" if primary else None
     )
 
 
-def jobs_message(
-    result: JobsResult,
-    command: OtaCommand,
-    *,
-    page_size: int,
-    now: datetime,
-    shared_by: str | None = None,
-) -> Message:
-    """One page of a lookup: header, context, summary, a section per job, buttons.
+@dataclass(frozen=True)
+class Paging:
+    """Which page of how many a card shows, and the query as asked (its page may be past
+    the end: the last page is shown then)."""
 
-    ``shared_by`` (a user ID) makes the in-channel copy: it names who shared it, when,
-    and the command that shows it again, gives the fetch time as a date (a relative
-    age would go stale in the channel), and carries no buttons, so nobody else's click
-    changes what the channel sees.
+    query: PagedQuery
+    page: int
+    pages: int
+
+    def to(self, page: int) -> PagedQuery:
+        return at_page(self.query, page)
+
+
+@dataclass
+class Card:
+    """What a card is made of; ``message()`` lays it out within Slack's limits.
+
+    The card's own query (Refresh runs it again, Share copies it) is ``query``, or for a
+    paged card the page shown; ``buttons`` are the card's own (``Failed devices``)
+    beside the common ones.
     """
-    lookup = result.lookup
-    jobs = result.filtered(command.status)
-    pages = pages_to_show(len(jobs), page_size)
-    page = min(max(command.page, 1), pages)
-    shown = page_slice(jobs, page, page_size)
-    context = [
-        f"product {code(lookup.product_key)}",
-        f"firmware {code(lookup.firmware_id)}",
-        f"instance {code(lookup.iot_instance_id)}"
-        if lookup.iot_instance_id
-        else "default instance",
-    ]
-    blocks: list[Block] = [
-        HeaderBlock(text=f"OTA jobs · {lookup.device_name}"),
-        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]),
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=_summary(result, command, page, pages, now, shared=shared_by is not None)
-            )
-        ),
-        DividerBlock(),
-    ]
-    if not shown:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_empty_text(result, command))))
-    budget = MAX_BLOCKS - len(blocks) - 2
-    blocks.extend(job_section(job, now) for job in shown[:budget])
-    current = command.at_page(page)
-    if shared_by is not None:
-        shared = (
-            f"Shared by <@{escape(shared_by)}> {slack_date(now, SHARED_AT_TOKEN)}"
-            f" · rerun with {code('/ota ' + current.describe())}"
-        )
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shared)]))
-    else:
+
+    header: str
+    context: str
+    summary: str | None
+    body: list[Block]
+    text: str
+    query: Query | None = None
+    paging: Paging | None = None
+    buttons: list[ButtonElement] = field(default_factory=list)
+    shareable: bool = True
+
+    @property
+    def own_query(self) -> Query:
+        if self.paging is not None:
+            return self.paging.to(self.paging.page)
+        assert self.query is not None, "a card without paging names its query"
+        return self.query
+
+    def message(self, *, now: datetime, shared_by: str | None = None) -> Message:
+        """The card; ``shared_by`` (a user ID) makes the copy for the channel.
+
+        The channel's copy names who shared it, when, and the command that shows it
+        again, and carries no buttons, so nobody else's click changes what the channel
+        sees.
+        """
+        blocks: list[Block] = [
+            HeaderBlock(text=fit(self.header, HEADER_LIMIT)),
+            context(self.context),
+        ]
+        if self.summary is not None:
+            blocks.append(section(self.summary))
+        blocks.append(DividerBlock())
+        room = MAX_BLOCKS - len(blocks) - 1
+        body = self.body if shared_by is None else without_buttons(self.body)
+        if len(body) > room:
+            body = [
+                *body[: room - 1],
+                section(f"… and {len(body) - room + 1} more blocks not shown"),
+            ]
+        blocks.extend(body)
+        if shared_by is not None:
+            blocks.append(context(shared_line(shared_by, now, self.own_query)))
+        else:
+            blocks.append(ActionsBlock(block_id=ids.BLOCK_NAVIGATION, elements=self._buttons()))
+        return Message(text=self.text, blocks=tuple(blocks))
+
+    def _buttons(self) -> list[ButtonElement]:
         buttons: list[ButtonElement] = []
-        if page > 1:
-            buttons.append(_button("◀ Prev", ids.ACTION_PREV, current.at_page(page - 1)))
-        if page < pages:
-            buttons.append(_button("Next ▶", ids.ACTION_NEXT, current.at_page(page + 1)))
-        buttons.append(_button("↻ Refresh", ids.ACTION_REFRESH, current))
-        buttons.append(_button("Share in channel", ids.ACTION_SHARE, current))
-        blocks.append(ActionsBlock(block_id=ids.BLOCK_NAVIGATION, elements=buttons))
-    counts = "" if command.status is not None or not jobs else f" ({_counts_words(result)})"
-    text = (
-        f"OTA jobs · {escape(lookup.device_name)}: {_plural(len(jobs), 'job')}"
-        f"{_filter_words(command)}{counts}, page {page} of {pages}"
-    )
-    return Message(text=text, blocks=tuple(blocks))
+        paging = self.paging
+        if paging is not None and paging.page > 1:
+            buttons.append(button("◀ Prev", ids.ACTION_PREV, paging.to(paging.page - 1)))
+        if paging is not None and paging.page < paging.pages:
+            buttons.append(button("Next ▶", ids.ACTION_NEXT, paging.to(paging.page + 1)))
+        buttons.extend(self.buttons)
+        buttons.append(button("↻ Refresh", ids.ACTION_REFRESH, self.own_query))
+        if self.shareable:
+            buttons.append(button("Share in channel", ids.ACTION_SHARE, self.own_query))
+        return buttons
 
 
-def _ordered_counts(result: JobsResult) -> list[tuple[str, int]]:
-    known = [(status, result.counts[status]) for status in STATUS_ORDER if status in result.counts]
-    others = sorted((s, n) for s, n in result.counts.items() if s not in STATUS_ORDER)
-    return known + others
+def without_buttons(blocks: list[Block]) -> list[Block]:
+    """The blocks with no button left: a section's accessory goes, an actions block too."""
+    kept: list[Block] = []
+    for block in blocks:
+        if isinstance(block, ActionsBlock):
+            continue
+        if isinstance(block, SectionBlock) and block.accessory is not None:
+            block = SectionBlock(text=block.text, block_id=block.block_id, fields=block.fields)
+        kept.append(block)
+    return kept
 
 
-def _status_words(status: str) -> str:
-    return escape(status.lower().replace("_", " "))
-
-
-def _counts_words(result: JobsResult) -> str:
-    return ", ".join(
-        f"{count} {_status_words(status)}" for status, count in _ordered_counts(result)
-    )
-
-
-def _filter_words(command: OtaCommand) -> str:
-    if command.status is None:
-        return ""
-    return f" {STATUS_VALUES.get(command.status, command.status.value).replace('_', ' ')}"
-
-
-def _summary(
-    result: JobsResult,
-    command: OtaCommand,
-    page: int,
-    pages: int,
-    now: datetime,
-    *,
-    shared: bool = False,
-) -> str:
-    parts = [f"*{_plural(len(result.jobs), 'job')}*"]
-    for status, count in _ordered_counts(result):
-        emoji = STATUS_EMOJI.get(status, UNKNOWN_STATUS_EMOJI)
-        parts.append(f"{emoji} {count} {_status_words(status)}")
-    if command.status is not None:
-        parts.append(f"showing only{escape(_filter_words(command))}")
-    order = ", newest first" if len(result.filtered(command.status)) > 1 else ""
-    parts.append(f"page {page} of {pages}{order}")
-    if shared:
-        token = "{date_short_pretty} {time_secs}"
-        parts.append(f"fetched {slack_date(result.provenance.fetched_at, token)}")
-    elif result.provenance.from_cache:
-        parts.append(f"updated {round(result.provenance.age_seconds(now))} s ago")
-    else:
-        parts.append(f"fetched {slack_date(result.provenance.fetched_at, '{time_secs}')}")
-    text = " · ".join(parts)
-    if command.page > pages:
-        text += f"\n:information_source: there is no page {command.page}; this is the last page."
-    if result.truncated:
-        text += (
-            f"\n:warning: showing the newest {len(result.jobs)} of {result.total} jobs"
-            " (the rest are past OTABOT_MAX_JOBS)"
-        )
-    return text
-
-
-def _empty_text(result: JobsResult, command: OtaCommand) -> str:
-    if command.status is not None and result.jobs:
-        return f"No{escape(_filter_words(command))} jobs among the {len(result.jobs)} found."
-    return "No OTA jobs for this device and firmware."
+def shared_line(user_id: str, now: datetime, query: Query) -> str:
+    """``Shared by @x on Feb 18, 2025 at 6:49 AM · rerun with /ota …``."""
+    when = slack_date(Moment(now, date=True, seconds=False), joiner=" at ")
+    return f"Shared by <@{escape(user_id)}> on {when} · rerun with {command(query)}"
 
 
 def help_message() -> Message:
     """``/ota help``: what to type, with the usage."""
     text = (
-        "*/ota* shows which OTA update batches (jobs) a device has been in for a firmware, "
-        "newest first.\n```" + escape(USAGE) + "```\n"
-        "Example: `/ota light/light1 FJFx8JzpnhpIsKftRjjm030100 status=in_progress`"
+        "*/ota* answers on-call questions about OTA updates on Alibaba Cloud IoT Platform: "
+        "what a device is updating to, the jobs it has been in, how a job is going and "
+        "which devices failed, and a product's firmware packages.\n```"
+        + escape(USAGE)
+        + "```\nExamples: `/ota light/light1` · `/ota light/light1 1.2.0 status=running` · "
+        "`/ota job HvKuBpuk3rdk6E92CPQN020100 light1` · `/ota firmware light`"
     )
-    return Message(text="/ota usage: " + USAGE, blocks=(SectionBlock(text=text),))
+    return Message(text="/ota usage: " + USAGE, blocks=(section(text),))
 
 
-def usage_message(error: UsageError) -> Message:
-    """A format or grammar error: names the offending token, then the usage."""
-    text = f":warning: {escape(error.describe())}\n```{escape(USAGE)}```"
-    return Message(
-        text=f"/ota: {escape(error.describe())}",
-        blocks=(SectionBlock(text=MarkdownTextObject(text=text)),),
-    )
+def usage_message(problem: UsageProblem) -> Message:
+    """Input no call can answer: names the offending token, then the usage."""
+    said = escape(problem.why)
+    if problem.token is not None:
+        said = f"{code(shown_token(problem.token))}: {said}"
+    text = f":warning: {said}\n```{escape(USAGE)}```"
+    return Message(text=f"/ota: {escape(problem.describe())}", blocks=(section(text),))
 
 
-def error_message(
-    problem: str,
-    *,
-    command: OtaCommand | None,
-    request_id: str | None = None,
-    error_code: str | None = None,
-    retryable: bool = False,
-) -> Message:
-    """A failed lookup in words, its error code and RequestId (for the admin), Retry where it helps.
-
-    ``problem`` is mrkdwn the caller built from escaped parts.
-    """
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f":warning: {problem}"))]
-    notes = []
-    if command is not None:
-        notes.append(f"query {code(command.describe())}")
-    if error_code:
-        notes.append(f"code {code(error_code)}")
-    if request_id:
-        notes.append(f"RequestId {code(request_id)}")
-    if notes:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(notes))]))
-    if retryable and command is not None:
+def error_message(explanation: Explanation, query: Query) -> Message:
+    """A failed lookup in words, its error code and RequestId (for the admin), Retry where
+    it helps."""
+    words = render(explanation.words)
+    blocks: list[Block] = [section(f":warning: {words}")]
+    notes = [f"query {command(query)}"]
+    if explanation.code:
+        notes.append(f"code {code(explanation.code)}")
+    if explanation.request_id:
+        notes.append(f"RequestId {code(explanation.request_id)}")
+    blocks.append(context(" · ".join(notes)))
+    if explanation.retryable:
         blocks.append(
             ActionsBlock(
                 block_id=ids.BLOCK_ERROR_ACTIONS,
-                elements=[_button("Retry", ids.ACTION_RETRY, command, primary=True)],
+                elements=[button("Retry", ids.ACTION_RETRY, query, primary=True)],
             )
         )
-    return Message(text=f"/ota: {problem}", blocks=tuple(blocks))
+    return Message(text=f"/ota: {words}", blocks=tuple(blocks))
 
 
 def refusal_message(reason: str) -> Message:
     """Access control said no; ``reason`` is plain words (escaped here)."""
-    return Message(
-        text=f"/ota: {reason}",
-        blocks=(SectionBlock(text=MarkdownTextObject(text=f":no_entry: {escape(reason)}")),),
-    )
+    return Message(text=f"/ota: {reason}", blocks=(section(f":no_entry: {escape(reason)}"),))
 
 
 def notice_message(words: str) -> Message:
     """A short note in plain words (escaped here), e.g. a button otabot no longer serves."""
     return Message(
-        text=f"/ota: {escape(words)}",
-        blocks=(
-            SectionBlock(text=MarkdownTextObject(text=f":information_source: {escape(words)}")),
-        ),
+        text=f"/ota: {escape(words)}", blocks=(section(f":information_source: {escape(words)}"),)
     )
+
+
+def lines(*parts: str | None, separator: str = "\n") -> str:
+    """The parts that are set, joined."""
+    return separator.join(part for part in parts if part)

@@ -202,8 +202,8 @@ def test_a_lookup_pages_shares_and_reports_usage_in_a_real_browser(
     assert "Only visible to you" not in shared.inner_text()
     assert shared.locator("button").count() == 0
 
-    # A command without its firmware: the usage, only to the user, no lookup.
-    type_command(page, f"/ota light/{DEVICE}")
+    # A jobs command without its firmware: the usage, only to the user, no lookup.
+    type_command(page, f"/ota jobs light/{DEVICE}")
     usage = page.locator("article.message.kind-app", has=page.locator("pre")).last
     usage.wait_for()
     assert "missing FIRMWARE" in usage.inner_text()

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +28,7 @@ from otabot.iot.models import OtaJob
 from otabot.service import JobsLookup, JobsResult
 from otabot.service.results import Provenance, newest_first
 from otabot.slack.app import build_app
+from tests.world import RecordingService
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-token"
@@ -188,29 +189,34 @@ def many_jobs(count: int) -> list[OtaJob]:
     ]
 
 
-@dataclass
-class FakeLookupService:
-    """In-test service: answers from a table (or raises), caches like the real one, counts calls."""
+class FakeLookupService(RecordingService):
+    """The recording service, with the jobs lists of ``answers`` by device name (or the
+    error a lookup of that device raises), cached like the real one."""
 
-    answers: dict[str, list[OtaJob] | Exception] = field(default_factory=dict)
-    calls: list[tuple[JobsLookup, bool]] = field(default_factory=list)
-    upstream: int = 0
-    _cache: dict[JobsLookup, JobsResult] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, answers: dict[str, list[OtaJob] | Exception] | None = None) -> None:
+        super().__init__()
+        self.answers = answers or {}
+        self.jobs_fetched = 0
+        self._cache: dict[JobsLookup, JobsResult] = {}
 
-    def jobs(self, query: JobsLookup, refresh: bool = False) -> JobsResult:
+    @property
+    def upstream(self) -> int:
+        return super().upstream + self.jobs_fetched
+
+    def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult:
         with self._lock:
-            self.calls.append((query, refresh))
-            if not refresh and query in self._cache:
-                cached = self._cache[query]
+            self.calls.append(("jobs", lookup))
+            self.refreshes.append(refresh)
+            if not refresh and lookup in self._cache:
+                cached = self._cache[lookup]
                 origin = dataclasses.replace(cached.provenance, from_cache=True, upstream_calls=0)
                 return dataclasses.replace(cached, provenance=origin)
-            answer = self.answers.get(query.device_name, [])
-            self.upstream += 1
+            answer = self.answers.get(lookup.device_name, [])
+            self.jobs_fetched += 1
             if isinstance(answer, Exception):
                 raise answer
-            result = result_of(query, answer)
-            self._cache[query] = result
+            result = result_of(lookup, answer)
+            self._cache[lookup] = result
             return result
 
 

@@ -19,9 +19,9 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import JobStatus
+from otabot.query.queries import JobsQuery, at_page, query_text
 from otabot.service import JobsLookup
 from otabot.slack import ids
-from otabot.slack.grammar import OtaCommand, decode_state, encode_state
 from tests.slack.conftest import (
     FIRMWARE,
     PRODUCT,
@@ -34,6 +34,7 @@ from tests.slack.conftest import (
 )
 
 LIGHT1 = JobsLookup(PRODUCT, "light1", FIRMWARE)
+QUERY = JobsQuery(PRODUCT, "light1", FIRMWARE)
 
 
 def dumps(value: object) -> str:
@@ -60,7 +61,8 @@ def test_command_acks_empty_then_posts_the_first_page(harness: SlackHarness) -> 
     assert posted["response_type"] == "ephemeral" and posted["replace_original"] is False
     assert posted["blocks"][0]["text"]["text"] == "OTA jobs · light1"
     assert "page 1 of 3" in dumps(posted)
-    assert harness.service.calls == [(LIGHT1, False)]
+    assert harness.service.calls == [("jobs", LIGHT1)]
+    assert harness.service.refreshes == [False]
 
 
 def test_ack_does_not_wait_for_the_lookup(
@@ -150,7 +152,7 @@ def test_next_replaces_the_message_from_cache_without_an_upstream_call(
 
 
 def test_prev_turns_back_a_page(harness: SlackHarness) -> None:
-    harness.click(ids.ACTION_PREV, encode_state(OtaCommand(LIGHT1, 2)))
+    harness.click(ids.ACTION_PREV, query_text(at_page(QUERY, 2)))
     (posted,) = harness.recorder.wait_for_responses(1)
     assert posted["replace_original"] is True and "page 2 of 3" in dumps(posted)
 
@@ -161,11 +163,12 @@ def test_refresh_bypasses_the_cache(harness: SlackHarness) -> None:
     harness.click(ids.ACTION_REFRESH, buttons(first)[ids.ACTION_REFRESH])
     second = harness.recorder.wait_for_responses(2)[1]
     assert second["replace_original"] is True
-    assert harness.service.calls[-1] == (LIGHT1, True) and harness.service.upstream == 2
+    assert harness.service.calls[-1] == ("jobs", LIGHT1) and harness.service.refreshes[-1]
+    assert harness.service.upstream == 2
 
 
 def test_share_posts_a_new_in_channel_message_naming_the_sharer(harness: SlackHarness) -> None:
-    state = encode_state(OtaCommand(LIGHT1, 2, JobStatus.COMPLETED))
+    state = query_text(dataclasses.replace(QUERY, page=2, status=JobStatus.COMPLETED))
     harness.click(ids.ACTION_SHARE, state, user="U0042")
     (posted,) = harness.recorder.wait_for_responses(1)
     assert posted["response_type"] == "in_channel" and posted["replace_original"] is False
@@ -174,13 +177,13 @@ def test_share_posts_a_new_in_channel_message_naming_the_sharer(harness: SlackHa
 
 
 def test_retry_looks_up_again_and_replaces_the_error(harness: SlackHarness) -> None:
-    harness.click(ids.ACTION_RETRY, encode_state(OtaCommand(LIGHT1)))
+    harness.click(ids.ACTION_RETRY, query_text(QUERY))
     (posted,) = harness.recorder.wait_for_responses(1)
     assert posted["replace_original"] is True and "OTA jobs · light1" in dumps(posted)
 
 
 def test_tampered_button_value_is_refused_without_a_lookup(harness: SlackHarness) -> None:
-    forged = json.dumps({"p": PRODUCT, "d": "<!channel>", "f": FIRMWARE, "n": 1})
+    forged = f"jobs {PRODUCT}/<!channel> {FIRMWARE}"
     harness.click(ids.ACTION_NEXT, forged)
     (posted,) = harness.recorder.wait_for_responses(1)
     assert posted["replace_original"] is False and "<!channel>" not in dumps(posted)
@@ -193,7 +196,7 @@ def test_button_from_a_user_not_allowed_is_refused_without_a_lookup(
     locked = harness_for(
         settings_for(recorder, allowed_users=frozenset({"U0001"})), fake_service, recorder
     )
-    locked.click(ids.ACTION_NEXT, encode_state(OtaCommand(LIGHT1, 2)), user="U0666")
+    locked.click(ids.ACTION_NEXT, query_text(at_page(QUERY, 2)), user="U0666")
     (posted,) = recorder.wait_for_responses(1)
     assert ":no_entry:" in dumps(posted) and posted["replace_original"] is False
     assert fake_service.calls == []
@@ -206,7 +209,7 @@ def test_button_for_a_product_not_allowed_is_refused_without_a_lookup(
     locked = harness_for(
         settings_for(recorder, allowed_products=frozenset({"a1B2c3D4e5F"})), fake_service, recorder
     )
-    locked.click(ids.ACTION_REFRESH, encode_state(OtaCommand(LIGHT1)))
+    locked.click(ids.ACTION_REFRESH, query_text(QUERY))
     assert ":no_entry:" in dumps(recorder.wait_for_responses(1))
     assert fake_service.calls == []
     locked.drain()
@@ -243,7 +246,7 @@ def test_lookup_errors_are_told_in_words_with_request_id(
     assert words in text and "RequestId `R-1`" in text
     assert (ids.ACTION_RETRY in buttons(posted)) is retry
     if retry:
-        assert decode_state(buttons(posted)[ids.ACTION_RETRY]) == OtaCommand(LIGHT1)
+        assert buttons(posted)[ids.ACTION_RETRY] == query_text(QUERY)
     failing.drain()
 
 
@@ -313,7 +316,7 @@ def test_each_lookup_writes_one_audit_line_without_secrets(
         "team": "T0001",
         "channel": "C0001",
         "user": "U0001",
-        "query": f"{PRODUCT}/light1 {FIRMWARE} page=2",
+        "query": f"jobs {PRODUCT}/light1 {FIRMWARE} page=2",
         "action": "command",
         "outcome": "ok",
         "upstream_calls": 1,
@@ -331,7 +334,7 @@ def test_each_click_writes_an_audit_line_with_cache_hit(
     harness.command(f"light/light1 {FIRMWARE}")
     harness.recorder.wait_for_responses(1)
     with caplog.at_level(logging.INFO, logger="otabot.audit"):
-        harness.click(ids.ACTION_NEXT, encode_state(OtaCommand(LIGHT1, 2)))
+        harness.click(ids.ACTION_NEXT, query_text(at_page(QUERY, 2)))
         harness.recorder.wait_for_responses(2)
         harness.drain()
     clicks = [r for r in caplog.records if r.name == "otabot.audit" and r.action == "ota_next"]

@@ -1,31 +1,51 @@
-"""Block Kit builders as plain functions: limits, escaping, dates, empty and truncated results."""
+"""The jobs list card and the messages that are not cards, as plain functions: limits,
+escaping, dates, empty and truncated results."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from otabot.config import Settings
 from otabot.iot.models import JobStatus
-from otabot.service import JobsLookup
+from otabot.query.answers import JobsAnswer
+from otabot.query.explain import Explanation
+from otabot.query.grammar import UsageProblem, parse_value
+from otabot.query.phrases import Moment
+from otabot.query.queries import JobsQuery, at_page
+from otabot.query.words import duration_words
+from otabot.service import JobsLookup, JobsResult
 from otabot.slack import ids
 from otabot.slack.blocks import (
     MAX_BLOCKS,
-    duration_words,
+    Message,
     error_message,
-    escape,
     help_message,
-    jobs_message,
     refusal_message,
-    slack_date,
     usage_message,
 )
-from otabot.slack.grammar import OtaCommand, UsageError, decode_state
+from otabot.slack.cards import card_message
+from otabot.slack.mrkdwn import escape, slack_date
 from tests.slack.conftest import FIRMWARE, NOW, PRODUCT, job, many_jobs, result_of
 
 LOOKUP = JobsLookup(PRODUCT, "light1", FIRMWARE)
+QUERY = JobsQuery(PRODUCT, "light1", FIRMWARE)
+SETTINGS = Settings()
+
+
+def jobs_message(
+    result: JobsResult,
+    query: JobsQuery,
+    *,
+    page_size: int = 5,
+    now: datetime = NOW,
+    shared_by: str | None = None,
+) -> Message:
+    answer = JobsAnswer(query, result, None, result.provenance)
+    return card_message(answer, now=now, page_size=page_size, shared_by=shared_by)
 
 
 def render(
@@ -36,8 +56,8 @@ def render(
     **changes: object,
 ) -> dict:
     result = result_of(LOOKUP, jobs, **changes)
-    message = jobs_message(result, OtaCommand(LOOKUP, page, status), page_size=page_size, now=NOW)
-    return message.as_payload()
+    query = dataclasses.replace(QUERY, page=page, status=status)
+    return jobs_message(result, query, page_size=page_size).as_payload()
 
 
 def buttons(payload: dict) -> dict[str, str]:
@@ -89,12 +109,12 @@ def test_unknown_status_is_shown_as_it_is() -> None:
 
 def test_times_use_slack_date_tokens_with_a_utc_fallback() -> None:
     text = render([job("J1", created="2019-12-28T02:43:10.000Z")])["blocks"][4]["text"]["text"]
-    assert "created <!date^1577500990^{date_short_pretty} {time}|2019-12-28 02:43 UTC>" in text
+    assert "created <!date^1577500990^{date_short} {time}|2019-12-28 02:43 UTC>" in text
     assert "ended" not in text
 
 
 def test_slack_date_floors_to_whole_seconds() -> None:
-    assert slack_date(NOW + timedelta(milliseconds=999)).startswith(
+    assert slack_date(Moment(NOW + timedelta(milliseconds=999))).startswith(
         f"<!date^{int(NOW.timestamp())}^"
     )
 
@@ -137,8 +157,8 @@ def test_cached_result_says_how_old_it_is() -> None:
     result = result_of(
         LOOKUP, many_jobs(3), from_cache=True, fetched_at=NOW - timedelta(seconds=12)
     )
-    message = jobs_message(result, OtaCommand(LOOKUP), page_size=5, now=NOW)
-    assert "updated 12 s ago" in message.as_payload()["blocks"][2]["text"]["text"]
+    message = jobs_message(result, QUERY)
+    assert "cached, fetched 12 s ago" in message.as_payload()["blocks"][2]["text"]["text"]
 
 
 def test_fresh_result_says_when_it_was_fetched() -> None:
@@ -163,9 +183,9 @@ def test_first_page_has_next_but_no_prev() -> None:
 
 def test_middle_page_has_both_directions_carrying_the_whole_query() -> None:
     values = buttons(render(many_jobs(12), page=2, status=None))
-    assert decode_state(values[ids.ACTION_PREV]) == OtaCommand(LOOKUP, 1)
-    assert decode_state(values[ids.ACTION_NEXT]) == OtaCommand(LOOKUP, 3)
-    assert decode_state(values[ids.ACTION_REFRESH]) == OtaCommand(LOOKUP, 2)
+    assert parse_value(values[ids.ACTION_PREV], SETTINGS) == QUERY
+    assert parse_value(values[ids.ACTION_NEXT], SETTINGS) == at_page(QUERY, 3)
+    assert parse_value(values[ids.ACTION_REFRESH], SETTINGS) == at_page(QUERY, 2)
 
 
 def test_page_past_the_end_shows_the_last_page() -> None:
@@ -185,9 +205,7 @@ def test_biggest_pages_stay_within_fifty_blocks(page_size: int) -> None:
 
 def test_shared_copy_names_the_sharer_and_has_no_buttons() -> None:
     result = result_of(LOOKUP, many_jobs(12))
-    payload = jobs_message(
-        result, OtaCommand(LOOKUP, 2), page_size=5, now=NOW, shared_by="U0042"
-    ).as_payload()
+    payload = jobs_message(result, at_page(QUERY, 2), shared_by="U0042").as_payload()
     assert "Shared by <@U0042>" in json.dumps(payload)
     assert buttons(payload) == {}
 
@@ -214,7 +232,7 @@ def test_a_single_job_is_not_said_to_be_in_any_order() -> None:
 
 def test_page_past_the_end_says_it_shows_the_last_page_instead() -> None:
     summary = render(many_jobs(12), page=99)["blocks"][2]["text"]["text"]
-    assert "there is no page 99; this is the last page." in summary
+    assert "page 3 of 3 (there is no page 99; this is the last page)" in summary
 
 
 def test_a_page_in_range_has_no_past_the_end_note() -> None:
@@ -250,55 +268,49 @@ def test_duration_words_round_to_one_readable_unit(seconds: float, words: str) -
 
 
 def test_shared_copy_says_when_it_was_shared_and_how_to_rerun_it() -> None:
-    command = OtaCommand(LOOKUP, 2, JobStatus.COMPLETED)
-    payload = jobs_message(
-        result_of(LOOKUP, many_jobs(30)), command, page_size=5, now=NOW, shared_by="U0042"
-    ).as_payload()
+    query = dataclasses.replace(QUERY, page=2, status=JobStatus.COMPLETED)
+    payload = jobs_message(result_of(LOOKUP, many_jobs(30)), query, shared_by="U0042").as_payload()
     shared = payload["blocks"][-1]["elements"][0]["text"]
     moment = int(NOW.timestamp())
-    assert shared.startswith(
-        f"Shared by <@U0042> <!date^{moment}^{{date_short_pretty}} at {{time}}|"
-    )
-    assert f"`/ota {PRODUCT}/light1 {FIRMWARE} page=2 status=completed`" in shared
+    assert shared.startswith(f"Shared by <@U0042> on <!date^{moment}^{{date_short}} at {{time}}|")
+    assert f"`/ota jobs {PRODUCT}/light1 {FIRMWARE} status=completed page=2`" in shared
 
 
 def test_shared_copy_gives_the_fetch_time_as_a_date_not_a_relative_age() -> None:
     result = result_of(
         LOOKUP, many_jobs(3), from_cache=True, fetched_at=NOW - timedelta(seconds=12)
     )
-    payload = jobs_message(
-        result, OtaCommand(LOOKUP), page_size=5, now=NOW, shared_by="U0042"
-    ).as_payload()
+    payload = jobs_message(result, QUERY, shared_by="U0042").as_payload()
     summary = payload["blocks"][2]["text"]["text"]
     assert "s ago" not in summary
-    assert f"fetched <!date^{int(NOW.timestamp()) - 12}^{{date_short_pretty}} {{time_secs}}|" in (
-        summary
-    )
+    assert f"fetched <!date^{int(NOW.timestamp()) - 12}^{{date_short}} {{time_secs}}|" in summary
+
+
+def explanation(words: str, **changes: object) -> Explanation:
+    fields: dict[str, object] = {"retryable": False, "code": None, "request_id": None}
+    return Explanation((words,), **(fields | changes))  # type: ignore[arg-type]
 
 
 def test_error_message_names_the_api_error_code_for_the_admin() -> None:
-    payload = error_message(
-        "Device not found.", command=OtaCommand(LOOKUP), error_code="iot.device.NotExistedDevice"
-    ).as_payload()
+    said = explanation("Device not found.", code="iot.device.NotExistedDevice")
+    payload = error_message(said, QUERY).as_payload()
     assert "code `iot.device.NotExistedDevice`" in payload["blocks"][1]["elements"][0]["text"]
 
 
 def test_error_message_has_request_id_and_retry_carrying_the_query() -> None:
-    command = OtaCommand(LOOKUP, 2)
-    payload = error_message(
-        "IoT API busy — try again in 2 s.", command=command, request_id="REQ-9", retryable=True
-    ).as_payload()
+    said = explanation("IoT API busy — try again in 2 s.", request_id="REQ-9", retryable=True)
+    payload = error_message(said, at_page(QUERY, 2)).as_payload()
     assert "RequestId `REQ-9`" in json.dumps(payload)
-    assert decode_state(buttons(payload)[ids.ACTION_RETRY]) == command
+    assert parse_value(buttons(payload)[ids.ACTION_RETRY], SETTINGS) == at_page(QUERY, 2)
 
 
 def test_error_message_without_retry_has_no_buttons() -> None:
-    payload = error_message("Device not found.", command=OtaCommand(LOOKUP)).as_payload()
+    payload = error_message(explanation("Device not found."), QUERY).as_payload()
     assert buttons(payload) == {}
 
 
 def test_usage_message_names_the_token_escaped_and_shows_usage() -> None:
-    payload = usage_message(UsageError("a DeviceName is 4 to 32", "<!here>")).as_payload()
+    payload = usage_message(UsageProblem("a DeviceName is 4 to 32", "<!here>")).as_payload()
     text = payload["blocks"][0]["text"]["text"]
     assert "`&lt;!here&gt;`" in text and "/ota [jobs] DEVICE FIRMWARE" in text
 
@@ -309,9 +321,7 @@ def test_help_and_refusal_messages_build() -> None:
 
 
 def test_too_many_blocks_is_refused_when_building_the_payload() -> None:
-    message = jobs_message(
-        result_of(LOOKUP, many_jobs(3)), OtaCommand(LOOKUP), page_size=5, now=NOW
-    )
+    message = jobs_message(result_of(LOOKUP, many_jobs(3)), QUERY)
     bloated = dataclasses.replace(message, blocks=message.blocks * 10)
     with pytest.raises(ValueError, match="50"):
         bloated.as_payload()

@@ -11,14 +11,18 @@ import pytest
 import yaml
 from slack_bolt import BoltRequest
 
-from otabot.service import JobsLookup
+from otabot.query.grammar import KEYWORDS
+from otabot.query.queries import JobsQuery, query_text
 from otabot.slack import ids
-from otabot.slack.grammar import OtaCommand, encode_state
 from tests.slack.conftest import FIRMWARE, PRODUCT, SlackHarness, command_body, sign
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifest.yml"
-SCHEMA = REPO / "../shared/slack/manifest.schema.1.0.0.json"
+# Slack's published schema sits in shared/ beside the checkout (or beside a worktree's folder).
+SCHEMAS = [
+    base / "shared/slack/manifest.schema.1.0.0.json" for base in (REPO.parent, REPO.parent.parent)
+]
+SCHEMA = next((path for path in SCHEMAS if path.exists()), SCHEMAS[0])
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,14 @@ def test_manifest_commands_are_the_ones_in_ids(manifest: dict[str, Any]) -> None
     assert all(command["description"] and command["usage_hint"] for command in commands)
 
 
+def test_the_usage_hint_names_every_keyword_of_the_grammar(manifest: dict[str, Any]) -> None:
+    (command,) = manifest["features"]["slash_commands"]
+    hint = {word.strip("[]") for word in command["usage_hint"].split()}
+    assert set(KEYWORDS) <= hint
+    assert {"DEVICE", "FIRMWARE", "JOBID", "PRODUCT"} <= hint
+    assert len(command["usage_hint"]) <= 1000 and len(command["description"]) <= 2000
+
+
 def test_every_manifest_command_has_a_listener(
     manifest: dict[str, Any], harness: SlackHarness
 ) -> None:
@@ -72,6 +84,6 @@ def test_a_command_not_in_the_manifest_has_no_listener(harness: SlackHarness) ->
 
 @pytest.mark.parametrize("action_id", ids.ACTIONS)
 def test_every_action_id_has_a_listener(harness: SlackHarness, action_id: str) -> None:
-    value = encode_state(OtaCommand(JobsLookup(PRODUCT, "light1", FIRMWARE)))
+    value = query_text(JobsQuery(PRODUCT, "light1", FIRMWARE))
     assert harness.click(action_id, value).status == 200
     harness.recorder.wait_for_responses(1)

@@ -1,40 +1,47 @@
-"""From a command to its reply: errors in words with their code, RequestId and Retry."""
+"""From a query to its reply: errors in words with their code, RequestId and Retry; answers
+that show a product the allow-list leaves out are refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import pytest
 
+from otabot.config import Settings
 from otabot.iot.errors import (
     DeviceNotFoundError,
+    ForbiddenError,
     IotError,
     ProductNotFoundError,
     ThrottledError,
 )
+from otabot.query.queries import JobQuery, JobsQuery, Query
 from otabot.service import JobsLookup, JobsResult
 from otabot.slack import ids
-from otabot.slack.grammar import OtaCommand
 from otabot.slack.replies import answer
 from tests.slack.conftest import FIRMWARE, NOW, PRODUCT
+from tests.world import JOB, RecordingService
 
-COMMAND = OtaCommand(JobsLookup(PRODUCT, "light9", FIRMWARE))
+QUERY = JobsQuery(PRODUCT, "light9", FIRMWARE)
+SETTINGS = Settings()
 
 
-class FailingService:
-    """A lookup service whose every lookup fails with one error."""
+class FailingService(RecordingService):
+    """A lookup service whose jobs lookups fail with one error."""
 
     def __init__(self, error: IotError) -> None:
+        super().__init__()
         self.error = error
 
-    def jobs(self, query: JobsLookup, refresh: bool = False) -> JobsResult:
+    def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult:
         raise self.error
 
 
-def reply_to(error: IotError) -> dict:
+def reply_to(error: IotError, query: Query = QUERY) -> dict:
     reply = answer(
-        FailingService(error), COMMAND, refresh=False, page_size=5, wall_clock=NOW.timestamp
+        FailingService(error), query, settings=SETTINGS, refresh=False, wall_clock=NOW.timestamp
     )
     return reply.message.as_payload()
 
@@ -64,3 +71,20 @@ def test_a_meaningless_retry_after_still_gives_a_sane_wait(retry_after: float | 
 def test_unknown_product_says_it_is_neither_a_product_key_nor_an_alias() -> None:
     payload = reply_to(ProductNotFoundError("nope", code="iot.prod.NotExistedProduct"))
     assert "no such ProductKey and no alias of that name" in payload["text"]
+
+
+def test_a_ram_refusal_names_the_action_to_allow() -> None:
+    error = ForbiddenError("denied", code="iot.common.RamActionPermissionDeny")
+    error.action = "ListOTAJobByDevice"
+    payload = reply_to(error)
+    assert "`iot:ListOTAJobByDevice`" in payload["text"]
+
+
+def test_a_job_of_a_product_not_allowed_is_refused_once_its_product_is_known() -> None:
+    service = RecordingService()
+    settings = dataclasses.replace(SETTINGS, allowed_products=frozenset({"a1B2c3D4e5F"}))
+    reply = answer(
+        service, JobQuery(JOB), settings=settings, refresh=False, wall_clock=NOW.timestamp
+    )
+    assert reply.outcome == "refused" and not reply.shareable
+    assert f"may not look up product {PRODUCT}" in reply.message.as_payload()["text"]

@@ -9,10 +9,9 @@ import logging
 import pytest
 from slack_bolt import BoltRequest
 
-from otabot.service import JobsLookup
+from otabot.query.queries import JobsQuery, query_text
 from otabot.slack import ids
 from otabot.slack.access import response_url_refusal
-from otabot.slack.grammar import OtaCommand, encode_state
 from tests.slack.conftest import (
     FIRMWARE,
     PRODUCT,
@@ -25,7 +24,7 @@ from tests.slack.conftest import (
 )
 
 ELSEWHERE = "http://169.254.169.254/latest/meta-data/"
-LIGHT1_VALUE = encode_state(OtaCommand(JobsLookup(PRODUCT, "light1", FIRMWARE)))
+LIGHT1_VALUE = query_text(JobsQuery(PRODUCT, "light1", FIRMWARE))
 
 
 def test_forged_request_logs_neither_signature_nor_body(

@@ -12,9 +12,8 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from slack_bolt import BoltRequest
 
-from otabot.service import JobsLookup
+from otabot.query.queries import JobsQuery, query_text
 from otabot.slack import ids
-from otabot.slack.grammar import OtaCommand, encode_state
 from tests.slack.conftest import (
     FIRMWARE,
     PRODUCT,
@@ -45,7 +44,7 @@ def dispatch(harness: SlackHarness, body: str) -> object:
 
 def light1_state(harness: SlackHarness) -> str:
     """A button value for page 2 of light1's lookup, as otabot's own buttons carry it."""
-    return encode_state(OtaCommand(JobsLookup(PRODUCT, "light1", FIRMWARE), 2))
+    return query_text(JobsQuery(PRODUCT, "light1", FIRMWARE, page=2))
 
 
 def audit_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

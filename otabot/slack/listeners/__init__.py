@@ -9,7 +9,8 @@ from slack_bolt import App
 
 from otabot.clocks import Monotonic, WallClock
 from otabot.config import Settings
-from otabot.slack.access import Requester
+from otabot.query.queries import Query
+from otabot.slack.access import Requester, product_refusal
 from otabot.slack.replies import LookupService
 from otabot.slack.responder import ResponseUrlPoster
 
@@ -63,6 +64,16 @@ def usable_response_url(body: dict[str, object]) -> str | None:
     """
     url = body.get("response_url")
     return url if isinstance(url, str) and url.strip() else None
+
+
+def query_refusal(settings: Settings, query: Query) -> str | None:
+    """Why the product a query names may not be looked up (None: allowed, or not named).
+
+    A query that names no product (a job typed by its JobId) is checked once its
+    answer shows the product, in ``otabot.slack.replies``.
+    """
+    product = getattr(query, "product_key", None)
+    return None if product is None else product_refusal(settings, product)
 
 
 def register_listeners(app: App, answering: Answering) -> None:

@@ -1,18 +1,22 @@
-"""The buttons: page turns, refresh, share and retry, answered through the click's response_url."""
+"""The buttons: page turns, refresh, share, retry, and the cards one card opens, answered
+through the click's response_url."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
 
+from otabot.query.grammar import UsageProblem, parse_value
+from otabot.query.queries import HelpQuery, query_text
 from otabot.slack import ids
-from otabot.slack.access import Requester, product_refusal, refusal
+from otabot.slack.access import Requester, refusal
 from otabot.slack.blocks import Message, notice_message, refusal_message, usage_message
-from otabot.slack.grammar import UsageError, decode_state
-from otabot.slack.listeners import Answering, audit, usable_response_url
+from otabot.slack.listeners import Answering, audit, query_refusal, usable_response_url
 from otabot.slack.replies import APOLOGY, answer
 
 logger = logging.getLogger(__name__)
@@ -20,41 +24,66 @@ logger = logging.getLogger(__name__)
 # Registered last, so it only sees clicks no listener above claimed: a button from an older
 # otabot on an old message, or an action that is not ours at all.
 ANY_ACTION = re.compile(".*")
-UNSUPPORTED_BUTTON = "This button is no longer supported — run /ota again."
+UNSUPPORTED_BUTTON = (
+    "This button is no longer supported — run /ota again (/ota help shows what it takes)."
+)
+NOT_A_QUERY = UsageProblem("this button carries no query")
 NO_RESPONSE_URL = (
     "this click carries no response_url, so otabot has nowhere to answer it "
     "(otabot's buttons live on messages, which always have one)"
 )
 
 
+class Placement(Enum):
+    """Where a click's answer goes."""
+
+    REPLACE = "replace"  # the same card, turned or refreshed: replaces the message
+    NEW = "new"  # another card opened from this one: a new ephemeral message
+    CHANNEL = "channel"  # Share in channel: a new in-channel message
+
+
+ROUTES: dict[str, tuple[Placement, bool]] = {
+    ids.ACTION_PREV: (Placement.REPLACE, False),
+    ids.ACTION_NEXT: (Placement.REPLACE, False),
+    ids.ACTION_REFRESH: (Placement.REPLACE, True),
+    ids.ACTION_RETRY: (Placement.REPLACE, False),
+    ids.ACTION_PICK: (Placement.REPLACE, False),
+    ids.ACTION_JOB: (Placement.NEW, False),
+    ids.ACTION_JOBS: (Placement.NEW, False),
+    ids.ACTION_FAILED: (Placement.NEW, False),
+    ids.ACTION_FW_JOBS: (Placement.NEW, False),
+    ids.ACTION_SHARE: (Placement.CHANNEL, False),
+}
+
+
 def register(app: App, answering: Answering) -> None:
-    """The routing table for buttons; every click is acked at once and served lazily."""
+    """The routing table for buttons: each action's placement and whether it refreshes.
+
+    Every click is acked at once and served lazily; the button's value is the query.
+    """
 
     def acknowledge_click(ack: Ack, body: dict[str, Any]) -> BoltResponse | None:
         return acknowledge(ack, body)
 
-    def turn_page(body: dict[str, Any]) -> None:
-        handle_click(answering, body, refresh=False)
-
-    def refresh_page(body: dict[str, Any]) -> None:
-        handle_click(answering, body, refresh=True)
-
-    def share_page(body: dict[str, Any]) -> None:
-        handle_click(answering, body, refresh=False, share=True)
-
-    def retry_lookup(body: dict[str, Any]) -> None:
-        handle_click(answering, body, refresh=False)
-
-    app.action(ids.ACTION_PREV)(ack=acknowledge_click, lazy=[turn_page])
-    app.action(ids.ACTION_NEXT)(ack=acknowledge_click, lazy=[turn_page])
-    app.action(ids.ACTION_REFRESH)(ack=acknowledge_click, lazy=[refresh_page])
-    app.action(ids.ACTION_SHARE)(ack=acknowledge_click, lazy=[share_page])
-    app.action(ids.ACTION_RETRY)(ack=acknowledge_click, lazy=[retry_lookup])
+    for action_id, (placement, refresh) in ROUTES.items():
+        app.action(action_id)(
+            ack=acknowledge_click, lazy=[_click_server(answering, action_id, placement, refresh)]
+        )
 
     def explain_unsupported(body: dict[str, Any]) -> None:
         handle_unsupported(answering, body)
 
     app.action(ANY_ACTION)(ack=acknowledge_click, lazy=[explain_unsupported])
+
+
+def _click_server(
+    answering: Answering, action_id: str, placement: Placement, refresh: bool
+) -> Callable[[dict[str, Any]], None]:
+    def serve_click(body: dict[str, Any]) -> None:
+        handle_click(answering, body, placement=placement, refresh=refresh)
+
+    serve_click.__name__ = f"serve_{action_id}"
+    return serve_click
 
 
 def acknowledge(ack: Ack, body: dict[str, Any]) -> BoltResponse | None:
@@ -78,12 +107,12 @@ def _clicked(body: dict[str, Any]) -> tuple[str, object]:
 
 
 def handle_click(
-    answering: Answering, body: dict[str, Any], *, refresh: bool, share: bool = False
+    answering: Answering, body: dict[str, Any], *, placement: Placement, refresh: bool
 ) -> None:
     """Check who clicked and what the button carries, then answer through response_url.
 
-    Page turns, refresh and retry replace the message they were on; share posts a new
-    in-channel message naming who shared it and leaves the original alone.
+    The value is read by the same parser as typed text, and every access check is made
+    again before any call: a button is as untrusted as anything typed.
     """
     response_url = usable_response_url(body)
     if response_url is None:
@@ -94,32 +123,34 @@ def handle_click(
     query = "?"
     try:
         reason = refusal(answering.settings, requester)
-        command = decode_state(value)
-        if reason is None and not isinstance(command, UsageError):
-            query = command.describe()
-            reason = product_refusal(answering.settings, command.lookup.product_key)
+        parsed = parse_value(value, answering.settings)
+        if reason is None and not isinstance(parsed, UsageProblem | HelpQuery):
+            query = query_text(parsed)
+            reason = query_refusal(answering.settings, parsed)
         if reason is not None:
             answering.poster.post(response_url, refusal_message(reason))
             audit(requester, action=action_id, query=query, outcome="refused")
             return
-        if isinstance(command, UsageError):
-            answering.poster.post(response_url, usage_message(command))
+        if isinstance(parsed, UsageProblem | HelpQuery):
+            problem = parsed if isinstance(parsed, UsageProblem) else NOT_A_QUERY
+            answering.poster.post(response_url, usage_message(problem))
             audit(requester, action=action_id, query=query, outcome="invalid_button")
             return
+        share = placement is Placement.CHANNEL
         reply = answer(
             answering.service,
-            command,
+            parsed,
+            settings=answering.settings,
             refresh=refresh,
-            page_size=answering.settings.page_size,
             wall_clock=answering.wall_clock,
             shared_by=(requester.user_id or "unknown") if share else None,
         )
-        if share and reply.outcome == "ok":
+        if share and reply.shareable:
             answering.poster.post(response_url, reply.message, response_type="in_channel")
-        elif share:
-            answering.poster.post(response_url, reply.message)
-        else:
+        elif placement is Placement.REPLACE:
             answering.poster.post(response_url, reply.message, replace_original=True)
+        else:
+            answering.poster.post(response_url, reply.message)
     except Exception:
         logger.exception("a /ota button failed unexpectedly")
         answering.poster.post(response_url, Message(text=APOLOGY))

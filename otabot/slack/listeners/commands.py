@@ -7,8 +7,10 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from otabot.query.grammar import UsageProblem, parse_text
+from otabot.query.queries import HelpQuery, Query, query_text
 from otabot.slack import ids
-from otabot.slack.access import Requester, product_refusal, refusal
+from otabot.slack.access import Requester, refusal
 from otabot.slack.blocks import (
     Message,
     help_message,
@@ -16,8 +18,7 @@ from otabot.slack.blocks import (
     refusal_message,
     usage_message,
 )
-from otabot.slack.grammar import HelpRequest, OtaCommand, UsageError, parse_command
-from otabot.slack.listeners import Answering, audit, usable_response_url
+from otabot.slack.listeners import Answering, audit, query_refusal, usable_response_url
 from otabot.slack.replies import APOLOGY, answer
 
 logger = logging.getLogger(__name__)
@@ -41,18 +42,18 @@ def register(app: App, answering: Answering) -> None:
     app.command(ids.COMMAND)(ack=acknowledge_ota, lazy=[look_up_ota])
 
 
-def _gate(answering: Answering, body: dict[str, Any]) -> OtaCommand | tuple[Message, str]:
-    """The command to look up, or the message that answers instead and the audit outcome."""
+def _gate(answering: Answering, body: dict[str, Any]) -> Query | tuple[Message, str]:
+    """The query to look up, or the message that answers instead and the audit outcome."""
     reason = refusal(answering.settings, Requester.from_body(body))
     if reason is not None:
         return refusal_message(reason), "refused"
     text = body.get("text")
-    parsed = parse_command(text if isinstance(text, str) else "", answering.settings)
-    if isinstance(parsed, HelpRequest):
+    parsed = parse_text(text if isinstance(text, str) else "", answering.settings)
+    if isinstance(parsed, HelpQuery):
         return help_message(), "help"
-    if isinstance(parsed, UsageError):
+    if isinstance(parsed, UsageProblem):
         return usage_message(parsed), "usage_error"
-    reason = product_refusal(answering.settings, parsed.lookup.product_key)
+    reason = query_refusal(answering.settings, parsed)
     if reason is not None:
         return refusal_message(reason), "refused"
     return parsed
@@ -66,7 +67,7 @@ def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) ->
         logger.exception("could not check a /ota command")
         ack(text=APOLOGY, response_type="ephemeral")
         return
-    if isinstance(gated, OtaCommand):
+    if not isinstance(gated, tuple):
         if usable_response_url(body) is not None:
             ack()
             return
@@ -94,14 +95,14 @@ def answer_command(answering: Answering, body: dict[str, Any]) -> None:
     query = str(body.get("text", ""))[:200]
     try:
         gated = _gate(answering, body)
-        if not isinstance(gated, OtaCommand):
+        if isinstance(gated, tuple):
             return  # answered in the ack
-        query = gated.describe()
+        query = query_text(gated)
         reply = answer(
             answering.service,
             gated,
+            settings=answering.settings,
             refresh=False,
-            page_size=answering.settings.page_size,
             wall_clock=answering.wall_clock,
         )
         answering.poster.post(response_url, reply.message)

@@ -1,0 +1,186 @@
+"""The one table that turns an IoT error into words, with what the user can try.
+
+Slack and the CLI say the same sentence for the same failure; each only renders the
+phrase (code spans and ``/ota`` in Slack, plain names and ``otabot`` in a terminal)
+and adds the API's code and RequestId its own way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from otabot.iot.errors import (
+    AuthenticationError,
+    DeviceNotFoundError,
+    FirmwareNotFoundError,
+    FirmwareProductMismatchError,
+    ForbiddenError,
+    InstanceNotFoundError,
+    InvalidRequestError,
+    IotError,
+    JobNotFoundError,
+    ProductNotFoundError,
+    ThrottledError,
+    UpstreamUnavailableError,
+)
+from otabot.query.phrases import Code, Phrase, Typed, phrase
+from otabot.query.queries import (
+    DeviceQuery,
+    FailedQuery,
+    FirmwareQuery,
+    JobQuery,
+    JobsQuery,
+    Query,
+)
+
+# The action each kind of query needs first: named when a refusal does not say which.
+FIRST_ACTION: dict[type, str] = {
+    DeviceQuery: "QueryDeviceDetail",
+    JobsQuery: "ListOTAJobByDevice",
+    JobQuery: "QueryOTAJob",
+    FailedQuery: "ListOTATaskByJob",
+    FirmwareQuery: "ListOTAFirmware",
+}
+
+
+def first_action(query: Query) -> str:
+    if isinstance(query, JobsQuery) and query.device_name is None:
+        return "ListOTAJobByFirmware"
+    return FIRST_ACTION[type(query)]
+
+
+# AuthActionPermissionDeny: the resource is not this account's, whatever the RAM policy.
+NOT_THIS_ACCOUNTS = "iot.common.AuthActionPermissionDeny"
+MAX_WAIT_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """An error in words; whether a retry can help; the API's code and RequestId."""
+
+    words: Phrase
+    retryable: bool
+    code: str | None
+    request_id: str | None
+
+
+def explain(error: IotError, query: Query) -> Explanation:
+    """What went wrong with ``query``, in words, with what to try."""
+    words, retryable = _words(error, query)
+    return Explanation(words, retryable, error.code or None, error.request_id)
+
+
+def busy_wait(error: ThrottledError) -> int:
+    """Whole seconds to wait, bounded whatever the upstream said (NaN or endless is no advice)."""
+    after = error.retry_after
+    return math.ceil(after) if after is not None and 1 <= after <= MAX_WAIT_SECONDS else 1
+
+
+def allow_action(action: str) -> Phrase:
+    """``ask your otabot admin to allow iot:ACTION in otabot's RAM policy``."""
+    return ("ask your otabot admin to allow ", Code(f"iot:{action}"), " in otabot's RAM policy")
+
+
+def forbidden_part(error: IotError, what: str, action: str) -> Phrase:
+    """A part of a card otabot may not read: ``what`` it is, and the action to allow."""
+    if error.code == NOT_THIS_ACCOUNTS:
+        return (f"IoT Platform would not show {what}: it is not this account's.",)
+    return phrase(
+        f"otabot may not read {what}: ",
+        allow_action(error.action or action),
+        ".",
+    )
+
+
+def _words(error: IotError, query: Query) -> tuple[Phrase, bool]:
+    if isinstance(error, ThrottledError):
+        return (f"IoT API busy — try again in {busy_wait(error)} s.",), True
+    if isinstance(error, DeviceNotFoundError):
+        device, product = _device_of(query)
+        return (
+            "Device ",
+            Code(device or "?"),
+            " not found in product ",
+            Code(product or "?"),
+            ". DeviceNames are case-sensitive: check the name and the product.",
+        ), False
+    if isinstance(error, ProductNotFoundError):
+        return (
+            "Product ",
+            Code(_product_of(query) or "?"),
+            " not found: no such ProductKey and no alias of that name.",
+        ), False
+    if isinstance(error, FirmwareProductMismatchError):
+        product = _product_of(query) or "?"
+        return phrase(
+            "Firmware ",
+            Code(_firmware_of(query)),
+            " does not belong to product ",
+            Code(product),
+            ".",
+            _packages_hint(query),
+        ), False
+    if isinstance(error, FirmwareNotFoundError):
+        return phrase(
+            "Firmware ", Code(_firmware_of(query)), " not found.", _packages_hint(query)
+        ), False
+    if isinstance(error, JobNotFoundError):
+        return phrase("Job ", Code(_job_of(query)), " not found.", _job_hint(query)), False
+    if isinstance(error, InstanceNotFoundError):
+        instance = getattr(query, "instance", None)
+        if instance:
+            return ("IoT instance ", Code(instance), " not found."), False
+        return ("This account needs an IoT instance ID — add instance=ID.",), False
+    if isinstance(error, ForbiddenError):
+        action = error.action or first_action(query)
+        if error.code == NOT_THIS_ACCOUNTS:
+            return ("IoT Platform refused: what this asks for is not this account's.",), False
+        return phrase(
+            "otabot's credentials may not call ", Code(action), ": ", allow_action(action), "."
+        ), False
+    if isinstance(error, AuthenticationError):
+        return ("IoT Platform rejected otabot's credentials — tell your otabot admin.",), False
+    if isinstance(error, UpstreamUnavailableError):
+        return ("IoT Platform is not answering right now — try again in a moment.",), True
+    if isinstance(error, InvalidRequestError):
+        return ("IoT Platform refused the query: ", Code(_sentence(error.message)), "."), False
+    return ("IoT Platform call failed: ", Code(_sentence(error.message)), "."), error.retryable
+
+
+def _sentence(message: str) -> str:
+    """The API's message without its own full stop (ours ends the sentence)."""
+    return message.rstrip(". ") or message
+
+
+def _device_of(query: Query) -> tuple[str | None, str | None]:
+    return getattr(query, "device_name", None), getattr(query, "product_key", None)
+
+
+def _product_of(query: Query) -> str | None:
+    product: str | None = getattr(query, "product_key", None)
+    return product
+
+
+def _firmware_of(query: Query) -> str:
+    firmware = getattr(query, "firmware_id", None) or getattr(query, "version", None)
+    return firmware or "?"
+
+
+def _job_of(query: Query) -> str:
+    return getattr(query, "job_id", None) or "?"
+
+
+def _packages_hint(query: Query) -> Phrase:
+    product = _product_of(query)
+    if product is None:
+        return ()
+    instance = getattr(query, "instance", None)
+    return (" ", Typed(FirmwareQuery(product, instance=instance)), " lists the product's packages.")
+
+
+def _job_hint(query: Query) -> Phrase:
+    if isinstance(query, JobQuery) and query.product_key and query.device_name:
+        device = DeviceQuery(query.product_key, query.device_name, query.instance)
+        return (" ", Typed(device), " shows the updates running on the device.")
+    return (" Check the JobId: the device card shows the jobs a device is in.",)
