@@ -99,6 +99,25 @@ def _use_case(name: str) -> Callable[..., Any]:
     return ask
 
 
+class CachedView:
+    """A recording service answering from its caches only (``OtaService.cached``): a use
+    case that needs the API raises ``WouldCall`` and is not recorded (the real lookup that
+    follows is)."""
+
+    def __init__(self, recording: RecordingService) -> None:
+        self._recording = recording
+
+    def __getattr__(self, use_case: str) -> Callable[..., Any]:
+        recording = self._recording
+
+        def ask(lookup: Any, refresh: bool = False) -> Any:
+            answer = getattr(recording.inner.cached(), use_case)(lookup, refresh=refresh)
+            recording.record(use_case, lookup, refresh)
+            return answer
+
+        return ask
+
+
 class RecordingService:
     """The real ``OtaService`` over a ``WorldSource``, recording each use case asked for."""
 
@@ -121,11 +140,20 @@ class RecordingService:
         """Calls that reached the (in-memory) IoT Platform."""
         return sum(self.source.calls.values())
 
-    def _ask(self, use_case: str, lookup: Any, refresh: bool) -> Any:
+    def record(self, use_case: str, lookup: Any, refresh: bool) -> None:
         with self._lock:
             self.calls.append((use_case, lookup))
             self.refreshes.append(refresh)
+
+    def _ask(self, use_case: str, lookup: Any, refresh: bool) -> Any:
+        self.record(use_case, lookup, refresh)
         return getattr(self.inner, use_case)(lookup, refresh=refresh)
+
+    def cached(self) -> Any:
+        return CachedView(self)
+
+    def estimate(self, actions: Any, user: str) -> float:
+        return self.inner.estimate(actions, user)
 
     jobs = _use_case("jobs")
     device = _use_case("device")

@@ -184,7 +184,9 @@ class IotClient:
 
     def stats(self) -> dict[str, int | float]:
         """Counts since the client was made (see ``CLIENT_COUNTERS``)."""
-        return self._counters.totals()
+        totals = self._counters.totals()
+        totals.pop("answers", None)
+        return totals
 
     def close(self) -> None:
         """Close the pooled connections (a session passed in stays the caller's to close)."""
@@ -379,7 +381,7 @@ class IotClient:
         deadline: float | None,
     ) -> T:
         """Run one API call; any ``IotError`` it ends in names ``action`` and is scrubbed."""
-        self._count(calls=1)
+        self._count(action, calls=1)
         limit = self._monotonic() + self._retry.total_deadline
         if deadline is not None:
             limit = min(limit, deadline)
@@ -417,13 +419,13 @@ class IotClient:
                     if self._monotonic() - waited_from > RESIGN_AFTER_SECONDS:
                         prepared = self._transport.prepare(query)  # a fresher signature
             except (QuotaBusyError, UpstreamUnavailableError):
-                self._count(failures=1)
+                self._count(action, failures=1)
                 if last_error is not None:
                     raise last_error from None
                 raise
             # The gate grants no slot past the limit; a hair of time is still a real attempt.
             remaining = max(limit - self._monotonic(), MIN_ATTEMPT_SECONDS)
-            self._count(attempts=1, retries=1 if attempt > 1 else 0)
+            self._count(action, attempts=1, retries=1 if attempt > 1 else 0)
             error: IotError | None = None
             try:
                 answer = self._transport.send(prepared, remaining)
@@ -433,14 +435,16 @@ class IotClient:
             finally:
                 throttled = isinstance(error, ThrottledError)
                 if throttled:
-                    self._count(throttled=1)
+                    self._count(action, throttled=1)
+                code = "OK" if error is None else error.code or type(error).__name__
+                self._counters.add("answers", action=action, code=code)
                 if self._gate is not None:
                     self._gate.after_attempt(action, throttled)
             assert error is not None  # the attempt either returned or raised an IotError
             last_error = error
             delay = self._retry_delay(error, attempt, limit)
             if delay is None:
-                self._count(failures=1)
+                self._count(action, failures=1)
                 raise error
             # INFO, not WARNING: backing off is the expected answer to a shared quota.
             logger.info(
@@ -465,10 +469,16 @@ class IotClient:
             return None
         return delay
 
-    def _count(self, **increments: int) -> None:
+    def _count(self, action: str, **increments: int) -> None:
         for name, amount in increments.items():
             if amount:
-                self._counters.add(name, amount)
+                self._counters.add(name, amount, action=action)
+
+    @property
+    def counters(self) -> Counters:
+        """Calls, attempts, retries, throttling and failures by action, and every answer by
+        action and code (``OK`` or the error's): for metrics."""
+        return self._counters
 
 
 def repeated(name: str, values: Sequence[str]) -> dict[str, str]:

@@ -52,6 +52,14 @@ class Keyed(Protocol):
     def cache_key(self) -> str: ...
 
 
+class WouldCall(Exception):
+    """A cache-only lookup needs the API: ``action`` is the call it would make first."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"not cached: it needs {action or 'an upstream call'}")
+        self.action = action
+
+
 class Calls:
     """The upstream calls of one fetch: each gets the fetch's deadline; calls that went out
     are counted (not those our own quota refused before sending) with their RequestIds."""
@@ -85,6 +93,7 @@ class Kind(Generic[K, V]):
     encode: Callable[[V], Any]
     decode: Callable[[Any], V]
     key: Callable[[K], str] = lambda lookup: lookup.cache_key()
+    action: str = ""  # the API action its fetch calls (first)
 
     def cache_key(self, lookup: K) -> str:
         return f"{self.name}:{self.key(lookup)}"
@@ -125,10 +134,26 @@ class Fetcher:
     def single_flight_joins(self) -> int:
         return self._flights.joins
 
-    def get(self, kind: Kind[K, V], lookup: K, *, refresh: bool = False) -> Fetched[V]:
-        """The kind's answer for ``lookup``; raises ``IotError`` subclasses."""
-        self.counters.add("lookups", kind=kind.name)
+    @property
+    def flight_counters(self) -> Counters:
+        return self._flights.counters
+
+    def get(
+        self, kind: Kind[K, V], lookup: K, *, refresh: bool = False, cached_only: bool = False
+    ) -> Fetched[V]:
+        """The kind's answer for ``lookup``; raises ``IotError`` subclasses. ``cached_only``:
+        from L1 or L2 or not at all (``WouldCall``), never waiting for another fetch."""
         key = kind.cache_key(lookup)
+        if cached_only:
+            layer, entry = "memory", None if refresh else self._local.get(key)
+            if entry is None and not refresh:
+                layer, entry = "redis", self._redis_entry(kind, key)
+            if entry is None:
+                raise WouldCall(kind.action)
+            self.counters.add("lookups", kind=kind.name)
+            self.counters.add("cache_hits", kind=kind.name, layer=layer)
+            return entry.answer()
+        self.counters.add("lookups", kind=kind.name)
         if not refresh:
             entry = self._local.get(key)
             if entry is not None:

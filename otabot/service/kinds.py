@@ -409,16 +409,48 @@ class Kinds:
             exact = tuple(item for item in page.items if item.dest_version == lookup.version)
             return newest_firmware_first(exact)
 
+        a = actions
         return cls(
-            jobs=Kind("jobs", ttls.jobs, jobs, _jobs_to_json, _jobs_from_json),
+            jobs=Kind(
+                "jobs",
+                ttls.jobs,
+                jobs,
+                _jobs_to_json,
+                _jobs_from_json,
+                action=a.LIST_OTA_JOB_BY_DEVICE.name,
+            ),
             firmware_jobs=Kind(
-                "firmware_jobs", ttls.jobs, firmware_jobs, _jobs_to_json, _jobs_from_json
+                "firmware_jobs",
+                ttls.jobs,
+                firmware_jobs,
+                _jobs_to_json,
+                _jobs_from_json,
+                action=a.LIST_OTA_JOB_BY_FIRMWARE.name,
             ),
-            device=Kind("device", ttls.device, device, DeviceDetail.to_api, DeviceDetail.from_api),
+            device=Kind(
+                "device",
+                ttls.device,
+                device,
+                DeviceDetail.to_api,
+                DeviceDetail.from_api,
+                action=a.QUERY_DEVICE_DETAIL.name,
+            ),
             unfinished=Kind(
-                "unfinished", ttls.device, unfinished, _tasks_to_json, _tasks_from_json
+                "unfinished",
+                ttls.device,
+                unfinished,
+                _tasks_to_json,
+                _tasks_from_json,
+                action=a.LIST_OTA_UNFINISHED_TASK_BY_DEVICE.name,
             ),
-            job=Kind("job", ttls.job, job, JobDetail.to_api, JobDetail.from_api),
+            job=Kind(
+                "job",
+                ttls.job,
+                job,
+                JobDetail.to_api,
+                JobDetail.from_api,
+                action=a.QUERY_OTA_JOB.name,
+            ),
             job_tasks=Kind(
                 "job_tasks",
                 ttls.job,
@@ -426,6 +458,7 @@ class Kinds:
                 _job_tasks_to_json,
                 _job_tasks_from_json,
                 key=lambda lookup: lookup.without_device().cache_key(),
+                action=a.LIST_OTA_TASK_BY_JOB.name,
             ),
             device_task=Kind(
                 "device_task",
@@ -434,16 +467,30 @@ class Kinds:
                 lambda task: None if task is None else task.to_api(),
                 lambda data: None if data is None else OtaTask.from_api(data),
                 key=lambda lookup: f"{lookup.cache_key()}|{lookup.device_name}",
+                action=a.LIST_OTA_TASK_BY_JOB.name,
             ),
-            failed=Kind("failed", ttls.job, failed, _task_list_to_json, _task_list_from_json),
+            failed=Kind(
+                "failed",
+                ttls.job,
+                failed,
+                _task_list_to_json,
+                _task_list_from_json,
+                action=a.LIST_OTA_TASK_BY_JOB.name,
+            ),
             firmwares=Kind(
                 "firmwares",
                 ttls.firmware,
                 firmwares,
                 _firmware_list_to_json,
                 _firmware_list_from_json,
+                action=a.LIST_OTA_FIRMWARE.name,
             ),
             version=Kind(
-                "version", ttls.firmware, version, _firmwares_to_json, _firmwares_from_json
+                "version",
+                ttls.firmware,
+                version,
+                _firmwares_to_json,
+                _firmwares_from_json,
+                action=a.LIST_OTA_FIRMWARE.name,
             ),
         )

@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from otabot.clocks import Monotonic, WallClock
 from otabot.config import ConfigError, Settings
 from otabot.slack.access import response_url_refusal
+from otabot.slack.deferred import DeferredLookups
 from otabot.slack.listeners import Answering, register_listeners
 from otabot.slack.replies import LookupService
 from otabot.slack.responder import ResponseUrlPoster
@@ -34,6 +35,8 @@ def build_app(
     client: WebClient | None = None,
     listener_executor: Executor | None = None,
     poster: ResponseUrlPoster | None = None,
+    deferred: DeferredLookups | None = None,
+    observe: Callable[[str, str, float], None] | None = None,
     identity: Mapping[str, Any] | None = None,
     socket_mode: bool = False,
     wall_clock: WallClock = time.time,
@@ -43,10 +46,13 @@ def build_app(
 
     ``client`` gives the Web API base URL and bot token (default: from settings);
     ``identity`` is the ``auth.test`` answer the caller already has, so no request
-    ever waits on a Web API call. Over HTTP a signing secret is required.
+    ever waits on a Web API call; ``deferred`` runs the lookups that must wait for the
+    API (the caller keeps it to drain it at shutdown). Over HTTP a signing secret is
+    required.
     """
     if not socket_mode and not settings.slack_signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET", "is required to verify requests over HTTP")
+    poster = poster or ResponseUrlPoster()
     token = (client.token if client is not None else None) or settings.slack_bot_token
     base_url = client.base_url if client is not None else api_base_url(settings)
     known = dict(identity or {})
@@ -97,9 +103,11 @@ def build_app(
         Answering(
             settings=settings,
             service=service,
-            poster=poster or ResponseUrlPoster(),
+            poster=poster,
+            deferred=deferred or DeferredLookups(poster, monotonic=monotonic),
             wall_clock=wall_clock,
             monotonic=monotonic,
+            observe=observe,
         ),
     )
     return app

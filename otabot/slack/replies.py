@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from otabot.clocks import WallClock, utc_datetime
 from otabot.config import Settings
@@ -21,8 +23,15 @@ from otabot.slack.access import product_refusal
 from otabot.slack.blocks import Message, error_message, refusal_message
 from otabot.slack.cards import card
 
-# What the Slack layer needs of ``otabot.service.OtaService``.
-LookupService = OtaLookups
+
+class LookupService(OtaLookups, Protocol):
+    """What the Slack layer needs of ``otabot.service.OtaService``: the use cases, the same
+    answering from the caches only, and how long a lookup would wait for its quota turns."""
+
+    def cached(self) -> LookupService: ...
+
+    def estimate(self, actions: Sequence[str], user: str) -> float: ...
+
 
 APOLOGY = (
     "Sorry — something went wrong inside otabot while answering this. "

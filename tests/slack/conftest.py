@@ -26,9 +26,12 @@ from slack_sdk.signature import SignatureVerifier
 from otabot.config import Settings
 from otabot.iot.models import OtaJob
 from otabot.service import JobsLookup, JobsResult
+from otabot.service.fetching import WouldCall
 from otabot.service.results import Provenance, newest_first
 from otabot.slack.app import build_app
-from tests.world import RecordingService
+from otabot.slack.deferred import DeferredLookups
+from otabot.slack.responder import ResponseUrlPoster
+from tests.world import CachedView, RecordingService
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-token"
@@ -203,6 +206,9 @@ class FakeLookupService(RecordingService):
     def upstream(self) -> int:
         return super().upstream + self.jobs_fetched
 
+    def cached(self) -> Any:
+        return CachedJobs(self)
+
     def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult:
         with self._lock:
             self.calls.append(("jobs", lookup))
@@ -218,6 +224,21 @@ class FakeLookupService(RecordingService):
             result = result_of(lookup, answer)
             self._cache[lookup] = result
             return result
+
+
+class CachedJobs(CachedView):
+    """``FakeLookupService`` answering from its caches only: its own jobs lists, the world's
+    other answers."""
+
+    def __init__(self, fake: FakeLookupService) -> None:
+        super().__init__(fake)
+        self._fake = fake
+
+    def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult:
+        with self._fake._lock:
+            if refresh or lookup not in self._fake._cache:
+                raise WouldCall("ListOTAJobByDevice")
+        return self._fake.jobs(lookup)
 
 
 def settings_for(recorder: SlackRecorder, **changes: Any) -> Settings:
@@ -241,10 +262,12 @@ class SlackHarness:
     service: Any
     recorder: SlackRecorder
     executor: ThreadPoolExecutor
+    deferred: DeferredLookups
 
     def drain(self) -> None:
-        """Wait for every lazy listener started so far (bounded by the pool's own work)."""
+        """Wait for every lazy listener started so far, and every lookup they deferred."""
         self.executor.shutdown(wait=True)
+        assert self.deferred.wait_idle(time.monotonic() + 10), "a deferred lookup hung"
 
     def command(self, text: str, **fields: Any) -> Any:
         return self.app.dispatch(signed_command(text, self.recorder.response_url(), **fields))
@@ -255,16 +278,22 @@ class SlackHarness:
         )
 
 
-def harness_for(settings: Settings, service: Any, recorder: SlackRecorder) -> SlackHarness:
+def harness_for(
+    settings: Settings, service: Any, recorder: SlackRecorder, *, notice_after: float = 2.5
+) -> SlackHarness:
     executor = ThreadPoolExecutor(max_workers=4)
+    poster = ResponseUrlPoster()
+    deferred = DeferredLookups(poster, notice_after=notice_after)
     app = build_app(
         settings,
         service,
         client=WebClient(base_url=recorder.api_url, token=BOT_TOKEN),
         listener_executor=executor,
+        poster=poster,
+        deferred=deferred,
         wall_clock=NOW.timestamp,
     )
-    return SlackHarness(app, service, recorder, executor)
+    return SlackHarness(app, service, recorder, executor, deferred)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from otabot.emulator.server import EmulatorServer
 from otabot.iot.errors import (
     AccessKeyError,
     DeviceNotFoundError,
@@ -20,7 +21,7 @@ from otabot.iot.errors import (
 )
 from otabot.iot.models import JobStatus
 from otabot.query.queries import JobsQuery, at_page, query_text
-from otabot.service import JobsLookup
+from otabot.service import JobsLookup, OtaService
 from otabot.slack import ids
 from tests.slack.conftest import (
     FIRMWARE,
@@ -350,3 +351,36 @@ def test_build_app_refuses_http_without_a_signing_secret(recorder: SlackRecorder
             dataclasses.replace(settings_for(recorder), slack_signing_secret=None),
             FakeLookupService(),
         )
+
+
+def test_the_audit_counts_this_interactions_attempts_against_the_emulator(
+    recorder: SlackRecorder, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real service with its quota: a lookup that failed after four attempts says 4,
+    the same lookup answered next says 1, again from the cache 0, refreshed 1."""
+    settings = settings_for(
+        recorder,
+        iot_endpoint=emulator.url,
+        access_key_id="testid",
+        access_key_secret="testsecret",
+        product_aliases={"light": "a19mzPZabcd"},
+    )
+    service = OtaService.from_settings(settings)
+    built = harness_for(settings, service, recorder)
+    emulator.set_faults(error="ServiceUnavailable", count=4)
+    with caplog.at_level(logging.INFO, logger="otabot.audit"):
+        for count in (1, 2, 3):
+            built.command(f"light/light1 {FIRMWARE}")
+            recorder.wait_for_responses(count)
+        built.click(ids.ACTION_REFRESH, f"jobs light/light1 {FIRMWARE}")
+        recorder.wait_for_responses(4)
+        built.drain()
+    service.close()
+    lines = [record for record in caplog.records if record.name == "otabot.audit"]
+    assert [(r.outcome, r.upstream_calls, r.cache_hit) for r in lines] == [  # type: ignore[attr-defined]
+        ("error:ServiceUnavailable", 4, False),
+        ("ok", 1, False),
+        ("ok", 0, True),
+        ("ok", 1, False),
+    ]
+    assert emulator.stats()["calls"] == 6

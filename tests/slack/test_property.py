@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -16,7 +17,9 @@ from slack_sdk import WebClient
 
 from otabot.config import Settings
 from otabot.slack.app import build_app
+from otabot.slack.deferred import DeferredLookups
 from otabot.slack.replies import APOLOGY
+from otabot.slack.responder import ResponseUrlPoster
 from tests.slack.conftest import BOT_TOKEN, NOW, SIGNING_SECRET, SlackRecorder, signed_command
 from tests.world import ENV, FIRMWARE, JOB, RecordingService
 
@@ -63,6 +66,8 @@ def test_any_text_is_answered_and_a_refused_one_costs_no_call(
     recorder_once: SlackRecorder, text: str
 ) -> None:
     service = RecordingService()
+    poster = ResponseUrlPoster()
+    deferred = DeferredLookups(poster)
     app = build_app(
         dataclasses.replace(
             Settings.from_env(ENV),
@@ -73,11 +78,14 @@ def test_any_text_is_answered_and_a_refused_one_costs_no_call(
         service,
         client=WebClient(base_url=recorder_once.api_url, token=BOT_TOKEN),
         listener_executor=InlineExecutor(),
+        poster=poster,
+        deferred=deferred,
         wall_clock=NOW.timestamp,
     )
     before = len(recorder_once.responses())
     response = app.dispatch(signed_command(text, recorder_once.response_url()))
     assert response.status == 200
+    assert deferred.wait_idle(time.monotonic() + 10)
     ack = json.loads(response.body) if response.body else None
     posted = recorder_once.responses()[before:]
     if ack is not None:

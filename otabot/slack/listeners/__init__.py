@@ -3,29 +3,173 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
 
 from slack_bolt import App
 
 from otabot.clocks import Monotonic, WallClock
 from otabot.config import Settings
-from otabot.query.queries import Query
+from otabot.query.answers import look_up
+from otabot.query.queries import Query, query_text
+from otabot.service.fairness import CALLER, Caller
+from otabot.service.fetching import WouldCall
 from otabot.slack.access import Requester, product_refusal
-from otabot.slack.replies import LookupService
+from otabot.slack.blocks import Message, notice_message
+from otabot.slack.deferred import DeferredLookups, Delivery
+from otabot.slack.replies import APOLOGY, LookupService, Reply, answer
 from otabot.slack.responder import ResponseUrlPoster
 
+logger = logging.getLogger(__name__)
 audit_logger = logging.getLogger("otabot.audit")
 
 
 @dataclass(frozen=True)
 class Answering:
-    """What every listener needs: settings, the lookup service, a poster and clocks."""
+    """What every listener needs: settings, the lookup service, a poster, the deferred
+    lookups and clocks."""
 
     settings: Settings
     service: LookupService
     poster: ResponseUrlPoster
+    deferred: DeferredLookups
     wall_clock: WallClock
     monotonic: Monotonic
+    # Told each answered lookup: what asked (command, a button), its outcome, seconds.
+    observe: Callable[[str, str, float], None] | None = None
+
+
+class Placement(Enum):
+    """Where an answer goes."""
+
+    NEW = "new"  # a new ephemeral message (a command's answer, a card opened from a card)
+    REPLACE = "replace"  # the same card, turned or refreshed: replaces the message
+    CHANNEL = "channel"  # Share in channel: a new in-channel message
+
+
+class Poster(Protocol):
+    def post(self, message: Message, **options: Any) -> bool: ...
+
+
+class _ToUrl:
+    def __init__(self, poster: ResponseUrlPoster, response_url: str) -> None:
+        self._poster, self._url = poster, response_url
+
+    def post(self, message: Message, **options: Any) -> bool:
+        return self._poster.post(self._url, message, **options)
+
+
+def post_reply(poster: Poster, reply: Reply, placement: Placement) -> None:
+    """Send a reply where its placement says (a share that is not a card stays ephemeral)."""
+    if placement is Placement.CHANNEL and reply.shareable:
+        poster.post(reply.message, response_type="in_channel")
+    elif placement is Placement.REPLACE:
+        poster.post(reply.message, replace_original=True)
+    else:
+        poster.post(reply.message)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One query to answer, and everything the answer and its audit line need."""
+
+    query: Query
+    requester: Requester
+    action: str  # "command" or the button's action_id
+    response_url: str
+    placement: Placement
+    refresh: bool
+    started: float
+    shared_by: str | None = None
+
+
+def first_call(answering: Answering, query: Query, refresh: bool = False) -> str | None:
+    """The API action answering ``query`` would call first, or None when it is cached."""
+    if refresh:
+        return ""
+    try:
+        look_up(answering.service.cached(), query)
+    except WouldCall as need:
+        return need.action
+    except Exception:  # a cached refusal, or anything a real lookup answers in words
+        return None
+    return None
+
+
+def respond(answering: Answering, asked: Asked) -> None:
+    """Answer at once from the caches; a lookup that needs the API waits on a thread of its
+    own (``DeferredLookups``), so it never holds a listener worker while it waits."""
+    try:
+        reply = _answer(answering, asked, answering.service.cached())
+    except WouldCall as need:
+        action, user = need.action, asked.requester.user_id or "-"
+        refusal_words = answering.deferred.submit(
+            lambda delivery: _answer_deferred(answering, asked, delivery),
+            response_url=asked.response_url,
+            replace=asked.placement is Placement.REPLACE,
+            estimate=lambda: answering.service.estimate([action], user),
+            name=asked.action,
+        )
+        if refusal_words is not None:
+            _ToUrl(answering.poster, asked.response_url).post(notice_message(refusal_words))
+            _audit(answering, asked, "busy")
+        return
+    post_reply(_ToUrl(answering.poster, asked.response_url), reply, asked.placement)
+    _audit(answering, asked, reply.outcome, reply)
+
+
+def _answer_deferred(answering: Answering, asked: Asked, delivery: Delivery) -> None:
+    caller = Caller(asked.requester.user_id or "-")
+    CALLER.set(caller)
+    try:
+        reply = _answer(answering, asked, answering.service)
+    except Exception:
+        logger.exception("a /ota lookup failed unexpectedly")
+        delivery.post(Message(text=APOLOGY))
+        _audit(answering, asked, "crashed", calls=caller.admitted)
+        return
+    post_reply(delivery, reply, asked.placement)
+    # This interaction's calls: every attempt the quota let go for it (retries and
+    # throttled ones too, none for a fetch it joined); a service without a quota (tests)
+    # only knows the calls its answer records.
+    _audit(answering, asked, reply.outcome, reply, calls=max(caller.admitted, reply.upstream_calls))
+
+
+def _answer(answering: Answering, asked: Asked, service: LookupService) -> Reply:
+    return answer(
+        service,
+        asked.query,
+        settings=answering.settings,
+        refresh=asked.refresh,
+        wall_clock=answering.wall_clock,
+        shared_by=asked.shared_by,
+    )
+
+
+def _audit(
+    answering: Answering,
+    asked: Asked,
+    outcome: str,
+    reply: Reply | None = None,
+    *,
+    calls: int = 0,
+) -> None:
+    """The audit line (and the latency metric) of one answered lookup; ``calls`` are the
+    upstream calls it cost (none when answered from the caches)."""
+    seconds = answering.monotonic() - asked.started
+    if answering.observe is not None:
+        answering.observe(asked.action, outcome, seconds)
+    audit(
+        asked.requester,
+        action=asked.action,
+        query=query_text(asked.query),
+        outcome=outcome,
+        upstream_calls=calls,
+        cache_hit=reply.cache_hit if reply is not None else False,
+        latency_ms=round(seconds * 1000),
+    )
 
 
 def audit(

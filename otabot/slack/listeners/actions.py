@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from enum import Enum
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
@@ -16,8 +15,16 @@ from otabot.query.queries import HelpQuery, query_text
 from otabot.slack import ids
 from otabot.slack.access import Requester, refusal
 from otabot.slack.blocks import Message, notice_message, refusal_message, usage_message
-from otabot.slack.listeners import Answering, audit, query_refusal, usable_response_url
-from otabot.slack.replies import APOLOGY, answer
+from otabot.slack.listeners import (
+    Answering,
+    Asked,
+    Placement,
+    audit,
+    query_refusal,
+    respond,
+    usable_response_url,
+)
+from otabot.slack.replies import APOLOGY
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +39,6 @@ NO_RESPONSE_URL = (
     "this click carries no response_url, so otabot has nowhere to answer it "
     "(otabot's buttons live on messages, which always have one)"
 )
-
-
-class Placement(Enum):
-    """Where a click's answer goes."""
-
-    REPLACE = "replace"  # the same card, turned or refreshed: replaces the message
-    NEW = "new"  # another card opened from this one: a new ephemeral message
-    CHANNEL = "channel"  # Share in channel: a new in-channel message
 
 
 ROUTES: dict[str, tuple[Placement, bool]] = {
@@ -137,34 +136,15 @@ def handle_click(
             audit(requester, action=action_id, query=query, outcome="invalid_button")
             return
         share = placement is Placement.CHANNEL
-        reply = answer(
-            answering.service,
-            parsed,
-            settings=answering.settings,
-            refresh=refresh,
-            wall_clock=answering.wall_clock,
-            shared_by=(requester.user_id or "unknown") if share else None,
+        shared_by = (requester.user_id or "unknown") if share else None
+        asked = Asked(
+            parsed, requester, action_id, response_url, placement, refresh, started, shared_by
         )
-        if share and reply.shareable:
-            answering.poster.post(response_url, reply.message, response_type="in_channel")
-        elif placement is Placement.REPLACE:
-            answering.poster.post(response_url, reply.message, replace_original=True)
-        else:
-            answering.poster.post(response_url, reply.message)
+        respond(answering, asked)
     except Exception:
         logger.exception("a /ota button failed unexpectedly")
         answering.poster.post(response_url, Message(text=APOLOGY))
         audit(requester, action=action_id, query=query, outcome="crashed")
-        return
-    audit(
-        requester,
-        action=action_id,
-        query=query,
-        outcome=reply.outcome,
-        upstream_calls=reply.upstream_calls,
-        cache_hit=reply.cache_hit,
-        latency_ms=round((answering.monotonic() - started) * 1000),
-    )
 
 
 def handle_unsupported(answering: Answering, body: dict[str, Any]) -> None:

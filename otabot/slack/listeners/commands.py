@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from otabot.query.grammar import UsageProblem, parse_text
-from otabot.query.queries import HelpQuery, Query, query_text
+from otabot.query.queries import HelpQuery, Query
 from otabot.slack import ids
 from otabot.slack.access import Requester, refusal
 from otabot.slack.blocks import (
@@ -18,8 +18,18 @@ from otabot.slack.blocks import (
     refusal_message,
     usage_message,
 )
-from otabot.slack.listeners import Answering, audit, query_refusal, usable_response_url
-from otabot.slack.replies import APOLOGY, answer
+from otabot.slack.deferred import TELL_AFTER, queued_words
+from otabot.slack.listeners import (
+    Answering,
+    Asked,
+    Placement,
+    audit,
+    first_call,
+    query_refusal,
+    respond,
+    usable_response_url,
+)
+from otabot.slack.replies import APOLOGY
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +70,8 @@ def _gate(answering: Answering, body: dict[str, Any]) -> Query | tuple[Message, 
 
 
 def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) -> None:
-    """Ack within Slack's 3 s; help, usage errors and refusals are the ack itself."""
+    """Ack within Slack's 3 s; help, usage errors and refusals are the ack itself, and so is
+    the notice that a lookup is queued when its wait is expected to be long."""
     try:
         gated = _gate(answering, body)
     except Exception:
@@ -68,8 +79,9 @@ def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) ->
         ack(text=APOLOGY, response_type="ephemeral")
         return
     if not isinstance(gated, tuple):
-        if usable_response_url(body) is not None:
-            ack()
+        response_url = usable_response_url(body)
+        if response_url is not None:
+            ack(**_queued_notice(answering, gated, body, response_url))
             return
         # The lookup's answer goes through response_url; without one it would vanish.
         logger.warning("answered a /ota command without a response_url in its ack; no lookup")
@@ -85,8 +97,29 @@ def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) ->
     )
 
 
+def _queued_notice(
+    answering: Answering, query: Query, body: dict[str, Any], response_url: str
+) -> dict[str, Any]:
+    """The ack's words when the lookup will wait long for the API (else an empty ack)."""
+    try:
+        action = first_call(answering, query)
+        if action is None:
+            return {}
+        user = Requester.from_body(body).user_id or "-"
+        wait = answering.service.estimate([action], user)
+    except Exception:
+        logger.exception("could not estimate a /ota lookup's wait; acking without it")
+        return {}
+    if wait <= TELL_AFTER:
+        return {}
+    answering.deferred.told_in_ack(response_url)
+    payload = notice_message(queued_words(wait)).as_payload()
+    return {"text": payload["text"], "blocks": payload.get("blocks"), "response_type": "ephemeral"}
+
+
 def answer_command(answering: Answering, body: dict[str, Any]) -> None:
-    """The lazy half: run the lookup and answer through ``response_url``."""
+    """The lazy half: answer through ``response_url`` — at once when cached, else from a
+    thread of its own once the API's quota lets it through."""
     response_url = usable_response_url(body)
     if response_url is None:
         return  # answered in the ack, which said why there is no lookup
@@ -97,26 +130,9 @@ def answer_command(answering: Answering, body: dict[str, Any]) -> None:
         gated = _gate(answering, body)
         if isinstance(gated, tuple):
             return  # answered in the ack
-        query = query_text(gated)
-        reply = answer(
-            answering.service,
-            gated,
-            settings=answering.settings,
-            refresh=False,
-            wall_clock=answering.wall_clock,
-        )
-        answering.poster.post(response_url, reply.message)
+        asked = Asked(gated, requester, "command", response_url, Placement.NEW, False, started)
+        respond(answering, asked)
     except Exception:
         logger.exception("a /ota lookup failed unexpectedly")
         answering.poster.post(response_url, Message(text=APOLOGY))
         audit(requester, action="command", query=query, outcome="crashed")
-        return
-    audit(
-        requester,
-        action="command",
-        query=query,
-        outcome=reply.outcome,
-        upstream_calls=reply.upstream_calls,
-        cache_hit=reply.cache_hit,
-        latency_ms=round((answering.monotonic() - started) * 1000),
-    )
