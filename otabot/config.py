@@ -79,6 +79,9 @@ class Settings:
     log_format: str = "text"
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
+    drain_grace: float = 5.0
+    drain_timeout: float = 25.0
+    metrics_port: int | None = None
     https_proxy: str | None = field(default=None, repr=False)
     http_proxy: str | None = field(default=None, repr=False)
     no_proxy: str | None = None
@@ -120,6 +123,9 @@ class Settings:
             log_format=env.choice("OTABOT_LOG_FORMAT", LOG_FORMATS, "text"),
             connect_timeout=env.number("OTABOT_CONNECT_TIMEOUT", 5.0, minimum=0.1, maximum=120),
             read_timeout=env.number("OTABOT_READ_TIMEOUT", 10.0, minimum=0.1, maximum=300),
+            drain_grace=env.number("OTABOT_DRAIN_GRACE", 5.0, minimum=0, maximum=300),
+            drain_timeout=env.number("OTABOT_DRAIN_TIMEOUT", 25.0, minimum=1, maximum=3_600),
+            metrics_port=env.optional_integer("OTABOT_METRICS_PORT", minimum=0, maximum=65_535),
             https_proxy=env.proxy("HTTPS_PROXY"),
             http_proxy=env.proxy("HTTP_PROXY"),
             no_proxy=env.text("NO_PROXY") or env.text("no_proxy"),
@@ -285,9 +291,13 @@ class _Env:
         return number
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        number = self.optional_integer(name, minimum=minimum, maximum=maximum)
+        return default if number is None else number
+
+    def optional_integer(self, name: str, *, minimum: int, maximum: int) -> int | None:
         value = self.text(name)
         if value is None:
-            return default
+            return None
         try:
             number = int(value)
         except ValueError:

@@ -1,9 +1,16 @@
-"""``otabot serve``: the Slack app, over Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
+"""``otabot serve``: the Slack app, over Socket Mode when SLACK_APP_TOKEN is set, else HTTP.
+
+A replica answers ``/healthz``, ``/readyz`` and ``/metrics`` for its operator: on the
+Slack port over HTTP, on ``--port`` in Socket Mode, or on ``OTABOT_METRICS_PORT`` when
+set (and then ``/metrics`` only there, off the public port). SIGTERM drains it within
+``OTABOT_DRAIN_TIMEOUT`` (see ``otabot.slack.runner``).
+"""
 
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from slack_sdk import WebClient
@@ -12,9 +19,13 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from otabot.cli.process import EXIT_OK, CommandError, UsageError, stop_on_signals, wait_for
 from otabot.config import Settings
 from otabot.logs import configure_logging
+from otabot.operations import DaemonPool, Metrics, Readiness, WsgiApp, operations_app
 from otabot.service import OtaService
 from otabot.slack.app import LISTENER_THREADS, api_base_url, build_app
-from otabot.slack.runner import HTTP_THREADS, http_server, socket_mode_connection
+from otabot.slack.deferred import DeferredLookups
+from otabot.slack.responder import ResponseUrlPoster
+from otabot.slack.runner import HTTP_THREADS, Drain, Replica
+from otabot.wsgi import BackgroundWsgiServer
 
 
 def add_parser(subparsers: Any) -> None:
@@ -23,8 +34,10 @@ def add_parser(subparsers: Any) -> None:
         help="run the Slack app (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)",
         description=(
             "Run the /ota Slack app. With SLACK_APP_TOKEN it connects over Socket Mode "
-            "(no public URL); otherwise, or with --http, it serves POST /slack/events and "
-            "GET /healthz on --host:--port."
+            "(no public URL) and answers GET /healthz, /readyz and /metrics on --host:--port; "
+            "otherwise, or with --http, it serves POST /slack/events there as well. "
+            "OTABOT_METRICS_PORT moves /metrics to a port of its own. SIGTERM drains: "
+            "/readyz turns 503, lookups in flight finish or are told otabot is restarting."
         ),
     )
     parser.add_argument(
@@ -71,33 +84,84 @@ def run(args: argparse.Namespace) -> int:
     client = WebClient(token=settings.slack_bot_token, base_url=api_base_url(settings))
     identity = check_bot_token(client)
     service = OtaService.from_settings(settings)
-    executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="otabot-lookup")
+    readiness = Readiness()
+    metrics = Metrics()
+    metrics.watch_service(service)
+    pool = DaemonPool(LISTENER_THREADS, "otabot-lookup")
+    poster = ResponseUrlPoster()
+    deferred = DeferredLookups(poster)
+    metrics.gauge(
+        "otabot_lookups_pending",
+        "Lookups of this replica waiting for the IoT API (deferred, not answered yet)",
+        lambda: deferred.pending,
+    )
     try:
         app = build_app(
             settings,
             service,
             client=client,
-            listener_executor=executor,
+            listener_executor=pool,
+            poster=poster,
+            deferred=deferred,
+            observe=metrics.observe_lookup,
             identity=identity,
             socket_mode=socket_mode,
         )
-
-        with stop_on_signals() as stop:
+        replica = Replica(
+            app,
+            pool=pool,
+            deferred=deferred,
+            readiness=readiness,
+            drain=Drain(grace=settings.drain_grace, timeout=settings.drain_timeout),
+        )
+        # In Socket Mode nothing else listens: the operations port is OTABOT_METRICS_PORT
+        # or --port. Over HTTP they share the Slack port unless OTABOT_METRICS_PORT is set.
+        own_port = settings.metrics_port
+        if socket_mode and own_port is None:
+            own_port = args.port
+        with (
+            stop_on_signals() as stop,
+            _operations(readiness, metrics, args.host, own_port) as operations_url,
+        ):
             if socket_mode:
                 assert settings.slack_app_token is not None
-                serving = socket_mode_connection(
-                    app, executor, app_token=settings.slack_app_token, web_client=client
+                serving = replica.serving_socket_mode(
+                    app_token=settings.slack_app_token, web_client=client
                 )
             else:
-                serving = http_server(
-                    app, executor, host=args.host, port=args.port, threads=args.threads
+                public_metrics = None if operations_url else metrics
+                serving = replica.serving_http(
+                    host=args.host,
+                    port=args.port,
+                    threads=args.threads,
+                    operations=operations_app(readiness, public_metrics),
                 )
             with serving as where:
                 team = identity.get("team") or identity.get("team_id") or "?"
                 shown = where if socket_mode else f"{where}/slack/events"
+                print(f"otabot serve: metrics on {operations_url or where}/metrics", flush=True)
                 print(f"otabot serve: serving /ota for {team} on {shown}", flush=True)
                 wait_for(stop)
+                print("otabot serve: draining", flush=True)
     finally:
         service.close()
     print("otabot serve: stopped", flush=True)
     return EXIT_OK
+
+
+@contextmanager
+def _operations(
+    readiness: Readiness, metrics: Metrics, host: str, port: int | None
+) -> Iterator[str | None]:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on a port of their own while inside (none
+    when ``port`` is None); yields the base URL."""
+    if port is None:
+        yield None
+        return
+    app: WsgiApp = operations_app(readiness, metrics)
+    server = BackgroundWsgiServer(app, host=host, port=port, threads=2, name="otabot-operations")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

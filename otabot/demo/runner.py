@@ -15,17 +15,20 @@ import dataclasses
 import logging
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 
 from otabot.config import ConfigError, Settings
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
-from otabot.slack.runner import drain
 from otabot.wsgi import BackgroundWsgiServer
+
+if TYPE_CHECKING:
+    from otabot.operations import DaemonPool
+    from otabot.slack.deferred import DeferredLookups
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,8 @@ class Demo:
         self._stopped = False
         self._emulator: Any = None
         self._service: Any = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonPool | None = None
+        self._deferred: DeferredLookups | None = None
         self._app_server: BackgroundWsgiServer | None = None
         self._page_server: BackgroundWsgiServer | None = None
         self.side: SlackSide | None = None
@@ -144,21 +148,26 @@ class Demo:
         self._page_server.start()
 
         # Imported here so the page and its tests need nothing of the service or the app.
+        from otabot.operations import DaemonPool
         from otabot.service import OtaService
         from otabot.slack.app import build_app
+        from otabot.slack.deferred import DeferredLookups
         from otabot.slack.http import create_wsgi_app
+        from otabot.slack.responder import ResponseUrlPoster
 
         self._service = OtaService.from_settings(settings)
         client = WebClient(token=bot_token, base_url=f"{internal}/api/")
         identity = dict(client.auth_test().data)  # type: ignore[arg-type]
-        self._executor = ThreadPoolExecutor(
-            max_workers=LOOKUP_THREADS, thread_name_prefix="otabot-demo-lookup"
-        )
+        self._executor = DaemonPool(LOOKUP_THREADS, "otabot-demo-lookup")
+        poster = ResponseUrlPoster()
+        self._deferred = DeferredLookups(poster)
         app = build_app(
             settings,
             self._service,
             client=client,
             listener_executor=self._executor,
+            poster=poster,
+            deferred=self._deferred,
             identity=identity,
         )
         self._app_server = BackgroundWsgiServer(
@@ -222,8 +231,11 @@ class Demo:
             self._stopped = True
         if self._app_server is not None:
             self._app_server.stop()
+        deadline = time.monotonic() + DRAIN_TIMEOUT
         if self._executor is not None:
-            drain(self._executor, DRAIN_TIMEOUT)
+            self._executor.drain(DRAIN_TIMEOUT)
+        if self._deferred is not None:
+            self._deferred.stop(deadline)
         if self._page_server is not None:
             self._page_server.stop()
         if self.side is not None:

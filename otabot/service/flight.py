@@ -44,7 +44,7 @@ class SingleFlight(Generic[T]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flights: dict[str, Flight[T]] = {}
-        self._counters = Counters("single_flight_joins")
+        self.counters = Counters("single_flight_joins")
 
     def run(self, key: str, fetch: Callable[[], T]) -> tuple[T, bool]:
         """The result of ``fetch`` for ``key``, and whether this caller joined another's run."""
@@ -55,7 +55,7 @@ class SingleFlight(Generic[T]):
                 flight = self._flights[key] = Flight[T]()
             else:
                 flight.joined += 1
-                self._counters.add("single_flight_joins")
+                self.counters.add("single_flight_joins")
         if not leader:
             return flight.wait(), True
         try:
@@ -72,7 +72,7 @@ class SingleFlight(Generic[T]):
     @property
     def joins(self) -> int:
         """How many callers joined another's run so far (counted as they join)."""
-        return self._counters.count("single_flight_joins")
+        return self.counters.count("single_flight_joins")
 
     def __len__(self) -> int:
         with self._lock:

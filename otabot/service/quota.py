@@ -432,6 +432,7 @@ class QuotaLimiter:
         self._counters = Counters(
             "attempts", "throttled", "quota_busy", "quota_wait_seconds", "too_many_waiting"
         )
+        self._wait_observers: list[Callable[[str, float], None]] = []
 
     def _scheduler_for(self, action: str, quota: ActionQuota) -> Scheduler:
         return Scheduler(
@@ -500,8 +501,15 @@ class QuotaLimiter:
                 raise busy_error(late, limit - started)
             self._sleep(late)
         caller.admitted += 1
+        waited = self._monotonic() - started
         self._counters.add("attempts", action=action)
-        self._counters.add("quota_wait_seconds", self._monotonic() - started, action=action)
+        self._counters.add("quota_wait_seconds", waited, action=action)
+        for observe in self._wait_observers:
+            observe(action, waited)
+
+    def on_wait(self, observe: Callable[[str, float], None]) -> None:
+        """Call ``observe(action, seconds)`` with each admitted attempt's wait (metrics)."""
+        self._wait_observers.append(observe)
 
     def after_attempt(self, action: str, throttled: bool) -> None:
         """Learn whether the API throttled the attempt; throttling pauses every caller of

@@ -313,7 +313,7 @@ class RedisLink:
         self._lock = threading.Lock()
         self._degraded = False
         self._retry_at = 0.0
-        self._counters = Counters("redis_failures")
+        self.counters = Counters("redis_failures")
 
     @property
     def degraded(self) -> bool:
@@ -322,7 +322,7 @@ class RedisLink:
 
     @property
     def failures(self) -> int:
-        return self._counters.count("redis_failures")
+        return self.counters.count("redis_failures")
 
     def attempt(self, operation: Callable[[redis.Redis], T], fallback: T) -> T:
         """``operation(client)``, or ``fallback`` when Redis is unusable or the call fails."""
@@ -348,7 +348,7 @@ class RedisLink:
             return True
 
     def failed(self, error: redis.RedisError) -> None:
-        self._counters.add("redis_failures")
+        self.counters.add("redis_failures")
         with self._lock:
             self._retry_at = self._monotonic() + self._retry_interval
             if self._degraded:

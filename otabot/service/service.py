@@ -19,15 +19,19 @@ fetched stay cached, so the retry costs only what is missing.
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from otabot.clocks import Monotonic, Sleep, WallClock
 from otabot.config import Settings
+from otabot.counters import Counters
 from otabot.iot.errors import ForbiddenError
 from otabot.iot.models import OtaTask
 from otabot.service.cache import LocalCache
+from otabot.service.fairness import Caller
 from otabot.service.fetching import LOCK_TTL, NEGATIVE_TTL, Fetcher, Keyed, Kind
 from otabot.service.kinds import IotSource, Kinds, Ttls
 from otabot.service.lookups import (
@@ -105,6 +109,7 @@ class OtaService:
         self._limiter = limiter
         self._link = link
         self._heartbeat = heartbeat
+        self._only_cached = False
         self._local = LocalCache(cache_size, monotonic=monotonic)
         self.ttls = Ttls.from_cache_ttl(cache_ttl)
         self.kinds = Kinds.build(client, self.ttls, max_items)
@@ -170,7 +175,7 @@ class OtaService:
 
     def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult:
         """Every job of the device for the firmware, newest first; raises ``IotError``s."""
-        fetched = self._fetcher.get(self.kinds.jobs, lookup, refresh=refresh)
+        fetched = self._get(self.kinds.jobs, lookup, refresh=refresh)
         value = fetched.value
         return JobsResult(value.jobs, value.total, Provenance.of(fetched), lookup=lookup)
 
@@ -178,7 +183,7 @@ class OtaService:
         self, lookup: FirmwareJobsLookup, refresh: bool = False
     ) -> FirmwareJobsResult:
         """Every job of one firmware package, newest first."""
-        fetched = self._fetcher.get(self.kinds.firmware_jobs, lookup, refresh=refresh)
+        fetched = self._get(self.kinds.firmware_jobs, lookup, refresh=refresh)
         value = fetched.value
         return FirmwareJobsResult(value.jobs, value.total, Provenance.of(fetched), lookup=lookup)
 
@@ -197,7 +202,7 @@ class OtaService:
 
     def job(self, lookup: JobLookup, refresh: bool = False) -> JobResult:
         """The job card: the job, its task counts, and the device's task when one is named."""
-        job = self._fetcher.get(self.kinds.job, lookup.without_device(), refresh=refresh)
+        job = self._get(self.kinds.job, lookup.without_device(), refresh=refresh)
         tasks = self._part(self.kinds.job_tasks, lookup.without_device(), refresh)
         parts: list[Fetched[Any]] = [job, *_fetched(tasks)]
         summary = tasks.value.value if tasks.value is not None else None
@@ -223,12 +228,12 @@ class OtaService:
 
     def failed(self, lookup: FailedLookup, refresh: bool = False) -> TasksResult:
         """Every failed device task of the job (up to the cap), most recently changed first."""
-        fetched = self._fetcher.get(self.kinds.failed, lookup, refresh=refresh)
+        fetched = self._get(self.kinds.failed, lookup, refresh=refresh)
         return TasksResult(lookup, fetched.value.tasks, fetched.value.total, Provenance.of(fetched))
 
     def firmwares(self, lookup: FirmwareLookup, refresh: bool = False) -> FirmwareResult:
         """Every firmware package of the product (up to the cap), newest first."""
-        fetched = self._fetcher.get(self.kinds.firmwares, lookup, refresh=refresh)
+        fetched = self._get(self.kinds.firmwares, lookup, refresh=refresh)
         value = fetched.value
         return FirmwareResult(lookup, value.firmwares, value.total, Provenance.of(fetched))
 
@@ -252,22 +257,40 @@ class OtaService:
                 parts = [listed]
             else:
                 asked = VersionLookup(lookup.product_key, spelling, lookup.iot_instance_id)
-                fetched = self._fetcher.get(self.kinds.version, asked, refresh=refresh)
+                fetched = self._get(self.kinds.version, asked, refresh=refresh)
                 matches, parts = fetched.value, [*parts, fetched]
             if matches:
                 return VersionResult(lookup, matches, spelling, (), Provenance.of(*parts))
         if listed is None:
-            listed = self._fetcher.get(self.kinds.firmwares, product, refresh=refresh)
+            listed = self._get(self.kinds.firmwares, product, refresh=refresh)
             parts.append(listed)
         newest = listed.value.firmwares[:NEWEST_SUGGESTED]
         return VersionResult(lookup, (), None, newest, Provenance.of(*parts))
+
+    # --- answering from the caches only ----------------------------------------------
+
+    def cached(self) -> OtaService:
+        """This service answering from its caches only: a use case that would need the API
+        raises ``WouldCall`` (naming the action it would call first) instead of waiting."""
+        view = copy.copy(self)
+        view._only_cached = True
+        return view
+
+    def estimate(self, actions: Sequence[str], user: str) -> float:
+        """Seconds a new lookup of ``user`` that calls ``actions`` would wait for its turns."""
+        if self._limiter is None:
+            return 0.0
+        return self._limiter.estimate(actions, Caller(user))
+
+    def _get(self, kind: Kind[K, V], lookup: K, *, refresh: bool = False) -> Fetched[V]:
+        return self._fetcher.get(kind, lookup, refresh=refresh, cached_only=self._only_cached)
 
     # --- parts ------------------------------------------------------------------------
 
     def _part(self, kind: Kind[K, V], lookup: K, refresh: bool) -> Part[Fetched[V]]:
         """One part of a card: fetched, or the permission error that kept it away."""
         try:
-            return Part(self._fetcher.get(kind, lookup, refresh=refresh))
+            return Part(self._get(kind, lookup, refresh=refresh))
         except ForbiddenError as error:
             return Part(error=error)
 
@@ -290,6 +313,35 @@ class OtaService:
             data["redis_degraded"] = int(self._link.degraded)
             data["redis_failures"] = self._link.failures
         return data
+
+    def counters(self) -> dict[str, Counters]:
+        """Every counter the service's parts keep, by part (for metrics): ``lookups`` (the
+        fetcher: lookups, cache hits by layer, upstream calls by kind), ``flights``,
+        ``iot`` (the client: calls, retries, answers by action and code), ``quota`` (the
+        limiter, by action) and ``redis`` (the link's failures)."""
+        parts = {"lookups": self._fetcher.counters, "flights": self._fetcher.flight_counters}
+        client_counters = getattr(self._client, "counters", None)
+        if isinstance(client_counters, Counters):
+            parts["iot"] = client_counters
+        if self._limiter is not None:
+            parts["quota"] = self._limiter.counters
+        if self._link is not None:
+            parts["redis"] = self._link.counters
+        return parts
+
+    def waiting(self) -> int:
+        """Upstream attempts of this replica waiting for a quota slot now."""
+        return self._limiter.waiting() if self._limiter is not None else 0
+
+    @property
+    def redis_degraded(self) -> bool:
+        """Whether Redis is configured but unusable now (serving on local quota and cache)."""
+        return self._link is not None and self._link.degraded
+
+    def on_quota_wait(self, observe: Callable[[str, float], None]) -> None:
+        """Call ``observe(action, seconds)`` with each upstream attempt's quota wait."""
+        if self._limiter is not None:
+            self._limiter.on_wait(observe)
 
     def close(self) -> None:
         """Close the client and the Redis connections (of ``link``)."""

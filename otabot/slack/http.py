@@ -22,17 +22,18 @@ from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
 from otabot.clocks import WallClock
+from otabot.operations import OPERATIONS_PATHS, Readiness, WsgiApp, operations_app
 
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
 # Slack's bodies are a few KB (a block_actions payload carries at most one message).
 MAX_BODY_BYTES = 1_048_576
 # Slack's rule: a request whose timestamp is more than five minutes off is a replay.
 MAX_SIGNATURE_AGE_SECONDS = 300
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_ALWAYS_READY = Readiness()
+_ALWAYS_READY.set_ready()
 
 
 class _Refusal(Exception):
@@ -51,24 +52,22 @@ def create_wsgi_app(
     *,
     signing_secret: str | None = None,
     wall_clock: WallClock = time.time,
+    operations: WsgiApp | None = None,
 ) -> WsgiApp:
     """A WSGI callable for any production WSGI server (otabot serve uses waitress).
 
     ``signing_secret`` defaults to the one the Bolt app verifies with; with none (an app
-    built for Socket Mode) only Bolt's own checks apply.
+    built for Socket Mode) only Bolt's own checks apply. ``operations`` answers
+    ``/healthz``, ``/readyz`` and ``/metrics`` (by default ``/healthz`` alone, always 200).
     """
     secret = signing_secret if signing_secret is not None else _signing_secret_of(app)
+    operations = operations or operations_app(_ALWAYS_READY, None)
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         where = environ.get("PATH_INFO", "")
-        if where == HEALTH_PATH and method in ("GET", "HEAD"):
-            body = b'{"ok":true}'
-            start_response(
-                "200 OK",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-            )
-            return [body]
+        if where in OPERATIONS_PATHS:
+            return operations(environ, start_response)
         try:
             request = _slack_request(environ, method, where, path, secret, wall_clock())
         except _Refusal as refusal:

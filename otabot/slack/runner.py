@@ -1,89 +1,126 @@
-"""Running the app: Socket Mode, or HTTP under waitress, until ``stop`` is set; then drain.
+"""Running a replica: Socket Mode, or HTTP under waitress, and stopping it in time.
 
-When ``stop`` is set (``otabot serve`` sets it on SIGTERM or Ctrl-C) the server stops
-taking requests, the lookups already acknowledged finish and post their answers, and
-the call returns.
+``Replica.serving_http`` / ``serving_socket_mode`` serve while inside. Leaving (``otabot
+serve`` leaves on SIGTERM or Ctrl-C) drains within a bound a supervisor can rely on:
+
+1. ``/readyz`` turns 503 at once, and HTTP keeps serving for ``drain.grace`` seconds,
+   so a load balancer stops sending before the listener closes;
+2. the listener closes (Socket Mode: the socket closes at once, and Slack sends to the
+   other replicas); the listener pool finishes what it runs;
+3. lookups still waiting for the API get until ``drain.timeout`` seconds after the
+   signal; what is unanswered then is told "otabot is restarting — run it again";
+4. background workers (watches) hand their work on, and the call returns.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator
-from concurrent.futures import Executor
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from otabot.clocks import Monotonic, Sleep
 from otabot.iot.errors import OtabotError
+from otabot.operations import DaemonPool, Readiness, WsgiApp
+from otabot.slack.deferred import DeferredLookups
 from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
 from otabot.wsgi import BackgroundWsgiServer
 
 logger = logging.getLogger(__name__)
 
 HTTP_THREADS = 16
-DRAIN_TIMEOUT = 30.0
 
 
 class SocketModeRefusedError(OtabotError):
     """Slack would not open a Socket Mode connection (bad app token, Socket Mode off)."""
 
 
-def drain(executor: Executor, timeout: float = DRAIN_TIMEOUT) -> bool:
-    """Let queued and running lookups finish (up to ``timeout`` s); True when all did."""
-    finished = threading.Thread(target=executor.shutdown, kwargs={"wait": True}, daemon=True)
-    finished.start()
-    finished.join(timeout)
-    if finished.is_alive():
-        logger.warning("gave up waiting for in-flight lookups after %.0f s", timeout)
-        return False
-    return True
+@dataclass(frozen=True)
+class Drain:
+    """How a stopping replica drains: ``grace`` seconds still serving while ``/readyz`` says
+    503, and everything done ``timeout`` seconds after the signal (Kubernetes' own default
+    is 30 s)."""
+
+    grace: float = 5.0
+    timeout: float = 25.0
 
 
-@contextmanager
-def http_server(
-    app: App,
-    executor: Executor,
-    *,
-    host: str,
-    port: int,
-    threads: int = HTTP_THREADS,
-    drain_timeout: float = DRAIN_TIMEOUT,
-) -> Iterator[str]:
-    """Serve ``POST /slack/events`` and ``GET /healthz`` with waitress while inside; yields
-    the base URL. On the way out: stop taking requests, then drain the lookups in flight."""
-    server = BackgroundWsgiServer(
-        create_wsgi_app(app),
-        host=host,
-        port=port,
-        threads=threads,
-        name="otabot-http",
-        max_request_body_size=MAX_BODY_BYTES,
-    ).start()
-    logger.info("serving Slack over HTTP at %s/slack/events", server.url)
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        logger.info("stopped taking requests; draining in-flight lookups")
-        drain(executor, drain_timeout)
+class Worker(Protocol):
+    """Background work a replica runs while it serves (watches)."""
+
+    def start(self) -> object: ...
+
+    def stop(self, deadline: float) -> object: ...
 
 
-@contextmanager
-def socket_mode_connection(
-    app: App,
-    executor: Executor,
-    *,
-    app_token: str,
-    web_client: WebClient,
-    drain_timeout: float = DRAIN_TIMEOUT,
-) -> Iterator[str]:
-    """Connected over Socket Mode (no public URL) while inside; then close and drain."""
-    handler = SocketModeHandler(app, app_token, web_client=web_client)
-    try:
+class Replica:
+    """One running replica: the app and its lookups, how it serves, and how it stops."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        pool: DaemonPool,
+        deferred: DeferredLookups,
+        readiness: Readiness,
+        drain: Drain = Drain(),
+        workers: Sequence[Worker] = (),
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.app = app
+        self.readiness = readiness
+        self._pool = pool
+        self._deferred = deferred
+        self._drain = drain
+        self._workers = workers
+        self._monotonic = monotonic
+        self._sleep = sleep
+
+    @contextmanager
+    def serving_http(
+        self,
+        *,
+        host: str,
+        port: int,
+        threads: int = HTTP_THREADS,
+        operations: WsgiApp | None = None,
+    ) -> Iterator[str]:
+        """Serve ``POST /slack/events`` (and ``operations``' paths) while inside; yields the
+        base URL; drains on the way out."""
+        server = BackgroundWsgiServer(
+            create_wsgi_app(self.app, operations=operations),
+            host=host,
+            port=port,
+            threads=threads,
+            name="otabot-http",
+            max_request_body_size=MAX_BODY_BYTES,
+        ).start()
+        logger.info("serving Slack over HTTP at %s/slack/events", server.url)
+        with self._running():
+            try:
+                yield server.url
+            finally:
+                deadline = self._monotonic() + self._drain.timeout
+                self.readiness.set_draining()
+                logger.info(
+                    "draining: /readyz says 503; still serving for %.0f s", self._drain.grace
+                )
+                self._sleep(min(self._drain.grace, self._drain.timeout))
+                server.stop(timeout=max(0.0, deadline - self._monotonic()))
+                self._finish(deadline)
+
+    @contextmanager
+    def serving_socket_mode(self, *, app_token: str, web_client: WebClient) -> Iterator[str]:
+        """Connected over Socket Mode (no public URL) while inside; drains on the way out."""
+        handler = SocketModeHandler(self.app, app_token, web_client=web_client)
         try:
             handler.connect()  # type: ignore[no-untyped-call]
         except SlackApiError as error:
@@ -93,8 +130,28 @@ def socket_mode_connection(
                 "check the token has connections:write and Socket Mode is on"
             ) from None
         logger.info("connected to Slack over Socket Mode")
-        yield "socket mode"
-        logger.info("stopping")
-    finally:
-        handler.close()  # type: ignore[no-untyped-call]
-    drain(executor, drain_timeout)
+        with self._running():
+            try:
+                yield "socket mode"
+            finally:
+                deadline = self._monotonic() + self._drain.timeout
+                self.readiness.set_draining()
+                handler.close()  # type: ignore[no-untyped-call]
+                self._finish(deadline)
+
+    @contextmanager
+    def _running(self) -> Iterator[None]:
+        for worker in self._workers:
+            worker.start()
+        self.readiness.set_ready()
+        yield
+
+    def _finish(self, deadline: float) -> None:
+        """After the listener closed: let the pool and the waiting lookups finish until
+        ``deadline``, tell the rest otabot is restarting, stop the workers."""
+        logger.info("stopped taking requests; draining the lookups in flight")
+        if not self._pool.drain(max(0.0, deadline - self._monotonic())):
+            logger.warning("the listener pool was still busy at the drain deadline")
+        self._deferred.stop(deadline)
+        for worker in self._workers:
+            worker.stop(deadline)

@@ -18,8 +18,9 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from otabot.operations import DaemonPool, Readiness
 from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
-from otabot.slack.runner import http_server
+from otabot.slack.runner import Drain, Replica
 from otabot.wsgi import BackgroundWsgiServer
 from tests.slack.conftest import (
     FIRMWARE,
@@ -45,7 +46,14 @@ def served(harness: SlackHarness) -> Iterator[str]:
 
 
 def test_serve_http_refuses_a_body_over_the_limit_unread(harness: SlackHarness) -> None:
-    with http_server(harness.app, harness.executor, host="127.0.0.1", port=0, threads=1) as url:
+    replica = Replica(
+        harness.app,
+        pool=DaemonPool(1, "test-lookup"),
+        deferred=harness.deferred,
+        readiness=Readiness(),
+        drain=Drain(grace=0, timeout=5),
+    )
+    with replica.serving_http(host="127.0.0.1", port=0, threads=1) as url:
         body = b"x" * (MAX_BODY_BYTES + 1)
         assert post(url, body, signed_bytes(body)).status_code == 413
 

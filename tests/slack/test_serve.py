@@ -53,6 +53,7 @@ class ServeProcess:
             text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []  # the lines read so far
         assert self.process.stdout is not None
         threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True).start()
 
@@ -69,6 +70,7 @@ class ServeProcess:
                 if self.process.poll() is not None:
                     break
                 continue
+            self.output.append(line)
             if line.startswith(READY):
                 return line.rsplit(" on ", 1)[1].strip()
         self.stop()
