@@ -1,7 +1,9 @@
 """Logging set-up: text or one JSON object a line, with every configured secret masked.
 
 otabot never passes a secret to a logger on purpose; the mask is the second line of
-defence, for what a library might print (a URL, a header) at DEBUG.
+defence, for what a library might print (a URL, a header) at DEBUG. It covers the
+secrets the settings hold and those the credential chain has handed out since (STS
+credentials from RRSA, a credentials URI or the ECS metadata service rotate).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from otabot.config import Settings
 
@@ -33,16 +36,30 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.slack_signing_secret,
         settings.https_proxy,  # a proxy URL may carry a password
         settings.http_proxy,
+        redis_password(settings.redis_url),
+        # a credentials URI may carry a token in its query
+        urlsplit(settings.credential_sources.credentials_uri or "").query,
     ]
     return [value for value in values if value and len(value) >= 4]
 
 
+def redis_password(url: str | None) -> str | None:
+    """The password in a Redis URL, if it has one."""
+    return urlsplit(url).password if url else None
+
+
 class _Masking:
-    def __init__(self, secrets: Iterable[str]) -> None:
+    """Masks fixed secrets, and those ``later()`` gives when a line is written."""
+
+    def __init__(self, secrets: Iterable[str], later: Callable[[], Iterable[str]] | None) -> None:
         self._secrets = sorted(set(secrets), key=len, reverse=True)
+        self._later = later
 
     def mask(self, text: str) -> str:
-        for secret in self._secrets:
+        secrets = self._secrets
+        if self._later is not None:
+            secrets = [*secrets, *(value for value in self._later() if len(value) >= 4)]
+        for secret in secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
@@ -51,9 +68,11 @@ class _Masking:
 class TextFormatter(logging.Formatter):
     """``time level logger: message key=value …`` with secrets masked."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), later: Callable[[], Iterable[str]] | None = None
+    ) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self._masking = _Masking(secrets)
+        self._masking = _Masking(secrets, later)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -66,9 +85,11 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message and any ``extra=`` fields."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), later: Callable[[], Iterable[str]] | None = None
+    ) -> None:
         super().__init__()
-        self._masking = _Masking(secrets)
+        self._masking = _Masking(secrets, later)
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
@@ -88,8 +109,11 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(settings: Settings, stream: Any = None) -> None:
     """Send otabot's (and its libraries') logs to stderr in the configured format."""
     secrets = secrets_of(settings)
+    later = settings.credentials_provider.secrets
     formatter: logging.Formatter = (
-        JsonFormatter(secrets) if settings.log_format == "json" else TextFormatter(secrets)
+        JsonFormatter(secrets, later)
+        if settings.log_format == "json"
+        else TextFormatter(secrets, later)
     )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
@@ -97,4 +121,4 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    root.setLevel(settings.log_level or "INFO")

@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings)
     socket_mode = settings.slack_app_token is not None and not args.http
-    settings.require_slack(socket_mode=socket_mode)
-    settings.credentials()  # fail on missing IoT credentials before any network check
+    # Everything missing in one line, credentials included, before any call to Slack.
+    settings.require_serve(socket_mode=socket_mode)
     client = WebClient(token=settings.slack_bot_token, base_url=api_base_url(settings))
     identity = check_bot_token(client)
     service = OtaService.from_settings(settings)
