@@ -4,6 +4,10 @@ otabot never passes a secret to a logger on purpose; the mask is the second line
 defence, for what a library might print (a URL, a header) at DEBUG. It covers the
 secrets the settings hold and those the credential chain has handed out since (STS
 credentials from RRSA, a credentials URI or the ECS metadata service rotate).
+
+A long-running process (``serve``, ``demo``) logs at INFO unless ``OTABOT_LOG_LEVEL``
+says otherwise; a one-shot command (``jobs`` and the like) only logs errors, so that a
+failure is the one line ``otabot <command>: …`` on stderr and nothing before it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from urllib.parse import urlsplit
 from otabot.config import Settings
 
 MASK = "***"
+LONG_RUNNING_LEVEL = "INFO"
+ONE_SHOT_LEVEL = "ERROR"
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is data.
 _STANDARD_ATTRS = frozenset(
@@ -106,8 +112,11 @@ class JsonFormatter(logging.Formatter):
         return self._masking.mask(json.dumps(data, default=str))
 
 
-def configure_logging(settings: Settings, stream: Any = None) -> None:
-    """Send otabot's (and its libraries') logs to stderr in the configured format."""
+def configure_logging(
+    settings: Settings, stream: Any = None, *, long_running: bool = False
+) -> None:
+    """Send otabot's (and its libraries') logs to stderr in the configured format, at
+    ``OTABOT_LOG_LEVEL``, else INFO for a ``long_running`` process and ERROR for the rest."""
     secrets = secrets_of(settings)
     later = settings.credentials_provider.secrets
     formatter: logging.Formatter = (
@@ -121,4 +130,4 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(settings.log_level or "INFO")
+    root.setLevel(settings.log_level or (LONG_RUNNING_LEVEL if long_running else ONE_SHOT_LEVEL))

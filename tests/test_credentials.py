@@ -339,7 +339,7 @@ def logging_to(settings: Settings, stream: io.StringIO) -> Iterator[None]:
     """otabot's logging set-up writing to ``stream``; the root logger as it was after."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    configure_logging(settings, stream)
+    configure_logging(settings, stream, long_running=True)
     mine = [handler for handler in root.handlers if handler not in handlers]
     for handler in handlers:
         root.addHandler(handler)  # pytest's capture keeps recording too

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host, port=args.port, endpoint=args.endpoint, force_emulator=args.emulator
         ),
     )
-    configure_logging(demo.logging_settings())
+    configure_logging(demo.logging_settings(), long_running=True)
     with stop_on_signals() as stop:
         try:
             try:

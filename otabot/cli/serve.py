@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
     settings = Settings.from_env()
-    configure_logging(settings)
+    configure_logging(settings, long_running=True)
     socket_mode = settings.slack_app_token is not None and not args.http
     # Everything missing in one line, credentials included, before any call to Slack.
     settings.require_serve(socket_mode=socket_mode)
