@@ -169,7 +169,7 @@ class CredentialChain:
                 logger.debug("no credentials from %s: %s", source.name, why)
                 looked.append(f"{source.name} ({why})")
                 continue
-            logger.info("Alibaba Cloud credentials from %s", source.name)
+            logger.debug("Alibaba Cloud credentials from %s", source.name)
             return _Kept(source, provider), credentials
         raise CredentialsNotFoundError(looked)
 

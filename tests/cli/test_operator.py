@@ -6,9 +6,13 @@ Every test runs the command as a subprocess, as an operator would."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +73,96 @@ def test_otabot_log_level_brings_the_retry_lines_back(emulator: EmulatorServer) 
     assert result.returncode == 1
     assert "retrying in" in result.stderr
     assert result.stderr.splitlines()[-1].startswith("otabot jobs: IoT API unavailable: ")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "complaint"),
+    [
+        ("--threads", "0", "--threads must be between 1 and 512"),
+        ("--threads", "-3", "--threads must be between 1 and 512"),
+        ("--port", "65536", "--port must be between 0 and 65535"),
+    ],
+)
+def test_serve_refuses_threads_and_ports_it_could_not_serve_with(
+    option: str, value: str, complaint: str
+) -> None:
+    result = otabot(base_env(), "serve", "--http", option, value)
+    assert result.returncode == 2
+    assert one_line(result) == f"otabot serve: {complaint}"
+
+
+class SlackAnswering:
+    """A local Slack Web API that answers every call with ``status`` and an HTML page."""
+
+    def __init__(self, status: int) -> None:
+        page = f"<html><body><h1>{status} Bad Gateway</h1><p>nginx</p></body></html>".encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.api_url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve_env(api_url: str) -> dict[str, str]:
+    return base_env(
+        SLACK_BOT_TOKEN="xoxb-operator-bot-token",
+        SLACK_SIGNING_SECRET="operator-signing-secret",
+        SLACK_API_URL=api_url,
+        **SAMPLE_KEYS,
+    )
+
+
+def test_a_502_page_from_slack_is_slack_unreachable_with_the_status_not_the_page() -> None:
+    slack = SlackAnswering(502)
+    try:
+        result = otabot(serve_env(slack.api_url), "serve", "--http", "--port", "0")
+    finally:
+        slack.stop()
+    assert result.returncode == 1
+    assert one_line(result) == (
+        f"otabot serve: could not reach Slack to check SLACK_BOT_TOKEN: {slack.api_url}auth.test "
+        "answered HTTP 502 Bad Gateway, not Slack's JSON"
+    )
+    assert "xoxb-operator-bot-token" not in result.stderr + result.stdout
+
+
+def test_slack_not_listening_is_one_line_that_names_the_url() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        api_url = f"http://127.0.0.1:{closed.getsockname()[1]}/api/"
+    result = otabot(serve_env(api_url), "serve", "--http", "--port", "0")
+    assert result.returncode == 1
+    assert one_line(result) == (
+        f"otabot serve: could not reach Slack at {api_url}auth.test to check SLACK_BOT_TOKEN: "
+        "Connection refused"
+    )
+
+
+def test_serve_with_nothing_configured_names_everything_missing_in_one_line(
+    tmp_path: Path,
+) -> None:
+    result = otabot(base_env(HOME=str(tmp_path)), "serve")
+    assert result.returncode == 1
+    line = one_line(result)
+    assert line.startswith("otabot serve: configuration error: SLACK_BOT_TOKEN: is required")
+    assert "SLACK_SIGNING_SECRET: is required in HTTP mode (or set SLACK_APP_TOKEN" in line
+    assert "Socket Mode" in line
+    assert "no Alibaba Cloud credentials found; looked at environment" in line
