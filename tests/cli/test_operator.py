@@ -166,3 +166,51 @@ def test_serve_with_nothing_configured_names_everything_missing_in_one_line(
     assert "SLACK_SIGNING_SECRET: is required in HTTP mode (or set SLACK_APP_TOKEN" in line
     assert "Socket Mode" in line
     assert "no Alibaba Cloud credentials found; looked at environment" in line
+
+
+def test_an_unreachable_endpoint_is_one_line_that_names_its_url() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    result = otabot(
+        base_env(OTABOT_IOT_ENDPOINT=endpoint, **SAMPLE_KEYS),
+        "jobs",
+        "a19mzPZabcd/light1",
+        SHOWCASE,
+    )
+    assert result.returncode == 1
+    assert one_line(result).startswith(
+        f"otabot jobs: IoT API unavailable: could not reach IoT Platform at {endpoint} "
+        "(connection refused) [otabot.ConnectionError]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        (
+            "OTABOT_IOT_ENDPOINT",
+            "http://127.0.0.1:99999",
+            "has a port that is not a number from 1 to 65535",
+        ),
+        (
+            "OTABOT_REDIS_URL",
+            "redis://:hunter2pass@127.0.0.1:notaport/0",
+            "has a port that is not a number from 1 to 65535",
+        ),
+        (
+            "OTABOT_REDIS_URL",
+            "redis://:hunter2pass@127.0.0.1:6379/abc",
+            "database 'abc' is not a whole number (redis://host/0)",
+        ),
+    ],
+)
+def test_a_malformed_url_stops_the_command_at_start_naming_the_variable(
+    variable: str, value: str, complaint: str
+) -> None:
+    result = otabot(
+        base_env(**{variable: value}, **SAMPLE_KEYS), "jobs", "a19mzPZabcd/light1", SHOWCASE
+    )
+    assert result.returncode == 1
+    assert one_line(result) == f"otabot jobs: configuration error: {variable}: {complaint}"
+    assert "hunter2pass" not in result.stderr
