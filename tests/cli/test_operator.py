@@ -5,6 +5,7 @@ Every test runs the command as a subprocess, as an operator would."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -96,9 +97,12 @@ class SlackAnswering:
 
     def __init__(self, status: int) -> None:
         page = f"<html><body><h1>{status} Bad Gateway</h1><p>nginx</p></body></html>".encode()
+        self.calls = 0
+        answering = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                answering.calls += 1
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(status)
                 self.send_header("Content-Type", "text/html")
@@ -214,3 +218,63 @@ def test_a_malformed_url_stops_the_command_at_start_naming_the_variable(
     assert result.returncode == 1
     assert one_line(result) == f"otabot jobs: configuration error: {variable}: {complaint}"
     assert "hunter2pass" not in result.stderr
+
+
+def test_jobs_with_only_an_aliyun_cli_profile_answers(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "current": "oncall",
+                "profiles": [
+                    {
+                        "name": "oncall",
+                        "mode": "AK",
+                        "access_key_id": "testid",
+                        "access_key_secret": "testsecret",
+                        "region_id": "cn-shanghai",
+                    }
+                ],
+            }
+        )
+    )
+    env = base_env(OTABOT_IOT_ENDPOINT=emulator.url, OTABOT_ALIYUN_CONFIG=str(config))
+    result = otabot(env, "jobs", "a19mzPZabcd/light1", SHOWCASE, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["total"] == 14
+    assert result.stderr == ""
+
+
+def test_jobs_without_credentials_says_where_it_looked_in_one_line(tmp_path: Path) -> None:
+    result = otabot(base_env(HOME=str(tmp_path)), "jobs", "a19mzPZabcd/light1", SHOWCASE)
+    assert result.returncode == 1
+    assert one_line(result) == (
+        "otabot jobs: configuration error: no Alibaba Cloud credentials found; looked at "
+        "environment (ALIBABA_CLOUD_ACCESS_KEY_ID not set), "
+        "RRSA (ALIBABA_CLOUD_ROLE_ARN not set), "
+        f"aliyun CLI profile (no file {tmp_path}/.aliyun/config.json), "
+        f"credentials file (no file {tmp_path}/.alibabacloud/credentials.ini), "
+        "ECS RAM role (ALIBABA_CLOUD_ECS_METADATA_DISABLED=true), "
+        "credentials URI (ALIBABA_CLOUD_CREDENTIALS_URI not set)"
+    )
+
+
+def test_serve_without_credentials_says_where_it_looked_before_calling_slack(
+    tmp_path: Path,
+) -> None:
+    slack = SlackAnswering(502)  # never reached: the credentials are checked first
+    env = serve_env(slack.api_url)
+    del env["ALIBABA_CLOUD_ACCESS_KEY_ID"], env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
+    env["HOME"] = str(tmp_path)
+    try:
+        result = otabot(env, "serve", "--http", "--port", "0")
+    finally:
+        slack.stop()
+    assert result.returncode == 1
+    assert one_line(result).startswith(
+        "otabot serve: configuration error: no Alibaba Cloud credentials found; looked at "
+        "environment (ALIBABA_CLOUD_ACCESS_KEY_ID not set), RRSA"
+    )
+    assert slack.calls == 0
