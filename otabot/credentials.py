@@ -263,40 +263,47 @@ def _rrsa(settings: Settings, where: CredentialSources) -> Source:
     return Source(name, make=make)
 
 
+def _from_file(
+    name: str,
+    path: str | None,
+    found: Callable[[str], str],
+    provider: Callable[[Any, str], ICredentialsProvider],
+) -> Source:
+    """A source read from the file at ``path``: named ``found(path)``, its provider made by
+    ``provider(library, path)``; off, saying why, when there is no such file."""
+    if path is None:
+        return Source(name, off="HOME not set")
+    if not os.path.isfile(path):
+        return Source(name, off=f"no file {path}")
+    return Source(found(path), make=lambda: provider(_library(), path))
+
+
 def _cli_profile(where: CredentialSources) -> Source:
     name = "aliyun CLI profile"
     if where.cli_profile_disabled:
         return Source(name, off="ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true")
-    path = where.cli_profile_file
-    if path is None:
-        return Source(name, off="HOME not set")
-    if not os.path.isfile(path):
-        return Source(name, off=f"no file {path}")
     profile = where.profile_name
-    name = f"aliyun CLI profile {profile or '(current)'} in {path}"
-
-    def make() -> ICredentialsProvider:
-        library = _library()
-        return library.CLIProfileCredentialsProvider(profile_name=profile, profile_file=path)
-
-    return Source(name, make=make)
+    return _from_file(
+        name,
+        where.cli_profile_file,
+        lambda path: f"{name} {profile or '(current)'} in {path}",
+        lambda library, path: library.CLIProfileCredentialsProvider(
+            profile_name=profile, profile_file=path
+        ),
+    )
 
 
 def _credentials_file(where: CredentialSources) -> Source:
     name = "credentials file"
-    path = where.credentials_file
-    if path is None:
-        return Source(name, off="HOME not set")
-    if not os.path.isfile(path):
-        return Source(name, off=f"no file {path}")
     section = where.profile_name or "default"
-    name = f"credentials file {path} [{section}]"
-
-    def make() -> ICredentialsProvider:
-        library = _library()
-        return library.ProfileCredentialsProvider(profile_file=path, profile_name=section)
-
-    return Source(name, make=make)
+    return _from_file(
+        name,
+        where.credentials_file,
+        lambda path: f"{name} {path} [{section}]",
+        lambda library, path: library.ProfileCredentialsProvider(
+            profile_file=path, profile_name=section
+        ),
+    )
 
 
 def _ecs_ram_role(where: CredentialSources) -> Source:

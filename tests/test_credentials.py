@@ -8,12 +8,10 @@ import dataclasses
 import io
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,73 +24,42 @@ from otabot.emulator.server import EmulatorServer
 from otabot.iot.client import IotClient
 from otabot.iot.errors import CredentialsUnavailableError
 from otabot.logs import configure_logging
+from tests.iot.canned import CannedApi, Reply
 
 NO_ECS = {"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
 FIRST = Credentials("STS.first", "first-secret-value", "first-sts-token-value")
 SECOND = Credentials("STS.second", "second-secret-value", "second-sts-token-value")
 
 
-class CredentialsUri:
-    """A local ``ALIBABA_CLOUD_CREDENTIALS_URI``: hands out ``current`` as STS credentials
-    that expire in ``expires_in`` seconds, or answers ``failure`` (status, body)."""
-
-    def __init__(self, current: Credentials) -> None:
-        self.current = current
-        self.expires_in = 600.0
-        self.failure: tuple[int, str] | None = None
-        self.handed: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body = server.answer()
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/credentials?token=uri-token"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def answer(self) -> tuple[int, str]:
-        if self.failure is not None:
-            return self.failure
-        credentials = self.current
-        self.handed.append(credentials.access_key_id)
-        expiration = datetime.now(UTC) + timedelta(seconds=self.expires_in)
-        return 200, json.dumps(
-            {
-                "Code": "Success",
-                "AccessKeyId": credentials.access_key_id,
-                "AccessKeySecret": credentials.access_key_secret,
-                "SecurityToken": credentials.security_token,
-                "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        )
-
-    def start(self) -> CredentialsUri:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+def handed_out(credentials: Credentials, expires_in: float = 600.0) -> Reply:
+    """A credentials URI's answer: ``credentials`` as STS ones expiring in ``expires_in`` s
+    (within the library's 15-minute margin by default, so it asks again every time)."""
+    expiration = datetime.now(UTC) + timedelta(seconds=expires_in)
+    return Reply(
+        body={
+            "Code": "Success",
+            "AccessKeyId": credentials.access_key_id,
+            "AccessKeySecret": credentials.access_key_secret,
+            "SecurityToken": credentials.security_token,
+            "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
 
 
 @pytest.fixture
-def uri() -> Iterator[CredentialsUri]:
-    server = CredentialsUri(FIRST).start()
+def uri() -> Iterator[CannedApi]:
+    """A local ALIBABA_CLOUD_CREDENTIALS_URI (``uri_of``: its query holds a token)."""
+    server = CannedApi().start()
     yield server
     server.stop()
+
+
+def uri_of(server: CannedApi) -> str:
+    return f"{server.url}/credentials?token=uri-token"
+
+
+def handed(server: CannedApi) -> int:
+    return len(server.received)
 
 
 def write_cli_config(path: Path, *profiles: dict[str, Any], current: str = "default") -> Path:
@@ -178,21 +145,25 @@ def test_the_environment_comes_before_a_profile(tmp_path: Path) -> None:
     assert settings.credentials().access_key_id == "env-id"
 
 
+def nothing_found(home: Path) -> str:
+    """What the chain says when nothing under ``home`` nor anywhere else has credentials
+    (the ECS metadata service off)."""
+    return (
+        "no Alibaba Cloud credentials found; looked at "
+        "environment (ALIBABA_CLOUD_ACCESS_KEY_ID not set), "
+        "RRSA (ALIBABA_CLOUD_ROLE_ARN not set), "
+        f"aliyun CLI profile (no file {home}/.aliyun/config.json), "
+        f"credentials file (no file {home}/.alibabacloud/credentials.ini), "
+        "ECS RAM role (ALIBABA_CLOUD_ECS_METADATA_DISABLED=true), "
+        "credentials URI (ALIBABA_CLOUD_CREDENTIALS_URI not set)"
+    )
+
+
 def test_nothing_found_says_everywhere_it_looked_in_one_line(tmp_path: Path) -> None:
     settings = Settings.from_env({"HOME": str(tmp_path), **NO_ECS})
     with pytest.raises(CredentialsNotFoundError) as caught:
         settings.credentials()
-    message = str(caught.value)
-    assert "\n" not in message
-    assert message == (
-        "no Alibaba Cloud credentials found; looked at "
-        "environment (ALIBABA_CLOUD_ACCESS_KEY_ID not set), "
-        "RRSA (ALIBABA_CLOUD_ROLE_ARN not set), "
-        f"aliyun CLI profile (no file {tmp_path}/.aliyun/config.json), "
-        f"credentials file (no file {tmp_path}/.alibabacloud/credentials.ini), "
-        "ECS RAM role (ALIBABA_CLOUD_ECS_METADATA_DISABLED=true), "
-        "credentials URI (ALIBABA_CLOUD_CREDENTIALS_URI not set)"
-    )
+    assert str(caught.value) == nothing_found(tmp_path)
     assert caught.value.variable == "ALIBABA_CLOUD_ACCESS_KEY_ID"
 
 
@@ -214,31 +185,110 @@ def test_the_ecs_ram_role_is_asked_at_the_instance_metadata_service() -> None:
     )
 
 
-def test_rrsa_exchanges_its_token_file_at_the_configured_sts_endpoint(tmp_path: Path) -> None:
+def divert(monkeypatch: pytest.MonkeyPatch, server: CannedApi) -> list[str]:
+    """Send the credential library's requests to ``server`` over plain HTTP; returns the
+    hosts they were meant for, in order."""
+    from Tea.core import TeaCore
+
+    send = TeaCore.do_action
+    meant: list[str] = []
+    port = int(server.url.rsplit(":", 1)[1])
+
+    def to_server(request: Any, runtime_option: Any = None) -> Any:
+        meant.append(request.headers["host"])
+        request.headers["host"], request.port, request.protocol = "127.0.0.1", port, "http"
+        return send(request, runtime_option)
+
+    monkeypatch.setattr(TeaCore, "do_action", staticmethod(to_server))
+    return meant
+
+
+def sts_credentials(credentials: Credentials) -> dict[str, str]:
+    expiration = datetime.now(UTC) + timedelta(hours=1)
+    return {
+        "AccessKeyId": credentials.access_key_id,
+        "AccessKeySecret": credentials.access_key_secret,
+        "SecurityToken": credentials.security_token or "",
+        "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def signs_for_the_emulator(settings: Settings, emulator: EmulatorServer) -> None:
+    """A call signed with the chain's credentials, which the emulator alone knows."""
+    credentials = settings.credentials()
+    emulator.set_fleet(
+        dataclasses.replace(
+            sample_fleet(),
+            access_keys={credentials.access_key_id: credentials.access_key_secret},
+        )
+    )
+    with IotClient.from_settings(settings) as client:
+        assert client.query_device_detail(LIGHT_PRODUCT_KEY, "light1").device_name == "light1"
+
+
+def test_rrsa_exchanges_the_oidc_token_at_sts_for_credentials_that_sign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer
+) -> None:
     rrsa = {
         "ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1234567890123456:role/otabot",
         "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::1234567890123456:oidc-provider/ack-rrsa",
         "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(tmp_path / "token"),
         "ALIBABA_CLOUD_STS_REGION": "cn-hangzhou",
         "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED": "true",
+        "OTABOT_IOT_ENDPOINT": emulator.url,
         **NO_ECS,
     }
     with pytest.raises(CredentialsNotFoundError, match="No such file or directory"):
         Settings.from_env(rrsa).credentials()
     (tmp_path / "token").write_text("eyJhbGciOiJSUzI1NiJ9.oidc-token-value.sig")
-    with pytest.raises(CredentialsNotFoundError) as caught:
-        Settings.from_env(rrsa).credentials()
-    assert (
-        "RRSA role acs:ram::1234567890123456:role/otabot "
-        "(tests send nothing to sts-vpc.cn-hangzhou.aliyuncs.com)"
-    ) in str(caught.value)
-    assert "oidc-token-value" not in str(caught.value)
+    sts = CannedApi().start()
+    try:
+        role = Credentials("STS.rrsa", "rrsa-secret-value", "rrsa-sts-token-value")
+        sts.queue(Reply(body={"RequestId": "sts-1", "Credentials": sts_credentials(role)}))
+        meant = divert(monkeypatch, sts)
+        settings = Settings.from_env(rrsa)
+        signs_for_the_emulator(settings, emulator)
+    finally:
+        sts.stop()
+    assert settings.credentials() == role
+    assert meant == ["sts-vpc.cn-hangzhou.aliyuncs.com"]
+    (exchange,) = sts.received
+    assert exchange.query["Action"] == "AssumeRoleWithOIDC"
+    assert exchange.query["RoleArn"] == "acs:ram::1234567890123456:role/otabot"
+    assert exchange.query["OIDCProviderArn"].endswith(":oidc-provider/ack-rrsa")
+    assert exchange.query["OIDCToken"] == "eyJhbGciOiJSUzI1NiJ9.oidc-token-value.sig"
+    assert exchange.query["RoleSessionName"] == "otabot"
+
+
+def test_the_ecs_ram_role_credentials_come_from_instance_metadata(
+    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer
+) -> None:
+    metadata = CannedApi().start()
+    try:
+        role = Credentials("STS.ecs", "ecs-secret-value", "ecs-sts-token-value")
+        # The IMDSv2 token request (PUT) is refused here, so the library asks as IMDSv1 does.
+        metadata.queue(
+            Reply(body=b"otabot-role"),
+            Reply(body={"Code": "Success", **sts_credentials(role)}),
+        )
+        meant = divert(monkeypatch, metadata)
+        settings = Settings.from_env({"OTABOT_IOT_ENDPOINT": emulator.url})
+        signs_for_the_emulator(settings, emulator)
+    finally:
+        metadata.stop()
+    assert set(meant) == {"100.100.100.200"}
+    assert [request.path for request in metadata.received] == [
+        "/latest/meta-data/ram/security-credentials/",
+        "/latest/meta-data/ram/security-credentials/otabot-role",
+    ]
+    assert settings.credentials_provider.source == "ECS RAM role at 100.100.100.200"
 
 
 @pytest.mark.parametrize("signature", ["v3", "v1"])
 def test_rotated_credentials_from_a_uri_sign_the_next_call(
-    uri: CredentialsUri, emulator: EmulatorServer, signature: str
+    uri: CannedApi, emulator: EmulatorServer, signature: str
 ) -> None:
+    uri.queue(handed_out(FIRST))
     # Credentials that expire within the library's 15-minute margin are fetched again for
     # every attempt; the emulator knows only the key the URI hands out at that moment.
     fleet = sample_fleet()
@@ -247,7 +297,7 @@ def test_rotated_credentials_from_a_uri_sign_the_next_call(
     )
     settings = Settings.from_env(
         {
-            "ALIBABA_CLOUD_CREDENTIALS_URI": uri.url,
+            "ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri),
             "OTABOT_IOT_ENDPOINT": emulator.url,
             "OTABOT_SIGNATURE": signature,
             **NO_ECS,
@@ -255,30 +305,30 @@ def test_rotated_credentials_from_a_uri_sign_the_next_call(
     )
     with IotClient.from_settings(settings) as client:
         assert client.query_device_detail(LIGHT_PRODUCT_KEY, "light1").device_name == "light1"
-        uri.current = SECOND
+        uri.queue(handed_out(SECOND))
         emulator.set_fleet(
             dataclasses.replace(fleet, access_keys={"STS.second": SECOND.access_key_secret})
         )
         assert client.query_device_detail(LIGHT_PRODUCT_KEY, "light2").device_name == "light2"
-    assert uri.handed[-1] == "STS.second"
     assert settings.quota_account == "STS.first"  # found at start, stays
 
 
-def test_credentials_that_last_are_fetched_once(uri: CredentialsUri) -> None:
-    uri.expires_in = 3600
+def test_credentials_that_last_are_fetched_once(uri: CannedApi) -> None:
+    uri.queue(handed_out(FIRST, expires_in=3600))
     chain = Settings.from_env(
-        {"ALIBABA_CLOUD_CREDENTIALS_URI": uri.url, **NO_ECS}
+        {"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri), **NO_ECS}
     ).credentials_provider
     assert chain.current() == chain.current() == FIRST
-    assert uri.handed == ["STS.first"]
+    assert handed(uri) == 1
 
 
 def test_a_source_that_fails_later_makes_a_retryable_error_without_its_answer(
-    uri: CredentialsUri,
+    uri: CannedApi,
 ) -> None:
-    settings = Settings.from_env({"ALIBABA_CLOUD_CREDENTIALS_URI": uri.url, **NO_ECS})
+    uri.queue(handed_out(FIRST))
+    settings = Settings.from_env({"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri), **NO_ECS})
     settings.credentials()
-    uri.failure = (500, json.dumps({"Code": "Failure", "AccessKeySecret": "leaked-secret-value"}))
+    uri.queue(Reply(status=500, body={"Code": "Failure", "AccessKeySecret": "leaked-secret-value"}))
     with pytest.raises(CredentialsUnavailableError) as caught:
         settings.credentials()
     error = caught.value
@@ -290,18 +340,19 @@ def test_a_source_that_fails_later_makes_a_retryable_error_without_its_answer(
 
 
 def test_no_secret_or_sts_token_in_logs_reprs_or_errors(
-    uri: CredentialsUri,
+    uri: CannedApi,
     emulator: EmulatorServer,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    uri.queue(handed_out(FIRST))
     caplog.set_level(logging.DEBUG)
     emulator.set_fleet(
         dataclasses.replace(sample_fleet(), access_keys={"STS.first": FIRST.access_key_secret})
     )
     settings = Settings.from_env(
         {
-            "ALIBABA_CLOUD_CREDENTIALS_URI": uri.url,
+            "ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri),
             "OTABOT_IOT_ENDPOINT": emulator.url,
             "OTABOT_SIGNATURE": "v1",  # the STS token travels in the URL
             "OTABOT_LOG_LEVEL": "DEBUG",
@@ -311,8 +362,7 @@ def test_no_secret_or_sts_token_in_logs_reprs_or_errors(
     logged = io.StringIO()
     with logging_to(settings, logged), IotClient.from_settings(settings) as client:
         client.query_device_detail(LIGHT_PRODUCT_KEY, "light1")
-        answer = json.dumps({"Code": "Failure", "SecurityToken": "leaked-sts-token-value"})
-        uri.failure = (200, answer)
+        uri.queue(Reply(body={"Code": "Failure", "SecurityToken": "leaked-sts-token-value"}))
         with pytest.raises(CredentialsUnavailableError) as caught:
             # A deadline no retry fits in: the first attempt's error, with no backing off.
             client.query_device_detail(
@@ -351,12 +401,13 @@ def logging_to(settings: Settings, stream: io.StringIO) -> Iterator[None]:
         root.setLevel(level)
 
 
-def test_the_log_mask_knows_the_secrets_the_chain_handed_out(uri: CredentialsUri) -> None:
+def test_the_log_mask_knows_the_secrets_the_chain_handed_out(uri: CannedApi) -> None:
+    uri.queue(handed_out(FIRST))
     chain = Settings.from_env(
-        {"ALIBABA_CLOUD_CREDENTIALS_URI": uri.url, **NO_ECS}
+        {"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri), **NO_ECS}
     ).credentials_provider
     chain.current()
-    uri.current = SECOND
+    uri.queue(handed_out(SECOND))
     chain.current()
     assert set(chain.secrets()) >= {
         FIRST.access_key_secret,
