@@ -312,6 +312,16 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}{query}"
 
 
+def http_url(name: str, value: str) -> str:
+    """``value``, an http(s) URL with a host and, if any, a port from 1 to 65535;
+    ``ConfigError`` naming ``name`` otherwise."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(name, f"must be an http(s) URL (got {shown_url(value)!r})")
+    _check_port(name, parts)
+    return value
+
+
 def _check_port(name: str, parts: SplitResult) -> None:
     """A URL's port, when it names one, is a number from 1 to 65535."""
     try:
@@ -384,13 +394,7 @@ class _Env:
 
     def url(self, name: str) -> str | None:
         value = self.text(name)
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(name, f"must be an http(s) URL (got {shown_url(value)!r})")
-        _check_port(name, parts)
-        return value
+        return None if value is None else http_url(name, value)
 
     def proxy(self, name: str) -> str | None:
         """A proxy URL from ``NAME`` or its lower-case spelling, as curl and requests read it."""

@@ -244,3 +244,11 @@ def test_serve_without_credentials_says_where_it_looked_before_calling_slack(
         "environment (ALIBABA_CLOUD_ACCESS_KEY_ID not set), RRSA"
     )
     assert slack.received == []
+
+
+def test_demo_refuses_an_endpoint_with_a_port_past_65535() -> None:
+    result = otabot(base_env(), "demo", "--endpoint", "http://127.0.0.1:99999", "--port", "0")
+    assert result.returncode == 2
+    assert one_line(result) == (
+        "otabot demo: --endpoint: has a port that is not a number from 1 to 65535"
+    )
