@@ -1,9 +1,11 @@
 """Checking the bot token at start (``auth.test``), and saying exactly what went wrong.
 
-Slack refuses a token with HTTP 200 and ``ok: false``; any other answer (a proxy's 502
-page, a captive portal) means Slack was not reached, and the message says so with the
-status, never the page. slack_sdk logs a failed call at ERROR before raising it; the
-check goes through a client whose logger is off, since otabot's one line says the same.
+Slack refuses a token with HTTP 200 and ``ok: false``. An answer that is not Slack's
+JSON (a proxy's 502 page, a captive portal) means Slack was not reached, and the message
+says so with the status, never the page; Slack's own JSON with another status (429
+``ratelimited``) means the token could not be checked, and names the status and error.
+slack_sdk logs a failed call at ERROR before raising it; the check goes through a
+client whose logger is off, since otabot's one line says the same.
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ def check_bot_token(client: WebClient) -> dict[str, Any]:
         response = _quiet_copy(client).auth_test()
     except SlackApiError as error:
         status = error.response.status_code
-        slack_error = str(error.response.get("error", "")) if status == 200 else ""
-        if status != 200 or slack_error.startswith(_NOT_JSON):
+        data = error.response.data
+        slack_error = str(data.get("error") or "") if isinstance(data, dict) else _NOT_JSON
+        if slack_error.startswith(_NOT_JSON):
             raise BotTokenError(
                 f"could not reach Slack to check SLACK_BOT_TOKEN: {where} answered "
                 f"{_status(status)}, not Slack's JSON"
+            ) from None
+        if status != 200:
+            raise BotTokenError(
+                f"could not check SLACK_BOT_TOKEN: {where} answered {_status(status)} "
+                f"({slack_error or 'no error named'})"
             ) from None
         raise BotTokenError(
             f"Slack refused SLACK_BOT_TOKEN (auth.test: {slack_error or 'unknown'})"
