@@ -17,6 +17,7 @@ from otabot.config import Settings
 
 if TYPE_CHECKING:
     from otabot.emulator.server import EmulatorServer
+    from tests.iot.canned import CannedApi
 
 
 def skip_or_fail(requirement_env: str, reason: str) -> None:
@@ -59,6 +60,16 @@ def redis_url() -> Iterator[str]:
     yield REDIS_TEST_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def api() -> Iterator[CannedApi]:
+    """A local HTTP server answering queued canned replies (``tests.iot.canned``)."""
+    from tests.iot.canned import CannedApi
+
+    server = CannedApi().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

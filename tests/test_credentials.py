@@ -46,14 +46,6 @@ def handed_out(credentials: Credentials, expires_in: float = 600.0) -> Reply:
     )
 
 
-@pytest.fixture
-def uri() -> Iterator[CannedApi]:
-    """A local ALIBABA_CLOUD_CREDENTIALS_URI (``uri_of``: its query holds a token)."""
-    server = CannedApi().start()
-    yield server
-    server.stop()
-
-
 def uri_of(server: CannedApi) -> str:
     return f"{server.url}/credentials?token=uri-token"
 
@@ -286,9 +278,9 @@ def test_the_ecs_ram_role_credentials_come_from_instance_metadata(
 
 @pytest.mark.parametrize("signature", ["v3", "v1"])
 def test_rotated_credentials_from_a_uri_sign_the_next_call(
-    uri: CannedApi, emulator: EmulatorServer, signature: str
+    api: CannedApi, emulator: EmulatorServer, signature: str
 ) -> None:
-    uri.queue(handed_out(FIRST))
+    api.queue(handed_out(FIRST))
     # Credentials that expire within the library's 15-minute margin are fetched again for
     # every attempt; the emulator knows only the key the URI hands out at that moment.
     fleet = sample_fleet()
@@ -297,7 +289,7 @@ def test_rotated_credentials_from_a_uri_sign_the_next_call(
     )
     settings = Settings.from_env(
         {
-            "ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri),
+            "ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(api),
             "OTABOT_IOT_ENDPOINT": emulator.url,
             "OTABOT_SIGNATURE": signature,
             **NO_ECS,
@@ -305,7 +297,7 @@ def test_rotated_credentials_from_a_uri_sign_the_next_call(
     )
     with IotClient.from_settings(settings) as client:
         assert client.query_device_detail(LIGHT_PRODUCT_KEY, "light1").device_name == "light1"
-        uri.queue(handed_out(SECOND))
+        api.queue(handed_out(SECOND))
         emulator.set_fleet(
             dataclasses.replace(fleet, access_keys={"STS.second": SECOND.access_key_secret})
         )
@@ -313,22 +305,22 @@ def test_rotated_credentials_from_a_uri_sign_the_next_call(
     assert settings.quota_account == "STS.first"  # found at start, stays
 
 
-def test_credentials_that_last_are_fetched_once(uri: CannedApi) -> None:
-    uri.queue(handed_out(FIRST, expires_in=3600))
+def test_credentials_that_last_are_fetched_once(api: CannedApi) -> None:
+    api.queue(handed_out(FIRST, expires_in=3600))
     chain = Settings.from_env(
-        {"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri), **NO_ECS}
+        {"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(api), **NO_ECS}
     ).credentials_provider
     assert chain.current() == chain.current() == FIRST
-    assert handed(uri) == 1
+    assert handed(api) == 1
 
 
 def test_a_source_that_fails_later_makes_a_retryable_error_without_its_answer(
-    uri: CannedApi,
+    api: CannedApi,
 ) -> None:
-    uri.queue(handed_out(FIRST))
-    settings = Settings.from_env({"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri), **NO_ECS})
+    api.queue(handed_out(FIRST))
+    settings = Settings.from_env({"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(api), **NO_ECS})
     settings.credentials()
-    uri.queue(Reply(status=500, body={"Code": "Failure", "AccessKeySecret": "leaked-secret-value"}))
+    api.queue(Reply(status=500, body={"Code": "Failure", "AccessKeySecret": "leaked-secret-value"}))
     with pytest.raises(CredentialsUnavailableError) as caught:
         settings.credentials()
     error = caught.value
@@ -340,19 +332,19 @@ def test_a_source_that_fails_later_makes_a_retryable_error_without_its_answer(
 
 
 def test_no_secret_or_sts_token_in_logs_reprs_or_errors(
-    uri: CannedApi,
+    api: CannedApi,
     emulator: EmulatorServer,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    uri.queue(handed_out(FIRST))
+    api.queue(handed_out(FIRST))
     caplog.set_level(logging.DEBUG)
     emulator.set_fleet(
         dataclasses.replace(sample_fleet(), access_keys={"STS.first": FIRST.access_key_secret})
     )
     settings = Settings.from_env(
         {
-            "ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri),
+            "ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(api),
             "OTABOT_IOT_ENDPOINT": emulator.url,
             "OTABOT_SIGNATURE": "v1",  # the STS token travels in the URL
             "OTABOT_LOG_LEVEL": "DEBUG",
@@ -362,7 +354,7 @@ def test_no_secret_or_sts_token_in_logs_reprs_or_errors(
     logged = io.StringIO()
     with logging_to(settings, logged), IotClient.from_settings(settings) as client:
         client.query_device_detail(LIGHT_PRODUCT_KEY, "light1")
-        uri.queue(Reply(body={"Code": "Failure", "SecurityToken": "leaked-sts-token-value"}))
+        api.queue(Reply(body={"Code": "Failure", "SecurityToken": "leaked-sts-token-value"}))
         with pytest.raises(CredentialsUnavailableError) as caught:
             # A deadline no retry fits in: the first attempt's error, with no backing off.
             client.query_device_detail(
@@ -401,13 +393,13 @@ def logging_to(settings: Settings, stream: io.StringIO) -> Iterator[None]:
         root.setLevel(level)
 
 
-def test_the_log_mask_knows_the_secrets_the_chain_handed_out(uri: CannedApi) -> None:
-    uri.queue(handed_out(FIRST))
+def test_the_log_mask_knows_the_secrets_the_chain_handed_out(api: CannedApi) -> None:
+    api.queue(handed_out(FIRST))
     chain = Settings.from_env(
-        {"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(uri), **NO_ECS}
+        {"ALIBABA_CLOUD_CREDENTIALS_URI": uri_of(api), **NO_ECS}
     ).credentials_provider
     chain.current()
-    uri.queue(handed_out(SECOND))
+    api.queue(handed_out(SECOND))
     chain.current()
     assert set(chain.secrets()) >= {
         FIRST.access_key_secret,

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 
 import pytest
 from slack_sdk import WebClient
 
 from otabot.slack.bot_token import BotTokenError, check_bot_token
 from tests.iot.canned import CannedApi, Reply
-
-
-@pytest.fixture
-def slack() -> Iterator[CannedApi]:
-    server = CannedApi().start()
-    yield server
-    server.stop()
 
 
 def client_of(api_url: str) -> WebClient:
@@ -36,41 +28,41 @@ def checked(api_url: str, caplog: pytest.LogCaptureFixture) -> str:
 
 
 def test_a_token_slack_refuses_is_named_with_slacks_error(
-    slack: CannedApi, caplog: pytest.LogCaptureFixture
+    api: CannedApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    slack.queue(Reply(body={"ok": False, "error": "invalid_auth"}))
-    message = checked(f"{slack.url}/api/", caplog)
+    api.queue(Reply(body={"ok": False, "error": "invalid_auth"}))
+    message = checked(f"{api.url}/api/", caplog)
     assert message == "Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth)"
 
 
 def test_a_proxys_502_page_is_slack_not_reached_with_the_status(
-    slack: CannedApi, caplog: pytest.LogCaptureFixture
+    api: CannedApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-    slack.queue(Reply(status=502, body=page, headers={"Content-Type": "text/html"}))
-    message = checked(f"{slack.url}/api/", caplog)
+    api.queue(Reply(status=502, body=page, headers={"Content-Type": "text/html"}))
+    message = checked(f"{api.url}/api/", caplog)
     assert message == (
-        f"could not reach Slack to check SLACK_BOT_TOKEN: {slack.url}/api/auth.test answered "
+        f"could not reach Slack to check SLACK_BOT_TOKEN: {api.url}/api/auth.test answered "
         "HTTP 502 Bad Gateway, not Slack's JSON"
     )
 
 
 def test_a_captive_portal_page_with_200_is_slack_not_reached(
-    slack: CannedApi, caplog: pytest.LogCaptureFixture
+    api: CannedApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    slack.queue(Reply(body=b"<html>Sign in to the hotel wifi</html>"))
-    assert "answered HTTP 200 OK, not Slack's JSON" in checked(f"{slack.url}/api/", caplog)
+    api.queue(Reply(body=b"<html>Sign in to the hotel wifi</html>"))
+    assert "answered HTTP 200 OK, not Slack's JSON" in checked(f"{api.url}/api/", caplog)
 
 
 def test_slack_rate_limiting_the_check_names_the_status_and_error(
-    slack: CannedApi, caplog: pytest.LogCaptureFixture
+    api: CannedApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    slack.queue(
+    api.queue(
         Reply(status=429, body={"ok": False, "error": "ratelimited"}, headers={"Retry-After": "1"})
     )
-    message = checked(f"{slack.url}/api/", caplog)
+    message = checked(f"{api.url}/api/", caplog)
     assert message == (
-        f"could not check SLACK_BOT_TOKEN: {slack.url}/api/auth.test answered "
+        f"could not check SLACK_BOT_TOKEN: {api.url}/api/auth.test answered "
         "HTTP 429 Too Many Requests (ratelimited)"
     )
 
@@ -84,6 +76,6 @@ def test_nothing_listening_names_the_url(caplog: pytest.LogCaptureFixture) -> No
     )
 
 
-def test_a_token_slack_accepts_gives_the_bots_identity(slack: CannedApi) -> None:
-    slack.queue(Reply(body={"ok": True, "team": "Acme", "user_id": "U0BOT"}))
-    assert check_bot_token(client_of(f"{slack.url}/api/"))["team"] == "Acme"
+def test_a_token_slack_accepts_gives_the_bots_identity(api: CannedApi) -> None:
+    api.queue(Reply(body={"ok": True, "team": "Acme", "user_id": "U0BOT"}))
+    assert check_bot_token(client_of(f"{api.url}/api/"))["team"] == "Acme"
