@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import SplitResult, urlsplit
 
 from otabot.iot.actions import parse_qps_spec
+
+if TYPE_CHECKING:
+    from otabot.credentials import CredentialChain
 
 DEFAULT_REGION = "cn-shanghai"
 SIGNATURE_VERSIONS = ("v3", "v1")
@@ -26,6 +31,16 @@ IDENTIFIER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEVICE_NAME_RE = re.compile(r"[A-Za-z0-9_@.:-]{4,32}")
 ALIAS_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 REGION_RE = re.compile(r"[a-z0-9-]{2,32}")
+# RAM ARNs as RRSA hands them out: acs:ram::<account>:role/<name>, …:oidc-provider/<name>.
+ROLE_ARN_RE = re.compile(r"acs:ram::[0-9]{1,32}:role/[A-Za-z0-9._@/-]{1,128}")
+OIDC_PROVIDER_ARN_RE = re.compile(r"acs:ram::[0-9]{1,32}:oidc-provider/[A-Za-z0-9._-]{1,128}")
+SESSION_NAME_RE = re.compile(r"[A-Za-z0-9._@-]{2,64}")
+PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+RRSA_VARIABLES = (
+    "ALIBABA_CLOUD_ROLE_ARN",
+    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+    "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+)
 
 
 class ConfigError(ValueError):
@@ -37,13 +52,76 @@ class ConfigError(ValueError):
         self.problem = problem
 
 
+class ConfigErrors(ConfigError):
+    """Several settings are missing or malformed, reported together in one line."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        super().__init__(errors[0].variable, errors[0].problem)
+        self.errors = tuple(errors)
+        self.args = ("; ".join(str(error) for error in errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class Credentials:
-    """An Alibaba Cloud AccessKey pair, optionally with an STS token. Never printed."""
+    """An Alibaba Cloud AccessKey pair, optionally with an STS token. Never printed.
+
+    A fixed AccessKey is its own ``CredentialsProvider``: ``current()`` is itself.
+    """
 
     access_key_id: str
     access_key_secret: str = field(repr=False)
     security_token: str | None = field(default=None, repr=False)
+
+    def current(self) -> Credentials:
+        return self
+
+
+class CredentialsProvider(Protocol):
+    """Gives the credentials to sign with now; asked again for every signed attempt, so
+    credentials that rotate (STS) are always the current ones."""
+
+    def current(self) -> Credentials:
+        """The credentials valid now; raises an ``OtabotError`` when they cannot be had."""
+        ...
+
+
+@dataclass(frozen=True)
+class CredentialSources:
+    """Where the credential chain looks after the environment's AccessKey.
+
+    The defaults look nowhere that is not named (no file, no network): that is what
+    ``Settings()`` gets. ``Settings.from_env`` fills in the official chain's own defaults:
+    the CLI profile and credentials file under ``HOME``, and the ECS RAM role.
+    """
+
+    role_arn: str | None = None
+    oidc_provider_arn: str | None = None
+    oidc_token_file: str | None = None
+    role_session_name: str = "otabot"
+    sts_region: str | None = None
+    sts_vpc_endpoint: bool = False
+    profile_name: str | None = None  # for the CLI profile and the credentials file
+    cli_profile_file: str | None = None  # the aliyun CLI's config.json
+    cli_profile_disabled: bool = False
+    credentials_file: str | None = None  # the INI file of the Alibaba Cloud SDKs
+    credentials_uri: str | None = field(default=None, repr=False)  # its query may hold a token
+    ecs_metadata: bool = False  # ask the ECS instance metadata service for the RAM role's
+    ecs_role_name: str | None = None
+    imds_v1_disabled: bool = False
+
+    @property
+    def rrsa(self) -> bool:
+        """Whether RRSA (OIDC role) is configured: all three of its variables."""
+        return bool(self.role_arn and self.oidc_provider_arn and self.oidc_token_file)
+
+    @property
+    def sts_endpoint(self) -> str:
+        """The STS host RRSA exchanges its OIDC token at, as the official chain picks it."""
+        prefix = "sts-vpc" if self.sts_vpc_endpoint else "sts"
+        return f"{prefix}.{self.sts_region}.aliyuncs.com" if self.sts_region else "sts.aliyuncs.com"
 
 
 @dataclass(frozen=True)
@@ -57,6 +135,7 @@ class Settings:
     access_key_id: str | None = None
     access_key_secret: str | None = field(default=None, repr=False)
     security_token: str | None = field(default=None, repr=False)
+    credential_sources: CredentialSources = field(default_factory=CredentialSources)
     region_id: str = DEFAULT_REGION
     iot_endpoint: str | None = None
     iot_instance_id: str | None = None
@@ -64,7 +143,7 @@ class Settings:
     default_product_key: str | None = None
     product_aliases: Mapping[str, str] = field(default_factory=dict)
     api_qps: Mapping[str, float] = field(default_factory=lambda: parse_qps_spec(""))
-    quota_account: str = "anonymous"
+    quota_account_name: str | None = None  # OTABOT_QUOTA_ACCOUNT; see ``quota_account``
     cache_ttl: float = 60.0
     max_wait: float = 120.0
     quota_margin: float = 0.05
@@ -75,7 +154,7 @@ class Settings:
     allowed_channels: frozenset[str] = frozenset()
     allowed_users: frozenset[str] = frozenset()
     allowed_products: frozenset[str] = frozenset()
-    log_level: str = "INFO"
+    log_level: str | None = None  # None: each command's own default (``otabot.logs``)
     log_format: str = "text"
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
@@ -99,6 +178,7 @@ class Settings:
             access_key_id=env.text("ALIBABA_CLOUD_ACCESS_KEY_ID"),
             access_key_secret=env.text("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             security_token=env.text("ALIBABA_CLOUD_SECURITY_TOKEN"),
+            credential_sources=env.credential_sources(),
             region_id=env.pattern("ALIBABA_CLOUD_REGION_ID", REGION_RE, DEFAULT_REGION),
             iot_endpoint=env.url("OTABOT_IOT_ENDPOINT"),
             iot_instance_id=env.identifier("OTABOT_IOT_INSTANCE_ID"),
@@ -106,9 +186,7 @@ class Settings:
             default_product_key=env.identifier("OTABOT_DEFAULT_PRODUCT_KEY"),
             product_aliases=env.aliases("OTABOT_PRODUCT_ALIASES"),
             api_qps=env.qps("OTABOT_API_QPS"),
-            quota_account=env.identifier("OTABOT_QUOTA_ACCOUNT")
-            or env.text("ALIBABA_CLOUD_ACCESS_KEY_ID")
-            or "anonymous",
+            quota_account_name=env.identifier("OTABOT_QUOTA_ACCOUNT"),
             cache_ttl=env.number("OTABOT_CACHE_TTL", 60.0, minimum=0, maximum=86_400),
             max_wait=env.number("OTABOT_MAX_WAIT", 120.0, minimum=1, maximum=1_800),
             quota_margin=env.number("OTABOT_QUOTA_MARGIN", 0.05, minimum=0, maximum=0.5),
@@ -119,7 +197,7 @@ class Settings:
             allowed_channels=env.id_set("OTABOT_ALLOWED_CHANNELS"),
             allowed_users=env.id_set("OTABOT_ALLOWED_USERS"),
             allowed_products=env.id_set("OTABOT_ALLOWED_PRODUCTS"),
-            log_level=env.choice("OTABOT_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
+            log_level=env.optional_choice("OTABOT_LOG_LEVEL", LOG_LEVELS, upper=True),
             log_format=env.choice("OTABOT_LOG_FORMAT", LOG_FORMATS, "text"),
             connect_timeout=env.number("OTABOT_CONNECT_TIMEOUT", 5.0, minimum=0.1, maximum=120),
             read_timeout=env.number("OTABOT_READ_TIMEOUT", 10.0, minimum=0.1, maximum=300),
@@ -154,20 +232,58 @@ class Settings:
             return self.iot_endpoint.rstrip("/")
         return f"https://iot.{self.region_id}.aliyuncs.com"
 
-    def credentials(self) -> Credentials:
-        """The AccessKey to sign with; raises ``ConfigError`` when it is not configured."""
-        if not self.access_key_id:
-            raise ConfigError("ALIBABA_CLOUD_ACCESS_KEY_ID", "is required (with its secret)")
-        if not self.access_key_secret:
-            raise ConfigError("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "is required")
-        return Credentials(self.access_key_id, self.access_key_secret, self.security_token)
+    @cached_property
+    def credentials_provider(self) -> CredentialChain:
+        """The official default credential chain over these settings (``otabot.credentials``).
 
-    def require_slack(self, *, socket_mode: bool) -> None:
-        """Check what ``otabot serve`` needs: a bot token, and a signing secret over HTTP."""
+        Made once per ``Settings`` (``dataclasses.replace`` makes a new one); it looks for
+        credentials the first time it is asked, not before.
+        """
+        from otabot.credentials import CredentialChain
+
+        return CredentialChain.from_settings(self)
+
+    def credentials(self) -> Credentials:
+        """The credentials to sign with now, from the chain.
+
+        The first call finds them (``CredentialsNotFoundError``, a ``ConfigError``, says
+        everywhere it looked when there are none).
+        """
+        return self.credentials_provider.current()
+
+    @property
+    def quota_account(self) -> str:
+        """Whose API quota the calls spend (Redis keys and the emulator count per account):
+        OTABOT_QUOTA_ACCOUNT, else the AccessKeyId the chain found first (finding it now if
+        it has not looked yet), which stays the same while STS credentials rotate."""
+        return self.quota_account_name or self.credentials_provider.access_key_id
+
+    def require_serve(self, *, socket_mode: bool) -> None:
+        """Check everything ``otabot serve`` needs before it calls anything: the Slack
+        variables and credentials from the chain, all that is missing in one error."""
+        problems = self._slack_problems(socket_mode=socket_mode)
+        try:
+            self.credentials()
+        except ConfigError as error:
+            problems.append(error)
+        if problems:
+            raise problems[0] if len(problems) == 1 else ConfigErrors(problems)
+
+    def _slack_problems(self, *, socket_mode: bool) -> list[ConfigError]:
+        problems: list[ConfigError] = []
         if not self.slack_bot_token:
-            raise ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (xoxb-…)")
+            problems.append(ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (xoxb-…)"))
         if not socket_mode and not self.slack_signing_secret:
-            raise ConfigError("SLACK_SIGNING_SECRET", "is required in HTTP mode")
+            # With an app token, HTTP mode was asked for (--http): Socket Mode is no way out.
+            alternative = (
+                ""
+                if self.slack_app_token
+                else " (or set SLACK_APP_TOKEN, an xapp- token, to use Socket Mode instead)"
+            )
+            problems.append(
+                ConfigError("SLACK_SIGNING_SECRET", "is required in HTTP mode" + alternative)
+            )
+        return problems
 
     def proxies_for(self, url: str) -> dict[str, str]:
         """The proxies ``requests`` should use for ``url``: none when NO_PROXY covers its host.
@@ -188,6 +304,38 @@ class Settings:
     def resolve_product(self, name_or_alias: str) -> str:
         """A ProductKey for what a user typed before the ``/``: an alias or the key itself."""
         return self.product_aliases.get(name_or_alias, name_or_alias)
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for a message: no password, and ``?…`` for a query that may hold a token."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username:
+        netloc = (
+            f"{parts.username}:***@{netloc}" if parts.password else f"{parts.username}@{netloc}"
+        )
+    query = "?…" if parts.query else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{query}"
+
+
+def http_url(name: str, value: str) -> str:
+    """``value``, an http(s) URL with a host and, if any, a port from 1 to 65535;
+    ``ConfigError`` naming ``name`` otherwise."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(name, f"must be an http(s) URL (got {shown_url(value)!r})")
+    _check_port(name, parts)
+    return value
+
+
+def _check_port(name: str, parts: SplitResult) -> None:
+    """A URL's port, when it names one, is a number from 1 to 65535."""
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.rpartition("@")[2].endswith(":")):
+        raise ConfigError(name, "has a port that is not a number from 1 to 65535")
 
 
 def _no_proxy_covers(url: str, no_proxy: str) -> bool:
@@ -219,13 +367,22 @@ class _Env:
         return value or None
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:
+        return self.optional_choice(name, allowed, upper) or default
+
+    def optional_choice(
+        self, name: str, allowed: tuple[str, ...], upper: bool = False
+    ) -> str | None:
         value = self.text(name)
         if value is None:
-            return default
+            return None
         value = value.upper() if upper else value.lower()
         if value not in allowed:
             raise ConfigError(name, f"must be one of {', '.join(allowed)} (got {value!r})")
         return value
+
+    def flag(self, name: str) -> bool:
+        """``true`` or ``false`` (any case), as the official SDKs read their switches."""
+        return self.optional_choice(name, ("true", "false")) == "true"
 
     def pattern(self, name: str, regex: re.Pattern[str], default: str) -> str:
         value = self.text(name)
@@ -243,12 +400,7 @@ class _Env:
 
     def url(self, name: str) -> str | None:
         value = self.text(name)
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(name, f"must be an http(s) URL (got {value!r})")
-        return value
+        return None if value is None else http_url(name, value)
 
     def proxy(self, name: str) -> str | None:
         """A proxy URL from ``NAME`` or its lower-case spelling, as curl and requests read it."""
@@ -260,15 +412,89 @@ class _Env:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
             raise ConfigError(name, "must be a proxy URL such as http://proxy.example:3128")
+        _check_port(name, parts)
         return value
 
     def redis_url(self, name: str) -> str | None:
+        """A URL redis-py accepts and means as written: a port from 1 to 65535, a whole-number
+        database. redis-py itself drops a database it cannot read (``/abc`` is db 0) and a
+        port of 0; both are refused here. No message shows the password."""
         value = self.text(name)
         if value is None:
             return None
+        # Imported here: only a deployment with Redis pays for redis-py at start.
+        from redis.connection import parse_url
+
         parts = urlsplit(value)
-        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
-            raise ConfigError(name, "must be a redis://, rediss:// or unix:// URL")
+        _check_port(name, parts)
+        try:
+            options: dict[str, object] = parse_url(value)  # type: ignore[no-untyped-call]
+        except ValueError as error:
+            raise ConfigError(name, f"is not a Redis URL: {error}") from None
+        if parts.scheme == "unix":
+            if not options.get("path"):
+                raise ConfigError(name, "names no socket path (unix:///path/to/redis.sock)")
+        elif not options.get("host"):
+            raise ConfigError(name, "names no host (redis://host:6379/0)")
+        elif "db" not in options and parts.path.strip("/"):
+            raise ConfigError(
+                name, f"database {parts.path.strip('/')!r} is not a whole number (redis://host/0)"
+            )
+        return value
+
+    def credential_sources(self) -> CredentialSources:
+        """Where the official default chain looks, as the environment configures it."""
+        home = self.text("HOME")
+        cli_profile_disabled = self.flag("ALIBABA_CLOUD_CLI_PROFILE_DISABLED")
+        cli_profile_file = self.text("OTABOT_ALIYUN_CONFIG") or (
+            os.path.join(home, ".aliyun", "config.json") if home else None
+        )
+        credentials_file = self.text("ALIBABA_CLOUD_CREDENTIALS_FILE") or (
+            os.path.join(home, ".alibabacloud", "credentials.ini") if home else None
+        )
+        sources = CredentialSources(
+            role_arn=self.matching("ALIBABA_CLOUD_ROLE_ARN", ROLE_ARN_RE, "acs:ram::<uid>:role/…"),
+            oidc_provider_arn=self.matching(
+                "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                OIDC_PROVIDER_ARN_RE,
+                "acs:ram::<uid>:oidc-provider/…",
+            ),
+            oidc_token_file=self.text("ALIBABA_CLOUD_OIDC_TOKEN_FILE"),
+            role_session_name=self.pattern(
+                "ALIBABA_CLOUD_ROLE_SESSION_NAME", SESSION_NAME_RE, "otabot"
+            ),
+            sts_region=self.matching(
+                "ALIBABA_CLOUD_STS_REGION", REGION_RE, "a region such as cn-hangzhou"
+            ),
+            sts_vpc_endpoint=self.flag("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED"),
+            profile_name=self.matching("ALIBABA_CLOUD_PROFILE", PROFILE_NAME_RE, "a profile name"),
+            cli_profile_file=None if cli_profile_disabled else cli_profile_file,
+            cli_profile_disabled=cli_profile_disabled,
+            credentials_file=credentials_file,
+            credentials_uri=self.url("ALIBABA_CLOUD_CREDENTIALS_URI"),
+            ecs_metadata=not self.flag("ALIBABA_CLOUD_ECS_METADATA_DISABLED"),
+            ecs_role_name=self.matching(
+                "ALIBABA_CLOUD_ECS_METADATA", PROFILE_NAME_RE, "a RAM role name"
+            ),
+            imds_v1_disabled=self.flag("ALIBABA_CLOUD_IMDSV1_DISABLED"),
+        )
+        rrsa = dict(
+            zip(
+                RRSA_VARIABLES,
+                (sources.role_arn, sources.oidc_provider_arn, sources.oidc_token_file),
+                strict=True,
+            )
+        )
+        given = [name for name, value in rrsa.items() if value]
+        if given and len(given) < len(rrsa):
+            missing = next(name for name, value in rrsa.items() if not value)
+            raise ConfigError(missing, f"is required for RRSA along with {', '.join(given)}")
+        return sources
+
+    def matching(self, name: str, regex: re.Pattern[str], expected: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not regex.fullmatch(value):
+            raise ConfigError(name, f"must be {expected}")
         return value
 
     def qps(self, name: str) -> dict[str, float]:

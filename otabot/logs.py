@@ -1,7 +1,13 @@
 """Logging set-up: text or one JSON object a line, with every configured secret masked.
 
 otabot never passes a secret to a logger on purpose; the mask is the second line of
-defence, for what a library might print (a URL, a header) at DEBUG.
+defence, for what a library might print (a URL, a header) at DEBUG. It covers the
+secrets the settings hold and those the credential chain has handed out since (STS
+credentials from RRSA, a credentials URI or the ECS metadata service rotate).
+
+A long-running process (``serve``, ``demo``) logs at INFO unless ``OTABOT_LOG_LEVEL``
+says otherwise; a one-shot command (``jobs`` and the like) only logs errors, so that a
+failure is the one line ``otabot <command>: …`` on stderr and nothing before it.
 """
 
 from __future__ import annotations
@@ -9,13 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from otabot.config import Settings
 
 MASK = "***"
+LONG_RUNNING_LEVEL = "INFO"
+ONE_SHOT_LEVEL = "ERROR"
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is data.
 _STANDARD_ATTRS = frozenset(
@@ -33,16 +42,30 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.slack_signing_secret,
         settings.https_proxy,  # a proxy URL may carry a password
         settings.http_proxy,
+        redis_password(settings.redis_url),
+        # a credentials URI may carry a token in its query
+        urlsplit(settings.credential_sources.credentials_uri or "").query,
     ]
     return [value for value in values if value and len(value) >= 4]
 
 
+def redis_password(url: str | None) -> str | None:
+    """The password in a Redis URL, if it has one."""
+    return urlsplit(url).password if url else None
+
+
 class _Masking:
-    def __init__(self, secrets: Iterable[str]) -> None:
+    """Masks fixed secrets, and those ``later()`` gives when a line is written."""
+
+    def __init__(self, secrets: Iterable[str], later: Callable[[], Iterable[str]] | None) -> None:
         self._secrets = sorted(set(secrets), key=len, reverse=True)
+        self._later = later
 
     def mask(self, text: str) -> str:
-        for secret in self._secrets:
+        secrets = self._secrets
+        if self._later is not None:
+            secrets = [*secrets, *(value for value in self._later() if len(value) >= 4)]
+        for secret in secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
@@ -51,9 +74,11 @@ class _Masking:
 class TextFormatter(logging.Formatter):
     """``time level logger: message key=value …`` with secrets masked."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), later: Callable[[], Iterable[str]] | None = None
+    ) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self._masking = _Masking(secrets)
+        self._masking = _Masking(secrets, later)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -66,9 +91,11 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message and any ``extra=`` fields."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), later: Callable[[], Iterable[str]] | None = None
+    ) -> None:
         super().__init__()
-        self._masking = _Masking(secrets)
+        self._masking = _Masking(secrets, later)
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
@@ -85,11 +112,17 @@ class JsonFormatter(logging.Formatter):
         return self._masking.mask(json.dumps(data, default=str))
 
 
-def configure_logging(settings: Settings, stream: Any = None) -> None:
-    """Send otabot's (and its libraries') logs to stderr in the configured format."""
+def configure_logging(
+    settings: Settings, stream: Any = None, *, long_running: bool = False
+) -> None:
+    """Send otabot's (and its libraries') logs to stderr in the configured format, at
+    ``OTABOT_LOG_LEVEL``, else INFO for a ``long_running`` process and ERROR for the rest."""
     secrets = secrets_of(settings)
+    later = settings.credentials_provider.secrets
     formatter: logging.Formatter = (
-        JsonFormatter(secrets) if settings.log_format == "json" else TextFormatter(secrets)
+        JsonFormatter(secrets, later)
+        if settings.log_format == "json"
+        else TextFormatter(secrets, later)
     )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
@@ -97,4 +130,4 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    root.setLevel(settings.log_level or (LONG_RUNNING_LEVEL if long_running else ONE_SHOT_LEVEL))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -17,6 +17,7 @@ from otabot.config import Settings
 
 if TYPE_CHECKING:
     from otabot.emulator.server import EmulatorServer
+    from tests.iot.canned import CannedApi
 
 
 def skip_or_fail(requirement_env: str, reason: str) -> None:
@@ -27,6 +28,24 @@ def skip_or_fail(requirement_env: str, reason: str) -> None:
 
 
 REDIS_TEST_URL = os.environ.get("OTABOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@pytest.fixture(autouse=True)
+def credentials_stay_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No credential source reaches past 127.0.0.1 (the ECS metadata service, STS): the
+    credential library's HTTP layer refuses any other host for the test's duration."""
+    from Tea.core import TeaCore
+
+    send = TeaCore.do_action
+
+    def loopback_only(request: Any, runtime_option: Any = None) -> Any:
+        host = str(request.headers.get("host", "")).split("://")[-1].rsplit(":", 1)[0]
+        if host not in LOOPBACK_HOSTS:
+            raise ConnectionRefusedError(f"tests send nothing to {host}")
+        return send(request, runtime_option)
+
+    monkeypatch.setattr(TeaCore, "do_action", staticmethod(loopback_only))
 
 
 @pytest.fixture
@@ -41,6 +60,16 @@ def redis_url() -> Iterator[str]:
     yield REDIS_TEST_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def api() -> Iterator[CannedApi]:
+    """A local HTTP server answering queued canned replies (``tests.iot.canned``)."""
+    from tests.iot.canned import CannedApi
+
+    server = CannedApi().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

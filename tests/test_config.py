@@ -14,11 +14,11 @@ def test_defaults_match_the_spec() -> None:
     assert settings.endpoint == "https://iot.cn-shanghai.aliyuncs.com"
     assert settings.signature == "v3"
     assert settings.api_qps == {name: float(qps) for name, qps in documented_qps().items()}
-    assert settings.quota_account == "anonymous"
+    assert settings.quota_account_name is None
     assert settings.cache_ttl == 60
     assert settings.page_size == 5
     assert settings.max_jobs == 1000
-    assert settings.log_level == "INFO"
+    assert settings.log_level is None  # each command's own: INFO for serve, ERROR for jobs
     assert settings.log_format == "text"
     assert settings.allowed_users == frozenset()
     assert settings.redis_url is None
@@ -110,20 +110,6 @@ def test_half_an_access_key_is_refused() -> None:
     assert caught.value.variable == "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 
 
-def test_missing_credentials_name_the_variable() -> None:
-    with pytest.raises(ConfigError) as caught:
-        Settings.from_env({}).credentials()
-    assert caught.value.variable == "ALIBABA_CLOUD_ACCESS_KEY_ID"
-
-
-def test_http_mode_needs_the_signing_secret_but_socket_mode_does_not() -> None:
-    settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"})
-    settings.require_slack(socket_mode=True)
-    with pytest.raises(ConfigError) as caught:
-        settings.require_slack(socket_mode=False)
-    assert caught.value.variable == "SLACK_SIGNING_SECRET"
-
-
 def test_secrets_stay_out_of_repr() -> None:
     settings = Settings.from_env(
         {
@@ -144,14 +130,181 @@ def test_secrets_stay_out_of_repr() -> None:
         assert secret not in text
 
 
-def test_the_quota_account_defaults_to_the_access_key_id_and_can_be_named() -> None:
-    keys = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}
-    assert Settings.from_env(keys).quota_account == "LTAIkey"
-    named = Settings.from_env({**keys, "OTABOT_QUOTA_ACCOUNT": "1234567890123456"})
-    assert named.quota_account == "1234567890123456"
-
-
 def test_api_qps_takes_a_rate_per_action() -> None:
     settings = Settings.from_env({"OTABOT_API_QPS": "8,QueryDeviceDetail=40"})
     assert settings.api_qps["QueryDeviceDetail"] == 40
     assert settings.api_qps["ListOTAJobByDevice"] == 8
+
+
+NO_ECS = {"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
+AK = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s3cr3t"}
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "OTABOT_IOT_ENDPOINT",
+        "SLACK_API_URL",
+        "ALIBABA_CLOUD_CREDENTIALS_URI",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "OTABOT_REDIS_URL",
+    ],
+)
+@pytest.mark.parametrize("port", ["99999", "0", "notaport", ""])
+def test_every_url_setting_refuses_a_port_outside_1_to_65535(variable: str, port: str) -> None:
+    scheme = "redis" if variable == "OTABOT_REDIS_URL" else "http"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: f"{scheme}://127.0.0.1:{port}/0"})
+    assert caught.value.variable == variable
+    assert "port" in caught.value.problem
+
+
+@pytest.mark.parametrize("variable", ["OTABOT_IOT_ENDPOINT", "SLACK_API_URL", "HTTPS_PROXY"])
+def test_url_settings_take_ports_1_and_65535(variable: str) -> None:
+    for port in (1, 65535):
+        Settings.from_env({variable: f"http://127.0.0.1:{port}"})
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("redis://:hunter2pass@127.0.0.1:notaport/0", "port"),
+        ("redis://:hunter2pass@127.0.0.1:6379/abc", "database 'abc' is not a whole number"),
+        ("redis://:hunter2pass@127.0.0.1:6379/0?db=x", "is not a Redis URL"),
+        ("redis://:hunter2pass@/0", "names no host"),
+        ("unix://", "names no socket path"),
+        ("http://127.0.0.1:6379", "is not a Redis URL"),
+    ],
+)
+def test_a_malformed_redis_url_is_named_without_its_password(url: str, complaint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"OTABOT_REDIS_URL": url})
+    assert caught.value.variable == "OTABOT_REDIS_URL"
+    assert complaint in str(caught.value)
+    assert "hunter2pass" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://:pw@127.0.0.1/15",
+        "rediss://user:pw@redis.example:6380",
+        "redis://127.0.0.1:6379/",
+        "unix:///run/redis.sock?db=2",
+    ],
+)
+def test_redis_urls_redis_py_reads_as_written_are_taken(url: str) -> None:
+    assert Settings.from_env({"OTABOT_REDIS_URL": url}).redis_url == url
+
+
+def test_a_url_in_an_error_shows_no_password_and_no_query() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"SLACK_API_URL": "ftp://user:hunter2pass@example/api?token=abc123"})
+    assert "hunter2pass" not in str(caught.value) and "abc123" not in str(caught.value)
+    assert "ftp://user:***@example/api?…" in str(caught.value)
+
+
+def test_the_chain_sources_are_read_from_their_official_variables() -> None:
+    sources = Settings.from_env(
+        {
+            "HOME": "/home/oncall",
+            "ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1234567890123456:role/otabot",
+            "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::1234567890123456:oidc-provider/rrsa-c1",
+            "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/run/secrets/ack.alibabacloud.com/token",
+            "ALIBABA_CLOUD_ROLE_SESSION_NAME": "otabot-pod-1",
+            "ALIBABA_CLOUD_STS_REGION": "cn-hangzhou",
+            "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED": "TRUE",
+            "ALIBABA_CLOUD_PROFILE": "oncall",
+            "ALIBABA_CLOUD_CREDENTIALS_URI": "http://127.0.0.1:8080/credentials",
+            "ALIBABA_CLOUD_ECS_METADATA": "otabot-role",
+            "ALIBABA_CLOUD_IMDSV1_DISABLED": "true",
+        }
+    ).credential_sources
+    assert sources.rrsa and sources.role_session_name == "otabot-pod-1"
+    assert sources.sts_endpoint == "sts-vpc.cn-hangzhou.aliyuncs.com"
+    assert sources.profile_name == "oncall"
+    assert sources.cli_profile_file == "/home/oncall/.aliyun/config.json"
+    assert sources.credentials_file == "/home/oncall/.alibabacloud/credentials.ini"
+    assert sources.credentials_uri == "http://127.0.0.1:8080/credentials"
+    assert sources.ecs_metadata and sources.ecs_role_name == "otabot-role"
+    assert sources.imds_v1_disabled
+
+
+def test_the_profile_files_can_be_named_and_the_sources_switched_off() -> None:
+    sources = Settings.from_env(
+        {
+            "HOME": "/home/oncall",
+            "OTABOT_ALIYUN_CONFIG": "/etc/otabot/aliyun.json",
+            "ALIBABA_CLOUD_CREDENTIALS_FILE": "/etc/otabot/credentials.ini",
+            **NO_ECS,
+        }
+    ).credential_sources
+    assert sources.cli_profile_file == "/etc/otabot/aliyun.json"
+    assert sources.credentials_file == "/etc/otabot/credentials.ini"
+    assert not sources.ecs_metadata
+    off = Settings.from_env({"ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true"}).credential_sources
+    assert off.cli_profile_disabled and off.cli_profile_file is None
+
+
+def test_defaults_look_where_the_official_chain_looks() -> None:
+    sources = Settings.from_env({"HOME": "/root"}).credential_sources
+    assert sources.sts_endpoint == "sts.aliyuncs.com"
+    assert sources.ecs_metadata and not sources.rrsa
+    assert sources.cli_profile_file == "/root/.aliyun/config.json"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ALIBABA_CLOUD_ROLE_ARN", "arn:aws:iam::1:role/x"),
+        ("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "yes"),
+        ("ALIBABA_CLOUD_STS_REGION", "Hangzhou!"),
+        ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "a b"),
+        ("ALIBABA_CLOUD_PROFILE", "my profile"),
+    ],
+)
+def test_a_malformed_chain_variable_is_named(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: value})
+    assert caught.value.variable == variable
+
+
+def test_half_an_rrsa_configuration_names_what_is_missing() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {
+                "ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1234567890123456:role/otabot",
+                "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/run/token",
+            }
+        )
+    assert caught.value.variable == "ALIBABA_CLOUD_OIDC_PROVIDER_ARN"
+
+
+def test_the_quota_account_is_the_access_key_found_at_start_or_the_named_one() -> None:
+    assert Settings.from_env(AK).quota_account == "LTAIkey"
+    named = Settings.from_env({**AK, "OTABOT_QUOTA_ACCOUNT": "1234567890123456"})
+    assert named.quota_account == "1234567890123456"
+
+
+def test_serve_requirements_are_reported_all_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(NO_ECS).require_serve(socket_mode=False)
+    message = str(caught.value)
+    assert message.count(";") >= 2 and "\n" not in message
+    assert message.startswith("SLACK_BOT_TOKEN: is required")
+    assert "SLACK_SIGNING_SECRET: is required in HTTP mode (or set SLACK_APP_TOKEN" in message
+    assert "no Alibaba Cloud credentials found" in message
+
+
+def test_socket_mode_needs_no_signing_secret_and_forced_http_suggests_no_socket_mode() -> None:
+    settings = Settings.from_env({**AK, "SLACK_BOT_TOKEN": "xoxb-1"})
+    settings.require_serve(socket_mode=True)
+    with pytest.raises(ConfigError) as caught:
+        settings.require_serve(socket_mode=False)
+    assert caught.value.variable == "SLACK_SIGNING_SECRET"
+    forced = Settings.from_env({**AK, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"})
+    with pytest.raises(ConfigError) as caught:
+        forced.require_serve(socket_mode=False)
+    assert "SLACK_APP_TOKEN" not in str(caught.value)

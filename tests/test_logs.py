@@ -35,7 +35,9 @@ SECRET_ENV = {
 
 def test_json_format_is_one_object_a_line_with_extras(restore_root_logger: None) -> None:
     stream = io.StringIO()
-    configure_logging(Settings.from_env({"OTABOT_LOG_FORMAT": "json"}), stream=stream)
+    configure_logging(
+        Settings.from_env({"OTABOT_LOG_FORMAT": "json"}), stream=stream, long_running=True
+    )
     logging.getLogger("otabot.audit").info("lookup", extra={"user": "U1", "upstream_calls": 1})
     record = json.loads(stream.getvalue().strip())
     assert record["message"] == "lookup"
@@ -45,7 +47,7 @@ def test_json_format_is_one_object_a_line_with_extras(restore_root_logger: None)
 
 def test_text_format_appends_extras(restore_root_logger: None) -> None:
     stream = io.StringIO()
-    configure_logging(Settings.from_env({}), stream=stream)
+    configure_logging(Settings.from_env({}), stream=stream, long_running=True)
     logging.getLogger("otabot").warning("redis gone", extra={"backend": "redis"})
     line = stream.getvalue()
     assert "WARNING otabot: redis gone" in line

@@ -8,10 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
 from otabot.cli.process import EXIT_OK, CommandError, UsageError, stop_on_signals, wait_for
-from otabot.config import Settings
+from otabot.config import ConfigError, Settings, http_url
 from otabot.demo.runner import Demo, DemoOptions
 from otabot.logs import configure_logging
 
@@ -50,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.endpoint and args.emulator:
         raise UsageError("--endpoint and --emulator exclude each other")
     if args.endpoint:
-        parts = urlsplit(args.endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(f"--endpoint must be an http(s) URL (got {args.endpoint!r})")
+        try:
+            http_url("--endpoint", args.endpoint)
+        except ConfigError as error:
+            raise UsageError(str(error)) from None
     environment = Settings.from_env()
     demo = Demo(
         environment,
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host, port=args.port, endpoint=args.endpoint, force_emulator=args.emulator
         ),
     )
-    configure_logging(demo.logging_settings())
+    configure_logging(demo.logging_settings(), long_running=True)
     with stop_on_signals() as stop:
         try:
             try:

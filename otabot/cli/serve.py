@@ -14,18 +14,20 @@ from contextlib import contextmanager
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from otabot.cli.process import EXIT_OK, CommandError, UsageError, stop_on_signals, wait_for
+from otabot.cli.process import EXIT_OK, UsageError, stop_on_signals, wait_for
 from otabot.config import Settings
 from otabot.logs import configure_logging
 from otabot.operations import DaemonPool, Metrics, Readiness, WsgiApp, operations_app
 from otabot.service import OtaService
 from otabot.slack.app import LISTENER_THREADS, api_base_url, build_app
+from otabot.slack.bot_token import check_bot_token
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.responder import ResponseUrlPoster
 from otabot.slack.runner import HTTP_THREADS, Drain, Replica
 from otabot.wsgi import BackgroundWsgiServer
+
+MAX_THREADS = 512
 
 
 def add_parser(subparsers: Any) -> None:
@@ -56,31 +58,16 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def check_bot_token(client: WebClient) -> dict[str, Any]:
-    """``auth.test`` the bot token: the bot's identity; ``CommandError`` says why not."""
-    try:
-        response = client.auth_test()
-    except SlackApiError as error:
-        raise CommandError(
-            f"Slack refused SLACK_BOT_TOKEN (auth.test: {error.response.get('error', 'unknown')})"
-        ) from None
-    except (SlackRequestError, OSError) as error:
-        reason = getattr(error, "reason", None) or type(error).__name__
-        raise CommandError(
-            f"could not reach the Slack Web API to check SLACK_BOT_TOKEN: {reason}"
-        ) from None
-    data = response.data
-    return dict(data) if isinstance(data, dict) else {}
-
-
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise UsageError(f"--threads must be between 1 and {MAX_THREADS}")
     settings = Settings.from_env()
-    configure_logging(settings)
+    configure_logging(settings, long_running=True)
     socket_mode = settings.slack_app_token is not None and not args.http
-    settings.require_slack(socket_mode=socket_mode)
-    settings.credentials()  # fail on missing IoT credentials before any network check
+    # Everything missing in one line, credentials included, before any call to Slack.
+    settings.require_serve(socket_mode=socket_mode)
     client = WebClient(token=settings.slack_bot_token, base_url=api_base_url(settings))
     identity = check_bot_token(client)
     service = OtaService.from_settings(settings)

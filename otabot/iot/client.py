@@ -26,7 +26,7 @@ import requests
 from requests.auth import AuthBase
 
 from otabot.clocks import Monotonic, Sleep
-from otabot.config import Credentials, Settings
+from otabot.config import CredentialsProvider, Settings
 from otabot.counters import Counters
 from otabot.iot import actions
 from otabot.iot.decoding import decode
@@ -119,7 +119,7 @@ class IotClient:
     def __init__(
         self,
         endpoint: str,
-        credentials: Credentials,
+        credentials: CredentialsProvider,
         *,
         region_id: str = "cn-shanghai",
         signature: str = "v3",
@@ -145,7 +145,7 @@ class IotClient:
             session=session,
             proxies=proxies,
         )
-        self._access_key_id = credentials.access_key_id
+        self._credentials = credentials
         self._region_id = region_id
         self._signature = signature
         self._retry = retry or RetryPolicy()
@@ -158,10 +158,16 @@ class IotClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, gate: AttemptGate | None = None) -> IotClient:
-        """A client for the configured endpoint, credentials, region, signature and timeouts."""
+        """A client for the configured endpoint, credentials, region, signature and timeouts.
+
+        The credential chain is asked for credentials now, so a deployment without any
+        stops here with where it looked (``CredentialsNotFoundError``), and again for every
+        attempt, so credentials that rotate are always current.
+        """
+        settings.credentials()
         return cls(
             settings.endpoint,
-            settings.credentials(),
+            settings.credentials_provider,
             region_id=settings.region_id,
             signature=settings.signature,
             connect_timeout=settings.connect_timeout,
@@ -173,7 +179,7 @@ class IotClient:
     def __repr__(self) -> str:
         return (
             f"IotClient(endpoint={self._transport.endpoint!r}, region_id={self._region_id!r}, "
-            f"signature={self._signature!r}, access_key_id={self._access_key_id!r})"
+            f"signature={self._signature!r}, credentials={self._credentials!r})"
         )
 
     def __enter__(self) -> IotClient:

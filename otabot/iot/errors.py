@@ -21,7 +21,9 @@
         │   └── InstanceNotFoundError iot.system.InstanceNotFound
         ├── InvalidRequestError       Missing*, Invalid*, iot.common.InvalidPageParams, …
         └── UpstreamUnavailableError  5xx, timeout, connection error, a body that is not the
-                                      API's JSON, iot.system.SystemException   (retryable)
+            │                         API's JSON, iot.system.SystemException   (retryable)
+            └── CredentialsUnavailableError   the credential source found at start could
+                                      not give current credentials (STS refresh)  (retryable)
 
 Both error shapes of the API end here: the gateway's (HTTP 4xx/5xx with
 ``Code``/``Message``/``HostId``/``Recommend``) and IoT's (``Success: false`` with
@@ -160,6 +162,15 @@ class UpstreamUnavailableError(IotError):
     """The API was down, slow, unreachable or answered something that is not its JSON."""
 
     retryable = True
+
+
+class CredentialsUnavailableError(UpstreamUnavailableError):
+    """No attempt could be signed: the credential source (a credentials URI, RRSA, the ECS
+    metadata service) could not give current credentials. Raised before anything is sent."""
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        kwargs.setdefault("code", "otabot.CredentialsUnavailable")
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
 _EXACT: dict[str, type[IotError]] = {

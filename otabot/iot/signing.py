@@ -4,7 +4,9 @@ The pure functions compute canonical forms and signatures with no I/O, so they a
 checked against the published vectors directly and shared by the emulator, which
 verifies what it receives with the same canonicalisation. ``SignatureV1`` and
 ``SignatureV3`` are ``requests`` auth objects built on them: each call stamps a fresh
-nonce and timestamp, so a retried request is a new request.
+nonce and timestamp and asks its ``CredentialsProvider`` for the credentials current
+then, so a retried request is a new request, signed with credentials that may have
+rotated since the first attempt.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import requests
 from requests.auth import AuthBase
 
 from otabot.clocks import WallClock
-from otabot.config import Credentials
+from otabot.config import CredentialsProvider
 from otabot.iot.times import request_timestamp
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
@@ -97,11 +99,11 @@ def _new_nonce() -> str:
 
 
 class _Signer(AuthBase):
-    """Shared parts of both signers: credentials, a wall clock and a nonce source."""
+    """Shared parts of both signers: a credentials provider, a wall clock, a nonce source."""
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: CredentialsProvider,
         *,
         wall_clock: WallClock = time.time,
         nonce: Callable[[], str] = _new_nonce,
@@ -111,7 +113,7 @@ class _Signer(AuthBase):
         self._nonce = nonce
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(access_key_id={self._credentials.access_key_id!r})"
+        return f"{type(self).__name__}(credentials={self._credentials!r})"
 
     @staticmethod
     def _split(request: requests.PreparedRequest) -> tuple[str, str, dict[str, str]]:
@@ -129,20 +131,21 @@ class SignatureV1(_Signer):
     """Signs with HMAC-SHA1: common parameters and ``Signature`` go into the query string."""
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        credentials = self._credentials.current()
         _, _, params = self._split(request)
         params.update(
             {
-                "AccessKeyId": self._credentials.access_key_id,
+                "AccessKeyId": credentials.access_key_id,
                 "SignatureMethod": "HMAC-SHA1",
                 "SignatureVersion": "1.0",
                 "SignatureNonce": self._nonce(),
                 "Timestamp": request_timestamp(self._wall_clock()),
             }
         )
-        if self._credentials.security_token:
-            params["SecurityToken"] = self._credentials.security_token
+        if credentials.security_token:
+            params["SecurityToken"] = credentials.security_token
         params["Signature"] = v1_signature(
-            request.method or "POST", params, self._credentials.access_key_secret
+            request.method or "POST", params, credentials.access_key_secret
         )
         self._with_query(request, params)
         return request
@@ -153,7 +156,7 @@ class SignatureV3(_Signer):
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: CredentialsProvider,
         *,
         action: str | None = None,
         version: str = "2018-01-20",
@@ -165,6 +168,7 @@ class SignatureV3(_Signer):
         self._version = version
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        credentials = self._credentials.current()
         path, host, params = self._split(request)
         action = params.pop("Action", None) or self._action or ""
         params.pop("Version", None)
@@ -179,16 +183,16 @@ class SignatureV3(_Signer):
             "x-acs-signature-nonce": self._nonce(),
             "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
         }
-        if self._credentials.security_token:
-            headers["x-acs-security-token"] = self._credentials.security_token
+        if credentials.security_token:
+            headers["x-acs-security-token"] = credentials.security_token
         signed = sorted(headers)
         canonical = v3_canonical_request(
             request.method or "POST", path, params, headers, signed, body
         )
-        signature = v3_signature(canonical, self._credentials.access_key_secret)
+        signature = v3_signature(canonical, credentials.access_key_secret)
         request.headers.update(headers)
         request.headers["Authorization"] = (
-            f"{V3_ALGORITHM} Credential={self._credentials.access_key_id},"
+            f"{V3_ALGORITHM} Credential={credentials.access_key_id},"
             f"SignedHeaders={';'.join(signed)},Signature={signature}"
         )
         self._with_query(request, params)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import re
 import socket
 import threading
 import time
@@ -38,6 +39,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from otabot import __version__
 from otabot.clocks import Monotonic
+from otabot.config import shown_url
 from otabot.iot.decoding import Answer, shorten
 from otabot.iot.errors import UpstreamUnavailableError
 from otabot.iot.redaction import scrub_exception
@@ -54,6 +56,9 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 # and no socket wait is shorter.
 MIN_ATTEMPT_SECONDS = 0.01
 _REQUEST_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+# The operating system's words inside urllib3's messages: "[Errno 111] Connection refused".
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^)\]\"']+)")
+_SSL_RE = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
 
 
 class Transport:
@@ -71,6 +76,7 @@ class Transport:
         proxies: Mapping[str, str] | None = None,
     ) -> None:
         self._endpoint = endpoint.rstrip("/") + "/"
+        self._shown = shown_url(endpoint.rstrip("/"))
         self._auth = auth
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -137,17 +143,17 @@ class Transport:
             ) from cause
         except requests.ConnectTimeout as cause:
             raise UpstreamUnavailableError(
-                f"could not connect to IoT Platform within {connect_timeout:g} s",
+                f"could not connect to IoT Platform at {self._shown} within {connect_timeout:g} s",
                 code="otabot.ConnectTimeout",
             ) from scrub_exception(cause)
         except requests.Timeout as cause:
             raise UpstreamUnavailableError(
-                f"IoT Platform did not answer within {read_timeout:g} s",
+                f"IoT Platform at {self._shown} did not answer within {read_timeout:g} s",
                 code="otabot.ReadTimeout",
             ) from scrub_exception(cause)
         except requests.RequestException as cause:
             raise UpstreamUnavailableError(
-                f"could not reach IoT Platform ({type(cause).__name__})",
+                f"could not reach IoT Platform at {self._shown} ({_connection_problem(cause)})",
                 code="otabot.ConnectionError",
             ) from scrub_exception(cause)
         return Answer(
@@ -156,6 +162,20 @@ class Transport:
             content=content,
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+
+
+def _connection_problem(error: requests.RequestException) -> str:
+    """What kept the connection from happening, in the operating system's words when it
+    gave some (``connection refused``), else the kind of failure. Never the request URL."""
+    match = _ERRNO_RE.search(str(error))
+    if match:
+        return match.group(1).strip().lower()
+    if isinstance(error, requests.exceptions.ProxyError):
+        return "the proxy could not be used"
+    if isinstance(error, requests.exceptions.SSLError):
+        ssl_reason = _SSL_RE.search(str(error))
+        return "TLS failed" + (f": {ssl_reason.group(1).lower()}" if ssl_reason else "")
+    return type(error).__name__
 
 
 class _Unfinished(Exception):

@@ -142,7 +142,12 @@ def _words(error: IotError, query: Query) -> tuple[Phrase, bool]:
     if isinstance(error, AuthenticationError):
         return ("IoT Platform rejected otabot's credentials — tell your otabot admin.",), False
     if isinstance(error, UpstreamUnavailableError):
-        return ("IoT Platform is not answering right now — try again in a moment.",), True
+        # Why, in the system's words: "could not reach IoT Platform at <url> (timed out)".
+        return (
+            "IoT Platform is not answering right now: ",
+            Code(_sentence(error.message)),
+            " — try again in a moment.",
+        ), True
     if isinstance(error, InvalidRequestError):
         return ("IoT Platform refused the query: ", Code(_sentence(error.message)), "."), False
     return ("IoT Platform call failed: ", Code(_sentence(error.message)), "."), error.retryable

@@ -15,13 +15,6 @@ from tests.iot.fakes import FakeTime, MakeClient
 
 
 @pytest.fixture
-def api() -> Iterator[CannedApi]:
-    server = CannedApi().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def fake_time() -> FakeTime:
     return FakeTime()
 

@@ -72,7 +72,7 @@ def plain(error: IotError, query: Query) -> str:
             "rejected otabot's credentials — tell your otabot admin",
             False,
         ),
-        (UpstreamUnavailableError("x"), DEVICE, "not answering right now — try again", True),
+        (UpstreamUnavailableError("x"), DEVICE, "not answering right now: <x> — try again", True),
         (
             InvalidRequestError("PageSize is bad."),
             DEVICE,

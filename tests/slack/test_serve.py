@@ -227,10 +227,15 @@ def test_socket_mode_acks_envelopes_and_answers_through_response_url(
     socket_server = SocketModeServer()
     recorder.socket_url = socket_server.url
     env = {**serve_env(recorder, emulator), "SLACK_APP_TOKEN": "xapp-test-app-token"}
-    process = ServeProcess(env, args=())
+    process = ServeProcess(env, args=("--port", "0"))
     try:
         assert process.events_url() == "socket mode"
         assert socket_server.connected.wait(10)
+        # Nothing else listens in Socket Mode: the probes and metrics have --port.
+        (said,) = [line for line in process.output if line.startswith("otabot serve: metrics")]
+        metrics_url = said.rsplit(" on ", 1)[1].strip()
+        ready = requests.get(metrics_url.replace("/metrics", "/readyz"), timeout=5)
+        assert ready.status_code == 200 and ready.json() == {"state": "ready"}
         command = dict(parse_qsl(command_body(f"light/light1 {FIRMWARE}", recorder.response_url())))
         socket_server.send(
             {
@@ -254,6 +259,8 @@ def test_socket_mode_acks_envelopes_and_answers_through_response_url(
         )
         ack = socket_server.next_message()
         assert ack["envelope_id"] == "env-2" and "DEVICE FIRMWARE" in json.dumps(ack["payload"])
+        scraped = requests.get(metrics_url, timeout=5).text
+        assert 'otabot_lookup_seconds_count{kind="command",outcome="ok"} 1.0' in scraped
         assert process.stop() == 0
     finally:
         process.stop()
@@ -287,6 +294,7 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1(recorder: SlackRecorder) 
 def test_serve_without_iot_credentials_fails_before_calling_slack(recorder: SlackRecorder) -> None:
     env = serve_env(recorder, None)
     del env["ALIBABA_CLOUD_ACCESS_KEY_ID"], env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
+    env["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"  # the chain's last resort stays local
     result = run_serve(env, "--http", "--port", "0")
     assert result.returncode == 1
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in result.stderr
