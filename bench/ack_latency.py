@@ -40,7 +40,7 @@ from slack_sdk.signature import SignatureVerifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator_process import otabot_emulator
+from processes import otabot_emulator
 
 from otabot.config import Settings
 from otabot.operations import DaemonPool, Metrics, Readiness, operations_app

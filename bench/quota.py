@@ -26,7 +26,7 @@ import urllib.request
 import uuid
 from typing import Any
 
-from emulator_process import otabot_emulator
+from processes import otabot_emulator
 
 from otabot.config import Settings
 from otabot.iot.client import IotClient, RetryPolicy

@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ COMMAND = "/ota"
 ACK_TIMEOUT_SECONDS = 3.0  # Slack shows operation_timeout when the app is slower
 RESPONSE_URL_MAX_POSTS = 5
 RESPONSE_URL_LIFETIME_SECONDS = 30 * 60
+MAX_POSTS_KEPT = 10_000  # a demo left running keeps a bounded record
 
 JsonObject = dict[str, Any]
 
@@ -110,6 +112,16 @@ class Delivery:
         return {"ok": self.ok, "status": self.status, "error": self.error, "ack": self.ack}
 
 
+@dataclass(frozen=True)
+class Posted:
+    """One post the app made to a response_url, as Slack took it (tests and benches read
+    these: what was posted, to which URL, when)."""
+
+    response_id: str
+    body: JsonObject
+    at: float  # time.monotonic() when it arrived
+
+
 class SlackSide:
     """The channel, the response_urls and the request-building of Slack, in memory."""
 
@@ -132,6 +144,9 @@ class SlackSide:
         self._wall_clock = wall_clock
         self._session = session or requests.Session()
         self._lock = threading.Lock()
+        self._posted_changed = threading.Condition(self._lock)
+        self._posted: deque[Posted] = deque(maxlen=MAX_POSTS_KEPT)
+        self._posted_total = 0
         self._messages: dict[str, ChannelMessage] = {}  # insertion order = channel order
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._version = 0
@@ -223,8 +238,11 @@ class SlackSide:
             )
         return delivery
 
-    def command_form(self, text: str, response_url: str) -> dict[str, str]:
-        """The fields Slack sends for a slash command, in Slack's order."""
+    def command_form(
+        self, text: str, response_url: str, *, user_id: str | None = None
+    ) -> dict[str, str]:
+        """The fields Slack sends for a slash command, in Slack's order (typed by the
+        workspace's user, or by ``user_id``)."""
         ws = self.workspace
         return {
             "token": "demo-verification-token",
@@ -232,8 +250,8 @@ class SlackSide:
             "team_domain": ws.team_domain,
             "channel_id": ws.channel_id,
             "channel_name": ws.channel_name,
-            "user_id": ws.user_id,
-            "user_name": ws.user_name,
+            "user_id": user_id or ws.user_id,
+            "user_name": ws.user_name if user_id is None else user_id.lower(),
             "command": COMMAND,
             "text": text,
             "api_app_id": ws.api_app_id,
@@ -361,6 +379,22 @@ class SlackSide:
     def response_url(self, response_id: str) -> str:
         return f"{self.base_url}/demo/response/{response_id}"
 
+    def open_response_url(self) -> str:
+        """A new response_url for a request this side did not send itself (a bench's)."""
+        return self.response_url(self._new_response_url(message_id=None))
+
+    def posts(self) -> list[Posted]:
+        """The posts the app made to a response_url and Slack took, in order (the last
+        ``MAX_POSTS_KEPT``)."""
+        with self._lock:
+            return list(self._posted)
+
+    def wait_for_posts(self, count: int, timeout: float) -> list[Posted]:
+        """The posts once there are ``count`` of them, or as many as came in ``timeout`` s."""
+        with self._posted_changed:
+            self._posted_changed.wait_for(lambda: self._posted_total >= count, timeout)
+            return list(self._posted)
+
     def _new_response_url(self, message_id: str | None) -> str:
         response_id = uuid.uuid4().hex
         with self._lock:
@@ -388,6 +422,9 @@ class SlackSide:
             if not delete and not blocks and not isinstance(text, str):
                 raise ResponseUrlError(400, "no_text")
             entry.posts += 1
+            self._posted.append(Posted(response_id, dict(body), time.monotonic()))
+            self._posted_total += 1
+            self._posted_changed.notify_all()
             original = self._messages.get(entry.message_id) if entry.message_id else None
             if delete:
                 if original is not None:

@@ -175,6 +175,10 @@ class UserQuota:
         self._windows.clear()
 
 
+# Calls are counted per second from the first for this long (an hour), then only in total.
+MAX_SECONDS_COUNTED = 3600
+
+
 @dataclass(frozen=True)
 class Faults:
     """Injected misbehaviour: ``latency_ms`` on every call, ``error`` on the next ``count``;
@@ -283,6 +287,9 @@ class IotPlatform:
         self._all_calls = SlidingWindow()
         self._action_calls: dict[str, SlidingWindow] = {}
         self._busiest_second = 0
+        self._first_call: float | None = None
+        self._last_call: float | None = None
+        self._per_second: list[int] = []  # calls in each second from the first call
         self._busiest_by_action: dict[str, int] = {}
 
     @property
@@ -313,6 +320,8 @@ class IotPlatform:
             self._action_calls.clear()
             self._busiest_second = 0
             self._busiest_by_action.clear()
+            self._first_call = self._last_call = None
+            self._per_second = []
 
     def set_faults(self, faults: Faults) -> None:
         with self._lock:
@@ -328,6 +337,13 @@ class IotPlatform:
             now = self._monotonic() if at is None else at
             self._counters.add("calls", action=label)
             self._busiest_second = max(self._busiest_second, self._all_calls.add(now))
+            if self._first_call is None:
+                self._first_call = now
+            self._last_call = now
+            second = int(now - self._first_call)
+            if second < MAX_SECONDS_COUNTED:
+                self._per_second.extend([0] * (second + 1 - len(self._per_second)))
+                self._per_second[second] += 1
             if label in actions.ACTIONS:
                 in_second = self._action_calls.setdefault(label, SlidingWindow()).add(now)
                 self._busiest_by_action[label] = max(
@@ -379,11 +395,16 @@ class IotPlatform:
         counters = self._counters
         with self._lock:
             busiest, busiest_by_action = self._busiest_second, dict(self._busiest_by_action)
+            first, last = self._first_call, self._last_call
+            per_second = list(self._per_second)
         return {
             "calls": counters.count("calls"),
             "by_action": _whole(counters.by("calls", "action")),
             "by_code": _whole(counters.by("answers", "code")),
             "max_calls_in_any_second": busiest,
+            # From the first call to the last: calls / span is the rate sustained.
+            "span_seconds": round(last - first, 3) if first is not None and last is not None else 0,
+            "per_second": per_second,
             "max_in_any_second_by_action": busiest_by_action,
             "throttled": counters.count("throttled"),
         }

@@ -89,7 +89,8 @@ class RetryPolicy:
     ``[c/2, c]`` with ``c = min(max_delay, base * 2**n)`` (equal jitter): 0.1 to 0.2 s,
     then 0.2 to 0.4 s, ... after a transient fault; 0.5 to 1 s, 1 to 2 s, 2 to 4 s, ...
     up to 4 to 8 s after throttling. No attempt starts ``total_deadline`` seconds or more
-    after the call began.
+    after the first one went (the wait for the first one's quota turn is bounded by the
+    caller's deadline, or by ``total_deadline`` when there is none).
     """
 
     max_attempts: int = 4
@@ -388,9 +389,9 @@ class IotClient:
     ) -> T:
         """Run one API call; any ``IotError`` it ends in names ``action`` and is scrubbed."""
         self._count(action, calls=1)
-        limit = self._monotonic() + self._retry.total_deadline
-        if deadline is not None:
-            limit = min(limit, deadline)
+        # The caller's deadline bounds the wait for a quota turn too; the retry policy's
+        # own budget starts once the first attempt goes.
+        limit = self._monotonic() + self._retry.total_deadline if deadline is None else deadline
         query = {
             "Action": action,
             "Version": API_VERSION,
@@ -424,6 +425,8 @@ class IotClient:
                     self._gate.before_attempt(action, limit)
                     if self._monotonic() - waited_from > RESIGN_AFTER_SECONDS:
                         prepared = self._transport.prepare(query)  # a fresher signature
+                if attempt == 1:
+                    limit = min(limit, self._monotonic() + self._retry.total_deadline)
             except (QuotaBusyError, UpstreamUnavailableError):
                 self._count(action, failures=1)
                 if last_error is not None:

@@ -523,6 +523,8 @@ def test_stats_count_calls_by_action_and_code_and_the_busiest_seconds(
         "by_code": {"OK": 3, "Throttling.User": 1},
         "max_calls_in_any_second": 3,
         "max_in_any_second_by_action": {"QueryOTAJob": 2, "ListOTAFirmware": 1},
+        "span_seconds": 1.5,
+        "per_second": [3, 1],
         "throttled": 1,
     }
 

@@ -46,6 +46,8 @@ def test_stats_count_api_calls_by_action_and_code(emulator: EmulatorServer) -> N
         "by_code",
         "max_calls_in_any_second",
         "max_in_any_second_by_action",
+        "span_seconds",
+        "per_second",
         "throttled",
     }
     assert stats["calls"] == 3

@@ -438,6 +438,27 @@ def test_every_attempt_passes_the_gate_and_reports_throttling(
     ]
 
 
+def test_a_long_wait_for_the_quota_turn_is_bounded_by_the_callers_deadline_not_the_policys(
+    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    """An incident's queue: the first attempt's turn comes 60 s in (past the policy's 20 s
+    budget) and it still goes; the retry budget starts then, and the gate is told so."""
+    waits = iter([60.0])
+
+    class QueueingGate(RecordingGate):
+        def before_attempt(self, action: str, deadline: float | None) -> None:
+            super().before_attempt(action, deadline)
+            fake_time.now += next(waits, 0.0)
+
+    gate = QueueingGate()
+    api.queue(THROTTLED, OK)
+    started = fake_time.now
+    call(make_client(gate=gate), deadline=started + 120.0)
+    assert len(api.received) == 2
+    befores = [deadline for name, _, deadline in gate.calls if name == "before"]
+    assert befores == [started + 120.0, started + 60.0 + RetryPolicy().total_deadline]
+
+
 def test_the_gate_is_given_the_policys_deadline_when_the_caller_has_none(
     api: CannedApi, make_client: MakeClient, fake_time: FakeTime
 ) -> None:
