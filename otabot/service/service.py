@@ -273,6 +273,11 @@ class OtaService:
 
     # --- operations -------------------------------------------------------------------
 
+    @property
+    def limiter(self) -> QuotaLimiter | None:
+        """The quota every call waits for (background work reads how busy it is)."""
+        return self._limiter
+
     def stats(self) -> dict[str, float | int]:
         """Counters since start: calls, retries, cache, single-flight, quota waits, throttling."""
         counters = self._fetcher.counters

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
 from otabot.clocks import Monotonic, WallClock
 from otabot.config import Settings
-from otabot.query.queries import Query
+from otabot.query.queries import SlashQuery, WatchQuery
 from otabot.slack.access import Requester, product_refusal
-from otabot.slack.replies import LookupService
+from otabot.slack.blocks import notice_message
+from otabot.slack.replies import LookupService, WatchReply
 from otabot.slack.responder import ResponseUrlPoster
 
+if TYPE_CHECKING:
+    from otabot.watch.watcher import Watcher
+
 audit_logger = logging.getLogger("otabot.audit")
+
+NO_WATCHING = "Watching is not available in this otabot: /ota job JOBID shows the job as it is now."
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Answering:
     poster: ResponseUrlPoster
     wall_clock: WallClock
     monotonic: Monotonic
+    watching: Watcher | None = None
 
 
 def audit(
@@ -66,7 +74,18 @@ def usable_response_url(body: dict[str, object]) -> str | None:
     return url if isinstance(url, str) and url.strip() else None
 
 
-def query_refusal(settings: Settings, query: Query) -> str | None:
+def watch_reply(
+    answering: Answering, requester: Requester, query: WatchQuery, *, stop: bool
+) -> WatchReply:
+    """Start watching a job in the requester's channel, or stop (the card's button)."""
+    if answering.watching is None:
+        return WatchReply(notice_message(NO_WATCHING), "watch_unavailable")
+    if stop:
+        return answering.watching.end(requester, query)
+    return answering.watching.begin(requester, query)
+
+
+def query_refusal(settings: Settings, query: SlashQuery) -> str | None:
     """Why the product a query names may not be looked up (None: allowed, or not named).
 
     A query that names no product (a job typed by its JobId) is checked once its

@@ -12,12 +12,18 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse
 
 from otabot.query.grammar import UsageProblem, parse_value
-from otabot.query.queries import HelpQuery, query_text
+from otabot.query.queries import HelpQuery, Query, WatchQuery, query_text
 from otabot.slack import ids
 from otabot.slack.access import Requester, refusal
 from otabot.slack.blocks import Message, notice_message, refusal_message, usage_message
-from otabot.slack.listeners import Answering, audit, query_refusal, usable_response_url
-from otabot.slack.replies import APOLOGY, answer
+from otabot.slack.listeners import (
+    Answering,
+    audit,
+    query_refusal,
+    usable_response_url,
+    watch_reply,
+)
+from otabot.slack.replies import APOLOGY, Reply, WatchReply, answer
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +59,11 @@ ROUTES: dict[str, tuple[Placement, bool]] = {
     ids.ACTION_FAILED: (Placement.NEW, False),
     ids.ACTION_FW_JOBS: (Placement.NEW, False),
     ids.ACTION_SHARE: (Placement.CHANNEL, False),
+    # Watching posts (or edits) the card in the channel itself; only words come back here.
+    ids.ACTION_WATCH: (Placement.NEW, False),
+    ids.ACTION_UNWATCH: (Placement.NEW, False),
 }
+WATCH_ACTIONS = frozenset({ids.ACTION_WATCH, ids.ACTION_UNWATCH})
 
 
 def register(app: App, answering: Answering) -> None:
@@ -131,26 +141,25 @@ def handle_click(
             answering.poster.post(response_url, refusal_message(reason))
             audit(requester, action=action_id, query=query, outcome="refused")
             return
-        if isinstance(parsed, UsageProblem | HelpQuery):
+        # A watch button carries a watch, any other button a lookup.
+        watching = action_id in WATCH_ACTIONS
+        if isinstance(parsed, UsageProblem | HelpQuery) or (
+            isinstance(parsed, WatchQuery) != watching
+        ):
             problem = parsed if isinstance(parsed, UsageProblem) else NOT_A_QUERY
             answering.poster.post(response_url, usage_message(problem))
             audit(requester, action=action_id, query=query, outcome="invalid_button")
             return
         share = placement is Placement.CHANNEL
-        reply = answer(
-            answering.service,
-            parsed,
-            settings=answering.settings,
-            refresh=refresh,
-            wall_clock=answering.wall_clock,
-            shared_by=(requester.user_id or "unknown") if share else None,
-        )
-        if share and reply.shareable:
-            answering.poster.post(response_url, reply.message, response_type="in_channel")
-        elif placement is Placement.REPLACE:
-            answering.poster.post(response_url, reply.message, replace_original=True)
+        reply: Reply | WatchReply
+        if isinstance(parsed, WatchQuery):
+            stop = action_id == ids.ACTION_UNWATCH
+            reply = watch_reply(answering, requester, parsed, stop=stop)
+            if reply.message is not None:
+                answering.poster.post(response_url, reply.message)
         else:
-            answering.poster.post(response_url, reply.message)
+            reply = _looked_up(answering, parsed, refresh, requester if share else None)
+            _deliver(answering, response_url, reply, placement)
     except Exception:
         logger.exception("a /ota button failed unexpectedly")
         answering.poster.post(response_url, Message(text=APOLOGY))
@@ -165,6 +174,29 @@ def handle_click(
         cache_hit=reply.cache_hit,
         latency_ms=round((answering.monotonic() - started) * 1000),
     )
+
+
+def _looked_up(
+    answering: Answering, query: Query, refresh: bool, sharer: Requester | None
+) -> Reply:
+    return answer(
+        answering.service,
+        query,
+        settings=answering.settings,
+        refresh=refresh,
+        wall_clock=answering.wall_clock,
+        shared_by=(sharer.user_id or "unknown") if sharer is not None else None,
+    )
+
+
+def _deliver(answering: Answering, response_url: str, reply: Reply, placement: Placement) -> None:
+    """A looked-up card where its button puts it: the channel, in place, or a new message."""
+    if placement is Placement.CHANNEL and reply.shareable:
+        answering.poster.post(response_url, reply.message, response_type="in_channel")
+    elif placement is Placement.REPLACE:
+        answering.poster.post(response_url, reply.message, replace_original=True)
+    else:
+        answering.poster.post(response_url, reply.message)
 
 
 def handle_unsupported(answering: Answering, body: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from otabot.query.grammar import UsageProblem, parse_text
-from otabot.query.queries import HelpQuery, Query, query_text
+from otabot.query.queries import HelpQuery, SlashQuery, WatchQuery, query_text
 from otabot.slack import ids
 from otabot.slack.access import Requester, refusal
 from otabot.slack.blocks import (
@@ -18,8 +18,14 @@ from otabot.slack.blocks import (
     refusal_message,
     usage_message,
 )
-from otabot.slack.listeners import Answering, audit, query_refusal, usable_response_url
-from otabot.slack.replies import APOLOGY, answer
+from otabot.slack.listeners import (
+    Answering,
+    audit,
+    query_refusal,
+    usable_response_url,
+    watch_reply,
+)
+from otabot.slack.replies import APOLOGY, Reply, WatchReply, answer
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ def register(app: App, answering: Answering) -> None:
     app.command(ids.COMMAND)(ack=acknowledge_ota, lazy=[look_up_ota])
 
 
-def _gate(answering: Answering, body: dict[str, Any]) -> Query | tuple[Message, str]:
+def _gate(answering: Answering, body: dict[str, Any]) -> SlashQuery | tuple[Message, str]:
     """The query to look up, or the message that answers instead and the audit outcome."""
     reason = refusal(answering.settings, Requester.from_body(body))
     if reason is not None:
@@ -98,14 +104,19 @@ def answer_command(answering: Answering, body: dict[str, Any]) -> None:
         if isinstance(gated, tuple):
             return  # answered in the ack
         query = query_text(gated)
-        reply = answer(
-            answering.service,
-            gated,
-            settings=answering.settings,
-            refresh=False,
-            wall_clock=answering.wall_clock,
-        )
-        answering.poster.post(response_url, reply.message)
+        reply: Reply | WatchReply
+        if isinstance(gated, WatchQuery):
+            reply = watch_reply(answering, requester, gated, stop=False)
+        else:
+            reply = answer(
+                answering.service,
+                gated,
+                settings=answering.settings,
+                refresh=False,
+                wall_clock=answering.wall_clock,
+            )
+        if reply.message is not None:
+            answering.poster.post(response_url, reply.message)
     except Exception:
         logger.exception("a /ota lookup failed unexpectedly")
         answering.poster.post(response_url, Message(text=APOLOGY))
