@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +16,10 @@ from otabot.logs import configure_logging
 from otabot.service import OtaService
 from otabot.slack.app import LISTENER_THREADS, api_base_url, build_app
 from otabot.slack.runner import HTTP_THREADS, http_server, socket_mode_connection
+from otabot.watch.watcher import Watcher
+
+# SIGTERM: watches are handed on (Redis) or told they end (in memory) within this long.
+WATCH_STOP_SECONDS = 10.0
 
 
 def add_parser(subparsers: Any) -> None:
@@ -71,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     client = WebClient(token=settings.slack_bot_token, base_url=api_base_url(settings))
     identity = check_bot_token(client)
     service = OtaService.from_settings(settings)
+    watcher = Watcher.from_settings(settings, service, client)
     executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="otabot-lookup")
     try:
         app = build_app(
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             listener_executor=executor,
             identity=identity,
             socket_mode=socket_mode,
+            watching=watcher,
         )
 
         with stop_on_signals() as stop:
@@ -93,11 +100,14 @@ def run(args: argparse.Namespace) -> int:
                     app, executor, host=args.host, port=args.port, threads=args.threads
                 )
             with serving as where:
+                watcher.start()
                 team = identity.get("team") or identity.get("team_id") or "?"
                 shown = where if socket_mode else f"{where}/slack/events"
                 print(f"otabot serve: serving /ota for {team} on {shown}", flush=True)
                 wait_for(stop)
+                watcher.stop(time.monotonic() + WATCH_STOP_SECONDS)
     finally:
+        watcher.stop(time.monotonic())  # once stopped, this does nothing
         service.close()
     print("otabot serve: stopped", flush=True)
     return EXIT_OK

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from otabot.config import ConfigError, Settings
+from otabot.demo.rollout import WATCH_INTERVAL, RolloutMover
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
 from otabot.slack.runner import drain
@@ -80,6 +82,8 @@ class Demo:
         self._app_server: BackgroundWsgiServer | None = None
         self._page_server: BackgroundWsgiServer | None = None
         self.side: SlackSide | None = None
+        self.watcher: Any = None
+        self.rollout: Any = None
 
     @property
     def url(self) -> str:
@@ -147,6 +151,7 @@ class Demo:
         from otabot.service import OtaService
         from otabot.slack.app import build_app
         from otabot.slack.http import create_wsgi_app
+        from otabot.watch.watcher import Watcher
 
         self._service = OtaService.from_settings(settings)
         client = WebClient(token=bot_token, base_url=f"{internal}/api/")
@@ -154,12 +159,16 @@ class Demo:
         self._executor = ThreadPoolExecutor(
             max_workers=LOOKUP_THREADS, thread_name_prefix="otabot-demo-lookup"
         )
+        self.watcher = Watcher.from_settings(settings, self._service, client).start()
+        if self._emulator is not None:
+            self.rollout = RolloutMover(self._emulator, is_watched=self.watcher.is_watched).start()
         app = build_app(
             settings,
             self._service,
             client=client,
             listener_executor=self._executor,
             identity=identity,
+            watching=self.watcher,
         )
         self._app_server = BackgroundWsgiServer(
             create_wsgi_app(app),
@@ -202,6 +211,7 @@ class Demo:
             product_aliases=dict(SAMPLE_ALIASES),
             page_size=env.page_size,
             cache_ttl=env.cache_ttl,
+            watch_interval=WATCH_INTERVAL,
             log_level=env.log_level,
             log_format=env.log_format,
         )
@@ -220,6 +230,10 @@ class Demo:
             if self._stopped:
                 return
             self._stopped = True
+        if self.watcher is not None:
+            self.watcher.stop(time.monotonic() + DRAIN_TIMEOUT)
+        if self.rollout is not None:
+            self.rollout.stop()
         if self._app_server is not None:
             self._app_server.stop()
         if self._executor is not None:

@@ -92,7 +92,7 @@ class ChannelPoster:
             if body is not None:
                 response = self._client.api_call(method, json=body)
             else:
-                response = self._client.api_call(method, http_verb="GET", params=params)
+                response = self._client.api_call(method, data=params)
         except SlackApiError as error:
             return self._refused(method, error)
         except (SlackClientError, OSError) as error:

@@ -259,7 +259,8 @@ class Watcher:
         watch = replace(watch, ts=posted.ts)
         if not self._store.activate(watch, due=now + self.interval):
             logger.warning("a second card watches job %s in %s", watch.job_id, watch.channel)
-        return WatchReply(None, "watching")
+        origin = polled.answer.provenance
+        return WatchReply(None, "watching", origin.upstream_calls, origin.from_cache)
 
     def end(self, requester: Requester, query: WatchQuery) -> WatchReply:
         """Stop watching (the card's button): its last edit says who stopped it."""
