@@ -127,11 +127,11 @@ class RolloutMover:
     def _run(self) -> None:
         while not self._stopped.wait(self._step_seconds):
             try:
-                self._turn()
+                self.turn()
             except Exception:
                 logger.exception("the demo rollout could not move on")
 
-    def _turn(self) -> None:
+    def turn(self) -> None:
         watched = self._is_watched(self._job_id)
         if self._finished_at is None:
             if watched and not self.step():

@@ -54,7 +54,7 @@ def live_message(watch: Watch, *, interval: float) -> Message:
     """The card while it is watched: the footer says how, and Stop watching ends it."""
     until = slack_date(Moment(utc_datetime(watch.expires_at)), joiner=" at ")
     footer = (
-        f":eyes: *Watched* — this card changes when the job does (checked every "
+        f":arrows_counterclockwise: *Watched* — this card changes when the job does (checked every "
         f"{duration_words(interval)}) · started by {_user(watch.user)} · until {until} "
         "unless the job ends first"
     )
@@ -86,18 +86,18 @@ def _ending_words(watch: Watch, now: datetime) -> str:
     again = f" {command(watch.query)} watches it again."
     stopped_at = slack_date(Moment(now), joiner=" at ")
     if watch.ending is Ending.COMPLETED:
-        return f":checkered_flag: *The job completed* — no longer watched ({stopped_at})."
+        return f":white_check_mark: *The job completed* — no longer watched ({stopped_at})."
     if watch.ending is Ending.CANCELED:
         return f":no_entry_sign: *The job was canceled* — no longer watched ({stopped_at})."
     if watch.ending is Ending.STOPPED:
-        return f":octagonal_sign: {_user(watch.ended_by)} stopped watching on {stopped_at}.{again}"
+        return f":no_entry: {_user(watch.ended_by)} stopped watching on {stopped_at}.{again}"
     if watch.ending is Ending.EXPIRED:
         span = duration_words(watch.expires_at - watch.started_at)
         return f":hourglass: *No longer watched*: a watch lasts {span} (`OTABOT_WATCH_TTL`).{again}"
     if watch.ending is Ending.SHUTDOWN:
         return (
-            ":zzz: *No longer watched*: otabot stopped, and this watch lived in its memory "
-            f"(no Redis).{again}"
+            ":information_source: *No longer watched*: otabot stopped, and this watch lived "
+            f"in its memory (no Redis).{again}"
         )
     if watch.ending is Ending.GONE:
         return ":grey_question: *The job is no longer found* — this card is no longer updated."
@@ -144,8 +144,8 @@ def words_message(text: str) -> Message:
 def already_watched(watch: Watch, link: str | None) -> Message:
     card = f"<{link}|its card>" if link and link.startswith(("https://", "http://")) else "its card"
     return words_message(
-        f":eyes: Job {code(watch.job_id)} is already watched in this channel: see {card} "
-        f"(started by {_user(watch.user)})."
+        f":arrows_counterclockwise: Job {code(watch.job_id)} is already watched in this "
+        f"channel: see {card} (started by {_user(watch.user)})."
     )
 
 

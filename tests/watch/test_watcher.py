@@ -42,7 +42,8 @@ def test_watch_posts_the_job_card_in_the_channel_with_stop_watching(rig: Rig) ->
     assert card["channel"] == CHANNEL and "thread_ts" not in card
     assert card["blocks"][0]["text"]["text"] == f"OTA job · {JOB}"
     footer = section_texts(card)[-1]
-    assert footer.startswith(":eyes: *Watched*") and "checked every 30 s" in footer
+    assert footer.startswith(":arrows_counterclockwise: *Watched*")
+    assert "checked every 30 s" in footer
     assert "started by <@U0DANA>" in footer
     assert button_ids(card) == [ids.ACTION_FAILED, ids.ACTION_UNWATCH]
     assert rig.watcher.live() == 1
