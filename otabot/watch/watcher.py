@@ -9,8 +9,9 @@ the next one. A thread renews the leases of polls under way.
 
 **Within the budget.** A poll runs as background work (``fairness.Caller(background=
 True)``): behind every person's lookup in the quota's queue. Before it starts it looks
-at the quota: with anybody waiting, or the next slot further off than
-``GIVE_WAY_AFTER``, it gives way and the job stays due for the next tick.
+at the quota: with anybody waiting, the next slot not free now, or a lookup let go since
+the last look (a quarter of a second ago), it gives way and the job stays due for a
+later tick. So a poll only takes a slot nobody was using, and never one in a burst.
 
 **Changes.** A card is edited (``chat.update``) only when the job's status or task
 counts changed, or the set of failed devices did; devices that failed since the last
@@ -60,11 +61,13 @@ logger = logging.getLogger(__name__)
 
 WATCH_USER = "otabot-watch"  # whom the quota's fair queue sees polls as
 JOB_CARD_ACTIONS = ("QueryOTAJob", "ListOTATaskByJob")
-# A quota whose next slot is further off than this is busy: polls give way.
-GIVE_WAY_AFTER = 0.25
+# A quota whose next slot is further off than this is busy: polls give way. Zero: a poll
+# starts only while its quotas are idle, so it never takes a slot a person was about to.
+GIVE_WAY_AFTER = 0.0
 # A job of at most this many devices brings its failed list along with its counts.
 SMALL_JOB = 100
 DUE_PER_TICK = 100
+TICK_SECONDS = 0.25
 # A Web API call at shutdown is only started with at least this long left.
 SLACK_CALL_SECONDS = 5.0
 
@@ -122,11 +125,13 @@ class Watcher:
         self.interval = settings.watch_interval
         # A dead replica's poll under way is taken over within one interval.
         self.lease = settings.watch_interval
-        self.tick_seconds = min(1.0, settings.watch_interval / 5)
+        # Short, so polls that gave way find the next idle moment soon.
+        self.tick_seconds = min(TICK_SECONDS, settings.watch_interval / 5)
         self._lock = threading.Lock()
         self._held: set[WatchedJob] = set()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._seen_attempts = -1  # the quota's attempts at the last look (-1: not looked yet)
 
     @classmethod
     def from_settings(cls, settings: Settings, service: WatchLookups, client: WebClient) -> Watcher:
@@ -292,17 +297,34 @@ class Watcher:
                 with self._lock:
                     self._held.discard(job)
                 self._store.release(job, self.replica, next_due)
+                self._seen_attempts = self._attempts()  # the poll's own attempts are no sign
 
     def _busy(self) -> bool:
-        """Whether people's lookups need the job card's quotas now: then polls give way."""
+        """Whether people's lookups use the job card's quotas now: then polls give way.
+
+        Busy: anybody waits for them (in any replica), or their next slot is not free now,
+        or this process let an attempt go since the last look (a person between two
+        lookups of a burst leaves the quota idle for a moment: not for a poll to take).
+        """
         if self._limiter is None:
             return False
+        attempts = self._attempts()
+        recent, self._seen_attempts = attempts != self._seen_attempts, attempts
+        if recent:
+            return True
         for action in JOB_CARD_ACTIONS:
             quota = self._limiter.scheduler(action).quota
             ahead, next_wait = quota.ahead(WATCH_USER, BACKGROUND_CLASS)
             if ahead > 0 or next_wait > GIVE_WAY_AFTER:
                 return True
         return False
+
+    def _attempts(self) -> int:
+        """Attempts this process's quota let go for the job card's actions, so far."""
+        if self._limiter is None:
+            return 0
+        counters = self._limiter.counters
+        return sum(counters.count("attempts", action=action) for action in JOB_CARD_ACTIONS)
 
     def _serve(self, job: WatchedJob) -> float:
         """Finish the job's ended watches, poll it for the others; its next due time."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from otabot.counters import Counters
 from otabot.iot.models import JobStatus
 from otabot.service.fairness import CALLER
 from otabot.slack import ids
@@ -216,6 +217,21 @@ def test_a_finished_job_is_not_watched(rig: Rig) -> None:
     assert rig.watcher.live() == 0
 
 
+def test_polls_wait_for_a_quiet_tick_after_peoples_lookups(recorder: SlackRecorder) -> None:
+    quiet = BusyLimiter()
+    quiet.waiting = 0
+    rig = rig_for(recorder)
+    rig.watcher._limiter = quiet  # type: ignore[assignment]
+    rig.watch()
+    rig.fail_tasks("lamp0010")
+    rig.later()  # the first look sets the baseline
+    quiet.attempts.add("attempts", action="QueryOTAJob")  # someone looked a job up
+    rig.later(0.25)
+    assert rig.updates() == []
+    rig.later(0.25)  # a tick with no lookup: quiet
+    assert len(rig.updates()) == 1
+
+
 def test_polls_give_way_while_people_wait_for_the_quota(recorder: SlackRecorder) -> None:
     busy = BusyLimiter()
     rig = rig_for(recorder)
@@ -236,6 +252,7 @@ class BusyLimiter:
 
     def __init__(self) -> None:
         self.waiting = 3
+        self.attempts = Counters("attempts")
 
     def scheduler(self, action: str) -> Any:
         return self
@@ -246,6 +263,10 @@ class BusyLimiter:
 
     def ahead(self, user: str, priority: int) -> tuple[int, float]:
         return self.waiting, 0.0
+
+    @property
+    def counters(self) -> Counters:
+        return self.attempts
 
 
 # --- Slack's faults -----------------------------------------------------------------------
