@@ -14,15 +14,14 @@ Usage: ``python bench/watch.py`` (about two and a half minutes).
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import threading
 import time
-import urllib.request
 from typing import Any
 
 from emulator_process import otabot_emulator
+from quota import control
 
 from otabot.config import Settings
 from otabot.emulator.fleet import ROLLOUT_JOB_ID, sample_fleet
@@ -112,17 +111,6 @@ def settings_for(url: str) -> Settings:
             "OTABOT_MAX_WATCHES": str(WATCHES),
         }
     )
-
-
-def control(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url + path, data=data, method="GET" if data is None else "POST"
-    )
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer: dict[str, Any] = json.loads(response.read() or b"{}")
-        return answer
 
 
 # --- 1. calls per watched job per hour ------------------------------------------------------
