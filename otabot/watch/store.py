@@ -157,19 +157,20 @@ class MemoryWatchStore:
             return [WatchedJob.from_key(key) for _, key in ready[:limit]]
 
     def claim(self, job: WatchedJob, owner: str, lease: float) -> bool:
-        with self._lock:
-            held = self._claims.get(job.key)
-            if held is not None and held[0] != owner and held[1] > self._monotonic():
-                return False
-            self._claims[job.key] = (owner, self._monotonic() + lease)
-            return True
+        return self._hold(job, owner, lease, take=True)
 
     def extend(self, job: WatchedJob, owner: str, lease: float) -> bool:
+        return self._hold(job, owner, lease, take=False)
+
+    def _hold(self, job: WatchedJob, owner: str, lease: float, *, take: bool) -> bool:
+        """Renew ``owner``'s lease on the job; with ``take``, also one that is free or lapsed."""
         with self._lock:
+            now = self._monotonic()
             held = self._claims.get(job.key)
-            if held is None or held[0] != owner:
+            ours = held is not None and held[0] == owner
+            if not ours and not (take and (held is None or held[1] <= now)):
                 return False
-            self._claims[job.key] = (owner, self._monotonic() + lease)
+            self._claims[job.key] = (owner, now + lease)
             return True
 
     def release(self, job: WatchedJob, owner: str, next_due: float) -> None:
