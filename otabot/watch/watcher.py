@@ -135,14 +135,17 @@ class Watcher:
 
     @classmethod
     def from_settings(cls, settings: Settings, service: WatchLookups, client: WebClient) -> Watcher:
-        """Watches in Redis when ``OTABOT_REDIS_URL`` is set, else in this process."""
+        """Watches in Redis when ``OTABOT_REDIS_URL`` is set (over the service's own link:
+        one connection pool, one warning when Redis goes away), else in this process."""
         from otabot.service.redis_store import RedisLink, connect
         from otabot.watch.redis_watches import RedisWatchStore
         from otabot.watch.store import MemoryWatchStore
 
         store: WatchStore
         if settings.redis_url:
-            link = RedisLink(connect(settings.redis_url))
+            link = getattr(service, "redis_link", None)
+            if not isinstance(link, RedisLink):
+                link = RedisLink(connect(settings.redis_url))
             store = RedisWatchStore(link, namespace=settings.quota_account)
         else:
             store = MemoryWatchStore()
