@@ -150,6 +150,9 @@ class Settings:
     page_size: int = 5
     max_jobs: int = 1000
     redis_url: str | None = None
+    watch_interval: float = 30.0
+    watch_ttl: float = 86_400.0
+    max_watches: int = 50
     allowed_teams: frozenset[str] = frozenset()
     allowed_channels: frozenset[str] = frozenset()
     allowed_users: frozenset[str] = frozenset()
@@ -193,6 +196,9 @@ class Settings:
             page_size=env.integer("OTABOT_PAGE_SIZE", 5, minimum=1, maximum=20),
             max_jobs=env.integer("OTABOT_MAX_JOBS", 1000, minimum=1, maximum=100_000),
             redis_url=env.redis_url("OTABOT_REDIS_URL"),
+            watch_interval=env.number("OTABOT_WATCH_INTERVAL", 30.0, minimum=5, maximum=3_600),
+            watch_ttl=env.number("OTABOT_WATCH_TTL", 86_400.0, minimum=60, maximum=7 * 86_400),
+            max_watches=env.integer("OTABOT_MAX_WATCHES", 50, minimum=1, maximum=1_000),
             allowed_teams=env.id_set("OTABOT_ALLOWED_TEAMS"),
             allowed_channels=env.id_set("OTABOT_ALLOWED_CHANNELS"),
             allowed_users=env.id_set("OTABOT_ALLOWED_USERS"),

@@ -18,6 +18,7 @@ from otabot.config import Settings
 if TYPE_CHECKING:
     from otabot.emulator.server import EmulatorServer
     from tests.iot.canned import CannedApi
+    from tests.slack.conftest import SlackRecorder
 
 
 def skip_or_fail(requirement_env: str, reason: str) -> None:
@@ -105,3 +106,13 @@ def emulator_settings(emulator: EmulatorServer) -> Settings:
             "OTABOT_PRODUCT_ALIASES": "light=a19mzPZabcd,meter=a1B2c3D4e5F",
         }
     )
+
+
+@pytest.fixture
+def recorder() -> Iterator[SlackRecorder]:
+    """Slack's side on 127.0.0.1: records response_url posts and Web API calls."""
+    from tests.slack.conftest import SlackRecorder
+
+    server = SlackRecorder().start()
+    yield server
+    server.stop()

@@ -22,6 +22,7 @@ def test_defaults_match_the_spec() -> None:
     assert settings.log_format == "text"
     assert settings.allowed_users == frozenset()
     assert settings.redis_url is None
+    assert (settings.watch_interval, settings.watch_ttl, settings.max_watches) == (30, 86_400, 50)
 
 
 def test_every_variable_is_read() -> None:
@@ -53,6 +54,9 @@ def test_every_variable_is_read() -> None:
             "OTABOT_LOG_FORMAT": "JSON",
             "OTABOT_CONNECT_TIMEOUT": "2",
             "OTABOT_READ_TIMEOUT": "4",
+            "OTABOT_WATCH_INTERVAL": "10",
+            "OTABOT_WATCH_TTL": "3600",
+            "OTABOT_MAX_WATCHES": "7",
         }
     )
     assert settings.endpoint == "http://127.0.0.1:9000"
@@ -67,6 +71,7 @@ def test_every_variable_is_read() -> None:
     assert settings.max_jobs == 200
     assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
     assert (settings.connect_timeout, settings.read_timeout) == (2, 4)
+    assert (settings.watch_interval, settings.watch_ttl, settings.max_watches) == (10, 3600, 7)
     credentials = settings.credentials()
     assert credentials.security_token == "sts"
 
@@ -83,6 +88,11 @@ def test_every_variable_is_read() -> None:
         ("OTABOT_PAGE_SIZE", "2.5"),
         ("OTABOT_PAGE_SIZE", "0"),
         ("OTABOT_MAX_JOBS", "many"),
+        ("OTABOT_WATCH_INTERVAL", "1"),
+        ("OTABOT_WATCH_INTERVAL", "soon"),
+        ("OTABOT_WATCH_TTL", "30"),
+        ("OTABOT_MAX_WATCHES", "0"),
+        ("OTABOT_MAX_WATCHES", "5.5"),
         ("OTABOT_IOT_ENDPOINT", "127.0.0.1:9000"),
         ("SLACK_API_URL", "ftp://example"),
         ("OTABOT_REDIS_URL", "http://127.0.0.1:6379"),

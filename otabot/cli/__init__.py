@@ -42,6 +42,7 @@ def build_parser(
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve.add_parser(commands)
     queries.add_parsers(commands, environ=environ, open_service=open_service)
+    queries.add_watch_parser(commands)
     for module in (emulator, demo):
         module.add_parser(commands)
     return parser
@@ -50,6 +51,8 @@ def build_parser(
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line; a query's words may come after its flags (``… --status done 1.2.0``)."""
     args, extra = parser.parse_known_args(argv)
+    if getattr(args, "any_words", False):  # a command that only says where it lives
+        return args
     words = getattr(args, "words", None)
     if extra and isinstance(words, list) and not any(item.startswith("-") for item in extra):
         words.extend(extra)

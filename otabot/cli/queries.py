@@ -36,7 +36,13 @@ from otabot.query.answers import OtaLookups, VersionChoice, VersionMissing, look
 from otabot.query.explain import Explanation, explain
 from otabot.query.grammar import Token, UsageProblem, parse_words
 from otabot.query.phrases import joined
-from otabot.query.queries import HelpQuery
+from otabot.query.queries import HelpQuery, WatchQuery
+
+# What the CLI says to ``otabot watch`` (and to a watch that reaches a query command).
+WATCH_IN_SLACK = (
+    "watching is for Slack: /ota watch JOBID posts the job card in a channel and keeps it "
+    "current until the job ends; here, otabot job JOBID shows the job as it is now"
+)
 
 
 class ClosableLookups(OtaLookups, Protocol):
@@ -149,6 +155,18 @@ def add_parsers(
         )
 
 
+def add_watch_parser(subparsers: Any) -> None:
+    """``otabot watch``: no such thing in a terminal; it says where watching lives."""
+    parser = subparsers.add_parser(
+        "watch", help="(Slack only) keep a job card current in a channel", add_help=False
+    )
+    parser.set_defaults(run=refuse_watch, any_words=True)
+
+
+def refuse_watch(args: argparse.Namespace) -> int:
+    raise UsageError(WATCH_IN_SLACK)
+
+
 def tokens(args: argparse.Namespace, command: Command) -> list[Token]:
     """The command line as query words: positional words, then each flag as ``key=value``."""
     found = [Token(word, word) for word in args.words]
@@ -178,6 +196,8 @@ def run(
         return EXIT_OK
     if isinstance(query, UsageProblem):
         raise UsageError(query.describe())
+    if isinstance(query, WatchQuery):
+        raise UsageError(WATCH_IN_SLACK)
     service = (open_service or _open_service)(settings)
     try:
         found = look_up(service, query)

@@ -25,6 +25,7 @@ from otabot.slack.bot_token import check_bot_token
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.responder import ResponseUrlPoster
 from otabot.slack.runner import HTTP_THREADS, Drain, Replica
+from otabot.watch.watcher import Watcher
 from otabot.wsgi import BackgroundWsgiServer
 
 MAX_THREADS = 512
@@ -71,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     client = WebClient(token=settings.slack_bot_token, base_url=api_base_url(settings))
     identity = check_bot_token(client)
     service = OtaService.from_settings(settings)
+    watcher = Watcher.from_settings(settings, service, client)
     readiness = Readiness()
     metrics = Metrics()
     metrics.watch_service(service)
+    metrics.gauge("otabot_watches_live", "Jobs this replica's channels watch", watcher.live)
     pool = DaemonPool(LISTENER_THREADS, "otabot-lookup")
     poster = ResponseUrlPoster()
     deferred = DeferredLookups(poster)
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             observe=metrics.observe_lookup,
             identity=identity,
             socket_mode=socket_mode,
+            watching=watcher,
         )
         replica = Replica(
             app,
@@ -100,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             deferred=deferred,
             readiness=readiness,
             drain=Drain(grace=settings.drain_grace, timeout=settings.drain_timeout),
+            workers=[watcher],
         )
         # In Socket Mode nothing else listens: the operations port is OTABOT_METRICS_PORT
         # or --port. Over HTTP they share the Slack port unless OTABOT_METRICS_PORT is set.

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 
 from otabot.config import Settings
+from otabot.demo.rollout import WATCH_INTERVAL, RolloutMover
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
 from otabot.wsgi import BackgroundWsgiServer
@@ -84,6 +85,8 @@ class Demo:
         self._app_server: BackgroundWsgiServer | None = None
         self._page_server: BackgroundWsgiServer | None = None
         self.side: SlackSide | None = None
+        self.watcher: Any = None
+        self.rollout: Any = None
 
     @property
     def url(self) -> str:
@@ -154,6 +157,7 @@ class Demo:
         from otabot.slack.deferred import DeferredLookups
         from otabot.slack.http import create_wsgi_app
         from otabot.slack.responder import ResponseUrlPoster
+        from otabot.watch.watcher import Watcher
 
         self._service = OtaService.from_settings(settings)
         client = WebClient(token=bot_token, base_url=f"{internal}/api/")
@@ -161,6 +165,9 @@ class Demo:
         self._executor = DaemonPool(LOOKUP_THREADS, "otabot-demo-lookup")
         poster = ResponseUrlPoster()
         self._deferred = DeferredLookups(poster)
+        self.watcher = Watcher.from_settings(settings, self._service, client).start()
+        if self._emulator is not None:
+            self.rollout = RolloutMover(self._emulator, is_watched=self.watcher.is_watched).start()
         app = build_app(
             settings,
             self._service,
@@ -169,6 +176,7 @@ class Demo:
             poster=poster,
             deferred=self._deferred,
             identity=identity,
+            watching=self.watcher,
         )
         self._app_server = BackgroundWsgiServer(
             create_wsgi_app(app),
@@ -206,6 +214,7 @@ class Demo:
             product_aliases=dict(SAMPLE_ALIASES),
             page_size=env.page_size,
             cache_ttl=env.cache_ttl,
+            watch_interval=WATCH_INTERVAL,
             log_level=env.log_level,
             log_format=env.log_format,
         )
@@ -224,6 +233,10 @@ class Demo:
             if self._stopped:
                 return
             self._stopped = True
+        if self.watcher is not None:
+            self.watcher.stop(time.monotonic() + DRAIN_TIMEOUT)
+        if self.rollout is not None:
+            self.rollout.stop()
         if self._app_server is not None:
             self._app_server.stop()
         deadline = time.monotonic() + DRAIN_TIMEOUT

@@ -68,6 +68,7 @@ class ChannelMessage:
     text: str = ""
     blocks: list[JsonObject] = field(default_factory=list)
     revision: int = 1
+    thread_ts: str | None = None  # a reply in that message's thread
 
     def to_json(self) -> JsonObject:
         return {
@@ -78,6 +79,7 @@ class ChannelMessage:
             "text": self.text,
             "blocks": self.blocks,
             "revision": self.revision,
+            "thread_ts": self.thread_ts,
         }
 
 
@@ -186,7 +188,13 @@ class SlackSide:
         return f"{now:.6f}"
 
     def _post(
-        self, kind: str, *, ephemeral: bool, text: str = "", blocks: list[JsonObject] | None = None
+        self,
+        kind: str,
+        *,
+        ephemeral: bool,
+        text: str = "",
+        blocks: list[JsonObject] | None = None,
+        thread_ts: str | None = None,
     ) -> ChannelMessage:
         with self._lock:
             ts = self._next_ts()
@@ -197,6 +205,7 @@ class SlackSide:
                 posted_at=float(ts),
                 text=text,
                 blocks=_with_block_ids(blocks or []),
+                thread_ts=thread_ts,
             )
             self._messages[message.id] = message
             self._version += 1
@@ -452,7 +461,8 @@ class SlackSide:
 
     # ----- Web API ------------------------------------------------------------------
     def web_api(self, method: str, token: str | None, args: Mapping[str, Any]) -> JsonObject:
-        """Answer a Web API call the app makes (``auth.test``, ``chat.post*``)."""
+        """Answer a Web API call the app makes (``auth.test``, ``chat.post*``,
+        ``chat.update``, ``chat.getPermalink``)."""
         if not token or not secrets.compare_digest(token, self._bot_token):
             return {"ok": False, "error": "invalid_auth"}
         ws = self.workspace
@@ -467,13 +477,24 @@ class SlackSide:
                 "bot_id": ws.bot_id,
                 "is_enterprise_install": False,
             }
-        if method in ("chat.postMessage", "chat.postEphemeral"):
+        if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+            if args.get("channel", ws.channel_id) != ws.channel_id:
+                return {"ok": False, "error": "channel_not_found"}
             blocks = _blocks_of(args)
             text = args.get("text")
             if not blocks and not text:
                 return {"ok": False, "error": "no_text"}
+            if method == "chat.update":
+                return self._update(str(args.get("ts", "")), str(text or ""), blocks)
             ephemeral = method == "chat.postEphemeral"
-            message = self._post("app", ephemeral=ephemeral, text=str(text or ""), blocks=blocks)
+            thread = args.get("thread_ts")
+            message = self._post(
+                "app",
+                ephemeral=ephemeral,
+                text=str(text or ""),
+                blocks=blocks,
+                thread_ts=str(thread) if thread and thread in self._messages else None,
+            )
             if ephemeral:
                 return {"ok": True, "message_ts": message.id}
             return {
@@ -482,7 +503,24 @@ class SlackSide:
                 "ts": message.id,
                 "message": {"type": "message", "text": message.text, "ts": message.id},
             }
+        if method == "chat.getPermalink":
+            ts = str(args.get("message_ts", ""))
+            if ts not in self._messages:
+                return {"ok": False, "error": "message_not_found"}
+            return {"ok": True, "channel": ws.channel_id, "permalink": f"{self.base_url}/#m{ts}"}
         return {"ok": False, "error": "unknown_method"}
+
+    def _update(self, ts: str, text: str, blocks: list[JsonObject]) -> JsonObject:
+        """``chat.update``: the app's own in-channel message, edited in place."""
+        with self._lock:
+            message = self._messages.get(ts)
+            if message is None or message.kind != "app" or message.ephemeral:
+                return {"ok": False, "error": "message_not_found"}
+            message.text = text
+            message.blocks = _with_block_ids(blocks)
+            message.revision += 1
+            self._version += 1
+        return {"ok": True, "channel": self.workspace.channel_id, "ts": ts, "text": text}
 
     def info(self) -> JsonObject:
         """What the page needs to draw the workspace."""

@@ -8,12 +8,13 @@
     jobs firmware=FIRMWARE [product=PK] …         jobs of a firmware package
     job JOBID [DEVICE] [status=failed [page=N]]   the job card, or its failed devices
     firmware [PRODUCT] [version=V] [page=N]       firmware packages of a product
+    watch JOBID                                   (Slack) the job card in the channel, kept current
     DEVICE   := ProductKey/DeviceName | alias/DeviceName | DeviceName (product=PK or the default)
     FIRMWARE := FirmwareId | version=V | V, where a bare V is a version when it has a dot
                 or is v and digits (1.2.0, v1.2.0, v2)
     every one also takes instance=ID
 
-``key=value`` tokens come in any order; the keywords ``help jobs job firmware`` win
+``key=value`` tokens come in any order; the keywords ``help jobs job firmware watch`` win
 over a device of the same name anywhere (``device=help`` reaches such a device). The
 CLI gives the keyword as its sub-command and its flags as ``key=value`` tokens, so a
 command line and ``/ota`` text are read by the same rules and refused in the same words.
@@ -40,11 +41,13 @@ from otabot.query.queries import (
     JobQuery,
     JobsQuery,
     Query,
+    SlashQuery,
+    WatchQuery,
 )
 from otabot.query.statuses import JOB_STATUS_HELP, typed_status
 
 KEYS = ("product", "device", "firmware", "version", "job", "page", "status", "instance")
-KEYWORDS = ("help", "jobs", "job", "firmware")
+KEYWORDS = ("help", "jobs", "job", "firmware", "watch")
 HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 # ProductKeys are issued by the platform as 11 letters and digits; a word of another
 # shape that is not an alias cannot name a product, so it is refused without a call.
@@ -91,7 +94,7 @@ def shown_token(token: str) -> str:
     return token if len(token) <= SHOWN_TOKEN else token[:SHOWN_TOKEN] + "…"
 
 
-ParseResult = Query | HelpQuery | UsageProblem
+ParseResult = SlashQuery | HelpQuery | UsageProblem
 
 
 def normalize(text: str) -> str:
@@ -179,7 +182,7 @@ class _Command:
     what: str  # in words, for "x= does not apply to …"
     keys: frozenset[str]
     slots: tuple[str, ...]
-    build: Callable[[_Reader], Query | UsageProblem]
+    build: Callable[[_Reader], SlashQuery | UsageProblem]
 
 
 class _Problem(Exception):
@@ -200,7 +203,7 @@ class _Reader:
         self.positional = positional
         self.settings = settings
 
-    def read(self, command: _Command) -> Query | UsageProblem:
+    def read(self, command: _Command) -> SlashQuery | UsageProblem:
         try:
             for key, token in self.named.items():
                 if key not in command.keys:
@@ -423,6 +426,14 @@ def _job(reader: _Reader) -> Query | UsageProblem:
     return FailedQuery(job_id, product, device, reader.page(), reader.instance())
 
 
+def _watch(reader: _Reader) -> SlashQuery | UsageProblem:
+    if "job" not in reader.named:
+        raise _Problem(UsageProblem("missing JOBID (for a device named watch, write device=watch)"))
+    given = reader.named.get("product")
+    product = reader.product(given) if given is not None else None
+    return WatchQuery(reader.job_id(), product, reader.instance())
+
+
 def _firmware(reader: _Reader) -> Query | UsageProblem:
     given = reader.named.get("product")
     how = "write firmware PRODUCT (a ProductKey or an alias) or add product=PK"
@@ -460,5 +471,11 @@ _COMMANDS: dict[str, _Command] = {
         frozenset({"product", "version", "page", "instance"}),
         ("product",),
         _firmware,
+    ),
+    "watch": _Command(
+        "watching a job (the whole job: no device)",
+        frozenset({"job", "product", "instance"}),
+        ("job",),
+        _watch,
     ),
 }

@@ -175,6 +175,28 @@ class FirmwareQuery:
         return FirmwareLookup(self.product_key, self.instance)
 
 
+@dataclass(frozen=True)
+class WatchQuery:
+    """Watch a job: its card posted in the channel and kept current until the job ends.
+
+    Not a lookup (nothing is shown to the one who asks); Slack alone serves it. The
+    product, when known, lets a click be checked against ``OTABOT_ALLOWED_PRODUCTS``.
+    """
+
+    job_id: str
+    product_key: str | None = None
+    instance: str | None = None
+
+    command: ClassVar[str] = "watch"
+
+    def args(self) -> tuple[str, ...]:
+        return (self.job_id, *_options(product=self.product_key, instance=self.instance))
+
+    def job(self) -> JobQuery:
+        """The job card the watch keeps current (the whole job: no device)."""
+        return JobQuery(self.job_id, self.product_key, None, self.instance)
+
+
 def at_page(query: PagedQuery, page: int) -> PagedQuery:
     """The same list query at another page (within 1 and ``MAX_PAGE``)."""
     return replace(query, page=max(1, min(page, MAX_PAGE)))
@@ -192,9 +214,11 @@ def version_lookup(query: JobsQuery | FirmwareQuery) -> VersionLookup:
 
 Query = DeviceQuery | JobsQuery | JobQuery | FailedQuery | FirmwareQuery
 PagedQuery = JobsQuery | FailedQuery | FirmwareQuery
+# Anything ``/ota`` text or a button can ask for: a lookup, or watching a job.
+SlashQuery = Query | WatchQuery
 
 
-def query_text(query: Query) -> str:
+def query_text(query: SlashQuery) -> str:
     """The query as ``/ota`` takes it (and a button carries it): ``jobs PK/light1 FW page=2``."""
     # The device card is the one query without a keyword: its DEVICE word says it all.
     words = query.args() if isinstance(query, DeviceQuery) else (query.command, *query.args())

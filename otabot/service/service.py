@@ -296,6 +296,16 @@ class OtaService:
 
     # --- operations -------------------------------------------------------------------
 
+    @property
+    def limiter(self) -> QuotaLimiter | None:
+        """The quota every call waits for (background work reads how busy it is)."""
+        return self._limiter
+
+    @property
+    def redis_link(self) -> RedisLink | None:
+        """The link to Redis (None without it), for others that keep state there too."""
+        return self._link
+
     def stats(self) -> dict[str, float | int]:
         """Counters since start: calls, retries, cache, single-flight, quota waits, throttling."""
         counters = self._fetcher.counters

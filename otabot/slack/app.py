@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
@@ -20,6 +20,9 @@ from otabot.slack.deferred import DeferredLookups
 from otabot.slack.listeners import Answering, register_listeners
 from otabot.slack.replies import LookupService
 from otabot.slack.responder import ResponseUrlPoster
+
+if TYPE_CHECKING:
+    from otabot.watch.watcher import Watcher
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +44,16 @@ def build_app(
     socket_mode: bool = False,
     wall_clock: WallClock = time.time,
     monotonic: Monotonic = time.monotonic,
+    watching: Watcher | None = None,
 ) -> App:
     """Build the ``/ota`` app around a lookup service.
 
     ``client`` gives the Web API base URL and bot token (default: from settings);
     ``identity`` is the ``auth.test`` answer the caller already has, so no request
     ever waits on a Web API call; ``deferred`` runs the lookups that must wait for the
-    API (the caller keeps it to drain it at shutdown). Over HTTP a signing secret is
-    required.
+    API (the caller keeps it to drain it at shutdown); ``watching`` serves ``/ota watch``
+    and the watch buttons (without it they say it is not available). Over HTTP a signing
+    secret is required.
     """
     if not socket_mode and not settings.slack_signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET", "is required to verify requests over HTTP")
@@ -108,6 +113,7 @@ def build_app(
             wall_clock=wall_clock,
             monotonic=monotonic,
             observe=observe,
+            watching=watching,
         ),
     )
     return app

@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
 from otabot.query.explain import Explanation
 from otabot.query.grammar import UsageProblem, shown_token
 from otabot.query.phrases import Moment
-from otabot.query.queries import PagedQuery, Query, at_page, query_text
+from otabot.query.queries import PagedQuery, Query, SlashQuery, at_page, query_text
 from otabot.slack import ids
 from otabot.slack.mrkdwn import code, command, escape, fit, render, slack_date
 
@@ -47,6 +47,7 @@ USAGE = (
     "/ota job JOBID status=failed [page=N]            the job's failed devices\n"
     "/ota firmware [PRODUCT] [version=V] [page=N]     firmware packages of a product\n"
     "/ota jobs firmware=FIRMWARE [product=PK]         the jobs of one firmware package\n"
+    "/ota watch JOBID                                 the job card in the channel, kept current\n"
     "DEVICE   = ProductKey/DeviceName, alias/DeviceName, or DeviceName (product=PK or the\n"
     "           default product)\n"
     "FIRMWARE = a FirmwareId, version=V, or a bare V with a dot or v and digits (1.2.0, v2)\n"
@@ -88,7 +89,7 @@ def context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=fit(text, SECTION_TEXT_LIMIT))])
 
 
-def button(text: str, action_id: str, query: Query, primary: bool = False) -> ButtonElement:
+def button(text: str, action_id: str, query: SlashQuery, primary: bool = False) -> ButtonElement:
     """A button whose value is the query it runs, in the query's own text."""
     value = query_text(query)
     if len(value) > BUTTON_VALUE_LIMIT:  # identifiers are bounded, so this is a bug
@@ -144,6 +145,15 @@ class Card:
         again, and carries no buttons, so nobody else's click changes what the channel
         sees.
         """
+        if shared_by is not None:
+            shared = context(shared_line(shared_by, now, self.own_query))
+            return self.framed([shared], with_buttons=False)
+        actions = ActionsBlock(block_id=ids.BLOCK_NAVIGATION, elements=self._buttons())
+        return self.framed([actions])
+
+    def framed(self, ending: list[Block], *, with_buttons: bool = True) -> Message:
+        """Header, context, summary and body, then ``ending``, within 50 blocks (the body
+        cut with a note when it would not fit); ``with_buttons=False`` drops the body's."""
         blocks: list[Block] = [
             HeaderBlock(text=fit(self.header, HEADER_LIMIT)),
             context(self.context),
@@ -151,18 +161,15 @@ class Card:
         if self.summary is not None:
             blocks.append(section(self.summary))
         blocks.append(DividerBlock())
-        room = MAX_BLOCKS - len(blocks) - 1
-        body = self.body if shared_by is None else without_buttons(self.body)
+        room = MAX_BLOCKS - len(blocks) - len(ending)
+        body = self.body if with_buttons else without_buttons(self.body)
         if len(body) > room:
             body = [
                 *body[: room - 1],
                 section(f"… and {len(body) - room + 1} more blocks not shown"),
             ]
         blocks.extend(body)
-        if shared_by is not None:
-            blocks.append(context(shared_line(shared_by, now, self.own_query)))
-        else:
-            blocks.append(ActionsBlock(block_id=ids.BLOCK_NAVIGATION, elements=self._buttons()))
+        blocks.extend(ending)
         return Message(text=self.text, blocks=tuple(blocks))
 
     def _buttons(self) -> list[ButtonElement]:
@@ -205,7 +212,8 @@ def help_message() -> Message:
         "which devices failed, and a product's firmware packages.\n```"
         + escape(USAGE)
         + "```\nExamples: `/ota light/light1` · `/ota light/light1 1.2.0 status=running` · "
-        "`/ota job HvKuBpuk3rdk6E92CPQN020100 light1` · `/ota firmware light`"
+        "`/ota job HvKuBpuk3rdk6E92CPQN020100 light1` · `/ota firmware light` · "
+        "`/ota watch HvKuBpuk3rdk6E92CPQN020100`"
     )
     return Message(text="/ota usage: " + USAGE, blocks=(section(text),))
 

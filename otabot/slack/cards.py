@@ -44,6 +44,7 @@ from otabot.query.queries import (
     JobQuery,
     JobsQuery,
     PagedQuery,
+    WatchQuery,
     with_firmware,
 )
 from otabot.query.statuses import TASK_STATUS_ORDER, ordered_counts, status_words
@@ -75,6 +76,8 @@ DEVICE_EMOJI = {
     "DISABLE": ":no_entry:",
 }
 UNKNOWN_EMOJI = ":grey_question:"
+# Jobs whose card can still change, so watching them makes sense.
+WATCHABLE = frozenset({JobStatus.PLANNED, JobStatus.IN_PROGRESS})
 T = TypeVar("T")
 # Caps on what one value from the API may take of a section (only absurd values reach them).
 NAME_LIMIT = 200
@@ -365,6 +368,9 @@ def job_card(answer: JobAnswer, now: datetime, shared: bool) -> Card:
     if counts is not None and counts.by_status.get(TaskStatus.FAILED.value):
         failed = query.failed(product)
         buttons.append(button("Failed devices", ids.ACTION_FAILED, failed))
+    if job.status in WATCHABLE:
+        watch = WatchQuery(query.job_id, product, query.instance)
+        buttons.append(button("Watch in channel", ids.ACTION_WATCH, watch))
     own = JobQuery(query.job_id, product, query.device_name, query.instance)
     return Card(
         header=f"OTA job · {job.job_id or query.job_id}",
@@ -464,7 +470,7 @@ def failed_card(answer: FailedAnswer, now: datetime, page_size: int, shared: boo
         fetched_note(answer, now, shared),
         words.cut(len(result.tasks), result.total, "failed devices"),
     )
-    body: list[Block] = [section(_failed_row(task)) for task in shown]
+    body: list[Block] = [section(failed_row(task)) for task in shown]
     if not shown:
         body.append(section("No device has failed in this job."))
     if query.device_name is not None:
@@ -489,7 +495,7 @@ def failed_card(answer: FailedAnswer, now: datetime, page_size: int, shared: boo
     )
 
 
-def _failed_row(task: OtaTask) -> str:
+def failed_row(task: OtaTask) -> str:
     changed = when(task.utc_modified)
     reason = api_text(task.description, REASON_LIMIT) if task.description else "no reason given"
     return lines(

@@ -14,6 +14,8 @@ ACTION_JOBS = "ota_jobs"
 ACTION_FAILED = "ota_failed"
 ACTION_PICK = "ota_pick"
 ACTION_FW_JOBS = "ota_fw_jobs"
+ACTION_WATCH = "ota_watch"
+ACTION_UNWATCH = "ota_unwatch"
 
 ACTIONS = (
     ACTION_PREV,
@@ -26,8 +28,11 @@ ACTIONS = (
     ACTION_FAILED,
     ACTION_PICK,
     ACTION_FW_JOBS,
+    ACTION_WATCH,
+    ACTION_UNWATCH,
 )
 
 BLOCK_NAVIGATION = "ota_navigation"
 BLOCK_ERROR_ACTIONS = "ota_error_actions"
 BLOCK_TASK = "ota_task"
+BLOCK_WATCH = "ota_watch_actions"

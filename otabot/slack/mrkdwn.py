@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from otabot.query.phrases import Code, Moment, Phrase, Typed
-from otabot.query.queries import Query, query_text
+from otabot.query.queries import SlashQuery, query_text
 
 COMMAND = "/ota"
 
@@ -24,7 +24,7 @@ def code(text: str) -> str:
     return "`" + escape(text).replace("`", "'") + "`"
 
 
-def command(query: Query) -> str:
+def command(query: SlashQuery) -> str:
     """The ``/ota …`` that shows ``query``, as a code span."""
     return code(f"{COMMAND} {query_text(query)}")
 

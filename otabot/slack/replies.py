@@ -53,6 +53,17 @@ class Reply:
     shareable: bool = False
 
 
+@dataclass(frozen=True)
+class WatchReply:
+    """What a watch command or click tells the one who asked (None: the card posted in the
+    channel says it all), and the audit line's outcome."""
+
+    message: Message | None
+    outcome: str
+    upstream_calls: int = 0
+    cache_hit: bool = False
+
+
 def answer(
     service: OtaLookups,
     query: Query,

@@ -3,13 +3,13 @@
 ``Replica.serving_http`` / ``serving_socket_mode`` serve while inside. Leaving (``otabot
 serve`` leaves on SIGTERM or Ctrl-C) drains within a bound a supervisor can rely on:
 
-1. ``/readyz`` turns 503 at once, and HTTP keeps serving for ``drain.grace`` seconds,
-   so a load balancer stops sending before the listener closes;
+1. ``/readyz`` turns 503 at once and background workers (watches) hand their work on
+   to the other replicas; HTTP keeps serving for ``drain.grace`` seconds, so a load
+   balancer stops sending before the listener closes;
 2. the listener closes (Socket Mode: the socket closes at once, and Slack sends to the
    other replicas); the listener pool finishes what it runs;
 3. lookups still waiting for the API get until ``drain.timeout`` seconds after the
    signal; what is unanswered then is told "otabot is restarting — run it again";
-4. background workers (watches) hand their work on, and the call returns.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Drain:
 
     grace: float = 5.0
     timeout: float = 25.0
+    workers: float = 10.0  # the most the workers (watches) take to hand their work on
 
 
 class Worker(Protocol):
@@ -108,12 +109,11 @@ class Replica:
             try:
                 yield server.url
             finally:
-                deadline = self._monotonic() + self._drain.timeout
-                self.readiness.set_draining()
+                deadline = self._leave()
                 logger.info(
                     "draining: /readyz says 503; still serving for %.0f s", self._drain.grace
                 )
-                self._sleep(min(self._drain.grace, self._drain.timeout))
+                self._sleep(max(0.0, min(self._drain.grace, deadline - self._monotonic())))
                 server.stop(timeout=max(0.0, deadline - self._monotonic()))
                 self._finish(deadline)
 
@@ -134,8 +134,7 @@ class Replica:
             try:
                 yield "socket mode"
             finally:
-                deadline = self._monotonic() + self._drain.timeout
-                self.readiness.set_draining()
+                deadline = self._leave()
                 handler.close()  # type: ignore[no-untyped-call]
                 self._finish(deadline)
 
@@ -146,12 +145,19 @@ class Replica:
         self.readiness.set_ready()
         yield
 
+    def _leave(self) -> float:
+        """The signal: ``/readyz`` turns 503 and the workers hand their work on (within
+        ``drain.workers`` seconds); returns the drain's deadline."""
+        deadline = self._monotonic() + self._drain.timeout
+        self.readiness.set_draining()
+        for worker in self._workers:
+            worker.stop(min(deadline, self._monotonic() + self._drain.workers))
+        return deadline
+
     def _finish(self, deadline: float) -> None:
         """After the listener closed: let the pool and the waiting lookups finish until
-        ``deadline``, tell the rest otabot is restarting, stop the workers."""
+        ``deadline``, and tell the rest otabot is restarting."""
         logger.info("stopped taking requests; draining the lookups in flight")
         if not self._pool.drain(max(0.0, deadline - self._monotonic())):
             logger.warning("the listener pool was still busy at the drain deadline")
         self._deferred.stop(deadline)
-        for worker in self._workers:
-            worker.stop(deadline)

@@ -169,6 +169,15 @@ def test_an_unknown_flag_is_one_line_naming_the_command(otabot: Any) -> None:
     assert (ran.code, ran.err) == (2, "otabot jobs: unrecognized arguments: --bogus\n")
 
 
+@pytest.mark.parametrize("argv", [("watch", JOB), ("watch",), ("watch", "--help")])
+def test_watch_says_it_is_slack_only_and_calls_nothing(otabot: Any, argv: tuple[str, ...]) -> None:
+    ran = otabot(*argv)
+    assert ran.code == 2 and ran.out == ""
+    assert ran.err.startswith("otabot watch: watching is for Slack: /ota watch JOBID")
+    assert "otabot job JOBID" in ran.err and ran.err.count("\n") == 1
+    assert ran.service.calls == []
+
+
 def test_help_as_a_word_prints_the_commands_help(otabot: Any) -> None:
     ran = otabot("job", "help")
     assert ran.code == 0 and ran.out.startswith("usage: otabot job")

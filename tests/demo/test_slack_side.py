@@ -13,6 +13,7 @@ import pytest
 import requests
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from otabot.demo.slack_side import (
@@ -471,6 +472,48 @@ def test_web_api_chat_post_message_posts_to_the_channel(running: Running) -> Non
     assert response["ok"] is True
     [message] = running.side.messages()
     assert (message.ephemeral, message.text, message.id) == (False, "hi", response["ts"])
+
+
+def test_web_api_chat_update_edits_the_apps_message_in_place(running: Running) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=f"{running.page.url}/api/")
+    posted = client.chat_postMessage(channel="C0DEMO0001", text="before")
+    version = running.side.version
+    client.chat_update(channel="C0DEMO0001", ts=posted["ts"], text="after")
+    [message] = running.side.messages()
+    assert (message.text, message.revision) == ("after", 2)
+    assert running.side.version > version
+
+
+def test_web_api_chat_update_of_a_message_that_is_gone_is_message_not_found(
+    running: Running,
+) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=f"{running.page.url}/api/")
+    posted = client.chat_postMessage(channel="C0DEMO0001", text="card")
+    running.side.clear()
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_update(channel="C0DEMO0001", ts=posted["ts"], text="after")
+    assert refused.value.response["error"] == "message_not_found"
+
+
+def test_web_api_a_reply_in_a_thread_names_its_parent(running: Running) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=f"{running.page.url}/api/")
+    card = client.chat_postMessage(channel="C0DEMO0001", text="card")
+    client.chat_postMessage(channel="C0DEMO0001", text="reply", thread_ts=card["ts"])
+    assert [m.thread_ts for m in running.side.messages()] == [None, card["ts"]]
+
+
+def test_web_api_another_channel_is_channel_not_found(running: Running) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=f"{running.page.url}/api/")
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C0ELSEWHERE", text="hi")
+    assert refused.value.response["error"] == "channel_not_found"
+
+
+def test_web_api_a_permalink_leads_to_the_message_on_the_page(running: Running) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=f"{running.page.url}/api/")
+    card = client.chat_postMessage(channel="C0DEMO0001", text="card")
+    link = client.chat_getPermalink(channel="C0DEMO0001", message_ts=card["ts"])
+    assert link["permalink"] == f"{running.side.base_url}/#m{card['ts']}"
 
 
 # ----- the page server ---------------------------------------------------------------------

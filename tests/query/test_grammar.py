@@ -19,6 +19,7 @@ from otabot.query.queries import (
     JobQuery,
     JobsQuery,
     Query,
+    WatchQuery,
     command_line,
     query_text,
 )
@@ -231,6 +232,59 @@ def test_the_command_given_by_the_cli_is_the_keyword() -> None:
     assert parse_words([], SETTINGS, command="firmware") == UsageProblem(
         "no product: write firmware PRODUCT (a ProductKey or an alias) or add product=PK"
     )
+
+
+# --- watch ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"watch {JOB}", WatchQuery(JOB)),
+        (f"watch job={JOB} product=light", WatchQuery(JOB, PK)),
+        (f"WATCH {JOB} instance=iot-1", WatchQuery(JOB, None, "iot-1")),
+        (f"watch `{JOB}`", WatchQuery(JOB)),
+    ],
+)
+def test_watch_names_a_job_and_reads_back_from_its_text(text: str, expected: WatchQuery) -> None:
+    assert parse_text(text, SETTINGS) == expected
+    assert parse_value(query_text(expected), SETTINGS) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("watch", UsageProblem("missing JOBID (for a device named watch, write device=watch)")),
+        (
+            f"watch {JOB} light1",
+            UsageProblem(
+                "unexpected word (watching a job (the whole job: no device) takes JOB)", "light1"
+            ),
+        ),
+        (
+            f"watch {JOB} device=light1",
+            UsageProblem(
+                "device= does not apply to watching a job (the whole job: no device)",
+                "device=light1",
+            ),
+        ),
+        (
+            f"job {JOB} watch",
+            UsageProblem(
+                "'watch' is a keyword and goes first "
+                "(write device=watch for a device of that name)",
+                "watch",
+            ),
+        ),
+        ("watch job!", UsageProblem("a JobId is up to 64 letters, digits, '-' and '_'", "job!")),
+    ],
+)
+def test_watch_refusals_name_the_token(text: str, problem: UsageProblem) -> None:
+    assert parse_text(text, SETTINGS) == problem
+
+
+def test_a_device_named_watch_is_reached_with_device_equals() -> None:
+    assert parse_text("device=watch product=light", SETTINGS) == DeviceQuery(PK, "watch")
 
 
 # --- the canonical text ----------------------------------------------------------------

@@ -46,13 +46,29 @@ class Recorded:
     body: dict[str, Any]
 
 
+@dataclass
+class Fault:
+    """The next ``count`` calls of a Web API method fail: Slack's ``error`` word, with HTTP
+    ``status`` (429 carries ``Retry-After: retry_after``)."""
+
+    error: str
+    count: int = 1
+    status: int = 200
+    retry_after: str | None = None
+
+
 class SlackRecorder:
-    """Records what the app posts to response URLs and the Web API; answers like Slack."""
+    """Records what the app posts to response URLs and the Web API; answers like Slack.
+
+    ``chat.postMessage`` gives each message a ts of its own; ``faults`` makes a method fail.
+    """
 
     def __init__(self) -> None:
         self.posts: list[Recorded] = []
         self.auth_error: str | None = None
         self.socket_url: str | None = None
+        self.faults: dict[str, Fault] = {}
+        self._messages = 0
         self._changed = threading.Condition()
         recorder = self
 
@@ -63,14 +79,27 @@ class SlackRecorder:
                     body = json.loads(raw or "{}")
                 else:
                     body = dict(parse_qsl(raw))
+                self._answer(self.path, body)
+
+            def _answer(self, path: str, body: dict[str, Any]) -> None:
                 reply: Any = "ok"
-                if self.path.startswith("/api/"):
-                    reply = recorder.web_api(self.path[len("/api/") :])
-                recorder.record(Recorded(self.path, body))
+                status, headers = 200, {}
+                if path.startswith("/api/"):
+                    method = path[len("/api/") :]
+                    fault = recorder.fault(method)
+                    if fault is not None:
+                        reply, status = {"ok": False, "error": fault.error}, fault.status
+                        if fault.retry_after is not None:
+                            headers["Retry-After"] = fault.retry_after
+                    else:
+                        reply = recorder.web_api(method)
+                recorder.record(Recorded(path, body))
                 data = (json.dumps(reply) if isinstance(reply, dict) else reply).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -112,8 +141,44 @@ class SlackRecorder:
                 return {"ok": False, "error": "invalid_auth"}
             return {"ok": True, "url": self.socket_url}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": "C0001", "ts": "1.000001"}
+            with self._changed:
+                self._messages += 1
+                ts = f"1700000000.{self._messages:06d}"
+            return {"ok": True, "channel": "C0001", "ts": ts}
+        if method == "chat.update":
+            return {"ok": True, "channel": "C0001", "ts": "1700000000.000001"}
+        if method == "chat.getPermalink":
+            return {"ok": True, "permalink": "https://test.slack.com/archives/C0001/p1700000000"}
         return {"ok": False, "error": "unknown_method"}
+
+    def fault(self, method: str) -> Fault | None:
+        """The fault this call of ``method`` meets (counted down), or None."""
+        with self._changed:
+            fault = self.faults.get(method)
+            if fault is None:
+                return None
+            fault.count -= 1
+            if fault.count <= 0:
+                del self.faults[method]
+            return fault
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        """The bodies of the Web API calls of ``method``, in order."""
+        with self._changed:
+            return [item.body for item in self.posts if item.path == f"/api/{method}"]
+
+    def wait_for_calls(
+        self, method: str, count: int, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Block until ``count`` calls of ``method`` arrived (bounded), then return them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.calls(method)) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} {method} call(s): {self.calls(method)}")
+                self._changed.wait(left)
+            return self.calls(method)
 
     def record(self, item: Recorded) -> None:
         with self._changed:
@@ -124,7 +189,8 @@ class SlackRecorder:
         return f"{self.url}/response/{name}"
 
     def responses(self) -> list[dict[str, Any]]:
-        return [item.body for item in self.posts if item.path.startswith("/response/")]
+        with self._changed:
+            return [item.body for item in self.posts if item.path.startswith("/response/")]
 
     def wait_for_responses(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Block until ``count`` response_url posts arrived (bounded), then return them."""
@@ -136,13 +202,6 @@ class SlackRecorder:
                     raise AssertionError(f"expected {count} response(s), got {self.responses()}")
                 self._changed.wait(left)
             return self.responses()
-
-
-@pytest.fixture
-def recorder() -> Iterator[SlackRecorder]:
-    server = SlackRecorder().start()
-    yield server
-    server.stop()
 
 
 def job(

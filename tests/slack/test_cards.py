@@ -22,6 +22,7 @@ from otabot.query.queries import (
     JobQuery,
     JobsQuery,
     Query,
+    WatchQuery,
     query_text,
 )
 from otabot.slack import ids
@@ -172,6 +173,18 @@ def test_the_job_card_offers_the_failed_devices_when_any_failed() -> None:
     found = {action: value for _, action, value in buttons(show(f"job {JOB}"))}
     assert query_of(found[ids.ACTION_FAILED]) == FailedQuery(JOB, PRODUCT)
     assert query_of(found[ids.ACTION_REFRESH]) == JobQuery(JOB, PRODUCT)
+
+
+def test_a_running_job_card_offers_to_watch_the_whole_job_in_the_channel() -> None:
+    found = {action: value for _, action, value in buttons(show(f"job {JOB} light1"))}
+    assert parse_value(found[ids.ACTION_WATCH], SETTINGS) == WatchQuery(JOB, PRODUCT)
+
+
+@pytest.mark.parametrize("status", [JobStatus.COMPLETED, JobStatus.CANCELED])
+def test_a_finished_job_card_has_no_watch_button(status: JobStatus) -> None:
+    source = fleet()
+    source.jobs[JOB] = dataclasses.replace(source.jobs[JOB], status=status)
+    assert ids.ACTION_WATCH not in {action for _, action, _ in buttons(show(f"job {JOB}", source))}
 
 
 def test_a_job_with_no_failed_device_has_no_failed_devices_button() -> None:

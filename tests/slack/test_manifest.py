@@ -40,7 +40,12 @@ def test_manifest_validates_against_slack_schema(manifest: dict[str, Any]) -> No
 
 
 def test_manifest_asks_for_only_commands_and_chat_write(manifest: dict[str, Any]) -> None:
-    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == ["chat:write", "commands"]
+    # chat:write.public: a watched card goes to a public channel otabot was not invited to.
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
+        "chat:write",
+        "chat:write.public",
+        "commands",
+    ]
 
 
 def test_manifest_turns_on_socket_mode_and_interactivity(manifest: dict[str, Any]) -> None:

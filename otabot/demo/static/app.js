@@ -239,8 +239,10 @@
     if (!href) return null;
     const link = el("a", "link", label ? unescapeEntities(label) : href);
     link.href = href;
-    link.target = "_blank";
-    link.rel = "noopener noreferrer";
+    if (!href.startsWith(`${location.origin}/#`)) {
+      link.target = "_blank"; // a permalink into this channel stays on the page
+      link.rel = "noopener noreferrer";
+    }
     return link;
   }
 
@@ -437,6 +439,12 @@
     node.dataset.kind = message.kind;
     node.dataset.visibility = message.ephemeral ? "ephemeral" : "channel";
     node.dataset.revision = String(message.revision);
+    node.id = `m${message.id}`; // where a permalink (#m<ts>) leads
+    if (message.thread_ts) {
+      node.classList.add("thread-reply");
+      node.dataset.thread = message.thread_ts;
+      node.appendChild(el("div", "thread-note", "↳ replied in the thread"));
+    }
 
     if (message.ephemeral && message.kind !== "command") {
       const note = el("div", "ephemeral-note");
@@ -516,7 +524,19 @@
     }
     document.getElementById("intro").hidden = messages.length > 0;
     if (stick) list.scrollTop = list.scrollHeight;
+    showLinked();
   }
+
+  // A permalink (#m<ts>) opens the page at that message, highlighted once.
+  let linkedShown = "";
+  function showLinked() {
+    const target = location.hash.startsWith("#m") ? document.getElementById(location.hash.slice(1)) : null;
+    if (!target || linkedShown === location.hash) return;
+    linkedShown = location.hash;
+    target.scrollIntoView({ block: "center" });
+    target.classList.add("just-updated");
+  }
+  window.addEventListener("hashchange", showLinked);
 
   let scrollNext = false;
 

@@ -6,30 +6,35 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt import App
 
 from otabot.clocks import Monotonic, WallClock
 from otabot.config import Settings
 from otabot.query.answers import look_up
-from otabot.query.queries import Query, query_text
+from otabot.query.queries import Query, SlashQuery, WatchQuery, query_text
 from otabot.service.fairness import CALLER, Caller
 from otabot.service.fetching import WouldCall
 from otabot.slack.access import Requester, product_refusal
 from otabot.slack.blocks import Message, notice_message
 from otabot.slack.deferred import DeferredLookups, Delivery
-from otabot.slack.replies import APOLOGY, LookupService, Reply, answer
+from otabot.slack.replies import APOLOGY, LookupService, Reply, WatchReply, answer
 from otabot.slack.responder import ResponseUrlPoster
+
+if TYPE_CHECKING:
+    from otabot.watch.watcher import Watcher
 
 logger = logging.getLogger(__name__)
 audit_logger = logging.getLogger("otabot.audit")
+
+NO_WATCHING = "Watching is not available in this otabot: /ota job JOBID shows the job as it is now."
 
 
 @dataclass(frozen=True)
 class Answering:
     """What every listener needs: settings, the lookup service, a poster, the deferred
-    lookups and clocks."""
+    lookups, clocks, the metrics' observer and the watcher."""
 
     settings: Settings
     service: LookupService
@@ -39,6 +44,7 @@ class Answering:
     monotonic: Monotonic
     # Told each answered lookup: what asked (command, a button), its outcome, seconds.
     observe: Callable[[str, str, float], None] | None = None
+    watching: Watcher | None = None
 
 
 class Placement(Enum):
@@ -75,7 +81,7 @@ def post_reply(poster: Poster, reply: Reply, placement: Placement) -> None:
 class Asked:
     """One query to answer, and everything the answer and its audit line need."""
 
-    query: Query
+    query: SlashQuery
     requester: Requester
     action: str  # "command" or the button's action_id
     response_url: str
@@ -137,7 +143,40 @@ def _answer_deferred(answering: Answering, asked: Asked, delivery: Delivery) -> 
     _audit(answering, asked, reply.outcome, reply, calls=max(caller.admitted, reply.upstream_calls))
 
 
+def respond_watch(answering: Answering, asked: Asked, query: WatchQuery, *, stop: bool) -> None:
+    """Start or stop watching a job, on a thread of its own like a lookup that needs the
+    API (starting fetches the job card, which may wait for its quota turn)."""
+
+    def work(delivery: Delivery) -> None:
+        caller = Caller(asked.requester.user_id or "-")
+        CALLER.set(caller)
+        try:
+            reply = watch_reply(answering, asked.requester, query, stop=stop)
+        except Exception:
+            logger.exception("a /ota watch failed unexpectedly")
+            delivery.post(Message(text=APOLOGY))
+            _audit(answering, asked, "crashed", calls=caller.admitted)
+            return
+        if reply.message is not None:
+            delivery.post(reply.message)
+        calls = max(caller.admitted, reply.upstream_calls)
+        _audit(answering, asked, reply.outcome, reply, calls=calls)
+
+    user = asked.requester.user_id or "-"
+    refusal_words = answering.deferred.submit(
+        work,
+        response_url=asked.response_url,
+        replace=False,
+        estimate=lambda: answering.service.estimate(["QueryOTAJob"], user),
+        name=asked.action,
+    )
+    if refusal_words is not None:
+        _ToUrl(answering.poster, asked.response_url).post(notice_message(refusal_words))
+        _audit(answering, asked, "busy")
+
+
 def _answer(answering: Answering, asked: Asked, service: LookupService) -> Reply:
+    assert not isinstance(asked.query, WatchQuery)  # watches go through respond_watch
     return answer(
         service,
         asked.query,
@@ -152,7 +191,7 @@ def _audit(
     answering: Answering,
     asked: Asked,
     outcome: str,
-    reply: Reply | None = None,
+    reply: Reply | WatchReply | None = None,
     *,
     calls: int = 0,
 ) -> None:
@@ -210,7 +249,18 @@ def usable_response_url(body: dict[str, object]) -> str | None:
     return url if isinstance(url, str) and url.strip() else None
 
 
-def query_refusal(settings: Settings, query: Query) -> str | None:
+def watch_reply(
+    answering: Answering, requester: Requester, query: WatchQuery, *, stop: bool
+) -> WatchReply:
+    """Start watching a job in the requester's channel, or stop (the card's button)."""
+    if answering.watching is None:
+        return WatchReply(notice_message(NO_WATCHING), "watch_unavailable")
+    if stop:
+        return answering.watching.end(requester, query)
+    return answering.watching.begin(requester, query)
+
+
+def query_refusal(settings: Settings, query: SlashQuery) -> str | None:
     """Why the product a query names may not be looked up (None: allowed, or not named).
 
     A query that names no product (a job typed by its JobId) is checked once its

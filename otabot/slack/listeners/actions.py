@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse
 
 from otabot.query.grammar import UsageProblem, parse_value
-from otabot.query.queries import HelpQuery, query_text
+from otabot.query.queries import HelpQuery, WatchQuery, query_text
 from otabot.slack import ids
 from otabot.slack.access import Requester, refusal
 from otabot.slack.blocks import Message, notice_message, refusal_message, usage_message
@@ -22,6 +22,7 @@ from otabot.slack.listeners import (
     audit,
     query_refusal,
     respond,
+    respond_watch,
     usable_response_url,
 )
 from otabot.slack.replies import APOLOGY
@@ -52,7 +53,11 @@ ROUTES: dict[str, tuple[Placement, bool]] = {
     ids.ACTION_FAILED: (Placement.NEW, False),
     ids.ACTION_FW_JOBS: (Placement.NEW, False),
     ids.ACTION_SHARE: (Placement.CHANNEL, False),
+    # Watching posts (or edits) the card in the channel itself; only words come back here.
+    ids.ACTION_WATCH: (Placement.NEW, False),
+    ids.ACTION_UNWATCH: (Placement.NEW, False),
 }
+WATCH_ACTIONS = frozenset({ids.ACTION_WATCH, ids.ACTION_UNWATCH})
 
 
 def register(app: App, answering: Answering) -> None:
@@ -130,7 +135,11 @@ def handle_click(
             answering.poster.post(response_url, refusal_message(reason))
             audit(requester, action=action_id, query=query, outcome="refused")
             return
-        if isinstance(parsed, UsageProblem | HelpQuery):
+        # A watch button carries a watch, any other button a lookup.
+        watching = action_id in WATCH_ACTIONS
+        if isinstance(parsed, UsageProblem | HelpQuery) or (
+            isinstance(parsed, WatchQuery) != watching
+        ):
             problem = parsed if isinstance(parsed, UsageProblem) else NOT_A_QUERY
             answering.poster.post(response_url, usage_message(problem))
             audit(requester, action=action_id, query=query, outcome="invalid_button")
@@ -140,7 +149,10 @@ def handle_click(
         asked = Asked(
             parsed, requester, action_id, response_url, placement, refresh, started, shared_by
         )
-        respond(answering, asked)
+        if isinstance(parsed, WatchQuery):
+            respond_watch(answering, asked, parsed, stop=action_id == ids.ACTION_UNWATCH)
+        else:
+            respond(answering, asked)
     except Exception:
         logger.exception("a /ota button failed unexpectedly")
         answering.poster.post(response_url, Message(text=APOLOGY))

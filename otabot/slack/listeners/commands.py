@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from otabot.query.grammar import UsageProblem, parse_text
-from otabot.query.queries import HelpQuery, Query
+from otabot.query.queries import HelpQuery, SlashQuery, WatchQuery
 from otabot.slack import ids
 from otabot.slack.access import Requester, refusal
 from otabot.slack.blocks import (
@@ -27,6 +27,7 @@ from otabot.slack.listeners import (
     first_call,
     query_refusal,
     respond,
+    respond_watch,
     usable_response_url,
 )
 from otabot.slack.replies import APOLOGY
@@ -52,7 +53,7 @@ def register(app: App, answering: Answering) -> None:
     app.command(ids.COMMAND)(ack=acknowledge_ota, lazy=[look_up_ota])
 
 
-def _gate(answering: Answering, body: dict[str, Any]) -> Query | tuple[Message, str]:
+def _gate(answering: Answering, body: dict[str, Any]) -> SlashQuery | tuple[Message, str]:
     """The query to look up, or the message that answers instead and the audit outcome."""
     reason = refusal(answering.settings, Requester.from_body(body))
     if reason is not None:
@@ -98,9 +99,11 @@ def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) ->
 
 
 def _queued_notice(
-    answering: Answering, query: Query, body: dict[str, Any], response_url: str
+    answering: Answering, query: SlashQuery, body: dict[str, Any], response_url: str
 ) -> dict[str, Any]:
     """The ack's words when the lookup will wait long for the API (else an empty ack)."""
+    if isinstance(query, WatchQuery):
+        return {}  # a watch answers with a card in the channel
     try:
         action = first_call(answering, query)
         if action is None:
@@ -131,7 +134,10 @@ def answer_command(answering: Answering, body: dict[str, Any]) -> None:
         if isinstance(gated, tuple):
             return  # answered in the ack
         asked = Asked(gated, requester, "command", response_url, Placement.NEW, False, started)
-        respond(answering, asked)
+        if isinstance(gated, WatchQuery):
+            respond_watch(answering, asked, gated, stop=False)
+        else:
+            respond(answering, asked)
     except Exception:
         logger.exception("a /ota lookup failed unexpectedly")
         answering.poster.post(response_url, Message(text=APOLOGY))
