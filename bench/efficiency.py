@@ -52,7 +52,7 @@ from otabot.service import JobsLookup, OtaService
 from otabot.service.fairness import CALLER, Caller
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quota import ACCESS_KEY, FIRMWARE, PRODUCT, fleet_document
+from quota import ACCESS_KEY, FIRMWARE, PRODUCT, fleet_document, fleet_of, job_entry
 
 DEVICES = [f"incident-{i:02d}" for i in range(10)]
 JOBS_PER_DEVICE = 12
@@ -234,31 +234,8 @@ def rollout_document() -> dict[str, Any]:
             elif index < rollout.failed + 6:
                 task["TaskStatus"] = ("QUEUED", "NOTIFIED", "IN_PROGRESS")[index % 3]
             tasks.append(task)
-        jobs.append(
-            {
-                "JobId": rollout.job_id,
-                "FirmwareId": FIRMWARE,
-                "ProductKey": PRODUCT,
-                "JobStatus": "IN_PROGRESS",
-                "JobType": "UPGRADE_FIRMWARE",
-                "SelectionType": "STATIC",
-                "TargetSelection": "SPECIFIC",
-                "UtcCreate": "2026-11-01T00:00:00.000Z",
-                "UtcModified": "2026-11-01T00:00:00.000Z",
-                "UtcStartTime": "2026-11-01T00:00:00.000Z",
-                "UtcEndTime": None,
-                "Tags": [{"Key": "incident", "Value": str(number)}],
-                "SrcVersions": ["2.0.0"],
-                "Devices": tasks,
-            }
-        )
-    return {
-        "AccessKeys": {ACCESS_KEY[0]: ACCESS_KEY[1]},
-        "IotInstanceId": None,
-        "Products": [{"ProductKey": PRODUCT, "Devices": devices}],
-        "Firmwares": [{"FirmwareId": FIRMWARE, "ProductKey": PRODUCT}],
-        "Jobs": jobs,
-    }
+        jobs.append(job_entry(rollout.job_id, tasks, "2026-11-01T00:00:00.000Z", tag=str(number)))
+    return fleet_of(devices, jobs)
 
 
 CardQuery = DeviceQuery | JobQuery | FailedQuery

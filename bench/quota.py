@@ -7,9 +7,9 @@ same moment, as people (a ``Caller`` per lookup, lookup k is person k mod 10's):
 - **jobs lists**: 200 ``/ota DEVICE FIRMWARE`` of distinct devices (``ListOTAJobByDevice``,
   10 calls/s);
 - **mixed**: 200 device cards (``QueryDeviceDetail`` at 50/s, then
-  ``ListOTAUnfinishedTaskByDevice`` at 10/s), 100 job cards (``QueryOTAJob``, then
-  ``ListOTATaskByJob``, 10/s each) and 200 jobs lists, all distinct and evenly mixed:
-  500 lookups, 800 calls over five actions.
+  ``ListOTAUnfinishedTaskByDevice`` at 10/s), 100 job cards (the first job of half the
+  devices: ``QueryOTAJob``, then ``ListOTATaskByJob``, 10/s each) and 200 jobs lists, all
+  distinct and evenly mixed: 500 lookups, 800 calls over five actions.
 
 Each load runs in one process (in-process quota), then from 4 processes sharing the quota
 through Redis (``OTABOT_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/14``, a
@@ -66,7 +66,6 @@ LIMITS = Settings().api_qps  # each action's documented quota, as otabot and the
 USERS = 10  # people: the lookups are theirs in turn
 # Seconds a lookup may wait for its slot in this bench (the busiest action takes ~20 s).
 PATIENCE = 90.0
-JOB_CARDS = 100
 
 
 def device_names(count: int) -> list[str]:
@@ -77,29 +76,29 @@ def job_id(device_index: int, job_index: int) -> str:
     return f"BenchJob{device_index:05d}x{job_index:03d}"
 
 
-def fleet_document(devices: list[str], jobs_per_device: int = 2) -> dict[str, Any]:
-    """A fleet in the emulator's file format: one product, one firmware, a few jobs per device."""
-    jobs = []
-    for d, device in enumerate(devices):
-        for j in range(jobs_per_device):
-            stamp = f"2026-{1 + (d + j) % 12:02d}-{1 + j:02d}T{d % 24:02d}:00:00.000Z"
-            jobs.append(
-                {
-                    "JobId": job_id(d, j),
-                    "FirmwareId": FIRMWARE,
-                    "ProductKey": PRODUCT,
-                    "JobStatus": ("IN_PROGRESS", "COMPLETED", "CANCELED")[j % 3],
-                    "JobType": "UPGRADE_FIRMWARE",
-                    "SelectionType": "STATIC",
-                    "TargetSelection": "SPECIFIC",
-                    "UtcCreate": stamp,
-                    "UtcModified": stamp,
-                    "UtcStartTime": stamp,
-                    "UtcEndTime": None,
-                    "Tags": [{"Key": "bench", "Value": str(j)}],
-                    "Devices": [device],
-                }
-            )
+def job_entry(
+    job: str, devices: list[Any], stamp: str, status: str = "IN_PROGRESS", tag: str = "0"
+) -> dict[str, Any]:
+    """One job of the bench's product and firmware, in the emulator's fleet format."""
+    return {
+        "JobId": job,
+        "FirmwareId": FIRMWARE,
+        "ProductKey": PRODUCT,
+        "JobStatus": status,
+        "JobType": "UPGRADE_FIRMWARE",
+        "SelectionType": "STATIC",
+        "TargetSelection": "SPECIFIC",
+        "UtcCreate": stamp,
+        "UtcModified": stamp,
+        "UtcStartTime": stamp,
+        "UtcEndTime": None,
+        "Tags": [{"Key": "bench", "Value": tag}],
+        "Devices": devices,
+    }
+
+
+def fleet_of(devices: list[str], jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A fleet in the emulator's file format: one product with these devices, one firmware."""
     return {
         "AccessKeys": {ACCESS_KEY[0]: ACCESS_KEY[1]},
         "IotInstanceId": None,
@@ -109,6 +108,23 @@ def fleet_document(devices: list[str], jobs_per_device: int = 2) -> dict[str, An
     }
 
 
+def fleet_document(devices: list[str], jobs_per_device: int = 2) -> dict[str, Any]:
+    """The product's devices, each in a few jobs of its own."""
+    statuses = ("IN_PROGRESS", "COMPLETED", "CANCELED")
+    jobs = [
+        job_entry(
+            job_id(d, j),
+            [device],
+            f"2026-{1 + (d + j) % 12:02d}-{1 + j:02d}T{d % 24:02d}:00:00.000Z",
+            statuses[j % 3],
+            str(j),
+        )
+        for d, device in enumerate(devices)
+        for j in range(jobs_per_device)
+    ]
+    return fleet_of(devices, jobs)
+
+
 def lookups(load: str, devices: list[str]) -> list[Query]:
     """The load's lookups, each distinct, in the order people made them: the kinds mixed
     evenly, so every action is asked for from the first moment to the last."""
@@ -116,7 +132,7 @@ def lookups(load: str, devices: list[str]) -> list[Query]:
     if load == "jobs":
         return lists
     cards: list[Query] = [DeviceQuery(PRODUCT, device) for device in devices]
-    jobs: list[Query] = [JobQuery(job_id(d, 0), PRODUCT) for d in range(JOB_CARDS)]
+    jobs: list[Query] = [JobQuery(job_id(d, 0), PRODUCT) for d in range(len(devices) // 2)]
     kinds = (cards, jobs, lists)
     placed = [
         (i / len(kind), k, query) for k, kind in enumerate(kinds) for i, query in enumerate(kind)

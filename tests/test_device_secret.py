@@ -29,6 +29,7 @@ from otabot.service import OtaService
 from otabot.slack import ids
 from tests.emulator.signed import call_action
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackRecorder, harness_for
+from tests.slack.test_with_emulator import buttons
 
 DEVICE = "light1"
 SECRET = "dEvIcE-sEcReT-0f4b7c2e9a1d6e3b8c5f"
@@ -62,15 +63,6 @@ def environment(emulator: EmulatorServer, redis_url: str) -> dict[str, str]:
         "OTABOT_PRODUCT_ALIASES": f"light={LIGHT_PRODUCT_KEY}",
         "OTABOT_REDIS_URL": redis_url,
         "OTABOT_LOG_LEVEL": "DEBUG",
-    }
-
-
-def buttons(message: dict[str, Any]) -> dict[str, str]:
-    return {
-        element["action_id"]: element["value"]
-        for block in message.get("blocks", [])
-        if block["type"] == "actions"
-        for element in block["elements"]
     }
 
 

@@ -151,6 +151,14 @@ def reader_time(moment: datetime) -> str:
     return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
 
 
+def page_errors(page: Any) -> list[str]:
+    """The page's uncaught errors and console errors, as they come."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    return errors
+
+
 def type_command(page: Any, text: str) -> None:
     page.fill("#composer", text)
     page.press("#composer", "Enter")
@@ -167,9 +175,7 @@ def test_a_lookup_pages_shares_and_reports_usage_in_a_real_browser(
     demo: DemoProcess, browser_page: Any
 ) -> None:
     page = browser_page
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = page_errors(page)
     url = demo.wait_ready()
     page.goto(url)
     jobs = expected_job_ids()
@@ -243,9 +249,7 @@ def test_the_on_call_path_from_device_card_to_job_to_failed_devices_in_a_real_br
     demo: DemoProcess, browser_page: Any
 ) -> None:
     page = browser_page
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = page_errors(page)
     page.goto(demo.wait_ready())
     counts = Counter(task.task_status for task in rollout_tasks())
 
