@@ -25,6 +25,14 @@ from otabot.config import Settings
 from otabot.demo.rollout import WATCH_INTERVAL, RolloutMover
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
+from otabot.emulator.fleet import (
+    LIGHT_PRODUCT_KEY,
+    METER_PRODUCT_KEY,
+    ROLLOUT_JOB_ID,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    sample_fleet,
+)
 from otabot.wsgi import BackgroundWsgiServer
 
 if TYPE_CHECKING:
@@ -34,17 +42,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The sample fleet's products under the aliases the examples use.
-SAMPLE_ALIASES = {"light": "a19mzPZabcd", "meter": "a1B2c3D4e5F"}
-SAMPLE_FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
+SAMPLE_ALIASES = {"light": LIGHT_PRODUCT_KEY, "meter": METER_PRODUCT_KEY}
+# The on-call story of the sample fleet (otabot.emulator.fleet), in the order an engineer
+# meets it: the alert's device, the rollout job it is stuck in, the devices that failed
+# and why; then an offline device with a 2.1.0 job planned, the version that names two
+# packages, the jobs a device has been in for a version, the packages; the rollout
+# watched in the channel (the demo moves it along while it is), the help.
 EMULATOR_EXAMPLES = (
-    f"/ota light/light1 {SAMPLE_FIRMWARE}",
-    f"/ota light/light1 {SAMPLE_FIRMWARE} status=in_progress",
-    "/ota meter/meter-01 FWmeter0000000000000000001",
-    f"/ota light/light3 {SAMPLE_FIRMWARE}",
-    "/ota help",
     "/ota light/light1",
+    f"/ota job {ROLLOUT_JOB_ID} light1",
+    f"/ota job {ROLLOUT_JOB_ID} status=failed",
+    "/ota light/light2",
+    "/ota light/light2 2.1.0",
+    "/ota light/light1 1.3.0",
+    "/ota firmware light",
+    f"/ota watch {ROLLOUT_JOB_ID}",
+    "/ota help",
 )
-REAL_EXAMPLES = ("/ota help", "/ota PRODUCTKEY/DEVICE FIRMWAREID")
+REAL_EXAMPLES = ("/ota help", "/ota PRODUCTKEY/DEVICE", "/ota firmware PRODUCTKEY")
 APP_THREADS = 8
 PAGE_THREADS = 8
 LOOKUP_THREADS = 16
@@ -199,11 +214,6 @@ class Demo:
             settings = dataclasses.replace(env, iot_endpoint=endpoint)
             settings.credentials()  # the chain's: CredentialsNotFoundError says where it looked
             return settings
-        from otabot.emulator.fleet import (
-            SAMPLE_ACCESS_KEY_ID,
-            SAMPLE_ACCESS_KEY_SECRET,
-            sample_fleet,
-        )
         from otabot.emulator.server import EmulatorServer
 
         self._emulator = EmulatorServer(sample_fleet(), host="127.0.0.1", port=0).start()

@@ -224,8 +224,8 @@ def look_up(service: OtaLookups, query: Query, *, refresh: bool = False) -> Answ
     if isinstance(query, JobQuery):
         return JobAnswer(query, service.job(query.lookup(), refresh=refresh))
     if isinstance(query, FailedQuery):
-        # The job card first: it is usually cached (the list is opened from it), and for
-        # a job of up to 100 devices it brings the failed list along for free.
+        # The job card first: it is usually cached (the list is opened from it), and it
+        # brings the failed list along for free (a job of up to 700 devices, or 100 failed).
         job = service.job(query.job().lookup(), refresh=refresh)
         return FailedAnswer(query, job, service.failed(query.lookup(), refresh=refresh))
     if isinstance(query, FirmwareQuery):

@@ -7,11 +7,13 @@ Every kind fetches with as few calls as give a correct answer:
 - ``device``: ``QueryDeviceDetail``; ``unfinished``: ``ListOTAUnfinishedTaskByDevice``
   (one call: it does not page).
 - ``job``: ``QueryOTAJob``.
-- ``job_tasks``: the task counts of a job. One unfiltered ``ListOTATaskByJob`` page of
-  100 answers it outright when the job has at most 100 devices (and holds every task,
-  failed ones and any device's included). A larger job takes one page of its FAILED
-  tasks (their count, and the first 100 with reasons), one call per other status with
-  ``PageSize=1`` for its ``Total``, and the last status by subtraction: 7 calls.
+- ``job_tasks``: the task counts of a job. Its unfiltered ``ListOTATaskByJob`` pages of
+  100 answer it outright and hold every task, failed ones and any device's included: one
+  call for a job of up to 100 devices, and every page while that takes no more calls
+  than counting does (up to 700 devices, within the cap). A larger job is counted: one
+  page of its FAILED tasks (their count, and the first 100 with reasons), one call per
+  other status with ``PageSize=1`` for its ``Total``, and the last status by
+  subtraction: 7 calls with the first page.
 - ``device_task``: one device's task in a job (``DeviceNames.1``), when the job's tasks
   are not all at hand.
 - ``failed``: every FAILED task of a job, 100 a page, up to the cap.
@@ -61,6 +63,9 @@ T = TypeVar("T")
 TASK_PAGE = actions.LIST_OTA_TASK_BY_JOB.max_page_size or 100
 # The task count found by subtraction in a large job (every other status is asked for).
 DERIVED_STATUS = TaskStatus.SUCCEEDED
+# What counting a large job costs: the first page, the FAILED page, and a call for each
+# other status but the derived one. A job of at most this many pages is paged through.
+COUNTING_CALLS = len(TaskStatus)
 
 
 class IotSource(Protocol):
@@ -184,6 +189,14 @@ def _unique_jobs(jobs: list[OtaJob]) -> list[OtaJob]:
     for job in jobs:
         seen.setdefault(job.job_id, job)
     return list(seen.values())
+
+
+def _unique_tasks(tasks: list[OtaTask]) -> tuple[OtaTask, ...]:
+    """Each device's task once (a task that moves between pages while paging shows up twice)."""
+    seen: dict[str, OtaTask] = {}
+    for task in tasks:
+        seen.setdefault(task.device_name, task)
+    return tuple(seen.values())
 
 
 def _recent_first(tasks: list[OtaTask] | tuple[OtaTask, ...]) -> tuple[OtaTask, ...]:
@@ -339,10 +352,25 @@ class Kinds:
                 **{"page_size": TASK_PAGE, **options},
             )
 
+        def remaining_pages(
+            calls: Calls, lookup: JobLookup, first: Page[OtaTask], pages: int
+        ) -> list[OtaTask]:
+            """Pages 2… of the job's tasks, until ``pages`` or one comes back empty."""
+            found: list[OtaTask] = []
+            for number in range(2, pages + 1) if first.items else ():
+                answer = tasks_page(calls, lookup, current_page=number)
+                if not answer.items:
+                    break
+                found.extend(answer.items)
+            return found
+
         def job_tasks(lookup: JobLookup, calls: Calls) -> JobTasks:
             first = tasks_page(calls, lookup)
-            if first.total <= len(first.items):
-                everything = first.items
+            pages = -(-first.total // TASK_PAGE)
+            if first.total <= len(first.items) or (pages <= COUNTING_CALLS and first.total <= cap):
+                everything = _unique_tasks(
+                    [*first.items, *remaining_pages(calls, lookup, first, pages)]
+                )
                 failed = tuple(task for task in everything if task.status == TaskStatus.FAILED)
                 return JobTasks(
                     total=len(everything),

@@ -1,7 +1,8 @@
 """``otabot demo`` as a user meets it: a subprocess, its page in headless Chromium.
 
 Needs Debian's ``chromium`` at /usr/bin/chromium (skips without it, unless
-``OTABOT_REQUIRE_BROWSER=1``). ``OTABOT_UPDATE_SCREENSHOT=1`` rewrites docs/demo.png.
+``OTABOT_REQUIRE_BROWSER=1``). ``OTABOT_UPDATE_SCREENSHOT=1`` rewrites docs/demo.png: the
+on-call path, device card to failed devices.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ import pytest
 import requests
 
 from otabot.cli.demo import READY_PREFIX
-from otabot.emulator.fleet import sample_fleet
+from otabot.emulator.fleet import ROLLOUT_JOB_ID, FleetTask, sample_fleet
 from otabot.emulator.responses import job_info
 from otabot.iot.models import OtaJob
 from otabot.service.results import newest_first
@@ -35,6 +37,7 @@ PRODUCT, DEVICE, FIRMWARE = "a19mzPZabcd", "light1", "FJFx8JzpnhpIsKftRjjm030100
 LOOKUP = f"/ota light/{DEVICE} {FIRMWARE}"
 PAGE_SIZE = 5
 READER_ZONE = "Asia/Shanghai"
+SCREENSHOT_VIEWPORT = {"width": 1280, "height": 1420}
 REPO = Path(__file__).resolve().parents[2]
 # What the demo must not pick up from the developer's shell: it would leave the emulator.
 _FOREIGN_ENV = ("ALIBABA_CLOUD_", "OTABOT_", "SLACK_")
@@ -148,6 +151,14 @@ def reader_time(moment: datetime) -> str:
     return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
 
 
+def page_errors(page: Any) -> list[str]:
+    """The page's uncaught errors and console errors, as they come."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    return errors
+
+
 def type_command(page: Any, text: str) -> None:
     page.fill("#composer", text)
     page.press("#composer", "Enter")
@@ -164,9 +175,7 @@ def test_a_lookup_pages_shares_and_reports_usage_in_a_real_browser(
     demo: DemoProcess, browser_page: Any
 ) -> None:
     page = browser_page
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = page_errors(page)
     url = demo.wait_ready()
     page.goto(url)
     jobs = expected_job_ids()
@@ -181,8 +190,6 @@ def test_a_lookup_pages_shares_and_reports_usage_in_a_real_browser(
     assert shown_job_ids(answer) == jobs[:PAGE_SIZE]
     created = answer.locator(".bk-section", has_text=jobs[0]).locator("time.slack-date").first
     assert created.inner_text().endswith(reader_time(newest_job().utc_create))
-    if os.environ.get("OTABOT_UPDATE_SCREENSHOT") == "1":
-        page.screenshot(path=str(REPO / "docs" / "demo.png"))
 
     # Next: the same message, replaced by page 2.
     message_id = answer.get_attribute("data-message-id")
@@ -211,8 +218,72 @@ def test_a_lookup_pages_shares_and_reports_usage_in_a_real_browser(
     assert usage.locator("svg.emoji[aria-label=':warning:']").count() == 1
     assert "/ota [jobs] DEVICE FIRMWARE" in usage.locator("pre").inner_text()
 
+    page.screenshot(path=str(demo.stderr_path.parent / "jobs.png"))
+    assert errors == []
+
+
+def rollout_tasks() -> tuple[FleetTask, ...]:
+    """The tasks of the sample fleet's rollout job, light1's among them."""
+    rollout = sample_fleet().job(ROLLOUT_JOB_ID)
+    assert rollout is not None
+    return rollout.tasks
+
+
+def failed_tasks() -> list[FleetTask]:
+    """The rollout's failed tasks as the failed list shows them: most recently failed first."""
+    failed = [task for task in rollout_tasks() if task.task_status == "FAILED"]
+    return sorted(failed, key=lambda task: (task.utc_modified, task.device_name), reverse=True)
+
+
+def app_message(page: Any, header: str) -> Any:
+    """The newest app message whose header is ``header``, once it is shown."""
+    message = page.locator(
+        "article.message.kind-app", has=page.locator(".bk-header", has_text=header)
+    )
+    message.last.wait_for()
+    return message.last
+
+
+@pytest.mark.browser
+def test_the_on_call_path_from_device_card_to_job_to_failed_devices_in_a_real_browser(
+    demo: DemoProcess, browser_page: Any
+) -> None:
+    page = browser_page
+    errors = page_errors(page)
+    page.goto(demo.wait_ready())
+    counts = Counter(task.task_status for task in rollout_tasks())
+
+    # The alert names light1: its card shows the rollout it is in the middle of.
+    type_command(page, f"/ota light/{DEVICE}")
+    card = app_message(page, f"OTA · {DEVICE}")
+    task = card.locator(".bk-section", has_text="in progress")
+    assert ROLLOUT_JOB_ID in task.inner_text() and "2.0.0 → 2.1.0" in task.inner_text()
+
+    # Job: a new message, the job card with its task counts and light1's task at 40 %.
+    card.locator("button[data-action-id=ota_job]").click()
+    job = app_message(page, f"OTA job · {ROLLOUT_JOB_ID}")
+    text = job.inner_text()
+    assert f"{counts['SUCCEEDED']} succeeded" in text and f"{counts['FAILED']} failed" in text
+    assert f"… of {counts.total()}" in text
+    assert f"Device {DEVICE}:" in text and "IN_PROGRESS · 40 %" in text
+    assert page.locator("article.message.kind-app").count() == 2  # the device card stays
+
+    # Failed devices: the most recent failures first, each with its reason quoted.
+    job.locator("button[data-action-id=ota_failed]").click()
+    failed = app_message(page, f"Failed devices · {ROLLOUT_JOB_ID}")
+    rows = failed.locator(".bk-section", has=page.locator("blockquote.quote"))
+    shown = failed_tasks()[:PAGE_SIZE]
+    assert rows.count() == len(shown)
+    for row, expected in zip(rows.all(), shown, strict=True):
+        assert row.locator("code.inline-code").first.inner_text() == expected.device_name
+        assert row.locator("blockquote.quote").inner_text() == expected.task_desc
+    assert f"{counts['FAILED']} failed devices of {counts.total()} devices" in failed.inner_text()
+
+    screenshot = REPO / "docs" / "demo.png"
     if os.environ.get("OTABOT_UPDATE_SCREENSHOT") != "1":
-        page.screenshot(path=str(demo.stderr_path.parent / "demo.png"))
+        screenshot = demo.stderr_path.parent / "demo.png"
+    page.set_viewport_size(SCREENSHOT_VIEWPORT)  # the whole path, device card to reasons
+    page.screenshot(path=str(screenshot))
     assert errors == []
 
 

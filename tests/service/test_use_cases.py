@@ -140,16 +140,32 @@ def test_a_small_job_is_counted_from_one_page_and_its_failed_list_comes_free() -
     assert failed.provenance.upstream_calls == 0 and sum(source.calls.values()) == 2
 
 
-def test_a_large_job_is_counted_with_one_call_per_status_but_one() -> None:
+def test_a_job_of_up_to_seven_pages_is_paged_through_and_holds_every_task() -> None:
     source = FleetSource()
     rollout(source, "JOB2", devices=250, failed=120)
+    service, _ = service_over(source)
+    card = service.job(JobLookup("JOB2", device_name="light0200"))
+    assert card.counts.value is not None
+    counts = card.counts.value.by_status
+    assert (counts["FAILED"], counts["IN_PROGRESS"], counts["QUEUED"]) == (120, 3, 2)
+    assert counts["SUCCEEDED"] == 125 and card.counts.value.total == 250
+    assert card.device_task.value is not None and card.device_task.value.status == "SUCCEEDED"
+    assert source.calls["ListOTATaskByJob"] == 3  # fewer than counting's 7
+    failed = service.failed(FailedLookup("JOB2"))  # all 120 came with the pages
+    assert failed.total == len(failed.tasks) == 120
+    assert source.calls["ListOTATaskByJob"] == 3
+
+
+def test_a_large_job_is_counted_with_one_call_per_status_but_one() -> None:
+    source = FleetSource()
+    rollout(source, "JOB2", devices=750, failed=120)
     service, _ = service_over(source)
     card = service.job(JobLookup("JOB2"))
     assert card.counts.value is not None
     counts = card.counts.value.by_status
     assert (counts["FAILED"], counts["IN_PROGRESS"], counts["QUEUED"]) == (120, 3, 2)
-    assert counts["SUCCEEDED"] == 125  # by subtraction
-    assert sum(counts.values()) == card.counts.value.total == 250
+    assert counts["SUCCEEDED"] == 625  # by subtraction
+    assert sum(counts.values()) == card.counts.value.total == 750
     # unfiltered page, FAILED page, and CONFIRM, QUEUED, NOTIFIED, IN_PROGRESS, CANCELED
     assert source.calls["ListOTATaskByJob"] == 7
     failed = service.failed(FailedLookup("JOB2"))  # 120 failed: more than the one page held
@@ -157,9 +173,18 @@ def test_a_large_job_is_counted_with_one_call_per_status_but_one() -> None:
     assert source.calls["ListOTATaskByJob"] == 9
 
 
-def test_a_devices_task_in_a_large_job_costs_one_call() -> None:
+def test_a_job_whose_tasks_would_pass_the_cap_is_counted_not_paged() -> None:
     source = FleetSource()
     rollout(source, "JOB2", devices=250, failed=10)
+    service, _ = service_over(source, max_items=200)
+    card = service.job(JobLookup("JOB2"))
+    assert card.counts.value is not None and card.counts.value.total == 250
+    assert source.calls["ListOTATaskByJob"] == 7  # counted: 250 tasks would pass the cap
+
+
+def test_a_devices_task_in_a_large_job_costs_one_call() -> None:
+    source = FleetSource()
+    rollout(source, "JOB2", devices=750, failed=10)
     service, _ = service_over(source)
     card = service.job(JobLookup("JOB2", device_name="light0200"))
     assert card.device_task.value is not None and card.device_task.value.status == "SUCCEEDED"

@@ -280,11 +280,14 @@
     parent.appendChild(document.createTextNode(unescapeEntities(text.slice(last))));
   }
 
+  // Slack quotes a line that starts with ">", as apps write it, or "&gt;", as Slack stores it.
+  const QUOTE_MARK = /^(?:>|&gt;)\s?/;
+
   function renderLines(text, parent) {
     const lines = text.split("\n");
     let quote = null;
     lines.forEach((line, i) => {
-      const quoted = /^&gt;\s?/.test(line);
+      const quoted = QUOTE_MARK.test(line);
       if (quoted) {
         if (!quote) {
           quote = el("blockquote", "quote");
@@ -292,7 +295,7 @@
         } else {
           quote.appendChild(el("br"));
         }
-        renderInline(line.replace(/^&gt;\s?/, ""), quote);
+        renderInline(line.replace(QUOTE_MARK, ""), quote);
         return;
       }
       if (quote) quote = null;
