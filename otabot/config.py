@@ -1,8 +1,8 @@
 """Settings read from the environment: the only place otabot looks at ``os.environ``.
 
-Every variable of SPEC.md is read and checked here, so a typo in a deployment stops
-the program at start with a message that names the variable, instead of surfacing
-as a strange answer to the first user at 3 a.m.
+Every setting otabot takes from the environment is checked here, so a typo in a
+deployment stops the program at start with a message that names the variable, instead
+of surfacing as a strange answer to the first user at 3 a.m.
 """
 
 from __future__ import annotations

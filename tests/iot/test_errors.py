@@ -1,4 +1,4 @@
-"""error_for: every code of REFERENCE.md lands on its branch of the tree, retryable or not."""
+"""error_for: every code docs/iot-api.md lists lands on its branch of the tree, retryable or not."""
 
 from __future__ import annotations
 

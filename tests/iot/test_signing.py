@@ -1,4 +1,5 @@
-"""Signing against every published vector of REFERENCE.md, and the auth objects around it."""
+"""Signing against the vectors computed with the official SDKs' signers (docs/iot-api.md), and
+the auth objects around it."""
 
 from __future__ import annotations
 
