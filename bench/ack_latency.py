@@ -11,13 +11,12 @@ to without; exits 1 if p99
     python bench/ack_latency.py [--requests 100] [--latency-ms 1000] [--threads 16] [--rounds 3]
 
 Everything runs on 127.0.0.1: the emulator as a subprocess (``otabot emulator``), the
-two apps and a recorder standing in for ``response_url`` and the Web API in this process.
+two apps and the demo's Slack side (``response_url`` and the Web API) in this process.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -26,7 +25,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -36,13 +34,14 @@ import waitress.server
 from slack_bolt import Ack, App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
-from slack_sdk.signature import SignatureVerifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processes import otabot_emulator
 
 from otabot.config import Settings
+from otabot.demo.slack_side import SlackSide
+from otabot.demo.web import SlackServer
 from otabot.operations import DaemonPool, Metrics, Readiness, operations_app
 from otabot.service import OtaService
 from otabot.slack.app import LISTENER_THREADS, build_app
@@ -58,58 +57,6 @@ PLAIN_ROW = "otabot /ota (real app)"
 METRICS_ROW = "otabot with /metrics scraped"
 # Prometheus scrapes every 15-60 s; once a second puts several scrapes into each burst.
 SCRAPE_EVERY = 1.0
-
-
-class _BackloggedServer(ThreadingHTTPServer):
-    """100 answers arrive at once: the default listen backlog of 5 would reset some."""
-
-    request_queue_size = 128
-    daemon_threads = True
-
-
-class Recorder:
-    """Stands in for response_url and the Web API; counts the answers posted."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Condition()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                reply = b"ok"
-                if self.path.startswith("/api/"):
-                    reply = json.dumps({"ok": True, "team": "bench", "user_id": "UBOT"}).encode()
-                else:
-                    with recorder.lock:
-                        recorder.count += 1
-                        recorder.lock.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = _BackloggedServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            while self.count < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.lock.wait(left)
-        return True
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @contextmanager
@@ -154,36 +101,16 @@ def minimal_app(api_url: str) -> App:
     return app
 
 
-def signed(text: str, response_url: str, index: int) -> tuple[str, dict[str, str]]:
-    body = urlencode(
-        {
-            "team_id": "T0001",
-            "channel_id": "C0001",
-            "user_id": f"U{index:04d}",
-            "command": "/ota",
-            "text": text,
-            "response_url": response_url,
-            "trigger_id": f"t{index}",
-            "api_app_id": "A0001",
-        }
-    )
-    timestamp = str(int(time.time()))
-    return body, {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
-            timestamp=timestamp, body=body
-        ),
-    }
-
-
-def fire(url: str, response_base: str, count: int) -> list[float]:
-    """``count`` signed /ota requests at once; each one's ack time in ms."""
+def fire(url: str, slack: SlackSide, count: int) -> list[float]:
+    """``count`` signed /ota requests at once, each from its own user with a response_url
+    of its own; each one's ack time in ms."""
     start = threading.Barrier(count)
 
     def one(index: int) -> float:
         text = f"{DEVICES[index % len(DEVICES)]} {FIRMWARE}"
-        body, headers = signed(text, f"{response_base}/response/{index}", index)
+        form = slack.command_form(text, slack.open_response_url(), user_id=f"U{index:04d}")
+        body = urlencode(form)
+        headers = slack.sign(body)
         start.wait(30)
         began = time.perf_counter()
         response = requests.post(url, data=body, headers=headers, timeout=30)
@@ -194,6 +121,15 @@ def fire(url: str, response_base: str, count: int) -> list[float]:
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return sorted(pool.map(one, range(count)))
+
+
+def wait_answered(slack: SlackSide, count: int, timeout: float) -> bool:
+    """Whether ``count`` answers in all have reached their response_urls within ``timeout`` s."""
+    try:
+        slack.wait_for_responses(count, timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def percentile(sorted_ms: list[float], fraction: float) -> float:
@@ -214,19 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # 100 requests on 16 threads queue by design; waitress would warn about each one.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    recorder = Recorder()
+    slack_server = SlackServer(SlackSide(SECRET, TOKEN), threads=16, name="bench-slack").start()
+    slack = slack_server.side
     rows: dict[str, list[float]] = {}
     answers: dict[str, tuple[bool, float, int]] = {}
     try:
         with emulator(args.latency_ms) as iot_url:
-            with served(create_wsgi_app(minimal_app(recorder.url + "/api/")), args.threads) as url:
-                fire(url, recorder.url, 5)  # warm-up
-                rows["minimal Bolt app (ack only)"] = fire(url, recorder.url, args.requests)
+            with served(create_wsgi_app(minimal_app(slack.api_url)), args.threads) as url:
+                fire(url, slack, 5)  # warm-up
+                rows["minimal Bolt app (ack only)"] = fire(url, slack, args.requests)
             settings = Settings.from_env(
                 {
                     "SLACK_BOT_TOKEN": TOKEN,
                     "SLACK_SIGNING_SECRET": SECRET,
-                    "SLACK_API_URL": recorder.url + "/api/",
+                    "SLACK_API_URL": slack.api_url,
                     "OTABOT_IOT_ENDPOINT": iot_url,
                     "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
                     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
@@ -237,20 +174,20 @@ def main(argv: list[str] | None = None) -> int:
             # Alternating rounds, so neither variant gets the quieter moments of the run.
             for _ in range(args.rounds):
                 for name, with_metrics in ((PLAIN_ROW, False), (METRICS_ROW, True)):
-                    times, answered, answer_s, scrapes = run_otabot(
-                        settings, recorder, args, with_metrics=with_metrics
+                    times, all_answered, answer_s, scrapes = run_otabot(
+                        settings, slack, args, with_metrics=with_metrics
                     )
                     rows.setdefault(name, []).extend(times)
                     was = answers.get(name, (True, 0.0, 0))
                     answers[name] = (
-                        was[0] and answered,
+                        was[0] and all_answered,
                         max(was[1], answer_s),
                         was[2] + scrapes,
                     )
             rows = {name: sorted(times) for name, times in rows.items()}
             stats = requests.get(iot_url + "/__emulator/stats", timeout=5).json()
     finally:
-        recorder.stop()
+        slack_server.stop()
     print(
         f"ack latency: {args.requests} concurrent signed /ota over HTTP "
         f"(waitress, {args.threads} threads); emulator latency {args.latency_ms} ms"
@@ -288,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_otabot(
-    settings: Settings, recorder: Recorder, args: argparse.Namespace, *, with_metrics: bool
+    settings: Settings, slack: SlackSide, args: argparse.Namespace, *, with_metrics: bool
 ) -> tuple[list[float], bool, float, int]:
     """The real app as ``otabot serve`` builds it; with metrics, /metrics scraped every
     ``SCRAPE_EVERY`` s while the requests arrive. Ack times, whether all were answered,
@@ -303,7 +240,7 @@ def run_otabot(
     app = build_app(
         settings,
         service,
-        client=WebClient(base_url=recorder.url + "/api/", token=TOKEN),
+        client=WebClient(base_url=slack.api_url, token=TOKEN),
         listener_executor=pool,
         poster=poster,
         deferred=deferred,
@@ -316,8 +253,8 @@ def run_otabot(
     scrapes = 0
     stop_scraping = threading.Event()
     with served(create_wsgi_app(app, operations=operations), args.threads) as url:
-        fire(url, recorder.url, 5)  # warm-up; with no cache every lookup goes upstream
-        recorder.wait_for(recorder.count + 5, 30)
+        fire(url, slack, 5)  # warm-up; with no cache every lookup goes upstream
+        wait_answered(slack, len(slack.responses()) + 5, 30)
 
         def scrape() -> None:
             nonlocal scrapes
@@ -329,10 +266,10 @@ def run_otabot(
         scraper = threading.Thread(target=scrape, daemon=True)
         if metrics is not None:
             scraper.start()
-        posted_before = recorder.count
+        posted_before = len(slack.responses())
         began = time.monotonic()
-        times = fire(url, recorder.url, args.requests)
-        answered = recorder.wait_for(posted_before + args.requests, 120)
+        times = fire(url, slack, args.requests)
+        all_answered = wait_answered(slack, posted_before + args.requests, 120)
         answer_s = time.monotonic() - began
         stop_scraping.set()
         if metrics is not None:
@@ -340,7 +277,7 @@ def run_otabot(
         pool.drain(30)
         deferred.stop(time.monotonic() + 30)
     service.close()
-    return times, answered, answer_s, scrapes
+    return times, all_answered, answer_s, scrapes
 
 
 if __name__ == "__main__":

@@ -31,9 +31,8 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,9 +45,8 @@ from quota import FIRMWARE, PRODUCT, control, device_names, fleet_document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from otabot.demo.slack_side import Posted, SlackSide
-from otabot.demo.web import DemoWebApp
-from otabot.wsgi import BackgroundWsgiServer
+from otabot.demo.slack_side import Recorded, SlackSide
+from otabot.demo.web import SlackServer
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
@@ -69,16 +67,16 @@ class Lookup:
     sent: float = 0.0
     acked: float | None = None
     told_in_ack: bool = False
-    posts: list[Posted] = field(default_factory=list)
+    posts: list[Recorded] = field(default_factory=list)
 
     @property
     def response_id(self) -> str:
         return self.response_url.rsplit("/", 1)[1]
 
-    def notice(self) -> Posted | None:
+    def notice(self) -> Recorded | None:
         return next((p for p in self.posts if QUEUED in json.dumps(p.body)), None)
 
-    def final(self) -> Posted | None:
+    def final(self) -> Recorded | None:
         return next((p for p in reversed(self.posts) if QUEUED not in json.dumps(p.body)), None)
 
     def answered_with_jobs(self) -> bool:
@@ -124,11 +122,15 @@ class Bench:
 
     def answered_since(self, since: float) -> list[str]:
         """Devices whose jobs were posted after ``since`` (monotonic): cached now."""
-        posts = self.side.posts()
+        posts = self.side.posts
         with self._lock:
             for posted in posts[self._scanned :]:
                 device = self._devices.get(posted.response_id)
-                if device is not None and "BenchJob" in json.dumps(posted.body):
+                if (
+                    device is not None
+                    and posted.status == 200
+                    and "BenchJob" in json.dumps(posted.body)
+                ):
                     self._answered_at[device] = posted.at
             self._scanned = len(posts)
             return sorted(device for device, at in self._answered_at.items() if at >= since)
@@ -154,9 +156,9 @@ class Bench:
         deadline = time.monotonic() + timeout
         wanted = {lookup.response_id: lookup for lookup in lookups}
         while True:
-            by_id: dict[str, list[Posted]] = defaultdict(list)
-            for posted in self.side.posts():
-                if posted.response_id in wanted:
+            by_id: dict[str, list[Recorded]] = defaultdict(list)
+            for posted in self.side.posts:
+                if posted.response_id in wanted and posted.status == 200:
                     by_id[posted.response_id].append(posted)
             for response_id, lookup in wanted.items():
                 lookup.posts = by_id.get(response_id, [])
@@ -167,16 +169,8 @@ class Bench:
             time.sleep(0.1)
 
 
-@contextmanager
-def slack_side() -> Iterator[SlackSide]:
-    side = SlackSide(SECRET, TOKEN)
-    server = BackgroundWsgiServer(DemoWebApp(side), threads=16, name="bench-slack").start()
-    side.base_url = server.url
-    try:
-        yield side
-    finally:
-        server.stop()
-        side.close()
+def slack_side() -> SlackServer:
+    return SlackServer(SlackSide(SECRET, TOKEN), threads=16, name="bench-slack")
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -16,9 +16,9 @@ import redis
 from otabot.config import Settings
 
 if TYPE_CHECKING:
+    from otabot.demo.slack_side import SlackSide
     from otabot.emulator.server import EmulatorServer
     from tests.iot.canned import CannedApi
-    from tests.slack.conftest import SlackRecorder
 
 
 def skip_or_fail(requirement_env: str, reason: str) -> None:
@@ -109,10 +109,11 @@ def emulator_settings(emulator: EmulatorServer) -> Settings:
 
 
 @pytest.fixture
-def recorder() -> Iterator[SlackRecorder]:
-    """Slack's side on 127.0.0.1: records response_url posts and Web API calls."""
-    from tests.slack.conftest import SlackRecorder
+def recorder() -> Iterator[SlackSide]:
+    """Slack's side (the demo's) on 127.0.0.1 with the test workspace: response_urls and
+    the Web API, and a record of every post the app made to them."""
+    from otabot.demo.web import SlackServer
+    from tests.helpers import make_slack_side
 
-    server = SlackRecorder().start()
-    yield server
-    server.stop()
+    with SlackServer(make_slack_side()) as side:
+        yield side

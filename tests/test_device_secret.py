@@ -15,7 +15,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,13 @@ import pytest
 import redis
 
 from otabot.config import Settings
+from otabot.demo.slack_side import SlackSide
 from otabot.emulator.fleet import LIGHT_PRODUCT_KEY, Fleet, sample_fleet
 from otabot.emulator.server import EmulatorServer
 from otabot.service import OtaService
 from otabot.slack import ids
 from tests.emulator.signed import call_action
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackRecorder, harness_for
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, harness_for
 from tests.slack.test_with_emulator import buttons
 
 DEVICE = "light1"
@@ -46,13 +46,6 @@ def emulator_with_secret(emulator: EmulatorServer) -> EmulatorServer:
                 device["DeviceSecret"] = SECRET
     emulator.set_fleet(Fleet.from_dict(fleet))
     return emulator
-
-
-@pytest.fixture
-def recorder() -> Iterator[SlackRecorder]:
-    server = SlackRecorder().start()
-    yield server
-    server.stop()
 
 
 def environment(emulator: EmulatorServer, redis_url: str) -> dict[str, str]:
@@ -85,7 +78,7 @@ def redis_values(url: str) -> list[str]:
         client.close()
 
 
-def through_slack(settings: Settings, recorder: SlackRecorder) -> list[dict[str, Any]]:
+def through_slack(settings: Settings, recorder: SlackSide) -> list[dict[str, Any]]:
     """``/ota light/light1`` as Slack sends it, then its Refresh and Share buttons."""
     service = OtaService.from_settings(settings)
     harness = harness_for(settings, service, recorder)
@@ -117,7 +110,7 @@ def through_the_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_the_device_secret_reaches_no_post_log_line_json_or_redis_value(
     emulator_with_secret: EmulatorServer,
     redis_url: str,
-    recorder: SlackRecorder,
+    recorder: SlackSide,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     emulator = emulator_with_secret

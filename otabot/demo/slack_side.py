@@ -6,19 +6,28 @@ payload, both POSTed over real HTTP to the app's ``/slack/events``; it keeps the
 channel (the messages the page shows) and applies what the app sends back to a
 ``response_url`` the way Slack does (replace, delete, ephemeral or in-channel post,
 at most five posts in thirty minutes); and it answers the few Web API methods the
-app calls. It holds no HTTP server itself: ``otabot.demo.web`` exposes it.
+app calls. It holds no HTTP server itself: ``otabot.demo.web`` exposes it (the page's
+``DemoWebApp``, or ``SlackServer`` alone on a free port for the tests and benches).
+
+The tests and benches use it as their Slack too, so it also keeps a record of every POST
+the app made to it (``posts``: path, body, when, what Slack answered), waits for them
+(``wait_for_responses``, ``wait_for_calls``), hands out response_urls by name
+(``response_url("r1")``, under Slack's rules like the ones it makes itself), fails a
+Web API method on demand (``fail``), refuses ``auth.test`` on demand (``auth_error``)
+and opens Socket Mode connections where one is configured (``socket_url``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +44,9 @@ ACK_TIMEOUT_SECONDS = 3.0  # Slack shows operation_timeout when the app is slowe
 RESPONSE_URL_MAX_POSTS = 5
 RESPONSE_URL_LIFETIME_SECONDS = 30 * 60
 MAX_POSTS_KEPT = 10_000  # a demo left running keeps a bounded record
+RESPONSE_PATH = "/response/"  # a response_url is base_url + RESPONSE_PATH + its id
+API_PATH = "/api/"
+RESPONSE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 JsonObject = dict[str, Any]
 
@@ -55,6 +67,13 @@ class DemoWorkspace:
     bot_user_id: str = "U0OTABOT01"
     bot_id: str = "B0OTABOT01"
     app_name: str = "otabot"
+    # Channels the app is in besides ``channel_id`` (the one the page shows); None: every
+    # channel. Elsewhere a post is ``channel_not_found``.
+    other_channels: frozenset[str] | None = frozenset()
+
+    def has_channel(self, channel: str) -> bool:
+        others = self.other_channels
+        return channel == self.channel_id or others is None or channel in others
 
 
 @dataclass
@@ -69,6 +88,7 @@ class ChannelMessage:
     blocks: list[JsonObject] = field(default_factory=list)
     revision: int = 1
     thread_ts: str | None = None  # a reply in that message's thread
+    channel: str = ""  # "" is the workspace's channel, the one the page shows
 
     def to_json(self) -> JsonObject:
         return {
@@ -115,13 +135,50 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class Posted:
-    """One post the app made to a response_url, as Slack took it (tests and benches read
-    these: what was posted, to which URL, when)."""
+class Recorded:
+    """One POST the app made to this Slack (tests and benches read these): to a
+    response_url (``/response/<id>``) or a Web API method (``/api/<method>``), its body,
+    when it arrived (``time.monotonic()``) and what Slack answered."""
 
-    response_id: str
+    path: str
     body: JsonObject
-    at: float  # time.monotonic() when it arrived
+    at: float
+    status: int = 200  # the HTTP status of Slack's answer
+    reply: JsonObject | None = None  # a Web API call's answer; a refused post's error
+
+    @property
+    def response_id(self) -> str | None:
+        """The response_url's id, for a post to one."""
+        return self.path.removeprefix(RESPONSE_PATH) if self.is_response else None
+
+    @property
+    def method(self) -> str | None:
+        """The Web API method, for a call of one."""
+        return self.path.removeprefix(API_PATH) if self.path.startswith(API_PATH) else None
+
+    @property
+    def is_response(self) -> bool:
+        return self.path.startswith(RESPONSE_PATH)
+
+
+@dataclass
+class Fault:
+    """The next ``count`` calls of a Web API method fail with Slack's ``error`` word and
+    HTTP ``status`` (a 429 carries ``Retry-After: retry_after``)."""
+
+    error: str
+    count: int = 1
+    status: int = 200
+    retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    """Slack's answer to a Web API call, as the HTTP layer sends it."""
+
+    status: int
+    body: JsonObject
+    retry_after: str | None = None
 
 
 class SlackSide:
@@ -137,24 +194,38 @@ class SlackSide:
         about: str = "",
         wall_clock: WallClock = time.time,
         session: requests.Session | None = None,
+        app_token: str | None = None,
     ) -> None:
         self.workspace = workspace or DemoWorkspace()
         self.examples = list(examples)
         self.about = about
         self._verifier = SignatureVerifier(signing_secret)
         self._bot_token = bot_token
+        self._app_token = app_token
         self._wall_clock = wall_clock
         self._session = session or requests.Session()
         self._lock = threading.Lock()
         self._posted_changed = threading.Condition(self._lock)
-        self._posted: deque[Posted] = deque(maxlen=MAX_POSTS_KEPT)
-        self._posted_total = 0
+        self._posted: deque[Recorded] = deque(maxlen=MAX_POSTS_KEPT)
+        self._faults: dict[str, Fault] = {}
         self._messages: dict[str, ChannelMessage] = {}  # insertion order = channel order
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._version = 0
         self._last_ts = 0.0
         self.base_url = ""  # where this Slack is reachable; set once its server is bound
         self.events_url = ""  # the app's /slack/events; set once the app is up
+        self.auth_error: str | None = None  # auth.test refuses the bot token with this word
+        self.socket_url: str | None = None  # apps.connections.open's answer (Socket Mode)
+
+    @property
+    def url(self) -> str:
+        """Where this Slack is reachable (``base_url``)."""
+        return self.base_url
+
+    @property
+    def api_url(self) -> str:
+        """The Web API's base URL, as ``SLACK_API_URL`` or ``WebClient(base_url=…)`` take it."""
+        return self.base_url + API_PATH
 
     # ----- the channel -------------------------------------------------------------
     @property
@@ -164,21 +235,26 @@ class SlackSide:
             return self._version
 
     def messages(self) -> list[ChannelMessage]:
+        """The messages of the workspace's channel, the one the page shows."""
         with self._lock:
-            return list(self._messages.values())
+            return [message for message in self._messages.values() if not message.channel]
 
     def snapshot(self) -> JsonObject:
         """The channel as the page polls it."""
         with self._lock:
             return {
                 "version": self._version,
-                "messages": [message.to_json() for message in self._messages.values()],
+                "messages": [
+                    message.to_json() for message in self._messages.values() if not message.channel
+                ],
             }
 
     def clear(self) -> None:
         """Empty the channel (the page's Clear button); response_urls stay valid."""
         with self._lock:
-            self._messages.clear()
+            self._messages = {
+                ts: message for ts, message in self._messages.items() if message.channel
+            }
             self._version += 1
 
     def _next_ts(self) -> str:
@@ -195,6 +271,7 @@ class SlackSide:
         text: str = "",
         blocks: list[JsonObject] | None = None,
         thread_ts: str | None = None,
+        channel: str = "",
     ) -> ChannelMessage:
         with self._lock:
             ts = self._next_ts()
@@ -205,7 +282,8 @@ class SlackSide:
                 posted_at=float(ts),
                 text=text,
                 blocks=_with_block_ids(blocks or []),
-                thread_ts=thread_ts,
+                thread_ts=thread_ts if thread_ts in self._messages else None,
+                channel="" if channel == self.workspace.channel_id else channel,
             )
             self._messages[message.id] = message
             self._version += 1
@@ -385,24 +463,73 @@ class SlackSide:
         return Delivery(ok=True, status=200, ack=_ack_body(reply.text))
 
     # ----- response_url -------------------------------------------------------------
-    def response_url(self, response_id: str) -> str:
-        return f"{self.base_url}/demo/response/{response_id}"
+    def response_url(self, response_id: str = "r1") -> str:
+        """The URL of response_url ``response_id``: one this side made, or one a test names
+        (made on first use, then under Slack's rules like any other)."""
+        if not RESPONSE_ID.fullmatch(response_id):
+            raise ValueError(f"not a response_url id: {response_id!r}")
+        with self._lock:
+            if response_id not in self._response_urls:
+                self._response_urls[response_id] = _ResponseUrl(self._wall_clock(), None)
+        return f"{self.base_url}{RESPONSE_PATH}{response_id}"
 
     def open_response_url(self) -> str:
         """A new response_url for a request this side did not send itself (a bench's)."""
         return self.response_url(self._new_response_url(message_id=None))
 
-    def posts(self) -> list[Posted]:
-        """The posts the app made to a response_url and Slack took, in order (the last
+    # ----- the record of what the app posted ------------------------------------------
+    @property
+    def posts(self) -> list[Recorded]:
+        """Every POST the app made here, taken or refused, in order (the last
         ``MAX_POSTS_KEPT``)."""
         with self._lock:
             return list(self._posted)
 
-    def wait_for_posts(self, count: int, timeout: float) -> list[Posted]:
-        """The posts once there are ``count`` of them, or as many as came in ``timeout`` s."""
+    def responses(self) -> list[JsonObject]:
+        """The bodies of the response_url posts Slack took, in order."""
+        with self._lock:
+            return self._responses()
+
+    def calls(self, method: str) -> list[JsonObject]:
+        """The bodies of the calls of Web API ``method`` (refused ones too), in order."""
+        with self._lock:
+            return self._calls(method)
+
+    def answers(self, method: str) -> list[JsonObject]:
+        """What Slack answered to the calls of Web API ``method``, in order."""
+        path = API_PATH + method
+        with self._lock:
+            return [item.reply or {} for item in self._posted if item.path == path]
+
+    def wait_for_responses(self, count: int = 1, timeout: float = 10.0) -> list[JsonObject]:
+        """``responses()`` once there are ``count``; TimeoutError after ``timeout`` s."""
+        return self._wait_for(self._responses, count, timeout, "response_url post(s)")
+
+    def wait_for_calls(
+        self, method: str, count: int = 1, timeout: float = 10.0
+    ) -> list[JsonObject]:
+        """``calls(method)`` once there are ``count``; TimeoutError after ``timeout`` s."""
+        return self._wait_for(lambda: self._calls(method), count, timeout, f"{method} call(s)")
+
+    def _responses(self) -> list[JsonObject]:  # with the lock held
+        return [item.body for item in self._posted if item.is_response and item.status == 200]
+
+    def _calls(self, method: str) -> list[JsonObject]:  # with the lock held
+        path = API_PATH + method
+        return [item.body for item in self._posted if item.path == path]
+
+    def _wait_for(
+        self, found: Callable[[], list[JsonObject]], count: int, timeout: float, what: str
+    ) -> list[JsonObject]:
         with self._posted_changed:
-            self._posted_changed.wait_for(lambda: self._posted_total >= count, timeout)
-            return list(self._posted)
+            if not self._posted_changed.wait_for(lambda: len(found()) >= count, timeout):
+                raise TimeoutError(f"expected {count} {what} within {timeout} s: {found()}")
+            return found()
+
+    def _record(self, item: Recorded) -> None:
+        with self._posted_changed:
+            self._posted.append(item)
+            self._posted_changed.notify_all()
 
     def _new_response_url(self, message_id: str | None) -> str:
         response_id = uuid.uuid4().hex
@@ -416,7 +543,19 @@ class SlackSide:
         ``delete_original`` deletes the message the URL belongs to; ``replace_original``
         replaces it in place (or posts it when there is none yet); otherwise a new message,
         visible to everyone with ``response_type: in_channel``, else only to the user.
+        Recorded in ``posts`` either way.
         """
+        path = RESPONSE_PATH + response_id
+        try:
+            message = self._apply(response_id, body)
+        except ResponseUrlError as refused:
+            error = {"ok": False, "error": refused.error}
+            self._record(Recorded(path, dict(body), time.monotonic(), refused.status, error))
+            raise
+        self._record(Recorded(path, dict(body), time.monotonic()))
+        return message
+
+    def _apply(self, response_id: str, body: Mapping[str, Any]) -> ChannelMessage | None:
         with self._lock:
             entry = self._response_urls.get(response_id)
             if entry is None:
@@ -431,9 +570,6 @@ class SlackSide:
             if not delete and not blocks and not isinstance(text, str):
                 raise ResponseUrlError(400, "no_text")
             entry.posts += 1
-            self._posted.append(Posted(response_id, dict(body), time.monotonic()))
-            self._posted_total += 1
-            self._posted_changed.notify_all()
             original = self._messages.get(entry.message_id) if entry.message_id else None
             if delete:
                 if original is not None:
@@ -460,13 +596,50 @@ class SlackSide:
         return message
 
     # ----- Web API ------------------------------------------------------------------
+    def fail(
+        self,
+        method: str,
+        error: str,
+        *,
+        count: int = 1,
+        status: int = 200,
+        retry_after: str | None = None,
+    ) -> None:
+        """The next ``count`` calls of ``method`` fail with Slack's ``error`` word, with
+        HTTP ``status`` (a 429 with ``Retry-After: retry_after``)."""
+        with self._lock:
+            self._faults[method] = Fault(error, count, status, retry_after)
+
+    def call(self, method: str, token: str | None, args: Mapping[str, Any]) -> ApiAnswer:
+        """A Web API call as it arrives over HTTP: the fault ``fail`` set for it, else
+        ``web_api``'s answer; recorded in ``posts`` either way."""
+        with self._lock:
+            fault = self._faults.get(method)
+            if fault is not None:
+                fault.count -= 1
+                if fault.count <= 0:
+                    del self._faults[method]
+        if fault is not None:
+            refused = {"ok": False, "error": fault.error}
+            answer = ApiAnswer(fault.status, refused, fault.retry_after)
+        else:
+            answer = ApiAnswer(200, self.web_api(method, token, args))
+        path = API_PATH + method
+        self._record(Recorded(path, dict(args), time.monotonic(), answer.status, answer.body))
+        return answer
+
     def web_api(self, method: str, token: str | None, args: Mapping[str, Any]) -> JsonObject:
         """Answer a Web API call the app makes (``auth.test``, ``chat.post*``,
-        ``chat.update``, ``chat.getPermalink``)."""
-        if not token or not secrets.compare_digest(token, self._bot_token):
+        ``chat.update``, ``chat.getPermalink``; ``apps.connections.open`` with the
+        app-level token)."""
+        if method == "apps.connections.open":
+            return self._open_connection(token)
+        if not _same(token, self._bot_token):
             return {"ok": False, "error": "invalid_auth"}
         ws = self.workspace
         if method == "auth.test":
+            if self.auth_error:
+                return {"ok": False, "error": self.auth_error}
             return {
                 "ok": True,
                 "url": f"https://{ws.team_domain}.slack.com/",
@@ -477,15 +650,16 @@ class SlackSide:
                 "bot_id": ws.bot_id,
                 "is_enterprise_install": False,
             }
+        channel = str(args.get("channel", ws.channel_id))
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
-            if args.get("channel", ws.channel_id) != ws.channel_id:
+            if not ws.has_channel(channel):
                 return {"ok": False, "error": "channel_not_found"}
             blocks = _blocks_of(args)
             text = args.get("text")
             if not blocks and not text:
                 return {"ok": False, "error": "no_text"}
             if method == "chat.update":
-                return self._update(str(args.get("ts", "")), str(text or ""), blocks)
+                return self._update(channel, str(args.get("ts", "")), str(text or ""), blocks)
             ephemeral = method == "chat.postEphemeral"
             thread = args.get("thread_ts")
             message = self._post(
@@ -493,34 +667,52 @@ class SlackSide:
                 ephemeral=ephemeral,
                 text=str(text or ""),
                 blocks=blocks,
-                thread_ts=str(thread) if thread and thread in self._messages else None,
+                thread_ts=str(thread) if thread else None,
+                channel=channel,
             )
             if ephemeral:
                 return {"ok": True, "message_ts": message.id}
             return {
                 "ok": True,
-                "channel": args.get("channel", ws.channel_id),
+                "channel": channel,
                 "ts": message.id,
                 "message": {"type": "message", "text": message.text, "ts": message.id},
             }
         if method == "chat.getPermalink":
             ts = str(args.get("message_ts", ""))
-            if ts not in self._messages:
+            if self._message_in(channel, ts) is None:
                 return {"ok": False, "error": "message_not_found"}
-            return {"ok": True, "channel": ws.channel_id, "permalink": f"{self.base_url}/#m{ts}"}
+            return {"ok": True, "channel": channel, "permalink": f"{self.base_url}/#m{ts}"}
         return {"ok": False, "error": "unknown_method"}
 
-    def _update(self, ts: str, text: str, blocks: list[JsonObject]) -> JsonObject:
-        """``chat.update``: the app's own in-channel message, edited in place."""
+    def _open_connection(self, token: str | None) -> JsonObject:
+        """``apps.connections.open``: the Socket Mode URL for the app-level token; refused
+        (``invalid_auth``) for any other token, or while no ``socket_url`` is set."""
+        if self.socket_url is None or self._app_token is None:
+            return {"ok": False, "error": "invalid_auth"}
+        if not _same(token, self._app_token):
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": self.socket_url}
+
+    def _message_in(self, channel: str, ts: str) -> ChannelMessage | None:
         with self._lock:
             message = self._messages.get(ts)
+        mine = "" if channel == self.workspace.channel_id else channel
+        return message if message is not None and message.channel == mine else None
+
+    def _update(self, channel: str, ts: str, text: str, blocks: list[JsonObject]) -> JsonObject:
+        """``chat.update``: the app's own in-channel message, edited in place."""
+        message = self._message_in(channel, ts)
+        with self._lock:
             if message is None or message.kind != "app" or message.ephemeral:
+                return {"ok": False, "error": "message_not_found"}
+            if self._messages.get(ts) is not message:  # deleted meanwhile
                 return {"ok": False, "error": "message_not_found"}
             message.text = text
             message.blocks = _with_block_ids(blocks)
             message.revision += 1
             self._version += 1
-        return {"ok": True, "channel": self.workspace.channel_id, "ts": ts, "text": text}
+        return {"ok": True, "channel": channel, "ts": ts, "text": text}
 
     def info(self) -> JsonObject:
         """What the page needs to draw the workspace."""
@@ -542,6 +734,10 @@ class SlackSide:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _same(token: str | None, expected: str) -> bool:
+    return bool(token) and secrets.compare_digest(str(token), expected)
 
 
 def _escape(text: str) -> str:

@@ -1,4 +1,6 @@
-"""The demo page's HTTP interface: the static page, its JSON API, response_urls, Web API.
+"""The demo page's HTTP interface: the static page, its JSON API, response_urls, Web API;
+and ``SlackServer``, a ``SlackSide`` served on its own (port 0) as the Slack of the tests
+and benches.
 
 | route | what |
 |---|---|
@@ -9,8 +11,9 @@
 | `POST /demo/command` | `{"text": "/ota …"}` exactly as typed |
 | `POST /demo/action` | `{"message_id", "action_id", "block_id"}`: a button click |
 | `POST /demo/clear` | empties the channel |
-| `POST /demo/response/<id>` | a response_url, as the app posts to it |
-| `POST /api/<method>` | the Slack Web API stub (``auth.test``, ``chat.postMessage``, …) |
+| `POST /response/<id>` | a response_url, as the app posts to it |
+| `POST /api/<method>` | the Slack Web API stub (``auth.test``, ``chat.postMessage``, …); a
+  failure set with ``SlackSide.fail`` keeps its HTTP status and ``Retry-After`` |
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl
 
-from otabot.demo.slack_side import ResponseUrlError, SlackSide
+from otabot.demo.slack_side import API_PATH, RESPONSE_ID, RESPONSE_PATH, ResponseUrlError, SlackSide
+from otabot.wsgi import BackgroundWsgiServer
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +42,10 @@ STATIC_TYPES = {
 }
 # Host names a browser uses for a page on loopback; anything else is DNS rebinding.
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
-# What the page itself POSTs (always as JSON); the app's own posts go to /demo/response, /api.
+# What the page itself POSTs (always as JSON); the app's own posts go to /response, /api.
 _PAGE_POSTS = frozenset({"/demo/command", "/demo/action", "/demo/clear"})
-_RESPONSE_PATH = re.compile(r"/demo/response/([0-9a-f]{32})")
-_API_PATH = re.compile(r"/api/([A-Za-z.]{1,64})")
+_RESPONSE_PATH = re.compile(re.escape(RESPONSE_PATH) + f"({RESPONSE_ID.pattern})")
+_API_PATH = re.compile(re.escape(API_PATH) + r"([A-Za-z.]{1,64})")
 # The page is served to the browser only; these keep it from being framed or sniffed.
 _SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
@@ -162,12 +166,60 @@ class DemoWebApp:
             args = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         token = authorization.removeprefix("Bearer ").strip() or args.get("token")
-        return _json(
-            200, self._side.web_api(method, token if isinstance(token, str) else None, args)
-        )
+        answer = self._side.call(method, token if isinstance(token, str) else None, args)
+        status, headers, body = _json(answer.status, answer.body)
+        if answer.retry_after is not None:
+            headers.append(("Retry-After", answer.retry_after))
+        return status, headers, body
 
 
 _Headers = list[tuple[str, str]]
+
+
+class SlackServer:
+    """``side`` served over HTTP on its own, on ``host:port`` (port 0: a free one), bound at
+    construction: the Slack of the tests and benches (response_urls, Web API), with the
+    page's routes and their origin checks as in the demo. ``start()`` serves and sets the
+    side's ``base_url``; ``stop()`` (or leaving ``with``) stops serving and closes the side.
+    """
+
+    def __init__(
+        self,
+        side: SlackSide,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 8,
+        name: str = "otabot-slack-side",
+    ) -> None:
+        self.side = side
+        self._server = BackgroundWsgiServer(
+            DemoWebApp(side), host=host, port=port, threads=threads, name=name
+        )
+        side.base_url = self._server.url
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    def start(self) -> SlackServer:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+        self.side.close()
+
+    def __enter__(self) -> SlackSide:
+        self.start()
+        return self.side
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class _HttpError(Exception):
@@ -184,6 +236,7 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     415: "Unsupported Media Type",
+    429: "Too Many Requests",
 }
 
 

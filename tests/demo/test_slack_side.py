@@ -18,14 +18,17 @@ from slack_sdk.signature import SignatureVerifier
 
 from otabot.demo.slack_side import (
     RESPONSE_URL_LIFETIME_SECONDS,
+    DemoWorkspace,
     ResponseUrlError,
     SlackSide,
 )
-from otabot.demo.web import DemoWebApp
+from otabot.demo.web import DemoWebApp, SlackServer
 from otabot.wsgi import BackgroundWsgiServer
+from tests.helpers import FakeClock
 
 SECRET = "8f14e45fceea167a5a36dedd4bea2543"
 BOT_TOKEN = "xoxb-demo-test"
+APP_TOKEN = "xapp-demo-test"
 BUTTON_BLOCKS = [
     {"type": "section", "text": {"type": "mrkdwn", "text": "*page 1*"}},
     {
@@ -41,14 +44,6 @@ BUTTON_BLOCKS = [
         ],
     },
 ]
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -79,23 +74,20 @@ class RecordingApp:
 class Running:
     side: SlackSide
     clock: FakeClock
-    page: BackgroundWsgiServer
+    page: SlackServer
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_700_000_000.0)
 
 
 @pytest.fixture
 def running(clock: FakeClock) -> Iterator[Running]:
     """A SlackSide behind its page server on a free port."""
-    side = SlackSide(SECRET, BOT_TOKEN, wall_clock=clock)
-    page = BackgroundWsgiServer(DemoWebApp(side), port=0, name="test-page").start()
-    side.base_url = page.url
-    yield Running(side, clock, page)
-    page.stop()
-    side.close()
+    page = SlackServer(SlackSide(SECRET, BOT_TOKEN, wall_clock=clock, app_token=APP_TOKEN))
+    with page as side:
+        yield Running(side, clock, page)
 
 
 @pytest.fixture
@@ -184,7 +176,7 @@ def test_slash_command_carries_the_fields_slack_sends(
         ws.channel_id,
         ws.user_id,
     )
-    assert form["response_url"].startswith(f"{running.page.url}/demo/response/")
+    assert form["response_url"].startswith(f"{running.page.url}/response/")
     assert {"token", "team_domain", "channel_name", "user_name", "api_app_id", "trigger_id"} <= set(
         form
     )
@@ -514,6 +506,100 @@ def test_web_api_a_permalink_leads_to_the_message_on_the_page(running: Running) 
     card = client.chat_postMessage(channel="C0DEMO0001", text="card")
     link = client.chat_getPermalink(channel="C0DEMO0001", message_ts=card["ts"])
     assert link["permalink"] == f"{running.side.base_url}/#m{card['ts']}"
+
+
+# ----- the record the tests and benches read -------------------------------------------------
+def test_a_named_response_url_is_under_slacks_rules_and_every_post_is_recorded(
+    running: Running,
+) -> None:
+    side = running.side
+    url = side.response_url("r1")
+    assert url == f"{running.page.url}/response/r1"
+    answers = [requests.post(url, json={"text": f"n{n}"}, timeout=5) for n in range(6)]
+
+    assert [answer.status_code for answer in answers] == [200] * 5 + [404]
+    assert side.responses() == [{"text": f"n{n}"} for n in range(5)]
+    assert [(p.path, p.response_id, p.status) for p in side.posts][-2:] == [
+        ("/response/r1", "r1", 200),
+        ("/response/r1", "r1", 404),
+    ]
+    assert side.posts[-1].reply == {"ok": False, "error": "used_url"}
+    assert requests.post(
+        f"{running.page.url}/response/r2", json={"text": "x"}, timeout=5
+    ).json() == {
+        "ok": False,
+        "error": "invalid_url",
+    }  # a name no one handed out
+    with pytest.raises(ValueError):
+        side.response_url("../r1")
+
+
+def test_waiting_for_posts_gives_them_or_times_out_saying_what_came(running: Running) -> None:
+    side = running.side
+    requests.post(side.response_url("r1"), json={"text": "one"}, timeout=5)
+
+    assert side.wait_for_responses(1, timeout=1) == [{"text": "one"}]
+    with pytest.raises(TimeoutError, match="expected 2 response_url post"):
+        side.wait_for_responses(2, timeout=0.1)
+    with pytest.raises(TimeoutError, match=r"expected 1 auth\.test call"):
+        side.wait_for_calls("auth.test", 1, timeout=0.1)
+
+
+def test_a_method_fails_on_demand_with_its_status_and_retry_after(running: Running) -> None:
+    side = running.side
+    side.fail("chat.postMessage", "ratelimited", count=2, status=429, retry_after="7")
+    client = WebClient(token=BOT_TOKEN, base_url=side.api_url)
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_postMessage(channel="C0DEMO0001", text="hi")
+        assert refused.value.response.status_code == 429
+        assert refused.value.response.headers["Retry-After"] == "7"
+    posted = client.chat_postMessage(channel="C0DEMO0001", text="hi")
+
+    assert side.calls("chat.postMessage") == [{"channel": "C0DEMO0001", "text": "hi"}] * 3
+    assert [answer["ok"] for answer in side.answers("chat.postMessage")] == [False, False, True]
+    assert side.answers("chat.postMessage")[-1]["ts"] == posted["ts"]
+    assert [p.status for p in side.posts] == [429, 429, 200]
+
+
+def test_auth_test_refuses_the_bot_token_on_demand(running: Running) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=running.side.api_url)
+    running.side.auth_error = "account_inactive"
+    with pytest.raises(SlackApiError) as refused:
+        client.auth_test()
+    assert refused.value.response["error"] == "account_inactive"
+
+
+def test_socket_mode_opens_with_the_app_token_once_a_socket_url_is_set(running: Running) -> None:
+    side = running.side
+    app = WebClient(token=APP_TOKEN, base_url=side.api_url)
+    with pytest.raises(SlackApiError) as refused:
+        app.apps_connections_open(app_token=APP_TOKEN)
+    assert refused.value.response["error"] == "invalid_auth"  # Socket Mode is off
+
+    side.socket_url = "ws://127.0.0.1:1/socket"
+    assert app.apps_connections_open(app_token=APP_TOKEN)["url"] == "ws://127.0.0.1:1/socket"
+    with pytest.raises(SlackApiError):
+        app.apps_connections_open(app_token=BOT_TOKEN)  # the bot token opens nothing
+
+
+def test_a_workspace_in_every_channel_keeps_other_channels_off_the_page(
+    running: Running,
+) -> None:
+    side = SlackSide(
+        SECRET, BOT_TOKEN, workspace=DemoWorkspace(other_channels=None), wall_clock=running.clock
+    )
+    with SlackServer(side):
+        client = WebClient(token=BOT_TOKEN, base_url=side.api_url)
+        card = client.chat_postMessage(channel="C0ELSEWHERE", text="card")
+        client.chat_update(channel="C0ELSEWHERE", ts=card["ts"], text="edited")
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_update(channel="C0DEMO0001", ts=card["ts"], text="wrong channel")
+        link = client.chat_getPermalink(channel="C0ELSEWHERE", message_ts=card["ts"])
+
+        assert refused.value.response["error"] == "message_not_found"
+        assert link["permalink"].endswith(card["ts"])
+        assert side.messages() == [] and side.snapshot()["messages"] == []
 
 
 # ----- the page server ---------------------------------------------------------------------

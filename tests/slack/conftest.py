@@ -1,22 +1,21 @@
-"""Slack-side test helpers: a recording stand-in for response_url and the Web API, signed requests.
+"""Slack-side test helpers: the Bolt app around a fake service, signed requests.
 
-``SlackRecorder`` is a real HTTP server on port 0: response URLs and the Web API
-(``auth.test``, ``chat.postMessage``) both point at it, and it records every JSON body.
+Slack itself is the demo's ``SlackSide`` on a free port (the ``recorder`` fixture of
+``tests/conftest.py``): response_urls and the Web API both point at it, and it records
+every post.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import pytest
 from slack_bolt import App, BoltRequest
@@ -24,6 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from otabot.config import Settings
+from otabot.demo.slack_side import SlackSide
 from otabot.iot.models import OtaJob
 from otabot.service import JobsLookup, JobsResult
 from otabot.service.fetching import WouldCall
@@ -31,177 +31,14 @@ from otabot.service.results import Provenance, newest_first
 from otabot.slack.app import build_app
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.responder import ResponseUrlPoster
+from tests.helpers import BOT_TOKEN, SIGNING_SECRET
 from tests.world import CachedView, RecordingService
 
-SIGNING_SECRET = "test-signing-secret-0123456789"
-BOT_TOKEN = "xoxb-test-token"
+# The recording Slack is the demo's SlackSide; test_drain.py still names it this way.
+SlackRecorder = SlackSide
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 PRODUCT = "a19mzPZabcd"
 FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
-
-
-@dataclass
-class Recorded:
-    path: str
-    body: dict[str, Any]
-
-
-@dataclass
-class Fault:
-    """The next ``count`` calls of a Web API method fail: Slack's ``error`` word, with HTTP
-    ``status`` (429 carries ``Retry-After: retry_after``)."""
-
-    error: str
-    count: int = 1
-    status: int = 200
-    retry_after: str | None = None
-
-
-class SlackRecorder:
-    """Records what the app posts to response URLs and the Web API; answers like Slack.
-
-    ``chat.postMessage`` gives each message a ts of its own; ``faults`` makes a method fail.
-    """
-
-    def __init__(self) -> None:
-        self.posts: list[Recorded] = []
-        self.auth_error: str | None = None
-        self.socket_url: str | None = None
-        self.faults: dict[str, Fault] = {}
-        self._messages = 0
-        self._changed = threading.Condition()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    body = json.loads(raw or "{}")
-                else:
-                    body = dict(parse_qsl(raw))
-                self._answer(self.path, body)
-
-            def _answer(self, path: str, body: dict[str, Any]) -> None:
-                reply: Any = "ok"
-                status, headers = 200, {}
-                if path.startswith("/api/"):
-                    method = path[len("/api/") :]
-                    fault = recorder.fault(method)
-                    if fault is not None:
-                        reply, status = {"ok": False, "error": fault.error}, fault.status
-                        if fault.retry_after is not None:
-                            headers["Retry-After"] = fault.retry_after
-                    else:
-                        reply = recorder.web_api(method)
-                recorder.record(Recorded(path, body))
-                data = (json.dumps(reply) if isinstance(reply, dict) else reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.api_url = self.url + "/api/"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def start(self) -> SlackRecorder:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
-
-    def web_api(self, method: str) -> dict[str, Any]:
-        if method == "auth.test":
-            if self.auth_error:
-                return {"ok": False, "error": self.auth_error}
-            return {
-                "ok": True,
-                "url": "https://test.slack.com/",
-                "team": "Test Team",
-                "user": "otabot",
-                "team_id": "T0001",
-                "user_id": "UBOT",
-                "bot_id": "B0001",
-            }
-        if method == "apps.connections.open":
-            if self.socket_url is None:
-                return {"ok": False, "error": "invalid_auth"}
-            return {"ok": True, "url": self.socket_url}
-        if method == "chat.postMessage":
-            with self._changed:
-                self._messages += 1
-                ts = f"1700000000.{self._messages:06d}"
-            return {"ok": True, "channel": "C0001", "ts": ts}
-        if method == "chat.update":
-            return {"ok": True, "channel": "C0001", "ts": "1700000000.000001"}
-        if method == "chat.getPermalink":
-            return {"ok": True, "permalink": "https://test.slack.com/archives/C0001/p1700000000"}
-        return {"ok": False, "error": "unknown_method"}
-
-    def fault(self, method: str) -> Fault | None:
-        """The fault this call of ``method`` meets (counted down), or None."""
-        with self._changed:
-            fault = self.faults.get(method)
-            if fault is None:
-                return None
-            fault.count -= 1
-            if fault.count <= 0:
-                del self.faults[method]
-            return fault
-
-    def calls(self, method: str) -> list[dict[str, Any]]:
-        """The bodies of the Web API calls of ``method``, in order."""
-        with self._changed:
-            return [item.body for item in self.posts if item.path == f"/api/{method}"]
-
-    def wait_for_calls(
-        self, method: str, count: int, timeout: float = 10.0
-    ) -> list[dict[str, Any]]:
-        """Block until ``count`` calls of ``method`` arrived (bounded), then return them."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self.calls(method)) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"expected {count} {method} call(s): {self.calls(method)}")
-                self._changed.wait(left)
-            return self.calls(method)
-
-    def record(self, item: Recorded) -> None:
-        with self._changed:
-            self.posts.append(item)
-            self._changed.notify_all()
-
-    def response_url(self, name: str = "r1") -> str:
-        return f"{self.url}/response/{name}"
-
-    def responses(self) -> list[dict[str, Any]]:
-        with self._changed:
-            return [item.body for item in self.posts if item.path.startswith("/response/")]
-
-    def wait_for_responses(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Block until ``count`` response_url posts arrived (bounded), then return them."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self.responses()) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"expected {count} response(s), got {self.responses()}")
-                self._changed.wait(left)
-            return self.responses()
 
 
 def job(
@@ -329,12 +166,14 @@ class SlackHarness:
         assert self.deferred.wait_idle(time.monotonic() + 10), "a deferred lookup hung"
 
     def command(self, text: str, **fields: Any) -> Any:
-        return self.app.dispatch(signed_command(text, self.recorder.response_url(), **fields))
+        """``/ota text``, with a response_url of its own as Slack gives each command."""
+        url = self.recorder.open_response_url()
+        return self.app.dispatch(signed_command(text, url, **fields))
 
     def click(self, action_id: str, value: str, **fields: Any) -> Any:
-        return self.app.dispatch(
-            signed_action(action_id, value, self.recorder.response_url("click"), **fields)
-        )
+        """A button click, with a response_url of its own as Slack gives each click."""
+        url = self.recorder.open_response_url()
+        return self.app.dispatch(signed_action(action_id, value, url, **fields))
 
 
 def harness_for(

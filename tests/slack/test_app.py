@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from otabot.demo.slack_side import SlackSide
 from otabot.emulator.server import EmulatorServer
 from otabot.iot.errors import (
     AccessKeyError,
@@ -28,7 +29,6 @@ from tests.slack.conftest import (
     PRODUCT,
     FakeLookupService,
     SlackHarness,
-    SlackRecorder,
     harness_for,
     settings_for,
     signed_command,
@@ -67,7 +67,7 @@ def test_command_acks_empty_then_posts_the_first_page(harness: SlackHarness) -> 
 
 
 def test_ack_does_not_wait_for_the_lookup(
-    recorder: SlackRecorder, fake_service: FakeLookupService
+    recorder: SlackSide, fake_service: FakeLookupService
 ) -> None:
     release = threading.Event()
 
@@ -114,7 +114,7 @@ def test_usage_error_names_the_token_in_the_ack_with_no_lookup(harness: SlackHar
     ],
 )
 def test_who_is_not_allowed_gets_an_ephemeral_refusal_and_no_lookup(
-    recorder: SlackRecorder, fake_service: FakeLookupService, setting: str, value: frozenset[str]
+    recorder: SlackSide, fake_service: FakeLookupService, setting: str, value: frozenset[str]
 ) -> None:
     locked = harness_for(settings_for(recorder, **{setting: value}), fake_service, recorder)
     body = ack_body(locked.command(f"light/light1 {FIRMWARE}"))
@@ -124,7 +124,7 @@ def test_who_is_not_allowed_gets_an_ephemeral_refusal_and_no_lookup(
 
 
 def test_allowed_requester_gets_the_answer(
-    recorder: SlackRecorder, fake_service: FakeLookupService
+    recorder: SlackSide, fake_service: FakeLookupService
 ) -> None:
     allowed = settings_for(
         recorder,
@@ -192,7 +192,7 @@ def test_tampered_button_value_is_refused_without_a_lookup(harness: SlackHarness
 
 
 def test_button_from_a_user_not_allowed_is_refused_without_a_lookup(
-    recorder: SlackRecorder, fake_service: FakeLookupService
+    recorder: SlackSide, fake_service: FakeLookupService
 ) -> None:
     locked = harness_for(
         settings_for(recorder, allowed_users=frozenset({"U0001"})), fake_service, recorder
@@ -205,7 +205,7 @@ def test_button_from_a_user_not_allowed_is_refused_without_a_lookup(
 
 
 def test_button_for_a_product_not_allowed_is_refused_without_a_lookup(
-    recorder: SlackRecorder, fake_service: FakeLookupService
+    recorder: SlackSide, fake_service: FakeLookupService
 ) -> None:
     locked = harness_for(
         settings_for(recorder, allowed_products=frozenset({"a1B2c3D4e5F"})), fake_service, recorder
@@ -236,7 +236,7 @@ def test_button_for_a_product_not_allowed_is_refused_without_a_lookup(
     ],
 )
 def test_lookup_errors_are_told_in_words_with_request_id(
-    recorder: SlackRecorder, error: Exception, words: str, retry: bool
+    recorder: SlackSide, error: Exception, words: str, retry: bool
 ) -> None:
     failing = harness_for(
         settings_for(recorder), FakeLookupService(answers={"light1": error}), recorder
@@ -252,7 +252,7 @@ def test_lookup_errors_are_told_in_words_with_request_id(
 
 
 def test_unexpected_exception_sends_an_apology_and_is_logged(
-    recorder: SlackRecorder, caplog: pytest.LogCaptureFixture
+    recorder: SlackSide, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = harness_for(
         settings_for(recorder), FakeLookupService(answers={"light1": KeyError("bug")}), recorder
@@ -342,7 +342,7 @@ def test_each_click_writes_an_audit_line_with_cache_hit(
     assert len(clicks) == 1 and clicks[0].cache_hit is True and clicks[0].upstream_calls == 0
 
 
-def test_build_app_refuses_http_without_a_signing_secret(recorder: SlackRecorder) -> None:
+def test_build_app_refuses_http_without_a_signing_secret(recorder: SlackSide) -> None:
     from otabot.config import ConfigError
     from otabot.slack.app import build_app
 
@@ -354,7 +354,7 @@ def test_build_app_refuses_http_without_a_signing_secret(recorder: SlackRecorder
 
 
 def test_the_audit_counts_this_interactions_attempts_against_the_emulator(
-    recorder: SlackRecorder, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+    recorder: SlackSide, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The real service with its quota: a lookup that failed after four attempts says 4,
     the same lookup answered next says 1, again from the cache 0, refreshed 1."""

@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 
 from otabot.config import Settings
+from otabot.demo.slack_side import SlackSide
 from otabot.query.queries import DeviceQuery, FailedQuery, JobQuery, JobsQuery, query_text
 from otabot.service import DeviceLookup, FailedLookup, FirmwareJobsLookup, JobLookup, JobsLookup
 from otabot.slack import ids
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackHarness, SlackRecorder, harness_for
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackHarness, harness_for
 from tests.world import ENV, FIRMWARE, JOB, PRODUCT, RecordingService, fleet
 
 
-def settings_of(recorder: SlackRecorder, **changes: Any) -> Settings:
+def settings_of(recorder: SlackSide, **changes: Any) -> Settings:
     return dataclasses.replace(
         Settings.from_env(ENV),
         slack_bot_token=BOT_TOKEN,
@@ -30,7 +31,7 @@ def settings_of(recorder: SlackRecorder, **changes: Any) -> Settings:
 
 
 @pytest.fixture
-def world(recorder: SlackRecorder) -> Iterator[SlackHarness]:
+def world(recorder: SlackSide) -> Iterator[SlackHarness]:
     built = harness_for(settings_of(recorder), RecordingService(), recorder)
     yield built
     built.executor.shutdown(wait=True)
@@ -155,7 +156,7 @@ def test_share_posts_the_card_in_the_channel_without_buttons(world: SlackHarness
     assert f"rerun with `/ota job {JOB} product={PRODUCT} device=light1`" in text
 
 
-def test_a_refused_product_on_any_button_costs_no_call(recorder: SlackRecorder) -> None:
+def test_a_refused_product_on_any_button_costs_no_call(recorder: SlackSide) -> None:
     locked = harness_for(
         settings_of(recorder, allowed_products=frozenset({"a1B2c3D4e5F"})),
         RecordingService(),
@@ -178,7 +179,7 @@ def test_a_refused_product_on_any_button_costs_no_call(recorder: SlackRecorder) 
 
 
 def test_a_typed_job_of_a_product_not_allowed_is_refused_once_known(
-    recorder: SlackRecorder,
+    recorder: SlackSide,
 ) -> None:
     locked = harness_for(
         settings_of(recorder, allowed_products=frozenset({"a1B2c3D4e5F"})),
@@ -216,7 +217,7 @@ def test_each_click_writes_one_audit_line_with_the_calls_it_cost(
 
 
 def test_a_partial_card_is_audited_as_partial(
-    recorder: SlackRecorder, caplog: pytest.LogCaptureFixture
+    recorder: SlackSide, caplog: pytest.LogCaptureFixture
 ) -> None:
     source = fleet()
     source.forbidden.add("QueryDeviceDetail")

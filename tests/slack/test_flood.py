@@ -11,9 +11,10 @@ from contextlib import ExitStack, contextmanager, suppress
 import pytest
 import requests
 
+from otabot.demo.slack_side import SlackSide
 from otabot.emulator.server import EmulatorServer
 from otabot.wsgi import BackgroundWsgiServer, ConnectionLimits
-from tests.slack.conftest import FIRMWARE, SlackRecorder, command_body
+from tests.slack.conftest import FIRMWARE, command_body
 from tests.slack.test_serve import ServeProcess, serve_env
 
 pytestmark = pytest.mark.slow
@@ -65,7 +66,7 @@ def timed_get(url: str) -> tuple[int, float]:
 
 
 def test_serve_answers_health_and_a_signed_lookup_through_200_idle_sockets_and_a_slowloris(
-    recorder: SlackRecorder, emulator: EmulatorServer
+    recorder: SlackSide, emulator: EmulatorServer
 ) -> None:
     process = ServeProcess(serve_env(recorder, emulator))
     try:

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import pytest
 
 from otabot.config import Settings
+from otabot.demo.slack_side import SlackSide
 from tests.parity import ROWS, Names, Refused, Row, Says
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackHarness, SlackRecorder, harness_for
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackHarness, harness_for
 from tests.world import ENV, RecordingService
 
 
@@ -35,7 +36,7 @@ def words_of(message: object) -> str:
 
 
 @pytest.fixture
-def world(recorder: SlackRecorder) -> Iterator[SlackHarness]:
+def world(recorder: SlackSide) -> Iterator[SlackHarness]:
     settings = dataclasses.replace(
         Settings.from_env(ENV),
         slack_bot_token=BOT_TOKEN,

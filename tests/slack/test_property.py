@@ -16,11 +16,14 @@ from hypothesis import strategies as st
 from slack_sdk import WebClient
 
 from otabot.config import Settings
+from otabot.demo.slack_side import SlackSide
+from otabot.demo.web import SlackServer
 from otabot.slack.app import build_app
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.replies import APOLOGY
 from otabot.slack.responder import ResponseUrlPoster
-from tests.slack.conftest import BOT_TOKEN, NOW, SIGNING_SECRET, SlackRecorder, signed_command
+from tests.helpers import make_slack_side
+from tests.slack.conftest import BOT_TOKEN, NOW, SIGNING_SECRET, signed_command
 from tests.world import ENV, FIRMWARE, JOB, RecordingService
 
 
@@ -37,10 +40,9 @@ class InlineExecutor(Executor):
 
 
 @pytest.fixture(scope="module")
-def recorder_once() -> Iterator[SlackRecorder]:
-    server = SlackRecorder().start()
-    yield server
-    server.stop()
+def recorder_once() -> Iterator[SlackSide]:
+    with SlackServer(make_slack_side()) as side:
+        yield side
 
 
 PIECES = [
@@ -63,7 +65,7 @@ TEXTS = st.one_of(
 )
 @given(text=TEXTS)
 def test_any_text_is_answered_and_a_refused_one_costs_no_call(
-    recorder_once: SlackRecorder, text: str
+    recorder_once: SlackSide, text: str
 ) -> None:
     service = RecordingService()
     poster = ResponseUrlPoster()

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
+from otabot.demo.slack_side import SlackSide
 from otabot.slack.blocks import Message
 from otabot.slack.responder import ResponseUrlPoster
-from tests.slack.conftest import SlackRecorder
 
 
-def test_a_post_reaches_the_response_url_with_its_response_type(recorder: SlackRecorder) -> None:
+def test_a_post_reaches_the_response_url_with_its_response_type(recorder: SlackSide) -> None:
     poster = ResponseUrlPoster()
     assert poster.post(recorder.response_url("r9"), Message(text="hi"), response_type="in_channel")
     (body,) = recorder.wait_for_responses(1)
@@ -21,7 +21,7 @@ def test_a_post_reaches_the_response_url_with_its_response_type(recorder: SlackR
 
 
 def test_the_response_url_stays_out_of_debug_logs(
-    recorder: SlackRecorder, caplog: pytest.LogCaptureFixture
+    recorder: SlackSide, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = recorder.response_url("secret-path-123")
     with caplog.at_level(logging.DEBUG):

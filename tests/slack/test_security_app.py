@@ -9,6 +9,7 @@ import logging
 import pytest
 from slack_bolt import BoltRequest
 
+from otabot.demo.slack_side import SlackSide
 from otabot.query.queries import JobsQuery, query_text
 from otabot.slack import ids
 from otabot.slack.access import response_url_refusal
@@ -16,7 +17,6 @@ from tests.slack.conftest import (
     FIRMWARE,
     PRODUCT,
     SlackHarness,
-    SlackRecorder,
     action_body,
     settings_for,
     sign,
@@ -66,7 +66,7 @@ def test_click_whose_response_url_is_not_slacks_posts_nowhere(harness: SlackHarn
         "https://hooks.slack-gov.com/commands/T0001/1234/abcd",
     ],
 )
-def test_slacks_own_response_urls_are_allowed(recorder: SlackRecorder, url: str) -> None:
+def test_slacks_own_response_urls_are_allowed(recorder: SlackSide, url: str) -> None:
     settings = dataclasses.replace(settings_for(recorder), slack_api_url=None)
     assert response_url_refusal(settings, url) is None
 
@@ -85,12 +85,12 @@ def test_slacks_own_response_urls_are_allowed(recorder: SlackRecorder, url: str)
         "not a url",
     ],
 )
-def test_other_response_urls_are_refused(recorder: SlackRecorder, url: str) -> None:
+def test_other_response_urls_are_refused(recorder: SlackSide, url: str) -> None:
     settings = dataclasses.replace(settings_for(recorder), slack_api_url=None)
     assert response_url_refusal(settings, url) is not None
 
 
-def test_the_configured_slack_api_host_may_serve_response_urls(recorder: SlackRecorder) -> None:
+def test_the_configured_slack_api_host_may_serve_response_urls(recorder: SlackSide) -> None:
     settings = settings_for(recorder)  # SLACK_API_URL points at the local stand-in
     assert response_url_refusal(settings, recorder.response_url()) is None
     other_port = recorder.url.rsplit(":", 1)[0] + ":1/response/r1"

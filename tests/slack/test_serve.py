@@ -19,13 +19,13 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
+from otabot.demo.slack_side import SlackSide
 from otabot.emulator.server import EmulatorServer
 from otabot.slack import ids
 from tests.slack.conftest import (
     BOT_TOKEN,
     FIRMWARE,
     SIGNING_SECRET,
-    SlackRecorder,
     action_body,
     command_body,
     sign,
@@ -96,7 +96,7 @@ class ServeProcess:
             return self.process.wait(5)
 
 
-def serve_env(recorder: SlackRecorder, emulator: EmulatorServer | None) -> dict[str, str]:
+def serve_env(recorder: SlackSide, emulator: EmulatorServer | None) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO),
@@ -113,14 +113,14 @@ def serve_env(recorder: SlackRecorder, emulator: EmulatorServer | None) -> dict[
 
 
 @pytest.fixture
-def served(recorder: SlackRecorder, emulator: EmulatorServer) -> Iterator[ServeProcess]:
+def served(recorder: SlackSide, emulator: EmulatorServer) -> Iterator[ServeProcess]:
     process = ServeProcess(serve_env(recorder, emulator))
     yield process
     process.stop()
 
 
 def test_serve_answers_a_signed_command_and_a_page_turn_over_http(
-    served: ServeProcess, recorder: SlackRecorder, emulator: EmulatorServer
+    served: ServeProcess, recorder: SlackSide, emulator: EmulatorServer
 ) -> None:
     url = served.events_url()
     health = requests.get(url.replace("/slack/events", "/healthz"), timeout=5)
@@ -148,7 +148,7 @@ def test_serve_answers_a_signed_command_and_a_page_turn_over_http(
 
 
 def test_forged_request_over_http_is_401_and_costs_no_call(
-    served: ServeProcess, recorder: SlackRecorder, emulator: EmulatorServer
+    served: ServeProcess, recorder: SlackSide, emulator: EmulatorServer
 ) -> None:
     url = served.events_url()
     body = command_body(f"light/light1 {FIRMWARE}", recorder.response_url())
@@ -159,7 +159,7 @@ def test_forged_request_over_http_is_401_and_costs_no_call(
 
 
 def test_sigterm_lets_an_in_flight_lookup_answer_then_exits_0(
-    served: ServeProcess, recorder: SlackRecorder, emulator: EmulatorServer
+    served: ServeProcess, recorder: SlackSide, emulator: EmulatorServer
 ) -> None:
     url = served.events_url()
     emulator.set_faults(latency_ms=700)
@@ -170,7 +170,7 @@ def test_sigterm_lets_an_in_flight_lookup_answer_then_exits_0(
     assert "OTA jobs · light2" in json.dumps(recorder.responses(), ensure_ascii=False)
 
 
-def test_serve_refuses_a_bot_token_slack_rejects(recorder: SlackRecorder) -> None:
+def test_serve_refuses_a_bot_token_slack_rejects(recorder: SlackSide) -> None:
     recorder.auth_error = "invalid_auth"
     result = subprocess.run(
         [sys.executable, "-m", "otabot", "serve", "--http", "--port", "0"],
@@ -185,7 +185,7 @@ def test_serve_refuses_a_bot_token_slack_rejects(recorder: SlackRecorder) -> Non
     assert BOT_TOKEN not in result.stderr + result.stdout
 
 
-def test_serve_without_a_signing_secret_names_the_variable(recorder: SlackRecorder) -> None:
+def test_serve_without_a_signing_secret_names_the_variable(recorder: SlackSide) -> None:
     env = serve_env(recorder, None)
     del env["SLACK_SIGNING_SECRET"]
     result = subprocess.run(
@@ -200,7 +200,7 @@ def test_serve_without_a_signing_secret_names_the_variable(recorder: SlackRecord
 
 
 def test_socket_mode_is_chosen_by_the_app_token_and_a_refusal_is_clear(
-    recorder: SlackRecorder,
+    recorder: SlackSide,
 ) -> None:
     env = {**serve_env(recorder, None), "SLACK_APP_TOKEN": "xapp-test-app-token"}
     del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
@@ -222,7 +222,7 @@ def test_socket_mode_is_chosen_by_the_app_token_and_a_refusal_is_clear(
 
 
 def test_socket_mode_acks_envelopes_and_answers_through_response_url(
-    recorder: SlackRecorder, emulator: EmulatorServer
+    recorder: SlackSide, emulator: EmulatorServer
 ) -> None:
     socket_server = SocketModeServer()
     recorder.socket_url = socket_server.url
@@ -278,7 +278,7 @@ def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     )
 
 
-def test_serve_on_a_port_in_use_is_one_line_and_exit_1(recorder: SlackRecorder) -> None:
+def test_serve_on_a_port_in_use_is_one_line_and_exit_1(recorder: SlackSide) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -291,7 +291,7 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1(recorder: SlackRecorder) 
     assert "Traceback" not in result.stderr
 
 
-def test_serve_without_iot_credentials_fails_before_calling_slack(recorder: SlackRecorder) -> None:
+def test_serve_without_iot_credentials_fails_before_calling_slack(recorder: SlackSide) -> None:
     env = serve_env(recorder, None)
     del env["ALIBABA_CLOUD_ACCESS_KEY_ID"], env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
     env["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"  # the chain's last resort stays local

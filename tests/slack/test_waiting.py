@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from otabot.demo.slack_side import SlackSide
 from otabot.service import JobsLookup, JobsResult
 from otabot.slack import ids
 from otabot.slack.deferred import RESTARTING, DeferredLookups
@@ -22,7 +23,6 @@ from tests.slack.conftest import (
     FIRMWARE,
     FakeLookupService,
     SlackHarness,
-    SlackRecorder,
     harness_for,
     job,
     settings_for,
@@ -55,19 +55,19 @@ def busy() -> BusyService:
 
 
 @pytest.fixture
-def waiting(recorder: SlackRecorder, busy: BusyService) -> Iterator[SlackHarness]:
+def waiting(recorder: SlackSide, busy: BusyService) -> Iterator[SlackHarness]:
     built = harness_for(settings_for(recorder), busy, recorder, notice_after=0.3)
     yield built
     busy.release.set()
     built.drain()
 
 
-def texts(recorder: SlackRecorder) -> list[str]:
+def texts(recorder: SlackSide) -> list[str]:
     return [json.dumps(body, ensure_ascii=False) for body in recorder.responses()]
 
 
 def test_a_command_expected_to_wait_says_so_in_its_ack_then_answers(
-    waiting: SlackHarness, busy: BusyService, recorder: SlackRecorder
+    waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.wait = 40.0
     ack = waiting.command(f"light/light1 {FIRMWARE}")
@@ -83,7 +83,7 @@ def test_a_command_expected_to_wait_says_so_in_its_ack_then_answers(
 
 
 def test_a_command_with_a_short_wait_acks_empty(
-    waiting: SlackHarness, busy: BusyService, recorder: SlackRecorder
+    waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.wait = 0.5
     busy.release.set()
@@ -94,7 +94,7 @@ def test_a_command_with_a_short_wait_acks_empty(
 
 
 def test_a_lookup_still_waiting_at_its_notice_time_is_told_then_answered(
-    waiting: SlackHarness, busy: BusyService, recorder: SlackRecorder
+    waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.wait = 1.0  # short enough for an empty ack; the wait turns out longer
     waiting.command(f"light/light1 {FIRMWARE}")
@@ -106,7 +106,7 @@ def test_a_lookup_still_waiting_at_its_notice_time_is_told_then_answered(
 
 
 def test_a_page_turn_waiting_replaces_the_card_with_its_notice_then_its_answer(
-    waiting: SlackHarness, busy: BusyService, recorder: SlackRecorder
+    waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.wait = 5.0
     waiting.click(ids.ACTION_REFRESH, f"jobs light/light1 {FIRMWARE}")
@@ -118,7 +118,7 @@ def test_a_page_turn_waiting_replaces_the_card_with_its_notice_then_its_answer(
 
 
 def test_cached_answers_do_not_queue_behind_lookups_waiting_for_the_api(
-    waiting: SlackHarness, busy: BusyService, recorder: SlackRecorder
+    waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.release.set()
     waiting.command(f"light/light2 {FIRMWARE}")
@@ -136,7 +136,7 @@ def test_cached_answers_do_not_queue_behind_lookups_waiting_for_the_api(
 
 
 def test_stopping_tells_every_unanswered_lookup_and_refuses_new_ones_in_words(
-    recorder: SlackRecorder,
+    recorder: SlackSide,
 ) -> None:
     deferred = DeferredLookups(ResponseUrlPoster(), notice_after=60)
     never = threading.Event()
@@ -172,7 +172,7 @@ def test_stopping_tells_every_unanswered_lookup_and_refuses_new_ones_in_words(
     never.set()
 
 
-def test_past_the_pending_limit_a_lookup_is_refused_in_words(recorder: SlackRecorder) -> None:
+def test_past_the_pending_limit_a_lookup_is_refused_in_words(recorder: SlackSide) -> None:
     deferred = DeferredLookups(ResponseUrlPoster(), notice_after=60, max_pending=1)
     hold = threading.Event()
     assert (

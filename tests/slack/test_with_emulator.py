@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from otabot.config import Settings
+from otabot.demo.slack_side import SlackSide
 from otabot.emulator.server import EmulatorServer
 from otabot.service import OtaService
 from otabot.slack import ids
@@ -18,7 +19,6 @@ from tests.slack.conftest import (
     FIRMWARE,
     SIGNING_SECRET,
     SlackHarness,
-    SlackRecorder,
     harness_for,
 )
 
@@ -38,7 +38,7 @@ def dumps(value: object) -> str:
 
 @pytest.fixture
 def live(
-    emulator_settings: Settings, recorder: SlackRecorder, emulator: EmulatorServer
+    emulator_settings: Settings, recorder: SlackSide, emulator: EmulatorServer
 ) -> Iterator[SlackHarness]:
     settings = dataclasses.replace(
         emulator_settings,

@@ -12,6 +12,7 @@ import pytest
 from slack_sdk import WebClient
 
 from otabot.config import Settings
+from otabot.demo.slack_side import SlackSide
 from otabot.iot.models import JobStatus, TaskStatus
 from otabot.query.queries import WatchQuery
 from otabot.slack.access import Requester
@@ -21,7 +22,7 @@ from otabot.watch.records import Watch
 from otabot.watch.store import MemoryWatchStore, WatchStore
 from otabot.watch.watcher import Watcher
 from tests.service.fakes import FakeClock
-from tests.slack.conftest import BOT_TOKEN, SlackRecorder
+from tests.slack.conftest import BOT_TOKEN
 from tests.world import JOB, PRODUCT, RecordingService
 
 INTERVAL = 30.0
@@ -31,7 +32,7 @@ OTHER_CHANNEL = "C0002"
 DANA = Requester("T0001", CHANNEL, "U0DANA")
 
 
-def watch_settings(recorder: SlackRecorder, **changes: Any) -> Settings:
+def watch_settings(recorder: SlackSide, **changes: Any) -> Settings:
     base = Settings(
         slack_bot_token=BOT_TOKEN,
         slack_api_url=recorder.api_url,
@@ -48,7 +49,7 @@ class Rig:
 
     watcher: Watcher
     service: RecordingService
-    recorder: SlackRecorder
+    recorder: SlackSide
     clock: FakeClock
     store: WatchStore
 
@@ -67,6 +68,11 @@ class Rig:
 
     def posts(self) -> list[dict[str, Any]]:
         return self.recorder.calls("chat.postMessage")
+
+    def card_ts(self) -> str:
+        """The ts Slack gave the first message posted: the card's."""
+        ts: str = self.recorder.answers("chat.postMessage")[0]["ts"]
+        return ts
 
     def replies(self) -> list[dict[str, Any]]:
         return [post for post in self.posts() if post.get("thread_ts")]
@@ -90,7 +96,7 @@ class Rig:
 
 
 def rig_for(
-    recorder: SlackRecorder,
+    recorder: SlackSide,
     *,
     store: WatchStore | None = None,
     service: RecordingService | None = None,
@@ -114,7 +120,7 @@ def rig_for(
 
 
 @pytest.fixture
-def rig(recorder: SlackRecorder) -> Iterator[Rig]:
+def rig(recorder: SlackSide) -> Iterator[Rig]:
     yield rig_for(recorder)
 
 

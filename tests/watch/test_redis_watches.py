@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from otabot.demo.slack_side import SlackSide
 from otabot.service.redis_store import RedisLink, connect
 from otabot.watch.records import Watch, WatchedJob
 from otabot.watch.redis_watches import RedisWatchStore
 from otabot.watch.store import Reserved
-from tests.slack.conftest import SlackRecorder
 from tests.watch.conftest import DANA, INTERVAL, rig_for
 from tests.world import JOB, RecordingService
 
@@ -113,7 +113,7 @@ def test_redis_away_reserves_nothing_and_polls_nothing() -> None:
 
 
 def test_another_replica_takes_the_watch_over_when_one_stops(
-    redis_url: str, recorder: SlackRecorder
+    redis_url: str, recorder: SlackSide
 ) -> None:
     service = RecordingService()
     links = [RedisLink(connect(redis_url)) for _ in range(2)]

@@ -17,17 +17,17 @@ import redis
 import requests
 
 from otabot.demo.rollout import advanced
+from otabot.demo.slack_side import SlackSide
 from otabot.emulator.fleet import LIGHT_PRODUCT_KEY, ROLLOUT_JOB_ID, Fleet
 from otabot.emulator.server import EmulatorServer
 from otabot.slack import ids
-from tests.slack.conftest import SlackRecorder, action_body, command_body
+from tests.slack.conftest import action_body, command_body
 from tests.slack.test_serve import ServeProcess, serve_env
 
 pytestmark = pytest.mark.slow
 
 INTERVAL = 5  # OTABOT_WATCH_INTERVAL's least
 OTHER_JOB = "xtpYlSXpfKtHF4vUCsMe020100"  # another running job of the sample fleet
-CARD_TS = "1700000000.000001"  # the recorder's ts for the first message posted
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 4 * INTERVAL) -> Any:
@@ -47,13 +47,13 @@ def post_fleet(emulator: EmulatorServer, fleet: Fleet) -> None:
     assert reply.status_code == 200, reply.text
 
 
-def edits_of(recorder: SlackRecorder, ts: str) -> list[dict[str, Any]]:
+def edits_of(recorder: SlackSide, ts: str) -> list[dict[str, Any]]:
     return [call for call in recorder.calls("chat.update") if call.get("ts") == ts]
 
 
 @pytest.fixture
 def replicas(
-    recorder: SlackRecorder, emulator: EmulatorServer, redis_url: str
+    recorder: SlackSide, emulator: EmulatorServer, redis_url: str
 ) -> Iterator[list[ServeProcess]]:
     env = serve_env(recorder, emulator) | {
         "OTABOT_REDIS_URL": redis_url,
@@ -67,7 +67,7 @@ def replicas(
 
 def test_a_watched_card_follows_the_rollout_across_replicas_until_it_ends(
     replicas: list[ServeProcess],
-    recorder: SlackRecorder,
+    recorder: SlackSide,
     emulator: EmulatorServer,
     redis_url: str,
 ) -> None:
@@ -80,18 +80,19 @@ def test_a_watched_card_follows_the_rollout_across_replicas_until_it_ends(
     assert ack.status_code == 200
     (card,) = recorder.wait_for_calls("chat.postMessage", 1)
     assert card["channel"] == "C0001" and "18 succeeded" in json.dumps(card)
+    card_ts = recorder.answers("chat.postMessage")[0]["ts"]  # the ts Slack gave the card
 
     # The fleet changes: the card is edited.
     post_fleet(emulator, advanced(emulator.fleet, datetime.now(UTC)))
-    edit = wait_until(lambda: edits_of(recorder, CARD_TS))[-1]
+    edit = wait_until(lambda: edits_of(recorder, card_ts))[-1]
     assert "19 succeeded" in json.dumps(edit)  # lamp-32 finished
-    assert [reply["thread_ts"] for reply in recorder.calls("chat.postMessage")[1:]] == [CARD_TS]
+    assert [reply["thread_ts"] for reply in recorder.calls("chat.postMessage")[1:]] == [card_ts]
 
     # The first replica stops: the second keeps the card current.
     assert first.stop() == 0
-    edits = len(edits_of(recorder, CARD_TS))
+    edits = len(edits_of(recorder, card_ts))
     post_fleet(emulator, advanced(emulator.fleet, datetime.now(UTC)))
-    wait_until(lambda: len(edits_of(recorder, CARD_TS)) > edits)
+    wait_until(lambda: len(edits_of(recorder, card_ts)) > edits)
 
     # The job completes: a last edit, and the watch is gone from Redis.
     finished = emulator.fleet
@@ -99,7 +100,7 @@ def test_a_watched_card_follows_the_rollout_across_replicas_until_it_ends(
         finished = moved
     post_fleet(emulator, finished)
     last = wait_until(
-        lambda: [e for e in edits_of(recorder, CARD_TS) if "The job completed" in json.dumps(e)]
+        lambda: [e for e in edits_of(recorder, card_ts) if "The job completed" in json.dumps(e)]
     )[0]
     assert ids.ACTION_UNWATCH not in json.dumps(last)
     wait_until(lambda: not store.keys("otabot:{watch:testid}:*"))
@@ -115,10 +116,10 @@ def test_a_watched_card_follows_the_rollout_across_replicas_until_it_ends(
     )
     assert "<@U0001> stopped watching" in json.dumps(stopped[0])
     wait_until(lambda: not store.keys("otabot:{watch:testid}:*"))
-    assert edits_of(recorder, CARD_TS)[-1] == last  # the ended card was never touched again
+    assert edits_of(recorder, card_ts)[-1] == last  # the ended card was never touched again
     store.close()
 
 
-def _cards(recorder: SlackRecorder) -> list[dict[str, Any]]:
+def _cards(recorder: SlackSide) -> list[dict[str, Any]]:
     """Messages posted in the channel itself (not thread replies)."""
     return [post for post in recorder.calls("chat.postMessage") if not post.get("thread_ts")]

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from otabot.counters import Counters
+from otabot.demo.slack_side import SlackSide
 from otabot.iot.models import JobStatus
 from otabot.service.fairness import CALLER
 from otabot.slack import ids
 from otabot.slack.access import Requester
 from otabot.watch.records import Ending
-from tests.slack.conftest import Fault, SlackRecorder
 from tests.watch.conftest import (
     CHANNEL,
     INTERVAL,
@@ -67,7 +67,7 @@ def test_a_change_in_the_counts_edits_the_card_at_the_next_poll(rig: Rig) -> Non
     assert rig.updates() == []
     rig.later(1)
     (edit,) = rig.updates()
-    assert edit["channel"] == CHANNEL and edit["ts"] == "1700000000.000001"
+    assert edit["channel"] == CHANNEL and edit["ts"] == rig.card_ts()
     assert ":x: 4 failed" in text_of(edit)
 
 
@@ -88,7 +88,7 @@ def test_newly_failed_devices_are_named_in_the_cards_thread(rig: Rig) -> None:
     rig.fail_tasks("lamp0010", "lamp0011", reason="flash write failed")
     rig.later()
     (reply,) = rig.replies()
-    assert reply["thread_ts"] == "1700000000.000001" and reply["channel"] == CHANNEL
+    assert reply["thread_ts"] == rig.card_ts() and reply["channel"] == CHANNEL
     said = text_of(reply)
     assert "2 more devices failed* (5 failed in all)" in said
     assert "`lamp0010`" in said and "`lamp0011`" in said and "flash write failed" in said
@@ -197,7 +197,9 @@ def test_the_same_job_in_the_same_channel_points_at_the_existing_card(rig: Rig) 
     again = rig.watch(Requester("T0001", CHANNEL, "U0LEE"))
     assert again.outcome == "already_watched" and again.message is not None
     said = text_of(again.message.as_payload())
-    assert "<https://test.slack.com/archives/C0001/p1700000000|its card>" in said
+    (link,) = rig.recorder.answers("chat.getPermalink")
+    assert link["permalink"].endswith(rig.card_ts())  # Slack's link to the card
+    assert f"<{link['permalink']}|its card>" in said
     assert "started by <@U0DANA>" in said
     assert len(rig.posts()) == 1
 
@@ -218,7 +220,7 @@ def test_a_finished_job_is_not_watched(rig: Rig) -> None:
     assert rig.watcher.live() == 0
 
 
-def test_polls_wait_for_a_quiet_tick_after_peoples_lookups(recorder: SlackRecorder) -> None:
+def test_polls_wait_for_a_quiet_tick_after_peoples_lookups(recorder: SlackSide) -> None:
     quiet = BusyLimiter()
     quiet.waiting = 0
     rig = rig_for(recorder)
@@ -233,7 +235,7 @@ def test_polls_wait_for_a_quiet_tick_after_peoples_lookups(recorder: SlackRecord
     assert len(rig.updates()) == 1
 
 
-def test_polls_give_way_while_people_wait_for_the_quota(recorder: SlackRecorder) -> None:
+def test_polls_give_way_while_people_wait_for_the_quota(recorder: SlackSide) -> None:
     busy = BusyLimiter()
     rig = rig_for(recorder)
     rig.watcher._limiter = busy  # type: ignore[assignment]
@@ -275,7 +277,7 @@ class BusyLimiter:
 
 def test_a_rate_limited_edit_waits_for_retry_after(rig: Rig) -> None:
     rig.watch()
-    rig.recorder.faults["chat.update"] = Fault("ratelimited", status=429, retry_after="45")
+    rig.recorder.fail("chat.update", "ratelimited", status=429, retry_after="45")
     rig.fail_tasks("lamp0010")
     rig.later()
     assert len(rig.updates()) == 1  # refused with 429
@@ -291,7 +293,7 @@ def test_a_deleted_card_or_a_lost_channel_ends_the_watch_with_a_log_line(
     rig: Rig, error: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     rig.watch()
-    rig.recorder.faults["chat.update"] = Fault(error)
+    rig.recorder.fail("chat.update", error)
     rig.fail_tasks("lamp0010")
     with caplog.at_level(logging.INFO):
         rig.later()
@@ -304,7 +306,7 @@ def test_a_deleted_card_or_a_lost_channel_ends_the_watch_with_a_log_line(
 
 @pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found"])
 def test_a_channel_otabot_cannot_post_in_says_invite_it(rig: Rig, error: str) -> None:
-    rig.recorder.faults["chat.postMessage"] = Fault(error)
+    rig.recorder.fail("chat.postMessage", error)
     reply = rig.watch()
     assert reply.outcome == f"slack:{error}" and reply.message is not None
     assert "`/invite @otabot`" in text_of(reply.message.as_payload())
@@ -314,7 +316,7 @@ def test_a_channel_otabot_cannot_post_in_says_invite_it(rig: Rig, error: str) ->
 
 
 def test_a_rate_limited_post_says_when_to_try_again(rig: Rig) -> None:
-    rig.recorder.faults["chat.postMessage"] = Fault("ratelimited", status=429, retry_after="7")
+    rig.recorder.fail("chat.postMessage", "ratelimited", status=429, retry_after="7")
     reply = rig.watch()
     assert reply.message is not None and "try again in 7 s" in text_of(reply.message.as_payload())
 
