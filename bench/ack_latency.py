@@ -42,16 +42,20 @@ from processes import otabot_emulator
 from otabot.config import Settings
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import SlackServer
+from otabot.emulator.fleet import (
+    LIGHT_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
+)
 from otabot.operations import DaemonPool, Metrics, Readiness, operations_app
 from otabot.service import OtaService
 from otabot.slack.app import LISTENER_THREADS, build_app
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.http import create_wsgi_app
 from otabot.slack.responder import ResponseUrlPoster
+from tests.helpers import BOT_TOKEN, SIGNING_SECRET
 
-SECRET = "bench-signing-secret"
-TOKEN = "xoxb-bench"
-FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
 DEVICES = ("light/light1", "light/light2", "light/light3")
 PLAIN_ROW = "otabot /ota (real app)"
 METRICS_ROW = "otabot with /metrics scraped"
@@ -85,10 +89,10 @@ def minimal_app(api_url: str) -> App:
     """The baseline: a Bolt app whose /ota listener only acks."""
 
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=TOKEN)
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=BOT_TOKEN)
 
     app = App(
-        signing_secret=SECRET,
+        signing_secret=SIGNING_SECRET,
         client=WebClient(base_url=api_url),
         authorize=authorize,
         token_verification_enabled=False,
@@ -107,7 +111,7 @@ def fire(url: str, slack: SlackSide, count: int) -> list[float]:
     start = threading.Barrier(count)
 
     def one(index: int) -> float:
-        text = f"{DEVICES[index % len(DEVICES)]} {FIRMWARE}"
+        text = f"{DEVICES[index % len(DEVICES)]} {SHOWCASE_FIRMWARE_ID}"
         form = slack.command_form(text, slack.open_response_url(), user_id=f"U{index:04d}")
         body = urlencode(form)
         headers = slack.sign(body)
@@ -150,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # 100 requests on 16 threads queue by design; waitress would warn about each one.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    slack_server = SlackServer(SlackSide(SECRET, TOKEN), threads=16, name="bench-slack").start()
+    slack_server = SlackServer(
+        SlackSide(SIGNING_SECRET, BOT_TOKEN), threads=16, name="bench-slack"
+    ).start()
     slack = slack_server.side
     rows: dict[str, list[float]] = {}
     answers: dict[str, tuple[bool, float, int]] = {}
@@ -161,13 +167,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows["minimal Bolt app (ack only)"] = fire(url, slack, args.requests)
             settings = Settings.from_env(
                 {
-                    "SLACK_BOT_TOKEN": TOKEN,
-                    "SLACK_SIGNING_SECRET": SECRET,
+                    "SLACK_BOT_TOKEN": BOT_TOKEN,
+                    "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                     "SLACK_API_URL": slack.api_url,
                     "OTABOT_IOT_ENDPOINT": iot_url,
-                    "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
-                    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
-                    "OTABOT_PRODUCT_ALIASES": "light=a19mzPZabcd",
+                    "ALIBABA_CLOUD_ACCESS_KEY_ID": SAMPLE_ACCESS_KEY_ID,
+                    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SAMPLE_ACCESS_KEY_SECRET,
+                    "OTABOT_PRODUCT_ALIASES": f"light={LIGHT_PRODUCT_KEY}",
                     "OTABOT_CACHE_TTL": "0",
                 }
             )
@@ -240,7 +246,7 @@ def run_otabot(
     app = build_app(
         settings,
         service,
-        client=WebClient(base_url=slack.api_url, token=TOKEN),
+        client=WebClient(base_url=slack.api_url, token=BOT_TOKEN),
         listener_executor=pool,
         poster=poster,
         deferred=deferred,

@@ -41,15 +41,20 @@ from urllib.parse import urlencode
 import redis
 import requests
 from processes import otabot_emulator, otabot_serve
-from quota import FIRMWARE, PRODUCT, control, device_names, fleet_document
+from quota import control, device_names, fleet_document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from otabot.demo.slack_side import Recorded, SlackSide
 from otabot.demo.web import SlackServer
+from otabot.emulator.fleet import (
+    LIGHT_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
+)
+from tests.helpers import BOT_TOKEN, SIGNING_SECRET
 
-SECRET = "bench-signing-secret"
-TOKEN = "xoxb-bench-token"
 QPS = 10
 MAX_WAIT = 120.0
 QUEUED = "Queued for the IoT API"
@@ -139,7 +144,9 @@ class Bench:
         with self._lock:
             replica = next(self._replicas)
         form = self.side.command_form(
-            f"light/{lookup.device} {FIRMWARE}", lookup.response_url, user_id=lookup.user
+            f"light/{lookup.device} {SHOWCASE_FIRMWARE_ID}",
+            lookup.response_url,
+            user_id=lookup.user,
         )
         body = urlencode(form)
         lookup.sent = time.monotonic()
@@ -170,7 +177,7 @@ class Bench:
 
 
 def slack_side() -> SlackServer:
-    return SlackServer(SlackSide(SECRET, TOKEN), threads=16, name="bench-slack")
+    return SlackServer(SlackSide(SIGNING_SECRET, BOT_TOKEN), threads=16, name="bench-slack")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -333,15 +340,15 @@ def main() -> int:
         control(iot, "/__emulator/fleet", fleet_document(devices, jobs_per_device=1))
         side = stack.enter_context(slack_side())
         env = {
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": f"{side.base_url}/api/",
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": SAMPLE_ACCESS_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SAMPLE_ACCESS_KEY_SECRET,
             "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
             "OTABOT_IOT_ENDPOINT": iot,
             "OTABOT_REDIS_URL": args.redis_url,
-            "OTABOT_PRODUCT_ALIASES": f"light={PRODUCT}",
+            "OTABOT_PRODUCT_ALIASES": f"light={LIGHT_PRODUCT_KEY}",
             "OTABOT_QUOTA_ACCOUNT": "bench",
             "OTABOT_API_QPS": str(QPS),
             "OTABOT_MAX_WAIT": str(MAX_WAIT),

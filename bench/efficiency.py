@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from otabot.config import Settings
-from otabot.emulator.fleet import Fleet
+from otabot.emulator.fleet import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID, Fleet
 from otabot.emulator.server import EmulatorServer
 from otabot.iot.errors import IotError
 from otabot.iot.paging import page_slice, pages_to_show
@@ -52,7 +52,7 @@ from otabot.service import JobsLookup, OtaService
 from otabot.service.fairness import CALLER, Caller
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quota import ACCESS_KEY, FIRMWARE, PRODUCT, fleet_document, fleet_of, job_entry
+from quota import ACCESS_KEY, fleet_document, fleet_of, job_entry
 
 DEVICES = [f"incident-{i:02d}" for i in range(10)]
 JOBS_PER_DEVICE = 12
@@ -137,7 +137,7 @@ def jobs_incident(seed: int, threads: int) -> None:
         service = OtaService.from_settings(emulator_settings(emulator))
 
         def act(index: int, step: Interaction) -> None:
-            query = JobsLookup(PRODUCT, step.device, FIRMWARE)
+            query = JobsLookup(LIGHT_PRODUCT_KEY, step.device, SHOWCASE_FIRMWARE_ID)
             try:
                 result = service.jobs(query, refresh=step.kind == "refresh")
             except IotError as error:
@@ -252,17 +252,19 @@ def device_first_script(seed: int) -> tuple[list[Step], list[Step]]:
     rng = random.Random(seed)
 
     def job_card(device: str) -> JobQuery:
-        return JobQuery(JOB_OF[device].job_id, PRODUCT, device)
+        return JobQuery(JOB_OF[device].job_id, LIGHT_PRODUCT_KEY, device)
 
-    first = [Step(DeviceQuery(PRODUCT, device)) for device in DEVICES]
-    rest = [Step(DeviceQuery(PRODUCT, rng.choice(DEVICES))) for _ in range(20)]
+    first = [Step(DeviceQuery(LIGHT_PRODUCT_KEY, device)) for device in DEVICES]
+    rest = [Step(DeviceQuery(LIGHT_PRODUCT_KEY, rng.choice(DEVICES))) for _ in range(20)]
     rest += [Step(job_card(rng.choice(DEVICES))) for _ in range(40)]
     for _ in range(60):
         rollout = rng.choice(ROLLOUTS)
         page = rng.randint(1, rollout.failed_pages)
-        rest.append(Step(FailedQuery(rollout.job_id, PRODUCT, None, page)))
+        rest.append(Step(FailedQuery(rollout.job_id, LIGHT_PRODUCT_KEY, None, page)))
     rng.shuffle(rest)
-    refreshes = [Step(DeviceQuery(PRODUCT, rng.choice(DEVICES)), refresh=True) for _ in range(3)]
+    refreshes = [
+        Step(DeviceQuery(LIGHT_PRODUCT_KEY, rng.choice(DEVICES)), refresh=True) for _ in range(3)
+    ]
     refreshes += [Step(job_card(rng.choice(DEVICES)), refresh=True) for _ in range(2)]
     return first + rest, refreshes
 

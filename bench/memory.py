@@ -13,11 +13,9 @@ import math
 import os
 from datetime import UTC, datetime, timedelta
 
+from otabot.emulator.fleet import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.service import JobsLookup, OtaService
-
-PRODUCT = "a19mzPZabcd"
-FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
 
 
 class InMemoryJobs:
@@ -28,8 +26,8 @@ class InMemoryJobs:
         self._jobs = tuple(
             OtaJob(
                 job_id=f"HvKuBpuk3rdk6E92CPQN0{i:05d}",
-                firmware_id=FIRMWARE,
-                product_key=PRODUCT,
+                firmware_id=SHOWCASE_FIRMWARE_ID,
+                product_key=LIGHT_PRODUCT_KEY,
                 status=JobStatus.COMPLETED,
                 job_type=JobType.UPGRADE_FIRMWARE,
                 selection_type="STATIC",
@@ -87,7 +85,7 @@ def main() -> None:
     checkpoints_first = min(c for c in checkpoints if c >= min(options.cache_size, options.lookups))
     at_first = baseline
     for i in range(1, options.lookups + 1):
-        service.jobs(JobsLookup(PRODUCT, f"dev-{i:07d}", FIRMWARE))
+        service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, f"dev-{i:07d}", SHOWCASE_FIRMWARE_ID))
         if i in checkpoints:
             gc.collect()
             now = rss_mib()

@@ -7,15 +7,18 @@ is guessed and released before the child binds it.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.helpers import NotReady, ReadyProcess
 
 EMULATOR_READY = "otabot emulator at "
 SERVE_READY = "otabot serve: serving /ota for "
+READY_WITHIN = 120.0  # seconds for a child to print its ready line
 
 
 @contextmanager
@@ -23,34 +26,15 @@ def otabot_process(
     args: list[str], ready: str, url_of: Callable[[str], str], env: Mapping[str, str] | None = None
 ) -> Iterator[str]:
     """Run ``otabot ARGS…`` until leaving; yield ``url_of`` its ready line (the first line
-    starting ``ready``); SIGTERM it afterwards."""
-    with tempfile.TemporaryFile(mode="w+") as errors:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "otabot", *args],
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-            env=None if env is None else {"PATH": os.environ.get("PATH", ""), **env},
-        )
+    starting ``ready``); SIGTERM it afterwards (the tests' ``ReadyProcess``)."""
+    full_env = None if env is None else {"PATH": os.environ.get("PATH", ""), **env}
+    with ReadyProcess.otabot(*args, env=full_env, cwd=None) as process:
         try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                if line.startswith(ready):
-                    break
-            else:
-                process.wait(10)
-                errors.seek(0)
-                raise SystemExit(f"otabot {args[0]} did not start: {errors.read().strip()!r}")
-            yield url_of(line)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-            if process.stdout is not None:
-                process.stdout.close()
+            line = process.wait_for(ready, timeout=READY_WITHIN)
+        except NotReady as error:
+            raise SystemExit(f"otabot {args[0]}: {error}") from None
+        yield url_of(line)
+        process.stop(grace=40)
 
 
 @contextmanager

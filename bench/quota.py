@@ -43,6 +43,12 @@ from typing import Any
 from processes import otabot_emulator
 
 from otabot.config import Settings
+from otabot.emulator.fleet import (
+    LIGHT_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
+)
 from otabot.iot.client import IotClient, RetryPolicy
 from otabot.iot.errors import IotError
 from otabot.query.answers import look_up
@@ -59,9 +65,7 @@ from otabot.service.redis_store import (
 )
 from otabot.slack.app import LISTENER_THREADS
 
-PRODUCT = "a19mzPZabcd"
-FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
-ACCESS_KEY = ("testid", "testsecret")
+ACCESS_KEY = (SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET)
 LIMITS = Settings().api_qps  # each action's documented quota, as otabot and the emulator use
 USERS = 10  # people: the lookups are theirs in turn
 # Seconds a lookup may wait for its slot in this bench (the busiest action takes ~20 s).
@@ -82,8 +86,8 @@ def job_entry(
     """One job of the bench's product and firmware, in the emulator's fleet format."""
     return {
         "JobId": job,
-        "FirmwareId": FIRMWARE,
-        "ProductKey": PRODUCT,
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "JobStatus": status,
         "JobType": "UPGRADE_FIRMWARE",
         "SelectionType": "STATIC",
@@ -102,8 +106,8 @@ def fleet_of(devices: list[str], jobs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "AccessKeys": {ACCESS_KEY[0]: ACCESS_KEY[1]},
         "IotInstanceId": None,
-        "Products": [{"ProductKey": PRODUCT, "Devices": devices}],
-        "Firmwares": [{"FirmwareId": FIRMWARE, "ProductKey": PRODUCT}],
+        "Products": [{"ProductKey": LIGHT_PRODUCT_KEY, "Devices": devices}],
+        "Firmwares": [{"FirmwareId": SHOWCASE_FIRMWARE_ID, "ProductKey": LIGHT_PRODUCT_KEY}],
         "Jobs": jobs,
     }
 
@@ -128,11 +132,15 @@ def fleet_document(devices: list[str], jobs_per_device: int = 2) -> dict[str, An
 def lookups(load: str, devices: list[str]) -> list[Query]:
     """The load's lookups, each distinct, in the order people made them: the kinds mixed
     evenly, so every action is asked for from the first moment to the last."""
-    lists: list[Query] = [JobsQuery(PRODUCT, device, FIRMWARE) for device in devices]
+    lists: list[Query] = [
+        JobsQuery(LIGHT_PRODUCT_KEY, device, SHOWCASE_FIRMWARE_ID) for device in devices
+    ]
     if load == "jobs":
         return lists
-    cards: list[Query] = [DeviceQuery(PRODUCT, device) for device in devices]
-    jobs: list[Query] = [JobQuery(job_id(d, 0), PRODUCT) for d in range(len(devices) // 2)]
+    cards: list[Query] = [DeviceQuery(LIGHT_PRODUCT_KEY, device) for device in devices]
+    jobs: list[Query] = [
+        JobQuery(job_id(d, 0), LIGHT_PRODUCT_KEY) for d in range(len(devices) // 2)
+    ]
     kinds = (cards, jobs, lists)
     placed = [
         (i / len(kind), k, query) for k, kind in enumerate(kinds) for i, query in enumerate(kind)

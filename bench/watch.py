@@ -20,11 +20,17 @@ import threading
 import time
 from typing import Any
 
-from emulator_process import otabot_emulator
+from processes import otabot_emulator  # (it puts the repository on sys.path: tests.helpers)
 from quota import control
 
 from otabot.config import Settings
-from otabot.emulator.fleet import ROLLOUT_JOB_ID, sample_fleet
+from otabot.emulator.fleet import (
+    LIGHT_PRODUCT_KEY,
+    ROLLOUT_JOB_ID,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    sample_fleet,
+)
 from otabot.iot.client import IotClient, RetryPolicy
 from otabot.iot.errors import IotError
 from otabot.query.queries import WatchQuery
@@ -34,9 +40,9 @@ from otabot.slack.access import Requester
 from otabot.watch.posting import Posted
 from otabot.watch.store import MemoryWatchStore
 from otabot.watch.watcher import Watcher
+from tests.helpers import FakeClock
 
-ACCESS_KEY = ("testid", "testsecret")
-PRODUCT = "a19mzPZabcd"
+ACCESS_KEY = (SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET)
 INTERVAL = 30.0
 CHANNELS = ("C0INCIDENT", "C0ROLLOUT", "C0LIGHTS")
 NAIVE_PEOPLE, NAIVE_PER_HOUR = 5, 60
@@ -45,22 +51,6 @@ PEOPLE = 10
 PEOPLE_SECONDS = 60.0
 BURST_EVERY = 6.0  # each person: a burst of lookups about this often
 BURST = 2
-
-
-class FakeClock:
-    """Monotonic and wall time that move only when told to (part 1)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def wall(self) -> float:
-        return 1_700_000_000.0 + self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class CountingPoster:
@@ -119,7 +109,7 @@ def settings_for(url: str) -> Settings:
 def calls_per_hour(url: str) -> tuple[int, int, int]:
     """(watched, naive, calls of one refresh): upstream calls in an hour of the rollout."""
     settings = settings_for(url)
-    clock = FakeClock()
+    clock = FakeClock(wall_epoch=1_700_000_000.0)  # part 1 runs on it
     limiter = QuotaLimiter(settings.api_qps, monotonic=clock, sleep=clock.sleep)
     client = IotClient(
         settings.endpoint, settings.credentials(), gate=limiter, monotonic=clock, sleep=clock.sleep
@@ -138,7 +128,7 @@ def calls_per_hour(url: str) -> tuple[int, int, int]:
         monotonic=clock,  # type: ignore[arg-type]
     )
     for channel in CHANNELS:
-        watcher.begin(Requester("T1", channel, "U1"), WatchQuery(ROLLOUT_JOB_ID, PRODUCT))
+        watcher.begin(Requester("T1", channel, "U1"), WatchQuery(ROLLOUT_JOB_ID, LIGHT_PRODUCT_KEY))
     control(url, "/__emulator/reset", {})
     for _ in range(int(3600 / INTERVAL)):
         clock.sleep(INTERVAL)
@@ -166,7 +156,7 @@ def generated_fleet(jobs: int) -> dict[str, Any]:
             {
                 "JobId": f"BenchWatch{index:05d}xxxxxxxxxx",
                 "FirmwareId": firmware,
-                "ProductKey": PRODUCT,
+                "ProductKey": LIGHT_PRODUCT_KEY,
                 "JobStatus": "IN_PROGRESS",
                 "JobType": "UPGRADE_FIRMWARE",
                 "SelectionType": "STATIC",
@@ -223,7 +213,7 @@ def people_wait(url: str, watches: int) -> dict[str, float]:
     watcher = Watcher(settings, service, MemoryWatchStore(), poster, limiter=limiter)  # type: ignore[arg-type]
     watched = [f"BenchWatch{index:05d}xxxxxxxxxx" for index in range(watches)]
     for job_id in watched:  # started as people would, spread over the first interval
-        watcher.begin(Requester("T1", "C1", "U1"), WatchQuery(job_id, PRODUCT))
+        watcher.begin(Requester("T1", "C1", "U1"), WatchQuery(job_id, LIGHT_PRODUCT_KEY))
     watcher.start()
     limiter.waits = {False: [], True: []}
     looked_up = [f"BenchWatch{index:05d}xxxxxxxxxx" for index in range(WATCHES, WATCHES + 10)]

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from otabot.config import Settings
+from tests.helpers import SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, SAMPLE_ALIASES
 
 if TYPE_CHECKING:
     from otabot.demo.slack_side import SlackSide
@@ -101,9 +102,9 @@ def emulator_settings(emulator: EmulatorServer) -> Settings:
     return Settings.from_env(
         {
             "OTABOT_IOT_ENDPOINT": emulator.url,
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
-            "OTABOT_PRODUCT_ALIASES": "light=a19mzPZabcd,meter=a1B2c3D4e5F",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": SAMPLE_ACCESS_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SAMPLE_ACCESS_KEY_SECRET,
+            "OTABOT_PRODUCT_ALIASES": SAMPLE_ALIASES,
         }
     )
 

@@ -45,8 +45,9 @@ __all__ = [
     "SAMPLE_ACCESS_KEY_SECRET",
     "SHOWCASE_FIRMWARE_ID",
 ]
-# The in-memory world's job (tests.world), not one of the sample fleet's.
-WORLD_JOB_ID = "HvKuBpuk3rdk6E92CPQN020100"
+# The job of the API reference's examples: the in-memory world's (tests.world), the canned
+# answers', the fleet file spec's; not one of the sample fleet's.
+EXAMPLE_JOB_ID = "HvKuBpuk3rdk6E92CPQN020100"
 # OTABOT_PRODUCT_ALIASES for the sample fleet's two products.
 SAMPLE_ALIASES = f"light={LIGHT_PRODUCT_KEY},meter={METER_PRODUCT_KEY}"
 # The test workspace's Slack app: how Slack signs its requests, the app's tokens.
@@ -133,8 +134,7 @@ class ReadyProcess:
     """``argv`` in a subprocess, its stdout read line by line on a thread (``output``), so
     the line it prints when ready can be waited for without blocking on a child that is
     silent or dead; stderr goes to a file (``stderr_path``, or a temporary one), so a
-    chatty child never blocks on a full pipe. ``stop()`` sends SIGTERM, kills it after
-    ``grace`` s, and gives its exit code; leaving ``with`` stops it and closes its files.
+    chatty child never blocks on a full pipe. ``stop()`` (or leaving ``with``) ends it.
     """
 
     def __init__(
@@ -159,6 +159,7 @@ class ReadyProcess:
             cwd=cwd,
         )
         self.output: list[str] = []  # every line read so far, without its newline
+        self._stderr: str | None = None  # all of stderr, once stopped
         self._read = threading.Condition()
         self._ended = False
         assert self.process.stdout is not None
@@ -197,30 +198,33 @@ class ReadyProcess:
         raise NotReady(f"{' '.join(self.argv[1:4])} did not start: {self.stderr()[-2000:]!r}")
 
     def stderr(self) -> str:
-        """What it wrote to stderr so far."""
+        """What it wrote to stderr so far (all of it, once stopped)."""
+        if self._stderr is not None:
+            return self._stderr
         self._errors.flush()
         self._errors.seek(0)
         return self._errors.read()
 
     def stop(self, grace: float = 30.0) -> int:
-        """SIGTERM (if still running), then its exit code; SIGKILL after ``grace`` s."""
+        """SIGTERM (if still running), SIGKILL after ``grace`` s; then its files are closed
+        (``stderr()`` still says what it wrote) and its exit code returned. Idempotent."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(grace)
+            code = self.process.wait(grace)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait(5)
-
-    def close(self) -> None:
-        self.stop()
-        self._pumping.join(5)  # the child has gone: its stdout ends
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._errors.close()
+            code = self.process.wait(5)
+        if self._stderr is None:
+            self._pumping.join(5)  # the child has gone: its stdout ends
+            self._stderr = self.stderr()
+            self._errors.close()
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+        return code
 
     def __enter__(self) -> ReadyProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.stop()

@@ -29,7 +29,7 @@ from otabot.service import (
     JobsLookup,
     VersionLookup,
 )
-from tests.world import FIRMWARE, JOB, PRODUCT
+from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 
 NEITHER = (
     "'lamp' is neither a ProductKey (11 letters and digits) nor an alias (aliases: light, meter)"
@@ -77,83 +77,91 @@ def row(slack: str, cli: str, verdict: Verdict) -> Row:
     return Row(slack, tuple(cli.split()), verdict)
 
 
-LIGHT1 = DeviceLookup(PRODUCT, "light1")
-JOBS = JobsLookup(PRODUCT, "light1", FIRMWARE)
+LIGHT1 = DeviceLookup(LIGHT_PRODUCT_KEY, "light1")
+JOBS = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
 
 ROWS: tuple[Row, ...] = (
     # --- queries: the same use cases, whichever way they are written ---------------------
     row("light/light1", "device light/light1", Names((("device", LIGHT1),))),
     row("light1 product=light", "device light1 --product light", Names((("device", LIGHT1),))),
     row(
-        f"{PRODUCT}/light1 instance=iot-06z00abc",
-        f"device {PRODUCT}/light1 --instance iot-06z00abc",
-        Names((("device", DeviceLookup(PRODUCT, "light1", "iot-06z00abc")),)),
+        f"{LIGHT_PRODUCT_KEY}/light1 instance=iot-06z00abc",
+        f"device {LIGHT_PRODUCT_KEY}/light1 --instance iot-06z00abc",
+        Names((("device", DeviceLookup(LIGHT_PRODUCT_KEY, "light1", "iot-06z00abc")),)),
     ),
     row(
-        f"jobs {PRODUCT}/light1 {FIRMWARE} status=in_progress",
-        f"jobs {PRODUCT}/light1 {FIRMWARE} status=in_progress",
+        f"jobs {LIGHT_PRODUCT_KEY}/light1 {SHOWCASE_FIRMWARE_ID} status=in_progress",
+        f"jobs {LIGHT_PRODUCT_KEY}/light1 {SHOWCASE_FIRMWARE_ID} status=in_progress",
         Names((("jobs", JOBS),)),
     ),
     row(
-        f"light/light1 {FIRMWARE} page=2 status=done",
-        f"jobs light/light1 {FIRMWARE} --page 2 --status done",
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} page=2 status=done",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} --page 2 --status done",
         Names((("jobs", JOBS),)),
     ),
     row(
-        f"product=light device=light1 firmware={FIRMWARE} page=2",
-        f"jobs product=light device=light1 firmware={FIRMWARE} page=2",
+        f"product=light device=light1 firmware={SHOWCASE_FIRMWARE_ID} page=2",
+        f"jobs product=light device=light1 firmware={SHOWCASE_FIRMWARE_ID} page=2",
         Names((("jobs", JOBS),)),
     ),
     row(
-        f"status=cancelled light/light1 {FIRMWARE}",
-        f"jobs light/light1 {FIRMWARE} --status cancelled",
+        f"status=cancelled light/light1 {SHOWCASE_FIRMWARE_ID}",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} --status cancelled",
         Names((("jobs", JOBS),)),
     ),
     row(
         "light/light1 1.2.0",
         "jobs light/light1 1.2.0",
-        Names((("resolve_version", VersionLookup(PRODUCT, "1.2.0")), ("jobs", JOBS))),
+        Names((("resolve_version", VersionLookup(LIGHT_PRODUCT_KEY, "1.2.0")), ("jobs", JOBS))),
     ),
     row(
         "jobs light/light1 version=v1.2.0 status=running",
         "jobs light/light1 --status running version=v1.2.0",
-        Names((("resolve_version", VersionLookup(PRODUCT, "v1.2.0")), ("jobs", JOBS))),
-    ),
-    row(f"job {JOB}", f"job {JOB}", Names((("job", JobLookup(JOB)),))),
-    row(
-        f"job {JOB} light1",
-        f"job {JOB} --device light1",
-        Names((("job", JobLookup(JOB, None, "light1")),)),
+        Names((("resolve_version", VersionLookup(LIGHT_PRODUCT_KEY, "v1.2.0")), ("jobs", JOBS))),
     ),
     row(
-        f"job {JOB} status=failed page=2",
-        f"job {JOB} --failed --page 2",
-        Names((("job", JobLookup(JOB)), ("failed", FailedLookup(JOB)))),
+        f"job {EXAMPLE_JOB_ID}",
+        f"job {EXAMPLE_JOB_ID}",
+        Names((("job", JobLookup(EXAMPLE_JOB_ID)),)),
+    ),
+    row(
+        f"job {EXAMPLE_JOB_ID} light1",
+        f"job {EXAMPLE_JOB_ID} --device light1",
+        Names((("job", JobLookup(EXAMPLE_JOB_ID, None, "light1")),)),
+    ),
+    row(
+        f"job {EXAMPLE_JOB_ID} status=failed page=2",
+        f"job {EXAMPLE_JOB_ID} --failed --page 2",
+        Names((("job", JobLookup(EXAMPLE_JOB_ID)), ("failed", FailedLookup(EXAMPLE_JOB_ID)))),
     ),
     row(
         "firmware light",
         "firmware --product light",
-        Names((("firmwares", FirmwareLookup(PRODUCT)),)),
+        Names((("firmwares", FirmwareLookup(LIGHT_PRODUCT_KEY)),)),
     ),
     row(
         "firmware light version=2.5.0",
         "firmware light --version 2.5.0",
-        Names((("resolve_version", VersionLookup(PRODUCT, "2.5.0")),)),
+        Names((("resolve_version", VersionLookup(LIGHT_PRODUCT_KEY, "2.5.0")),)),
     ),
     row(
-        f"jobs firmware={FIRMWARE} product=light status=done",
-        f"jobs firmware={FIRMWARE} --product light --status done",
-        Names((("firmware_jobs", FirmwareJobsLookup(FIRMWARE)),)),
+        f"jobs firmware={SHOWCASE_FIRMWARE_ID} product=light status=done",
+        f"jobs firmware={SHOWCASE_FIRMWARE_ID} --product light --status done",
+        Names((("firmware_jobs", FirmwareJobsLookup(SHOWCASE_FIRMWARE_ID)),)),
     ),
     # --- refused before any call ----------------------------------------------------------
     row("light/li", "device light/li", Refused("light/li", DEVICE_FORMAT)),
     row(
-        f"light/light1! {FIRMWARE}",
-        f"jobs light/light1! {FIRMWARE}",
+        f"light/light1! {SHOWCASE_FIRMWARE_ID}",
+        f"jobs light/light1! {SHOWCASE_FIRMWARE_ID}",
         Refused("light/light1!", DEVICE_FORMAT),
     ),
     row("lamp/light1", "device lamp/light1", Refused("lamp/light1", NEITHER)),
-    row(f"lamp/light1 {FIRMWARE}", f"jobs lamp/light1 {FIRMWARE}", Refused("lamp/light1", NEITHER)),
+    row(
+        f"lamp/light1 {SHOWCASE_FIRMWARE_ID}",
+        f"jobs lamp/light1 {SHOWCASE_FIRMWARE_ID}",
+        Refused("lamp/light1", NEITHER),
+    ),
     row("firmware lamp", "firmware --product lamp", Refused("lamp", NEITHER, "--product lamp")),
     row(
         "light1",
@@ -172,23 +180,23 @@ ROWS: tuple[Row, ...] = (
         ),
     ),
     row(
-        f"light/light1 {FIRMWARE} page=0",
-        f"jobs light/light1 {FIRMWARE} --page 0",
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} page=0",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} --page 0",
         Refused("page=0", "page= takes a whole number from 1 to 10000", "--page 0"),
     ),
     row(
-        f"light/light1 {FIRMWARE} status=paused",
-        f"jobs light/light1 {FIRMWARE} --status paused",
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} status=paused",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} --status paused",
         Refused("status=paused", STATUS_WORDS, "--status paused"),
     ),
     row(
-        f"light/light1 {FIRMWARE} status=failed",
-        f"jobs light/light1 {FIRMWARE} status=failed",
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} status=failed",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} status=failed",
         Refused("status=failed", STATUS_WORDS),
     ),
     row(
-        f"light/light1 {FIRMWARE} instance=a/b",
-        f"jobs light/light1 {FIRMWARE} --instance a/b",
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} instance=a/b",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} --instance a/b",
         Refused(
             "instance=a/b",
             "an IotInstanceId is up to 64 letters, digits, '-' and '_'",
@@ -204,8 +212,8 @@ ROWS: tuple[Row, ...] = (
         ),
     ),
     row(
-        f"light/light1 {FIRMWARE} colour=red",
-        f"jobs light/light1 {FIRMWARE} colour=red",
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} colour=red",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} colour=red",
         Refused(
             "colour=red",
             "unknown key; use one of product=, device=, firmware=, version=, job=, page=, "
@@ -213,13 +221,13 @@ ROWS: tuple[Row, ...] = (
         ),
     ),
     row(
-        f"light/light1 {FIRMWARE} extra",
-        f"jobs light/light1 {FIRMWARE} extra",
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} extra",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} extra",
         Refused("extra", "unexpected word (a jobs list takes DEVICE and FIRMWARE)"),
     ),
     row(
-        f"meter/light1 {FIRMWARE} product=light",
-        f"jobs meter/light1 {FIRMWARE} --product light",
+        f"meter/light1 {SHOWCASE_FIRMWARE_ID} product=light",
+        f"jobs meter/light1 {SHOWCASE_FIRMWARE_ID} --product light",
         Refused(
             "product=light", "names a different product than the device does", "--product light"
         ),
@@ -237,13 +245,13 @@ ROWS: tuple[Row, ...] = (
         Refused("bad!id", "a JobId is up to 64 letters, digits, '-' and '_'"),
     ),
     row(
-        f"job {JOB} page=2",
-        f"job {JOB} --page 2",
+        f"job {EXAMPLE_JOB_ID} page=2",
+        f"job {EXAMPLE_JOB_ID} --page 2",
         Refused("page=2", "page= pages a job's failed devices: add status=failed", "--page 2"),
     ),
     row(
-        f"job {JOB} status=done",
-        f"job {JOB} status=done",
+        f"job {EXAMPLE_JOB_ID} status=done",
+        f"job {EXAMPLE_JOB_ID} status=done",
         Refused("status=done", "a job lists its devices by status=failed only"),
     ),
     row(
@@ -267,19 +275,23 @@ ROWS: tuple[Row, ...] = (
     row(
         "light/nosuch",
         "device light/nosuch",
-        Says(f"Device nosuch not found in product {PRODUCT}. DeviceNames are case-sensitive", 1),
+        Says(
+            f"Device nosuch not found in product {LIGHT_PRODUCT_KEY}."
+            " DeviceNames are case-sensitive",
+            1,
+        ),
     ),
     row(
-        f"light/nosuch {FIRMWARE}",
-        f"jobs light/nosuch {FIRMWARE}",
-        Says(f"Device nosuch not found in product {PRODUCT}.", 1),
+        f"light/nosuch {SHOWCASE_FIRMWARE_ID}",
+        f"jobs light/nosuch {SHOWCASE_FIRMWARE_ID}",
+        Says(f"Device nosuch not found in product {LIGHT_PRODUCT_KEY}.", 1),
     ),
     row("job NOSUCHJOB", "job NOSUCHJOB", Says("Job NOSUCHJOB not found.", 1)),
     row(
         "light/light1 9.9.9",
         "jobs light/light1 9.9.9",
         Says(
-            f"No firmware package of product {PRODUCT} has version 9.9.9. "
+            f"No firmware package of product {LIGHT_PRODUCT_KEY} has version 9.9.9. "
             "Newest versions: v3.0.0, 2.5.0, 1.2.0.",
             1,
         ),
@@ -287,11 +299,11 @@ ROWS: tuple[Row, ...] = (
     row(
         "light/light1 2.5.0",
         "jobs light/light1 2.5.0",
-        Says(f"Version 2.5.0 of product {PRODUCT} names 2 packages — which one?", 2),
+        Says(f"Version 2.5.0 of product {LIGHT_PRODUCT_KEY} names 2 packages — which one?", 2),
     ),
     row(
         "firmware light version=7",
         "firmware light --version 7",
-        Says(f"No firmware package of product {PRODUCT} has version 7.", 1),
+        Says(f"No firmware package of product {LIGHT_PRODUCT_KEY} has version 7.", 1),
     ),
 )

@@ -6,6 +6,7 @@ import pytest
 
 from otabot.config import ConfigError, Settings
 from otabot.iot.actions import documented_qps
+from tests.helpers import LIGHT_PRODUCT_KEY, METER_PRODUCT_KEY
 
 
 def test_defaults_match_the_spec() -> None:
@@ -39,8 +40,8 @@ def test_every_variable_is_read() -> None:
             "OTABOT_IOT_ENDPOINT": "http://127.0.0.1:9000/",
             "OTABOT_IOT_INSTANCE_ID": "iot-cn-0pp1n8t",
             "OTABOT_SIGNATURE": "V1",
-            "OTABOT_DEFAULT_PRODUCT_KEY": "a19mzPZabcd",
-            "OTABOT_PRODUCT_ALIASES": "light=a19mzPZabcd, meter=a1B2c3D4e5F",
+            "OTABOT_DEFAULT_PRODUCT_KEY": LIGHT_PRODUCT_KEY,
+            "OTABOT_PRODUCT_ALIASES": f"light={LIGHT_PRODUCT_KEY}, meter={METER_PRODUCT_KEY}",
             "OTABOT_API_QPS": "5",
             "OTABOT_CACHE_TTL": "30",
             "OTABOT_PAGE_SIZE": "8",
@@ -49,7 +50,7 @@ def test_every_variable_is_read() -> None:
             "OTABOT_ALLOWED_TEAMS": "T1,T2",
             "OTABOT_ALLOWED_CHANNELS": "C1",
             "OTABOT_ALLOWED_USERS": "U1, U2 ,",
-            "OTABOT_ALLOWED_PRODUCTS": "a19mzPZabcd",
+            "OTABOT_ALLOWED_PRODUCTS": LIGHT_PRODUCT_KEY,
             "OTABOT_LOG_LEVEL": "debug",
             "OTABOT_LOG_FORMAT": "JSON",
             "OTABOT_CONNECT_TIMEOUT": "2",
@@ -61,9 +62,9 @@ def test_every_variable_is_read() -> None:
     )
     assert settings.endpoint == "http://127.0.0.1:9000"
     assert settings.signature == "v1"
-    assert settings.product_aliases == {"light": "a19mzPZabcd", "meter": "a1B2c3D4e5F"}
-    assert settings.resolve_product("light") == "a19mzPZabcd"
-    assert settings.resolve_product("a1B2c3D4e5F") == "a1B2c3D4e5F"
+    assert settings.product_aliases == {"light": LIGHT_PRODUCT_KEY, "meter": METER_PRODUCT_KEY}
+    assert settings.resolve_product("light") == LIGHT_PRODUCT_KEY
+    assert settings.resolve_product(METER_PRODUCT_KEY) == METER_PRODUCT_KEY
     assert settings.allowed_users == {"U1", "U2"}
     assert settings.allowed_teams == {"T1", "T2"}
     assert set(settings.api_qps.values()) == {5}

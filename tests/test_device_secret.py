@@ -28,7 +28,8 @@ from otabot.emulator.server import EmulatorServer
 from otabot.service import OtaService
 from otabot.slack import ids
 from tests.emulator.signed import call_action
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, harness_for
+from tests.helpers import BOT_TOKEN, SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, SIGNING_SECRET
+from tests.slack.conftest import harness_for
 from tests.slack.test_with_emulator import buttons
 
 DEVICE = "light1"
@@ -51,8 +52,8 @@ def emulator_with_secret(emulator: EmulatorServer) -> EmulatorServer:
 def environment(emulator: EmulatorServer, redis_url: str) -> dict[str, str]:
     return {
         "OTABOT_IOT_ENDPOINT": emulator.url,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": SAMPLE_ACCESS_KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SAMPLE_ACCESS_KEY_SECRET,
         "OTABOT_PRODUCT_ALIASES": f"light={LIGHT_PRODUCT_KEY}",
         "OTABOT_REDIS_URL": redis_url,
         "OTABOT_LOG_LEVEL": "DEBUG",

@@ -17,17 +17,21 @@ from typing import Any
 from otabot.iot.errors import DeviceNotFoundError
 from otabot.iot.models import DeviceDetail, DeviceStatus, OtaJob, OtaTask, Page
 from otabot.service import OtaService
+from tests.helpers import (
+    EXAMPLE_JOB_ID,
+    LIGHT_PRODUCT_KEY,
+    METER_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
+)
 from tests.service.fakes import FakeClock
 from tests.service.fleet_source import FleetSource, firmware, job_detail, ota_job, task
 
-PRODUCT = "a19mzPZabcd"
-METER = "a1B2c3D4e5F"
-FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
-JOB = "HvKuBpuk3rdk6E92CPQN020100"
 ENV = {
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
-    "OTABOT_PRODUCT_ALIASES": f"light={PRODUCT},meter={METER}",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": SAMPLE_ACCESS_KEY_ID,
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SAMPLE_ACCESS_KEY_SECRET,
+    "OTABOT_PRODUCT_ALIASES": f"light={LIGHT_PRODUCT_KEY},meter={METER_PRODUCT_KEY}",
     "OTABOT_PAGE_SIZE": "5",
 }
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -52,7 +56,7 @@ def fleet() -> WorldSource:
     2.5.0 (full and delta) and 3.0.0 (spelled v3.0.0); FIRMWARE's 12 jobs."""
     source = WorldSource(
         firmwares=[
-            dataclasses.replace(firmware(FIRMWARE, "1.2.0", day=3), name="light-fw"),
+            dataclasses.replace(firmware(SHOWCASE_FIRMWARE_ID, "1.2.0", day=3), name="light-fw"),
             firmware("FWfull", "2.5.0", day=5),
             firmware("FWdelta", "2.5.0", day=6, delta=True),
             firmware("FWv3", "v3.0.0", day=9),
@@ -63,8 +67,8 @@ def fleet() -> WorldSource:
     source.devices["light1"] = dataclasses.replace(
         source.devices["light1"], nickname="lobby", utc_online=EPOCH + timedelta(hours=5)
     )
-    source.jobs[JOB] = dataclasses.replace(
-        job_detail(JOB), firmware_id=FIRMWARE, dest_version="1.2.0"
+    source.jobs[EXAMPLE_JOB_ID] = dataclasses.replace(
+        job_detail(EXAMPLE_JOB_ID), firmware_id=SHOWCASE_FIRMWARE_ID, dest_version="1.2.0"
     )
     tasks: list[OtaTask] = []
     reasons = ("download timed out", "signature verification failed", "insufficient storage")
@@ -73,17 +77,19 @@ def fleet() -> WorldSource:
         status = "IN_PROGRESS" if index < 4 else "FAILED" if index < 7 else "SUCCEEDED"
         reason = reasons[index % 3] if status == "FAILED" else None
         made = dataclasses.replace(
-            task(JOB, name, status, index, reason),
-            firmware_id=FIRMWARE,
+            task(EXAMPLE_JOB_ID, name, status, index, reason),
+            firmware_id=SHOWCASE_FIRMWARE_ID,
             dest_version="1.2.0",
             src_version="1.1.0",
             module_name="default",
         )
         tasks.append(made)
-    source.tasks[JOB] = tasks
+    source.tasks[EXAMPLE_JOB_ID] = tasks
     statuses = ("IN_PROGRESS", "COMPLETED", "CANCELED")
-    source.firmware_jobs[FIRMWARE] = [
-        dataclasses.replace(ota_job(f"J{i:04d}", i, statuses[i % 3]), firmware_id=FIRMWARE)
+    source.firmware_jobs[SHOWCASE_FIRMWARE_ID] = [
+        dataclasses.replace(
+            ota_job(f"J{i:04d}", i, statuses[i % 3]), firmware_id=SHOWCASE_FIRMWARE_ID
+        )
         for i in range(12)
     ]
     return source
@@ -169,5 +175,5 @@ class RecordingService:
 
 def device(name: str, **changes: Any) -> DeviceDetail:
     """A device of PRODUCT, as QueryDeviceDetail describes it."""
-    base = DeviceDetail(PRODUCT, name, f"iot-{name}", DeviceStatus.ONLINE, "Smart light")
+    base = DeviceDetail(LIGHT_PRODUCT_KEY, name, f"iot-{name}", DeviceStatus.ONLINE, "Smart light")
     return dataclasses.replace(base, **changes)

@@ -15,16 +15,21 @@ from pathlib import Path
 import pytest
 
 from otabot.emulator.server import EmulatorServer
+from tests.helpers import (
+    LIGHT_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
+)
 from tests.iot.canned import CannedApi, Reply
 from tests.test_credentials import nothing_found
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-SHOWCASE = "FJFx8JzpnhpIsKftRjjm030100"
 SAMPLE_KEYS = {
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": SAMPLE_ACCESS_KEY_ID,
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SAMPLE_ACCESS_KEY_SECRET,
 }
 
 
@@ -60,7 +65,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_failing_lookup_is_one_line_though_it_was_retried(emulator: EmulatorServer) -> None:
     emulator.set_faults(error="ServiceUnavailable", count=10)
     env = base_env(OTABOT_IOT_ENDPOINT=emulator.url, **SAMPLE_KEYS)
-    result = otabot(env, "jobs", "a19mzPZabcd/light1", SHOWCASE)
+    result = otabot(env, "jobs", f"{LIGHT_PRODUCT_KEY}/light1", SHOWCASE_FIRMWARE_ID)
     assert result.returncode == 1
     assert one_line(result).startswith("otabot jobs: IoT Platform is not answering right now: ")
     assert emulator.stats()["calls"] > 1  # it did retry, quietly
@@ -69,7 +74,7 @@ def test_a_failing_lookup_is_one_line_though_it_was_retried(emulator: EmulatorSe
 def test_otabot_log_level_brings_the_retry_lines_back(emulator: EmulatorServer) -> None:
     emulator.set_faults(error="ServiceUnavailable", count=10)
     env = base_env(OTABOT_IOT_ENDPOINT=emulator.url, OTABOT_LOG_LEVEL="INFO", **SAMPLE_KEYS)
-    result = otabot(env, "jobs", "a19mzPZabcd/light1", SHOWCASE)
+    result = otabot(env, "jobs", f"{LIGHT_PRODUCT_KEY}/light1", SHOWCASE_FIRMWARE_ID)
     assert result.returncode == 1
     assert "retrying in" in result.stderr
     assert result.stderr.splitlines()[-1].startswith("otabot jobs: IoT Platform is not answering")
@@ -153,8 +158,8 @@ def test_an_unreachable_endpoint_is_one_line_that_names_its_url() -> None:
     result = otabot(
         base_env(OTABOT_IOT_ENDPOINT=endpoint, **SAMPLE_KEYS),
         "jobs",
-        "a19mzPZabcd/light1",
-        SHOWCASE,
+        f"{LIGHT_PRODUCT_KEY}/light1",
+        SHOWCASE_FIRMWARE_ID,
     )
     assert result.returncode == 1
     assert one_line(result).startswith(
@@ -187,7 +192,10 @@ def test_a_malformed_url_stops_the_command_at_start_naming_the_variable(
     variable: str, value: str, complaint: str
 ) -> None:
     result = otabot(
-        base_env(**{variable: value}, **SAMPLE_KEYS), "jobs", "a19mzPZabcd/light1", SHOWCASE
+        base_env(**{variable: value}, **SAMPLE_KEYS),
+        "jobs",
+        f"{LIGHT_PRODUCT_KEY}/light1",
+        SHOWCASE_FIRMWARE_ID,
     )
     assert result.returncode == 1
     assert one_line(result) == f"otabot jobs: configuration error: {variable}: {complaint}"
@@ -206,8 +214,8 @@ def test_jobs_with_only_an_aliyun_cli_profile_answers(
                     {
                         "name": "oncall",
                         "mode": "AK",
-                        "access_key_id": "testid",
-                        "access_key_secret": "testsecret",
+                        "access_key_id": SAMPLE_ACCESS_KEY_ID,
+                        "access_key_secret": SAMPLE_ACCESS_KEY_SECRET,
                         "region_id": "cn-shanghai",
                     }
                 ],
@@ -215,14 +223,16 @@ def test_jobs_with_only_an_aliyun_cli_profile_answers(
         )
     )
     env = base_env(OTABOT_IOT_ENDPOINT=emulator.url, OTABOT_ALIYUN_CONFIG=str(config))
-    result = otabot(env, "jobs", "a19mzPZabcd/light1", SHOWCASE, "--json")
+    result = otabot(env, "jobs", f"{LIGHT_PRODUCT_KEY}/light1", SHOWCASE_FIRMWARE_ID, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["total"] == 14
     assert result.stderr == ""
 
 
 def test_jobs_without_credentials_says_where_it_looked_in_one_line(tmp_path: Path) -> None:
-    result = otabot(base_env(HOME=str(tmp_path)), "jobs", "a19mzPZabcd/light1", SHOWCASE)
+    result = otabot(
+        base_env(HOME=str(tmp_path)), "jobs", f"{LIGHT_PRODUCT_KEY}/light1", SHOWCASE_FIRMWARE_ID
+    )
     assert result.returncode == 1
     assert one_line(result) == f"otabot jobs: configuration error: {nothing_found(tmp_path)}"
 

@@ -8,18 +8,15 @@ on-call path, device card to failed devices.
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,13 +29,13 @@ from otabot.iot.models import OtaJob
 from otabot.service.results import newest_first
 from tests.conftest import skip_or_fail
 from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import LIGHT_PRODUCT_KEY, REPO, SHOWCASE_FIRMWARE_ID, ReadyProcess
 
-PRODUCT, DEVICE, FIRMWARE = "a19mzPZabcd", "light1", "FJFx8JzpnhpIsKftRjjm030100"
+PRODUCT, DEVICE, FIRMWARE = LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID
 LOOKUP = f"/ota light/{DEVICE} {FIRMWARE}"
 PAGE_SIZE = 5
 READER_ZONE = "Asia/Shanghai"
 SCREENSHOT_VIEWPORT = {"width": 1280, "height": 1420}
-REPO = Path(__file__).resolve().parents[2]
 # What the demo must not pick up from the developer's shell: it would leave the emulator.
 _FOREIGN_ENV = ("ALIBABA_CLOUD_", "OTABOT_", "SLACK_")
 
@@ -52,65 +49,25 @@ def free_port() -> int:
         return port
 
 
-class DemoProcess:
-    """``python -m otabot demo`` on a free port; always killed by ``close()``."""
+class DemoProcess(ReadyProcess):
+    """``python -m otabot demo`` on a free port, its stderr in ``log_dir``."""
 
     def __init__(self, log_dir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
         self.stderr_path = log_dir / f"demo-{self.port}.stderr"
-        self._stderr = self.stderr_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "otabot", "demo", "--port", str(self.port)],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            env=env,
-            cwd=REPO,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True)
-        self._reader.start()
-
-    def _read(self, stream: IO[str] | None) -> None:
-        assert stream is not None
-        for line in stream:
-            self.lines.put(line.rstrip("\n"))
+        argv = [sys.executable, "-m", "otabot", "demo", "--port", str(self.port)]
+        super().__init__(argv, env=env, stderr_path=self.stderr_path)
 
     def wait_ready(self, timeout: float = 30.0) -> str:
         """The page URL from the ready line; fails with the demo's stderr if it never comes."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            if line.startswith(READY_PREFIX):
-                return line.removeprefix(READY_PREFIX).strip()
-        pytest.fail(f"otabot demo did not start: {self.stderr_path.read_text()[-2000:]}")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._stderr.close()
+        return self.wait_for(READY_PREFIX, timeout).removeprefix(READY_PREFIX).strip()
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[DemoProcess]:
-    process = DemoProcess(tmp_path)
-    try:
+    with DemoProcess(tmp_path) as process:
         yield process
-    finally:
-        process.close()
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from otabot.demo.web import DemoWebApp
 from otabot.wsgi import BackgroundWsgiServer
 from tests.conftest import skip_or_fail
 from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import BOT_TOKEN, LIGHT_PRODUCT_KEY, SIGNING_SECRET
 
-BOT_TOKEN = "xoxb-demo-render"
 MOMENT = datetime(2024, 3, 5, 14, 7, tzinfo=UTC)  # 22:07 in Shanghai, 15:07 in Paris
 
 pytestmark = [pytest.mark.browser]
@@ -40,7 +40,7 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def side() -> Iterator[SlackSide]:
-    slack = SlackSide("s" * 32, BOT_TOKEN)
+    slack = SlackSide(SIGNING_SECRET, BOT_TOKEN)
     server = BackgroundWsgiServer(DemoWebApp(slack), port=0, name="render-page").start()
     slack.base_url = server.url
     yield slack
@@ -152,7 +152,10 @@ def test_header_fields_context_divider_and_styled_buttons(show: Show) -> None:
                 {"type": "plain_text", "text": "Type"},
             ],
         },
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "product `a19mzPZabcd`"}]},
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"product `{LIGHT_PRODUCT_KEY}`"}],
+        },
         {"type": "divider"},
         {
             "type": "actions",
@@ -178,7 +181,7 @@ def test_header_fields_context_divider_and_styled_buttons(show: Show) -> None:
 
     assert message.locator(".bk-header").inner_text() == "OTA jobs · light1"
     assert message.locator(".bk-field").count() == 2
-    assert message.locator(".bk-context code").inner_text() == "a19mzPZabcd"
+    assert message.locator(".bk-context code").inner_text() == LIGHT_PRODUCT_KEY
     assert message.locator("hr.bk-divider").count() == 1
     assert message.locator("button.bk-button.primary").inner_text() == "Go"
     assert message.locator("button.bk-button.danger").inner_text() == "Stop"

@@ -11,8 +11,9 @@ import pytest
 from otabot.config import ConfigError, Settings
 from otabot.demo.runner import Demo, DemoOptions
 from otabot.demo.slack_side import ChannelMessage, SlackSide
+from tests.helpers import SHOWCASE_FIRMWARE_ID
 
-LOOKUP = "/ota light/light1 FJFx8JzpnhpIsKftRjjm030100"
+LOOKUP = f"/ota light/light1 {SHOWCASE_FIRMWARE_ID}"
 
 
 def wait_for_answer(side: SlackSide, after: int, timeout: float = 10.0) -> ChannelMessage:

@@ -14,14 +14,12 @@ import requests
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import DemoWebApp
 from otabot.wsgi import BackgroundWsgiServer
-
-SECRET = "demo-test-signing-secret"
-BOT_TOKEN = "xoxb-demo-test"
+from tests.helpers import BOT_TOKEN, SIGNING_SECRET
 
 
 @pytest.fixture
 def page() -> Iterator[tuple[SlackSide, str]]:
-    side = SlackSide(SECRET, BOT_TOKEN)
+    side = SlackSide(SIGNING_SECRET, BOT_TOKEN)
     server = BackgroundWsgiServer(DemoWebApp(side), port=0, name="test-page").start()
     side.base_url = server.url
     yield side, server.url
@@ -75,7 +73,7 @@ def test_a_request_for_another_host_name_is_refused(page: tuple[SlackSide, str])
 
 
 def test_a_page_served_to_the_network_takes_any_host_name() -> None:
-    side = SlackSide(SECRET, BOT_TOKEN)
+    side = SlackSide(SIGNING_SECRET, BOT_TOKEN)
     app = DemoWebApp(side, allowed_hosts=None)
     server = BackgroundWsgiServer(app, port=0, name="test-page-lan").start()
     try:

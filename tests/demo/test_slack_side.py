@@ -24,11 +24,8 @@ from otabot.demo.slack_side import (
 )
 from otabot.demo.web import DemoWebApp, SlackServer
 from otabot.wsgi import BackgroundWsgiServer
-from tests.helpers import FakeClock
+from tests.helpers import APP_TOKEN, BOT_TOKEN, SHOWCASE_FIRMWARE_ID, SIGNING_SECRET, FakeClock
 
-SECRET = "8f14e45fceea167a5a36dedd4bea2543"
-BOT_TOKEN = "xoxb-demo-test"
-APP_TOKEN = "xapp-demo-test"
 BUTTON_BLOCKS = [
     {"type": "section", "text": {"type": "mrkdwn", "text": "*page 1*"}},
     {
@@ -85,7 +82,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def running(clock: FakeClock) -> Iterator[Running]:
     """A SlackSide behind its page server on a free port."""
-    page = SlackServer(SlackSide(SECRET, BOT_TOKEN, wall_clock=clock, app_token=APP_TOKEN))
+    page = SlackServer(SlackSide(SIGNING_SECRET, BOT_TOKEN, wall_clock=clock, app_token=APP_TOKEN))
     with page as side:
         yield Running(side, clock, page)
 
@@ -135,7 +132,9 @@ def with_bolt(running: Running) -> Iterator[Running]:
 
     running.clock.now = time.time()  # Bolt checks the timestamp against the real clock
     server = BackgroundWsgiServer(
-        SlackRequestHandler(bolt_app(SECRET, f"{running.page.url}/api/")), port=0, name="test-bolt"
+        SlackRequestHandler(bolt_app(SIGNING_SECRET, f"{running.page.url}/api/")),
+        port=0,
+        name="test-bolt",
     ).start()
     running.side.events_url = f"{server.url}/slack/events"
     yield running
@@ -150,10 +149,10 @@ def form_of(raw: bytes) -> dict[str, str]:
 def test_slash_command_is_signed_so_the_signing_secret_verifies_it(
     running: Running, recording_app: RecordingApp
 ) -> None:
-    running.side.submit("/ota light/light1 FJFx8JzpnhpIsKftRjjm030100")
+    running.side.submit(f"/ota light/light1 {SHOWCASE_FIRMWARE_ID}")
 
     headers, raw = recording_app.requests[0]
-    verifier = SignatureVerifier(SECRET, clock=_SdkClock(running.clock))
+    verifier = SignatureVerifier(SIGNING_SECRET, clock=_SdkClock(running.clock))
     assert verifier.is_valid(
         body=raw.decode(),
         timestamp=headers["x-slack-request-timestamp"],
@@ -165,12 +164,12 @@ def test_slash_command_is_signed_so_the_signing_secret_verifies_it(
 def test_slash_command_carries_the_fields_slack_sends(
     running: Running, recording_app: RecordingApp
 ) -> None:
-    running.side.submit("/ota   light/light1 FJFx8JzpnhpIsKftRjjm030100 ")
+    running.side.submit(f"/ota   light/light1 {SHOWCASE_FIRMWARE_ID} ")
 
     form = form_of(recording_app.requests[0][1])
     ws = running.side.workspace
     assert form["command"] == "/ota"
-    assert form["text"] == "light/light1 FJFx8JzpnhpIsKftRjjm030100"
+    assert form["text"] == f"light/light1 {SHOWCASE_FIRMWARE_ID}"
     assert (form["team_id"], form["channel_id"], form["user_id"]) == (
         ws.team_id,
         ws.channel_id,
@@ -237,7 +236,7 @@ def test_button_click_sends_a_signed_block_actions_payload(
     running.side.click(message.id, "ota_next", "nav")
 
     headers, raw = recording_app.requests[0]
-    assert SignatureVerifier(SECRET, clock=_SdkClock(running.clock)).is_valid(
+    assert SignatureVerifier(SIGNING_SECRET, clock=_SdkClock(running.clock)).is_valid(
         raw.decode(), headers["x-slack-request-timestamp"], headers["x-slack-signature"]
     )
     payload = json.loads(form_of(raw)["payload"])
@@ -587,7 +586,10 @@ def test_a_workspace_in_every_channel_keeps_other_channels_off_the_page(
     running: Running,
 ) -> None:
     side = SlackSide(
-        SECRET, BOT_TOKEN, workspace=DemoWorkspace(other_channels=None), wall_clock=running.clock
+        SIGNING_SECRET,
+        BOT_TOKEN,
+        workspace=DemoWorkspace(other_channels=None),
+        wall_clock=running.clock,
     )
     with SlackServer(side):
         client = WebClient(token=BOT_TOKEN, base_url=side.api_url)

@@ -18,24 +18,22 @@ from otabot.iot.signing import (
     v3_signature,
 )
 from otabot.iot.times import request_timestamp
+from tests.helpers import (
+    LIGHT_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
+)
 
-KEY_ID = "testid"
-SECRET = "testsecret"
-LIGHT = "a19mzPZabcd"
-METER = "a1B2c3D4e5F"
-SHOWCASE = "FJFx8JzpnhpIsKftRjjm030100"
-METER_FIRMWARE = "FWmeter0000000000000000001"
-ROLLOUT_JOB = "Wq3nT8vXbL2cRk5YhP0d020100"
 FULL_210 = "FJFx8JzpnhpIsKftRjjm050100"
-DELTA_210 = "FJFx8JzpnhpIsKftRjjm060100"
 
 
 def list_jobs(**overrides: str) -> dict[str, str]:
     """ListOTAJobByDevice business parameters for light1 and the showcase firmware."""
     params = {
-        "ProductKey": LIGHT,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "DeviceName": "light1",
-        "FirmwareId": SHOWCASE,
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
         "CurrentPage": "1",
         "PageSize": "10",
     }
@@ -54,8 +52,8 @@ def v1_params(
     business: Mapping[str, str],
     *,
     method: str = "POST",
-    key_id: str = KEY_ID,
-    secret: str = SECRET,
+    key_id: str = SAMPLE_ACCESS_KEY_ID,
+    secret: str = SAMPLE_ACCESS_KEY_SECRET,
     now: float | None = None,
     nonce: str | None = None,
     fmt: str | None = "JSON",
@@ -104,8 +102,8 @@ def v3_headers(
     *,
     method: str = "POST",
     body: bytes = b"",
-    key_id: str = KEY_ID,
-    secret: str = SECRET,
+    key_id: str = SAMPLE_ACCESS_KEY_ID,
+    secret: str = SAMPLE_ACCESS_KEY_SECRET,
     now: float | None = None,
     nonce: str | None = None,
     action: str = "ListOTAJobByDevice",

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import requests
 
 from otabot.cli import main
 from otabot.emulator.server import EmulatorServer
+from tests.helpers import SAMPLE_ACCESS_KEY_ID, ReadyProcess
 
 # Runs only this sub-command, so the test depends on nothing but otabot.cli.emulator.
 RUNNER = """
@@ -32,51 +31,35 @@ def run_emulator(*argv: str) -> int:
     return main(["emulator", *argv])
 
 
-@contextmanager
-def emulator_process(*argv: str) -> Iterator[subprocess.Popen[str]]:
-    """``otabot emulator --port 0 ARGV…`` in a subprocess, killed afterwards if still running."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, "--port", "0", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=5)
-        assert process.stdout is not None and process.stderr is not None
-        process.stdout.close()
-        process.stderr.close()
+def emulator_process(*argv: str) -> ReadyProcess:
+    """``otabot emulator --port 0 ARGV…`` in a subprocess (stopped by leaving ``with``)."""
+    return ReadyProcess([sys.executable, "-c", RUNNER, "--port", "0", *argv])
 
 
 @pytest.fixture
-def running() -> Iterator[subprocess.Popen[str]]:
+def running() -> Iterator[ReadyProcess]:
     with emulator_process("--qps", "5,QueryDeviceDetail=40") as process:
         yield process
 
 
-def start_line(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    return process.stdout.readline()
+def start_line(process: ReadyProcess) -> str:
+    """The first line it prints."""
+    return process.wait_for("")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_prints_url_and_key_then_stops_cleanly_on_a_signal(
-    running: subprocess.Popen[str], signum: int
+    running: ReadyProcess, signum: int
 ) -> None:
     line = start_line(running)
-    assert "(AccessKeyId testid; 2 products, 29 jobs, " in line
+    assert f"(AccessKeyId {SAMPLE_ACCESS_KEY_ID}; 2 products, 29 jobs, " in line
     assert line.rstrip().endswith("5 qps per action, QueryDeviceDetail=40)")
     url = line.split()[3]
     assert url.startswith("http://127.0.0.1:")
     assert requests.get(f"{url}/__emulator/health", timeout=5).json()["status"] == "ok"
-    running.send_signal(signum)
-    assert running.wait(timeout=10) == 0
-    assert running.stderr is not None
-    assert running.stderr.read() == ""
+    running.process.send_signal(signum)
+    assert running.process.wait(timeout=10) == 0
+    assert running.stderr() == ""
 
 
 @pytest.mark.parametrize(
@@ -89,15 +72,17 @@ def test_the_start_line_names_each_actions_quota(argv: tuple[str, ...], quota: s
         line = start_line(process)
         assert line.startswith("otabot emulator at http://127.0.0.1:")
         assert line.rstrip().endswith(f"29 jobs, {quota})")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        process.process.send_signal(signal.SIGTERM)
+        assert process.process.wait(timeout=10) == 0
 
 
 def test_bad_fleet_file_is_one_line_naming_the_entry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "fleet.json"
-    path.write_text(json.dumps({"AccessKeys": {"testid": "x"}, "Products": [{"Devices": []}]}))
+    path.write_text(
+        json.dumps({"AccessKeys": {SAMPLE_ACCESS_KEY_ID: "x"}, "Products": [{"Devices": []}]})
+    )
     assert run_emulator("--fleet", str(path)) == 1
     error = capsys.readouterr().err
     assert (

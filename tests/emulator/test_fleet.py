@@ -10,21 +10,29 @@ from typing import Any
 import pytest
 
 from otabot.emulator.fleet import ROLLOUT_JOB_ID, Fleet, FleetError, load_fleet, sample_fleet
-from tests.emulator.signed import LIGHT, METER, METER_FIRMWARE, SHOWCASE
+from tests.helpers import (
+    EXAMPLE_JOB_ID,
+    LIGHT_PRODUCT_KEY,
+    METER_FIRMWARE_ID,
+    METER_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
+)
 
 
 def spec_fleet() -> dict[str, Any]:
     """A fleet file of the format's first version (no field beyond it)."""
     return {
-        "AccessKeys": {"testid": "testsecret"},
+        "AccessKeys": {SAMPLE_ACCESS_KEY_ID: SAMPLE_ACCESS_KEY_SECRET},
         "IotInstanceId": None,
-        "Products": [{"ProductKey": "a19mzPZabcd", "Devices": ["light1", "light2"]}],
-        "Firmwares": [{"FirmwareId": "FJFx8JzpnhpIsKftRjjm030100", "ProductKey": "a19mzPZabcd"}],
+        "Products": [{"ProductKey": LIGHT_PRODUCT_KEY, "Devices": ["light1", "light2"]}],
+        "Firmwares": [{"FirmwareId": SHOWCASE_FIRMWARE_ID, "ProductKey": LIGHT_PRODUCT_KEY}],
         "Jobs": [
             {
-                "JobId": "HvKuBpuk3rdk6E92CPQN020100",
-                "FirmwareId": "FJFx8JzpnhpIsKftRjjm030100",
-                "ProductKey": "a19mzPZabcd",
+                "JobId": EXAMPLE_JOB_ID,
+                "FirmwareId": SHOWCASE_FIRMWARE_ID,
+                "ProductKey": LIGHT_PRODUCT_KEY,
                 "JobStatus": "IN_PROGRESS",
                 "JobType": "UPGRADE_FIRMWARE",
                 "SelectionType": "STATIC",
@@ -98,8 +106,11 @@ def write(tmp_path: Path, data: object) -> Path:
 
 def test_the_spec_example_loads(tmp_path: Path) -> None:
     fleet = load_fleet(write(tmp_path, spec_fleet()))
-    assert fleet.jobs_for(LIGHT, "light1", SHOWCASE)[0].job_id == "HvKuBpuk3rdk6E92CPQN020100"
-    assert fleet.jobs_for(LIGHT, "light2", SHOWCASE) == []
+    assert (
+        fleet.jobs_for(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)[0].job_id
+        == EXAMPLE_JOB_ID
+    )
+    assert fleet.jobs_for(LIGHT_PRODUCT_KEY, "light2", SHOWCASE_FIRMWARE_ID) == []
 
 
 def test_a_json_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
@@ -143,7 +154,7 @@ def mutate(path: str, value: object) -> dict[str, Any]:
         ("Jobs.0.GrayPercent", "half", "Jobs[0].GrayPercent: must be a percentage"),
         ("Jobs.0.SrcVersions", ["1.1.0", "1 2"], "Jobs[0].SrcVersions[1]: malformed value"),
         ("Jobs.0.UtcScheduleTime", "soon", "Jobs[0].UtcScheduleTime: not a UTC time"),
-        ("Jobs.0.ProductKey", "a1B2c3D4e5F", "Jobs[0].ProductKey: firmware"),
+        ("Jobs.0.ProductKey", METER_PRODUCT_KEY, "Jobs[0].ProductKey: firmware"),
         ("Jobs.0.UtcCreate", "yesterday", "Jobs[0].UtcCreate: not a UTC time"),
         (
             "Jobs.0.UtcEndTime",
@@ -205,7 +216,7 @@ def test_the_sample_fleet_survives_a_round_trip_through_the_file_format(tmp_path
 
 
 def test_the_sample_fleet_repr_holds_no_secret() -> None:
-    assert "testsecret" not in repr(sample_fleet())
+    assert SAMPLE_ACCESS_KEY_SECRET not in repr(sample_fleet())
 
 
 def test_sample_light1_has_many_jobs_across_firmwares() -> None:
@@ -213,11 +224,11 @@ def test_sample_light1_has_many_jobs_across_firmwares() -> None:
     light1 = [job for job in fleet.jobs if "light1" in job.devices]
     assert len(light1) >= 20
     assert len({job.firmware_id for job in light1}) >= 3
-    assert len(fleet.jobs_for(LIGHT, "light1", SHOWCASE)) >= 12
+    assert len(fleet.jobs_for(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)) >= 12
 
 
 def test_sample_showcase_has_every_status_type_selection_and_target() -> None:
-    jobs = sample_fleet().jobs_for(LIGHT, "light1", SHOWCASE)
+    jobs = sample_fleet().jobs_for(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     assert {job.job_status for job in jobs} == {"IN_PROGRESS", "COMPLETE", "COMPLETED", "CANCELED"}
     assert {job.job_type for job in jobs} == {"UPGRADE_FIRMWARE", "VERFIY_FIRMWARE"}
     assert {job.selection_type for job in jobs} == {"STATIC", "DYNAMIC"}
@@ -225,14 +236,17 @@ def test_sample_showcase_has_every_status_type_selection_and_target() -> None:
 
 
 def test_sample_showcase_has_untagged_jobs_a_many_tag_job_and_a_channel_ping() -> None:
-    jobs = sample_fleet().jobs_for(LIGHT, "light1", SHOWCASE)
+    jobs = sample_fleet().jobs_for(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     assert any(not job.tags for job in jobs)
     assert max(len(job.tags) for job in jobs) >= 6
     assert any("<!channel>" in value for job in jobs for _, value in job.tags)
 
 
 def test_sample_showcase_is_not_listed_in_date_order() -> None:
-    created = [job.utc_create for job in sample_fleet().jobs_for(LIGHT, "light1", SHOWCASE)]
+    created = [
+        job.utc_create
+        for job in sample_fleet().jobs_for(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
+    ]
     assert created not in (sorted(created), sorted(created, reverse=True))
 
 
@@ -241,14 +255,14 @@ def test_sample_light2_has_a_few_jobs_and_light3_none() -> None:
     per_device = Counter(device for job in fleet.jobs for device in job.devices)
     assert 1 <= per_device["light2"] <= 5
     assert per_device["light3"] == 0
-    assert "light3" in fleet.products[LIGHT].devices
+    assert "light3" in fleet.products[LIGHT_PRODUCT_KEY].devices
 
 
 def test_sample_meter_product_has_its_firmware_and_devices() -> None:
     fleet = sample_fleet()
-    assert list(fleet.products[METER].devices) == ["meter-01", "meter-02", "meter-03"]
-    assert fleet.firmwares[METER_FIRMWARE].product_key == METER
-    assert fleet.jobs_for(METER, "meter-03", METER_FIRMWARE) == []
+    assert list(fleet.products[METER_PRODUCT_KEY].devices) == ["meter-01", "meter-02", "meter-03"]
+    assert fleet.firmwares[METER_FIRMWARE_ID].product_key == METER_PRODUCT_KEY
+    assert fleet.jobs_for(METER_PRODUCT_KEY, "meter-03", METER_FIRMWARE_ID) == []
 
 
 def test_sample_dates_are_2025_to_2026() -> None:
@@ -261,18 +275,22 @@ def test_sample_dates_are_2025_to_2026() -> None:
 
 def test_an_older_fleet_file_loads_unchanged_with_every_default(tmp_path: Path) -> None:
     fleet = load_fleet(write(tmp_path, spec_fleet()))
-    light1 = fleet.device(LIGHT, "light1")
+    light1 = fleet.device(LIGHT_PRODUCT_KEY, "light1")
     assert light1 is not None
     assert (light1.status, light1.firmware_version, light1.nickname) == ("ONLINE", None, None)
-    firmware = fleet.firmwares[SHOWCASE]
+    firmware = fleet.firmwares[SHOWCASE_FIRMWARE_ID]
     assert (firmware.dest_version, firmware.module_name, firmware.firmware_type) == (
         "030100",
         "default",
         0,
     )
-    assert (firmware.status, firmware.firmware_name, firmware.src_version) == (1, SHOWCASE, None)
+    assert (firmware.status, firmware.firmware_name, firmware.src_version) == (
+        1,
+        SHOWCASE_FIRMWARE_ID,
+        None,
+    )
     (job,) = fleet.jobs
-    assert (job.name, job.dest_version, job.src_versions) == (SHOWCASE, "030100", ())
+    assert (job.name, job.dest_version, job.src_versions) == (SHOWCASE_FIRMWARE_ID, "030100", ())
     (task,) = job.tasks
     assert (task.task_status, task.progress, task.src_version) == ("IN_PROGRESS", "0", None)
     assert (task.iot_id, task.utc_create) == (light1.iot_id, job.utc_start_time)
@@ -280,14 +298,14 @@ def test_an_older_fleet_file_loads_unchanged_with_every_default(tmp_path: Path) 
 
 def test_every_field_of_the_full_format_is_read(tmp_path: Path) -> None:
     fleet = load_fleet(write(tmp_path, full_fleet()))
-    light1 = fleet.device(LIGHT, "light1")
+    light1 = fleet.device(LIGHT_PRODUCT_KEY, "light1")
     assert light1 is not None
     assert (light1.iot_id, light1.device_secret, light1.nickname) == (
         "Q7uOhVRdZRRlDnTLv****00100",
         "not-a-real-secret",
         "lobby",
     )
-    assert fleet.products[LIGHT].product_name == "Smart light"
+    assert fleet.products[LIGHT_PRODUCT_KEY].product_name == "Smart light"
     (job,) = fleet.jobs
     assert (job.name, job.dest_version, job.job_desc, job.timeout_in_minutes) == (
         "light-fw",
@@ -340,7 +358,7 @@ def test_generated_identifiers_are_stable_for_the_same_file(tmp_path: Path) -> N
     path = write(tmp_path, spec_fleet())
     first, second = load_fleet(path), load_fleet(path)
     assert first == second
-    one, two = (first.device(LIGHT, name) for name in ("light1", "light2"))
+    one, two = (first.device(LIGHT_PRODUCT_KEY, name) for name in ("light1", "light2"))
     assert one is not None and two is not None
     assert one.iot_id != two.iot_id and one.device_secret != two.device_secret
     assert len(one.device_secret) == 32 and one.iot_id.isalnum()
@@ -377,7 +395,7 @@ def test_a_key_given_twice_is_refused_by_name(tmp_path: Path) -> None:
     path.write_text('{"AccessKeys": {"testid": "a", "testid": "b"}}')
     with pytest.raises(FleetError) as raised:
         load_fleet(path)
-    assert str(raised.value) == f"{path}: duplicate key 'testid'"
+    assert str(raised.value) == f"{path}: duplicate key '{SAMPLE_ACCESS_KEY_ID}'"
 
 
 def test_a_huge_integer_is_refused_naming_the_file(tmp_path: Path) -> None:
@@ -410,7 +428,7 @@ def test_sample_device_mid_rollout_has_one_unfinished_task_at_40_percent() -> No
     fleet = sample_fleet()
     running = [
         task
-        for task in fleet.tasks_of(LIGHT, "light1")
+        for task in fleet.tasks_of(LIGHT_PRODUCT_KEY, "light1")
         if task.task_status in ("CONFIRM", "QUEUED", "NOTIFIED", "IN_PROGRESS")
     ]
     assert [(task.job_id, task.task_status, task.progress) for task in running] == [
@@ -432,6 +450,6 @@ def test_sample_has_two_packages_of_one_version_an_offline_device_and_reported_v
     fleet = sample_fleet()
     packages = [f for f in fleet.firmwares.values() if f.dest_version == "2.1.0"]
     assert sorted(f.firmware_type for f in packages) == [0, 1]
-    devices = list(fleet.products[LIGHT].devices.values())
+    devices = list(fleet.products[LIGHT_PRODUCT_KEY].devices.values())
     assert {device.status for device in devices} == {"ONLINE", "OFFLINE"}
     assert all(device.firmware_version for device in devices)

@@ -24,19 +24,18 @@ from otabot.emulator.models import (
     quota_limits,
 )
 from otabot.iot.times import request_timestamp
-from tests.emulator.signed import LIGHT, METER, METER_FIRMWARE, SHOWCASE
+from tests.helpers import (
+    LIGHT_PRODUCT_KEY,
+    METER_FIRMWARE_ID,
+    METER_PRODUCT_KEY,
+    ROLLOUT_FIRMWARE_ID,
+    SAMPLE_ACCESS_KEY_ID,
+    SHOWCASE_FIRMWARE_ID,
+    FakeClock,
+)
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-ROLLOUT = ROLLOUT_JOB_ID
 FULL_210 = "FJFx8JzpnhpIsKftRjjm050100"
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -55,21 +54,21 @@ def platform(monotonic: FakeClock, wall_clock: FakeClock) -> IotPlatform:
 
 
 JOBS = {
-    "product_key": LIGHT,
+    "product_key": LIGHT_PRODUCT_KEY,
     "device_name": "light1",
-    "firmware_id": SHOWCASE,
+    "firmware_id": SHOWCASE_FIRMWARE_ID,
     "current_page": 1,
     "page_size": 10,
     "iot_instance_id": None,
 }
 UNFINISHED = {
-    "device_ref": DeviceRef(product_key=LIGHT, device_name="light1"),
+    "device_ref": DeviceRef(product_key=LIGHT_PRODUCT_KEY, device_name="light1"),
     "statuses": ("CONFIRM", "QUEUED", "NOTIFIED", "IN_PROGRESS"),
     "module_name": None,
     "iot_instance_id": None,
 }
 TASKS = {
-    "job_id": ROLLOUT,
+    "job_id": ROLLOUT_JOB_ID,
     "task_status": None,
     "device_names": (),
     "current_page": 1,
@@ -119,33 +118,33 @@ def test_timestamp_is_checked_against_the_wall_clock_not_the_monotonic_one(
 
 def test_nonce_reused_by_the_same_key_is_refused() -> None:
     nonces = NonceRegistry()
-    nonces.use("testid", "n1", T0)
+    nonces.use(SAMPLE_ACCESS_KEY_ID, "n1", T0)
     with pytest.raises(errors.SignatureNonceUsed):
-        nonces.use("testid", "n1", T0 + 60)
+        nonces.use(SAMPLE_ACCESS_KEY_ID, "n1", T0 + 60)
 
 
 def test_nonce_of_another_key_is_independent() -> None:
     nonces = NonceRegistry()
-    nonces.use("testid", "n1", T0)
+    nonces.use(SAMPLE_ACCESS_KEY_ID, "n1", T0)
     nonces.use("otherid", "n1", T0)
     assert len(nonces) == 2
 
 
 def test_nonce_is_remembered_for_at_least_fifteen_minutes_then_forgotten() -> None:
     nonces = NonceRegistry()
-    nonces.use("testid", "n1", T0)
+    nonces.use(SAMPLE_ACCESS_KEY_ID, "n1", T0)
     with pytest.raises(errors.SignatureNonceUsed):
-        nonces.use("testid", "n1", T0 + 15 * 60 + 1)
-    nonces.use("testid", "n1", T0 + NONCE_TTL + 1)
+        nonces.use(SAMPLE_ACCESS_KEY_ID, "n1", T0 + 15 * 60 + 1)
+    nonces.use(SAMPLE_ACCESS_KEY_ID, "n1", T0 + NONCE_TTL + 1)
     assert len(nonces) == 1
 
 
 def test_nonces_expire_on_the_monotonic_clock(platform: IotPlatform, monotonic: FakeClock) -> None:
-    platform.use_nonce("testid", "n1")
+    platform.use_nonce(SAMPLE_ACCESS_KEY_ID, "n1")
     monotonic.now += NONCE_TTL + 1
-    platform.use_nonce("testid", "n1")
+    platform.use_nonce(SAMPLE_ACCESS_KEY_ID, "n1")
     with pytest.raises(errors.SignatureNonceUsed):
-        platform.use_nonce("testid", "n1")
+        platform.use_nonce(SAMPLE_ACCESS_KEY_ID, "n1")
 
 
 def test_sliding_window_counts_only_the_last_second() -> None:
@@ -160,49 +159,49 @@ def test_sliding_window_counts_only_the_last_second() -> None:
 def test_quota_throttles_past_the_actions_limit_in_any_one_second_window() -> None:
     quota = UserQuota({"QueryOTAJob": 3})
     for offset in (0.0, 0.5, 0.9):
-        quota.admit("testid", "QueryOTAJob", T0 + offset)
+        quota.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob", T0 + offset)
     with pytest.raises(errors.ThrottlingUser):
-        quota.admit("testid", "QueryOTAJob", T0 + 0.99)
-    quota.admit("testid", "QueryOTAJob", T0 + 1.0)  # the call at T0 left the window
+        quota.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob", T0 + 0.99)
+    quota.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob", T0 + 1.0)  # the call at T0 left the window
 
 
 def test_quota_is_kept_per_access_key() -> None:
     quota = UserQuota({"QueryOTAJob": 1})
-    quota.admit("testid", "QueryOTAJob", T0)
+    quota.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob", T0)
     quota.admit("otherid", "QueryOTAJob", T0)
     with pytest.raises(errors.ThrottlingUser):
-        quota.admit("testid", "QueryOTAJob", T0)
+        quota.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob", T0)
 
 
 def test_calls_of_one_action_never_use_another_actions_quota(platform: IotPlatform) -> None:
     for _ in range(10):
-        platform.admit("testid", "ListOTAJobByDevice")
+        platform.admit(SAMPLE_ACCESS_KEY_ID, "ListOTAJobByDevice")
     with pytest.raises(errors.ThrottlingUser):
-        platform.admit("testid", "ListOTAJobByDevice")
+        platform.admit(SAMPLE_ACCESS_KEY_ID, "ListOTAJobByDevice")
     for _ in range(10):
-        platform.admit("testid", "QueryOTAJob")
+        platform.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob")
     for _ in range(50):
-        platform.admit("testid", "QueryDeviceDetail")
+        platform.admit(SAMPLE_ACCESS_KEY_ID, "QueryDeviceDetail")
     with pytest.raises(errors.ThrottlingUser):
-        platform.admit("testid", "QueryDeviceDetail")
+        platform.admit(SAMPLE_ACCESS_KEY_ID, "QueryDeviceDetail")
 
 
 def test_quota_windows_move_with_the_monotonic_clock(
     platform: IotPlatform, monotonic: FakeClock
 ) -> None:
     for _ in range(10):
-        platform.admit("testid", "QueryOTAJob")
+        platform.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob")
     monotonic.now += 1.0
-    platform.admit("testid", "QueryOTAJob")
+    platform.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob")
 
 
 def test_throttled_calls_do_not_use_the_quota() -> None:
     quota = UserQuota({"QueryOTAJob": 1})
-    quota.admit("testid", "QueryOTAJob", T0)
+    quota.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob", T0)
     for _ in range(5):
         with pytest.raises(errors.ThrottlingUser):
-            quota.admit("testid", "QueryOTAJob", T0 + 0.5)
-    quota.admit("testid", "QueryOTAJob", T0 + 1.0)
+            quota.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob", T0 + 0.5)
+    quota.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob", T0 + 1.0)
 
 
 def test_quota_limits_default_to_each_actions_documented_quota() -> None:
@@ -236,12 +235,15 @@ def test_list_jobs_pages_the_devices_jobs_for_the_firmware(platform: IotPlatform
     page = jobs_page(platform, current_page=3, page_size=5)
     assert (page.total, page.page_count, page.page_size, page.current_page) == (14, 3, 5, 3)
     assert len(page.items) == 4
-    assert {job.firmware_id for job in page.items} == {SHOWCASE}
+    assert {job.firmware_id for job in page.items} == {SHOWCASE_FIRMWARE_ID}
 
 
 def test_list_jobs_keeps_fleet_order(platform: IotPlatform) -> None:
     page = jobs_page(platform, page_size=100)
-    expected = [job.job_id for job in platform.fleet.jobs_for(LIGHT, "light1", SHOWCASE)]
+    expected = [
+        job.job_id
+        for job in platform.fleet.jobs_for(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
+    ]
     assert [job.job_id for job in page.items] == expected
 
 
@@ -264,7 +266,7 @@ def test_a_device_without_jobs_has_an_empty_first_page(platform: IotPlatform) ->
         ({"device_name": "meter-01"}, errors.NotExistedDevice),
         ({"device_name": "light1\n"}, errors.InvalidFormattedDeviceName),
         ({"firmware_id": "FWnosuchfirmware"}, errors.FirmwareNotFound),
-        ({"firmware_id": METER_FIRMWARE}, errors.FirmwareAndProductKeyMismatch),
+        ({"firmware_id": METER_FIRMWARE_ID}, errors.FirmwareAndProductKeyMismatch),
         ({"page_size": 101}, errors.InvalidPageParams),
         ({"page_size": 0}, errors.InvalidPageParams),
         ({"current_page": 0}, errors.InvalidPageParams),
@@ -282,7 +284,10 @@ def test_list_jobs_business_errors(
 
 def test_meter_firmware_works_for_its_own_product(platform: IotPlatform) -> None:
     page = jobs_page(
-        platform, product_key=METER, device_name="meter-01", firmware_id=METER_FIRMWARE
+        platform,
+        product_key=METER_PRODUCT_KEY,
+        device_name="meter-01",
+        firmware_id=METER_FIRMWARE_ID,
     )
     assert page.total == 3
 
@@ -301,20 +306,20 @@ def test_instance_fleet_requires_its_instance_id(platform: IotPlatform) -> None:
 
 def test_unfinished_tasks_of_the_device_mid_rollout(platform: IotPlatform) -> None:
     (task,) = unfinished(platform)
-    assert (task.job_id, task.task_status, task.progress) == (ROLLOUT, "IN_PROGRESS", "40")
+    assert (task.job_id, task.task_status, task.progress) == (ROLLOUT_JOB_ID, "IN_PROGRESS", "40")
     assert (task.src_version, task.dest_version, task.module_name) == ("2.0.0", "2.1.0", "default")
 
 
 def test_unfinished_tasks_filter_by_status_and_module(platform: IotPlatform) -> None:
     assert unfinished(platform, statuses=("QUEUED",)) == ()
     assert unfinished(platform, module_name="ble") == ()
-    light2 = DeviceRef(product_key=LIGHT, device_name="light2")
+    light2 = DeviceRef(product_key=LIGHT_PRODUCT_KEY, device_name="light2")
     (queued,) = unfinished(platform, device_ref=light2, statuses=("QUEUED",))
     assert queued.job_id == "Pl4nN3dJ0bR7sT9uVw2x020100"
 
 
 def test_unfinished_tasks_by_iot_id(platform: IotPlatform) -> None:
-    device = platform.fleet.device(LIGHT, "light2")
+    device = platform.fleet.device(LIGHT_PRODUCT_KEY, "light2")
     assert device is not None
     by_id = unfinished(platform, device_ref=DeviceRef(iot_id=device.iot_id))
     assert [task.device_name for task in by_id] == ["light2", "light2"]
@@ -326,7 +331,10 @@ def test_unfinished_tasks_by_iot_id(platform: IotPlatform) -> None:
         ({"statuses": ()}, errors.InvalidTaskStatus),
         ({"statuses": ("QUEUED", "FAILED")}, errors.InvalidTaskStatus),
         ({"device_ref": DeviceRef(device_name="light1")}, errors.InvalidFormattedProductKey),
-        ({"device_ref": DeviceRef(product_key=LIGHT)}, errors.InvalidFormattedDeviceName),
+        (
+            {"device_ref": DeviceRef(product_key=LIGHT_PRODUCT_KEY)},
+            errors.InvalidFormattedDeviceName,
+        ),
         ({"device_ref": DeviceRef(iot_id="nosuchiotid")}, errors.NotExistedDevice),
         ({"iot_instance_id": "iot-cn-nosuch"}, errors.InstanceNotFound),
     ],
@@ -339,15 +347,17 @@ def test_unfinished_tasks_business_errors(
 
 
 def test_device_detail_carries_the_device_secret(platform: IotPlatform) -> None:
-    device = platform.query_device_detail(DeviceRef(None, LIGHT, "lamp-13"), None)
+    device = platform.query_device_detail(DeviceRef(None, LIGHT_PRODUCT_KEY, "lamp-13"), None)
     assert (device.status, device.firmware_version) == ("OFFLINE", "2.0.0")
     assert len(device.device_secret) == 32
 
 
 def test_device_detail_by_iot_id_wins_over_the_names(platform: IotPlatform) -> None:
-    light2 = platform.fleet.device(LIGHT, "light2")
+    light2 = platform.fleet.device(LIGHT_PRODUCT_KEY, "light2")
     assert light2 is not None
-    found = platform.query_device_detail(DeviceRef(light2.iot_id, LIGHT, "light1"), None)
+    found = platform.query_device_detail(
+        DeviceRef(light2.iot_id, LIGHT_PRODUCT_KEY, "light1"), None
+    )
     assert found.device_name == "light2"
 
 
@@ -357,24 +367,24 @@ def test_device_detail_by_iot_id_wins_over_the_names(platform: IotPlatform) -> N
 def test_firmware_of_one_version_finds_the_full_and_the_delta_package(
     platform: IotPlatform,
 ) -> None:
-    page = platform.list_ota_firmware(LIGHT, "2.1.0", 1, 10, None)
+    page = platform.list_ota_firmware(LIGHT_PRODUCT_KEY, "2.1.0", 1, 10, None)
     assert [(f.firmware_id, f.firmware_type) for f in page.items] == [
         (FULL_210, 0),
-        ("FJFx8JzpnhpIsKftRjjm060100", 1),
+        (ROLLOUT_FIRMWARE_ID, 1),
     ]
 
 
 def test_firmware_without_a_product_lists_the_account(platform: IotPlatform) -> None:
     assert platform.list_ota_firmware(None, None, 1, 100, None).total == 8
-    assert platform.list_ota_firmware(METER, None, 1, 1, None).page_count == 2
+    assert platform.list_ota_firmware(METER_PRODUCT_KEY, None, 1, 1, None).page_count == 2
 
 
 @pytest.mark.parametrize(
     ("arguments", "error"),
     [
         (("a1NoSuchPrd", None, 1, 10, None), errors.NotExistedProduct),
-        ((LIGHT, None, 1, 101, None), errors.InvalidPageParams),
-        ((LIGHT, None, 1, 10, "iot-cn-nosuch"), errors.InstanceNotFound),
+        ((LIGHT_PRODUCT_KEY, None, 1, 101, None), errors.InvalidPageParams),
+        ((LIGHT_PRODUCT_KEY, None, 1, 10, "iot-cn-nosuch"), errors.InstanceNotFound),
     ],
 )
 def test_firmware_business_errors(
@@ -388,7 +398,7 @@ def test_firmware_business_errors(
 
 
 def test_query_job_finds_the_rollout(platform: IotPlatform) -> None:
-    job = platform.query_ota_job(ROLLOUT, None)
+    job = platform.query_ota_job(ROLLOUT_JOB_ID, None)
     assert (job.name, job.dest_version, job.src_versions) == (
         "light-fw 2.1.0 delta",
         "2.1.0",
@@ -447,10 +457,10 @@ def test_tasks_accept_a_window_ending_at_one_hundred_thousand(platform: IotPlatf
 
 
 def test_jobs_by_firmware_take_pages_of_up_to_200(platform: IotPlatform) -> None:
-    page = platform.list_ota_jobs_by_firmware(SHOWCASE, 1, 200, None)
+    page = platform.list_ota_jobs_by_firmware(SHOWCASE_FIRMWARE_ID, 1, 200, None)
     assert page.total == 14
     with pytest.raises(errors.InvalidPageParams):
-        platform.list_ota_jobs_by_firmware(SHOWCASE, 1, 201, None)
+        platform.list_ota_jobs_by_firmware(SHOWCASE_FIRMWARE_ID, 1, 201, None)
 
 
 def test_jobs_by_firmware_include_a_planned_job(platform: IotPlatform) -> None:
@@ -540,10 +550,10 @@ def test_stats_name_missing_and_unknown_actions_without_a_label_each(
 
 def test_reset_clears_stats_nonces_and_quota(platform: IotPlatform) -> None:
     platform.arrive("QueryOTAJob")
-    platform.use_nonce("testid", "n1")
+    platform.use_nonce(SAMPLE_ACCESS_KEY_ID, "n1")
     for _ in range(10):
-        platform.admit("testid", "QueryOTAJob")
+        platform.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob")
     platform.reset()
-    platform.use_nonce("testid", "n1")
-    platform.admit("testid", "QueryOTAJob")
+    platform.use_nonce(SAMPLE_ACCESS_KEY_ID, "n1")
+    platform.admit(SAMPLE_ACCESS_KEY_ID, "QueryOTAJob")
     assert platform.stats()["calls"] == 0

@@ -42,15 +42,15 @@ from aliyunsdkiot.request.v20180120.QueryOTAJobRequest import QueryOTAJobRequest
 
 from otabot.emulator.server import EmulatorServer
 from otabot.iot.actions import ACTIONS
-from tests.emulator.signed import (
-    DELTA_210,
-    FULL_210,
-    KEY_ID,
-    LIGHT,
-    METER_FIRMWARE,
-    ROLLOUT_JOB,
-    SECRET,
-    SHOWCASE,
+from tests.emulator.signed import FULL_210
+from tests.helpers import (
+    LIGHT_PRODUCT_KEY,
+    METER_FIRMWARE_ID,
+    ROLLOUT_FIRMWARE_ID,
+    ROLLOUT_JOB_ID,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
 )
 
 
@@ -58,7 +58,7 @@ def core_request(
     server: EmulatorServer,
     *,
     device: str = "light1",
-    firmware: str = SHOWCASE,
+    firmware: str = SHOWCASE_FIRMWARE_ID,
     page: int = 1,
     size: int = 10,
     accept: str = "JSON",
@@ -67,7 +67,7 @@ def core_request(
     request.set_endpoint(f"127.0.0.1:{server.port}")
     request.set_protocol_type("http")
     request.set_accept_format(accept)
-    request.set_ProductKey(LIGHT)
+    request.set_ProductKey(LIGHT_PRODUCT_KEY)
     request.set_DeviceName(device)
     request.set_FirmwareId(firmware)
     request.set_CurrentPage(page)
@@ -75,8 +75,8 @@ def core_request(
     return request
 
 
-def core_client(secret: str = SECRET) -> AcsClient:
-    return AcsClient(KEY_ID, secret, "cn-shanghai")
+def core_client(secret: str = SAMPLE_ACCESS_KEY_SECRET) -> AcsClient:
+    return AcsClient(SAMPLE_ACCESS_KEY_ID, secret, "cn-shanghai")
 
 
 def core_call(server: EmulatorServer, **kwargs: Any) -> dict[str, Any]:
@@ -87,14 +87,18 @@ def core_call(server: EmulatorServer, **kwargs: Any) -> dict[str, Any]:
 
 
 def tea_client(
-    server: EmulatorServer, *, v1: bool = False, secret: str = SECRET, token: str | None = None
+    server: EmulatorServer,
+    *,
+    v1: bool = False,
+    secret: str = SAMPLE_ACCESS_KEY_SECRET,
+    token: str | None = None,
 ) -> TeaIotClient:
     extra: dict[str, str] = {"signature_algorithm": "v2"} if v1 else {}
     if token is not None:
         extra["security_token"] = token
     return TeaIotClient(
         Config(
-            access_key_id=KEY_ID,
+            access_key_id=SAMPLE_ACCESS_KEY_ID,
             access_key_secret=secret,
             endpoint=f"127.0.0.1:{server.port}",
             protocol="http",
@@ -104,10 +108,10 @@ def tea_client(
 
 
 def tea_request(
-    device: str = "light1", firmware: str = SHOWCASE, page: int = 1, size: int = 10
+    device: str = "light1", firmware: str = SHOWCASE_FIRMWARE_ID, page: int = 1, size: int = 10
 ) -> iot_models.ListOTAJobByDeviceRequest:
     return iot_models.ListOTAJobByDeviceRequest(
-        product_key=LIGHT,
+        product_key=LIGHT_PRODUCT_KEY,
         device_name=device,
         firmware_id=firmware,
         current_page=page,
@@ -144,7 +148,9 @@ def test_core_sdk_lists_jobs_as_xml(emulator: EmulatorServer) -> None:
 def test_core_sdk_signs_in_an_sts_token(emulator: EmulatorServer) -> None:
     client = AcsClient(
         region_id="cn-shanghai",
-        credential=StsTokenCredential(KEY_ID, SECRET, "CAIS+tok/en=="),
+        credential=StsTokenCredential(
+            SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, "CAIS+tok/en=="
+        ),
     )
     body = json.loads(client.do_action_with_exception(core_request(emulator)))
     assert body["Total"] == 14
@@ -160,7 +166,7 @@ def test_core_sdk_gets_the_business_error_body_for_an_unknown_device(
 def test_core_sdk_gets_the_business_error_for_firmware_of_another_product(
     emulator: EmulatorServer,
 ) -> None:
-    body = core_call(emulator, firmware=METER_FIRMWARE)
+    body = core_call(emulator, firmware=METER_FIRMWARE_ID)
     assert body["Code"] == "iot.ota.FirmwareAndProductKeyMismatch"
 
 
@@ -176,7 +182,7 @@ def test_core_sdk_recognises_our_string_to_sign_on_a_wrong_secret(
 
 
 def test_core_sdk_raises_on_an_unknown_access_key(emulator: EmulatorServer) -> None:
-    client = AcsClient("nosuchkey", SECRET, "cn-shanghai")
+    client = AcsClient("nosuchkey", SAMPLE_ACCESS_KEY_SECRET, "cn-shanghai")
     with pytest.raises(ServerException) as raised:
         client.do_action_with_exception(core_request(emulator))
     assert raised.value.get_error_code() == "InvalidAccessKeyId.NotFound"
@@ -224,7 +230,7 @@ def test_tea_sdk_lists_jobs(emulator: EmulatorServer, v1: bool) -> None:
     assert (body.success, body.total, body.page_count, body.current_page) == (True, 14, 3, 3)
     jobs = body.data.simple_otajob_info
     assert len(jobs) == 4
-    assert {job.firmware_id for job in jobs} == {SHOWCASE}
+    assert {job.firmware_id for job in jobs} == {SHOWCASE_FIRMWARE_ID}
 
 
 @pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
@@ -262,7 +268,7 @@ def test_tea_sdk_raises_signature_does_not_match_on_a_wrong_secret(
 @pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
 def test_tea_sdk_raises_on_a_missing_parameter(emulator: EmulatorServer, v1: bool) -> None:
     request = iot_models.ListOTAJobByDeviceRequest(
-        product_key=LIGHT, device_name="light1", current_page=1, page_size=10
+        product_key=LIGHT_PRODUCT_KEY, device_name="light1", current_page=1, page_size=10
     )
     with pytest.raises(AlibabaCloudException) as raised:
         tea_client(emulator, v1=v1).list_otajob_by_device(request)
@@ -305,7 +311,7 @@ def core_unfinished(server: EmulatorServer, accept: str = "JSON") -> Any:
         server,
         ListOTAUnfinishedTaskByDeviceRequest(),
         accept,
-        ProductKey=LIGHT,
+        ProductKey=LIGHT_PRODUCT_KEY,
         DeviceName="light1",
         TaskStatusLists=["QUEUED", "IN_PROGRESS"],  # sic: the SDK's own spelling
     )
@@ -313,17 +319,19 @@ def core_unfinished(server: EmulatorServer, accept: str = "JSON") -> Any:
 
 def core_device(server: EmulatorServer, accept: str = "JSON") -> Any:
     request = QueryDeviceDetailRequest()
-    return core_action(server, request, accept, ProductKey=LIGHT, DeviceName="light1")
+    return core_action(server, request, accept, ProductKey=LIGHT_PRODUCT_KEY, DeviceName="light1")
 
 
 def core_firmware(server: EmulatorServer, accept: str = "JSON") -> Any:
     page = {"CurrentPage": 1, "PageSize": 10}
     request = ListOTAFirmwareRequest()
-    return core_action(server, request, accept, ProductKey=LIGHT, DestVersion="2.1.0", **page)
+    return core_action(
+        server, request, accept, ProductKey=LIGHT_PRODUCT_KEY, DestVersion="2.1.0", **page
+    )
 
 
 def core_job(server: EmulatorServer, accept: str = "JSON") -> Any:
-    return core_action(server, QueryOTAJobRequest(), accept, JobId=ROLLOUT_JOB)
+    return core_action(server, QueryOTAJobRequest(), accept, JobId=ROLLOUT_JOB_ID)
 
 
 def core_tasks(server: EmulatorServer, accept: str = "JSON") -> Any:
@@ -331,7 +339,7 @@ def core_tasks(server: EmulatorServer, accept: str = "JSON") -> Any:
         server,
         ListOTATaskByJobRequest(),
         accept,
-        JobId=ROLLOUT_JOB,
+        JobId=ROLLOUT_JOB_ID,
         TaskStatus="FAILED",
         DeviceNamess=["lamp-05", "lamp-09", "lamp-10"],  # sic: the SDK's own spelling
         CurrentPage=1,
@@ -365,12 +373,15 @@ def test_core_sdk_queries_a_device_and_gets_its_secret(emulator: EmulatorServer)
 def test_core_sdk_lists_both_packages_of_a_version(emulator: EmulatorServer) -> None:
     body = json.loads(core_client().do_action_with_exception(core_firmware(emulator)))
     packages = body["FirmwareInfo"]["SimpleFirmwareInfo"]
-    assert [(p["FirmwareId"], p["Type"]) for p in packages] == [(FULL_210, 0), (DELTA_210, 1)]
+    assert [(p["FirmwareId"], p["Type"]) for p in packages] == [
+        (FULL_210, 0),
+        (ROLLOUT_FIRMWARE_ID, 1),
+    ]
 
 
 def test_core_sdk_queries_a_job(emulator: EmulatorServer) -> None:
     data = json.loads(core_client().do_action_with_exception(core_job(emulator)))["Data"]
-    assert (data["JobId"], data["SrcVersions"]) == (ROLLOUT_JOB, {"SrcVersion": ["2.0.0"]})
+    assert (data["JobId"], data["SrcVersions"]) == (ROLLOUT_JOB_ID, {"SrcVersion": ["2.0.0"]})
 
 
 def test_core_sdk_lists_tasks_of_named_devices_with_its_device_names(
@@ -425,12 +436,14 @@ V3_AND_V1 = pytest.mark.parametrize("v1", [False, True], ids=["v3", "v1"])
 @V3_AND_V1
 def test_tea_sdk_lists_unfinished_tasks(emulator: EmulatorServer, v1: bool) -> None:
     request = iot_models.ListOTAUnfinishedTaskByDeviceRequest(
-        product_key=LIGHT, device_name="light1", task_status_list=["QUEUED", "IN_PROGRESS"]
+        product_key=LIGHT_PRODUCT_KEY,
+        device_name="light1",
+        task_status_list=["QUEUED", "IN_PROGRESS"],
     )
     body = tea_client(emulator, v1=v1).list_otaunfinished_task_by_device(request).body
     (task,) = body.data.simple_otatask_info
     assert (task.job_id, task.task_status, task.module_name) == (
-        ROLLOUT_JOB,
+        ROLLOUT_JOB_ID,
         "IN_PROGRESS",
         "default",
     )
@@ -440,7 +453,7 @@ def test_tea_sdk_lists_unfinished_tasks(emulator: EmulatorServer, v1: bool) -> N
 def test_tea_sdk_queries_a_device_by_iot_id(emulator: EmulatorServer, v1: bool) -> None:
     client = tea_client(emulator, v1=v1)
     by_name = client.query_device_detail(
-        iot_models.QueryDeviceDetailRequest(product_key=LIGHT, device_name="light2")
+        iot_models.QueryDeviceDetailRequest(product_key=LIGHT_PRODUCT_KEY, device_name="light2")
     ).body.data
     by_id = client.query_device_detail(
         iot_models.QueryDeviceDetailRequest(iot_id=by_name.iot_id)
@@ -452,17 +465,17 @@ def test_tea_sdk_queries_a_device_by_iot_id(emulator: EmulatorServer, v1: bool) 
 @V3_AND_V1
 def test_tea_sdk_lists_firmware(emulator: EmulatorServer, v1: bool) -> None:
     request = iot_models.ListOTAFirmwareRequest(
-        product_key=LIGHT, dest_version="2.1.0", current_page=1, page_size=10
+        product_key=LIGHT_PRODUCT_KEY, dest_version="2.1.0", current_page=1, page_size=10
     )
     body = tea_client(emulator, v1=v1).list_otafirmware(request).body
     assert (body.total, body.page_count) == (2, 1)
     delta = body.firmware_info.simple_firmware_info[1]
-    assert (delta.firmware_id, delta.type, delta.src_version) == (DELTA_210, 1, "2.0.0")
+    assert (delta.firmware_id, delta.type, delta.src_version) == (ROLLOUT_FIRMWARE_ID, 1, "2.0.0")
 
 
 @V3_AND_V1
 def test_tea_sdk_queries_a_job(emulator: EmulatorServer, v1: bool) -> None:
-    request = iot_models.QueryOTAJobRequest(job_id=ROLLOUT_JOB)
+    request = iot_models.QueryOTAJobRequest(job_id=ROLLOUT_JOB_ID)
     data = tea_client(emulator, v1=v1).query_otajob(request).body.data
     assert (data.name, data.src_versions.src_version) == ("light-fw 2.1.0 delta", ["2.0.0"])
     assert data.tags.ota_tag_dto[0].value == "OPS-5230"
@@ -471,7 +484,7 @@ def test_tea_sdk_queries_a_job(emulator: EmulatorServer, v1: bool) -> None:
 @V3_AND_V1
 def test_tea_sdk_lists_tasks_of_a_job(emulator: EmulatorServer, v1: bool) -> None:
     request = iot_models.ListOTATaskByJobRequest(
-        job_id=ROLLOUT_JOB, device_names=["light1", "lamp-13"], current_page=1, page_size=10
+        job_id=ROLLOUT_JOB_ID, device_names=["light1", "lamp-13"], current_page=1, page_size=10
     )
     body = tea_client(emulator, v1=v1).list_otatask_by_job(request).body
     tasks = body.data.simple_otatask_info
@@ -484,7 +497,7 @@ def test_tea_sdk_lists_tasks_of_a_job(emulator: EmulatorServer, v1: bool) -> Non
 @V3_AND_V1
 def test_tea_sdk_lists_jobs_of_a_firmware(emulator: EmulatorServer, v1: bool) -> None:
     request = iot_models.ListOTAJobByFirmwareRequest(
-        firmware_id=SHOWCASE, current_page=2, page_size=10
+        firmware_id=SHOWCASE_FIRMWARE_ID, current_page=2, page_size=10
     )
     body = tea_client(emulator, v1=v1).list_otajob_by_firmware(request).body
     assert (body.total, body.current_page, len(body.data.simple_otajob_info)) == (14, 2, 4)

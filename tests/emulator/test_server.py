@@ -14,7 +14,8 @@ import requests
 from otabot.emulator.fleet import Fleet, sample_fleet
 from otabot.emulator.server import EmulatorServer
 from otabot.wsgi import PortInUseError
-from tests.emulator.signed import ROLLOUT_JOB, call_action, call_v1, list_jobs, v1_params
+from tests.emulator.signed import call_action, call_v1, list_jobs, v1_params
+from tests.helpers import ROLLOUT_JOB_ID
 
 
 def control(server: EmulatorServer, name: str, body: object = None) -> requests.Response:
@@ -244,13 +245,13 @@ def test_a_fleet_read_back_and_posted_again_changes_nothing(emulator: EmulatorSe
 
 def test_a_running_job_can_be_advanced_by_posting_the_fleet(emulator: EmulatorServer) -> None:
     document = emulator.fleet.to_dict()
-    rollout = next(job for job in document["Jobs"] if job["JobId"] == ROLLOUT_JOB)
+    rollout = next(job for job in document["Jobs"] if job["JobId"] == ROLLOUT_JOB_ID)
     rollout["Devices"][0].update(TaskStatus="SUCCEEDED", Progress="100")
     assert control(emulator, "fleet", document).status_code == 200
     body = call_action(
         emulator.url,
         "ListOTATaskByJob",
-        {"JobId": ROLLOUT_JOB, "DeviceNames.1": "light1"},
+        {"JobId": ROLLOUT_JOB_ID, "DeviceNames.1": "light1"},
     ).json()
     assert body["Data"]["SimpleOTATaskInfo"][0]["Progress"] == "100"
 
@@ -277,7 +278,7 @@ def test_faults_of_one_action_leave_the_others_alone(emulator: EmulatorServer) -
     body = {"error": "ServiceUnavailable", "count": 1, "action": "QueryOTAJob"}
     assert control(emulator, "faults", body).json()["faults"]["action"] == "QueryOTAJob"
     assert call(emulator).status_code == 200
-    query = {"JobId": ROLLOUT_JOB}
+    query = {"JobId": ROLLOUT_JOB_ID}
     assert call_action(emulator.url, "QueryOTAJob", query).status_code == 503
     assert call_action(emulator.url, "QueryOTAJob", query).status_code == 200
 

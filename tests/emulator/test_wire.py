@@ -15,14 +15,8 @@ import requests
 from otabot.emulator.fleet import sample_fleet
 from otabot.emulator.server import EmulatorServer
 from otabot.iot.signing import v1_string_to_sign
-from tests.emulator.signed import (
-    METER_FIRMWARE,
-    call_v1,
-    call_v3,
-    list_jobs,
-    v1_params,
-    v3_headers,
-)
+from tests.emulator.signed import call_v1, call_v3, list_jobs, v1_params, v3_headers
+from tests.helpers import METER_FIRMWARE_ID, SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET
 
 GATEWAY_FIELDS = {"RequestId", "HostId", "Code", "Message", "Recommend"}
 
@@ -168,7 +162,7 @@ def test_wrong_secret_gives_the_servers_string_to_sign(emulator: EmulatorServer)
     body = gateway_error(call_v1(emulator.url, params), 400, "SignatureDoesNotMatch")
     assert body["Message"].startswith("Specified signature is not matched with our calculation.")
     assert body["Message"].endswith(f"server string to sign is:{v1_string_to_sign('POST', params)}")
-    assert "wrongsecret" not in body["Message"] and "testsecret" not in body["Message"]
+    assert "wrongsecret" not in body["Message"] and SAMPLE_ACCESS_KEY_SECRET not in body["Message"]
 
 
 def test_a_signature_for_another_method_does_not_match(emulator: EmulatorServer) -> None:
@@ -271,7 +265,7 @@ def test_v3_leaving_a_common_header_unsigned_is_incomplete(emulator: EmulatorSer
 def test_v3_garbled_authorization_is_incomplete(emulator: EmulatorServer) -> None:
     query = list_jobs()
     headers = v3_headers(emulator.url, query)
-    headers["Authorization"] = "ACS3-HMAC-SHA256 Credential=testid"
+    headers["Authorization"] = f"ACS3-HMAC-SHA256 Credential={SAMPLE_ACCESS_KEY_ID}"
     gateway_error(call_v3(emulator.url, query, headers), 400, "IncompleteSignature")
 
 
@@ -330,7 +324,7 @@ def test_failed_signatures_do_not_use_the_quota(frozen_server: EmulatorServer) -
         ({"ProductKey": "a1NoSuchPrd"}, "iot.prod.NotExistedProduct"),
         ({"DeviceName": "light404"}, "iot.device.NotExistedDevice"),
         ({"FirmwareId": "FWnosuchfirmware"}, "iot.firmware.FirmwareNotFound"),
-        ({"FirmwareId": METER_FIRMWARE}, "iot.ota.FirmwareAndProductKeyMismatch"),
+        ({"FirmwareId": METER_FIRMWARE_ID}, "iot.ota.FirmwareAndProductKeyMismatch"),
         ({"PageSize": "500"}, "iot.common.InvalidPageParams"),
         ({"CurrentPage": "first"}, "iot.common.InvalidPageParams"),
         ({"IotInstanceId": "iot-cn-nosuch"}, "iot.system.InstanceNotFound"),

@@ -12,14 +12,12 @@ import pytest
 import requests
 
 from otabot.emulator.server import EmulatorServer
-from tests.emulator.signed import (
-    DELTA_210,
-    FULL_210,
-    LIGHT,
-    ROLLOUT_JOB,
-    SHOWCASE,
-    call_action,
-    list_jobs,
+from tests.emulator.signed import FULL_210, call_action, list_jobs
+from tests.helpers import (
+    LIGHT_PRODUCT_KEY,
+    ROLLOUT_FIRMWARE_ID,
+    ROLLOUT_JOB_ID,
+    SHOWCASE_FIRMWARE_ID,
 )
 
 
@@ -34,7 +32,7 @@ def code_of(response: requests.Response) -> tuple[int, str]:
     return response.status_code, response.json()["Code"]
 
 
-LIGHT1 = {"ProductKey": LIGHT, "DeviceName": "light1"}
+LIGHT1 = {"ProductKey": LIGHT_PRODUCT_KEY, "DeviceName": "light1"}
 UNFINISHED = {**LIGHT1, "TaskStatusList.1": "QUEUED", "TaskStatusList.2": "IN_PROGRESS"}
 
 
@@ -48,7 +46,7 @@ def test_unfinished_tasks_come_wrapped_without_paging_fields(emulator: EmulatorS
     assert task["TaskId"] == "y3tOmCDNgpR8F9jnVEzC01200"
     assert (task["TaskStatus"], task["JobId"], task["ModuleName"]) == (
         "IN_PROGRESS",
-        ROLLOUT_JOB,
+        ROLLOUT_JOB_ID,
         "default",
     )
     assert (task["SrcVersion"], task["DestVersion"], task["ProductName"]) == (
@@ -64,7 +62,7 @@ def test_unfinished_tasks_take_a_single_task_status(emulator: EmulatorServer) ->
         call_action(
             emulator.url,
             "ListOTAUnfinishedTaskByDevice",
-            {"ProductKey": LIGHT, "DeviceName": "light2", "TaskStatus": "NOTIFIED"},
+            {"ProductKey": LIGHT_PRODUCT_KEY, "DeviceName": "light2", "TaskStatus": "NOTIFIED"},
         )
     )
     (task,) = body["Data"]["SimpleOTATaskInfo"]
@@ -89,7 +87,10 @@ def test_unfinished_tasks_by_iot_id(emulator: EmulatorServer) -> None:
         (LIGHT1, "iot.ota.InvalidTaskStatus"),
         ({**LIGHT1, "TaskStatus": "FAILED"}, "iot.ota.InvalidTaskStatus"),
         ({"DeviceName": "light1", "TaskStatus": "QUEUED"}, "iot.prod.InvalidFormattedProductkey"),
-        ({"ProductKey": LIGHT, "TaskStatus": "QUEUED"}, "iot.device.InvalidFormattedDeviceName"),
+        (
+            {"ProductKey": LIGHT_PRODUCT_KEY, "TaskStatus": "QUEUED"},
+            "iot.device.InvalidFormattedDeviceName",
+        ),
         ({"IotId": "nosuchdevice", "TaskStatus": "QUEUED"}, "iot.device.NotExistedDevice"),
         ({**UNFINISHED, "IotInstanceId": "iot-cn-nosuch"}, "iot.system.InstanceNotFound"),
     ],
@@ -122,14 +123,17 @@ def test_device_detail_sends_the_device_secret_as_the_real_api(emulator: Emulato
 
 
 def test_device_detail_of_an_offline_device(emulator: EmulatorServer) -> None:
-    params = {"ProductKey": LIGHT, "DeviceName": "light2"}
+    params = {"ProductKey": LIGHT_PRODUCT_KEY, "DeviceName": "light2"}
     assert ok(call_action(emulator.url, "QueryDeviceDetail", params))["Data"]["Status"] == "OFFLINE"
 
 
 @pytest.mark.parametrize(
     ("params", "code"),
     [
-        ({"ProductKey": LIGHT, "DeviceName": "light404"}, "iot.device.NotExistedDevice"),
+        (
+            {"ProductKey": LIGHT_PRODUCT_KEY, "DeviceName": "light404"},
+            "iot.device.NotExistedDevice",
+        ),
         ({"ProductKey": "a1NoSuchPrd", "DeviceName": "light1"}, "iot.prod.NotExistedProduct"),
         ({}, "iot.prod.InvalidFormattedProductkey"),
     ],
@@ -144,7 +148,12 @@ def test_device_detail_refusals(
 
 
 def test_firmware_list_is_wrapped_in_firmware_info_with_numbers(emulator: EmulatorServer) -> None:
-    params = {"ProductKey": LIGHT, "DestVersion": "2.1.0", "CurrentPage": "1", "PageSize": "10"}
+    params = {
+        "ProductKey": LIGHT_PRODUCT_KEY,
+        "DestVersion": "2.1.0",
+        "CurrentPage": "1",
+        "PageSize": "10",
+    }
     body = ok(call_action(emulator.url, "ListOTAFirmware", params))
     assert "Data" not in body
     assert (body["Total"], body["PageCount"], body["PageSize"], body["CurrentPage"]) == (
@@ -156,20 +165,24 @@ def test_firmware_list_is_wrapped_in_firmware_info_with_numbers(emulator: Emulat
     full, delta = body["FirmwareInfo"]["SimpleFirmwareInfo"]
     assert (full["FirmwareId"], full["Type"], full["Status"]) == (FULL_210, 0, 1)
     assert "SrcVersion" not in full
-    assert (delta["FirmwareId"], delta["Type"], delta["SrcVersion"]) == (DELTA_210, 1, "2.0.0")
+    assert (delta["FirmwareId"], delta["Type"], delta["SrcVersion"]) == (
+        ROLLOUT_FIRMWARE_ID,
+        1,
+        "2.0.0",
+    )
     assert isinstance(delta["FirmwareSize"], int) and delta["ModuleName"] == "default"
 
 
 @pytest.mark.parametrize("missing", ["CurrentPage", "PageSize"])
 def test_firmware_list_needs_its_page_parameters(emulator: EmulatorServer, missing: str) -> None:
-    params = {"ProductKey": LIGHT, "CurrentPage": "1", "PageSize": "10"}
+    params = {"ProductKey": LIGHT_PRODUCT_KEY, "CurrentPage": "1", "PageSize": "10"}
     del params[missing]
     response = call_action(emulator.url, "ListOTAFirmware", params)
     assert code_of(response) == (400, f"Missing{missing}")
 
 
 def test_firmware_list_page_size_above_100_is_invalid(emulator: EmulatorServer) -> None:
-    params = {"ProductKey": LIGHT, "CurrentPage": "1", "PageSize": "101"}
+    params = {"ProductKey": LIGHT_PRODUCT_KEY, "CurrentPage": "1", "PageSize": "101"}
     response = call_action(emulator.url, "ListOTAFirmware", params)
     assert code_of(response) == (200, "iot.common.InvalidPageParams")
 
@@ -178,7 +191,7 @@ def test_firmware_list_page_size_above_100_is_invalid(emulator: EmulatorServer) 
 
 
 def test_query_job_spells_its_lists_and_says_completed(emulator: EmulatorServer) -> None:
-    data = ok(call_action(emulator.url, "QueryOTAJob", {"JobId": ROLLOUT_JOB}))["Data"]
+    data = ok(call_action(emulator.url, "QueryOTAJob", {"JobId": ROLLOUT_JOB_ID}))["Data"]
     assert data["SrcVersions"] == {"SrcVersion": ["2.0.0"]}
     assert data["Tags"]["OtaTagDTO"][0] == {"Key": "ticket", "Value": "OPS-5230"}
     assert (data["Name"], data["DestVersion"], data["RetryCount"], data["TimeoutInMinutes"]) == (
@@ -208,7 +221,7 @@ def test_query_job_refusals(emulator: EmulatorServer) -> None:
 
 
 def test_tasks_of_a_job_carry_progress_and_timeout_as_strings(emulator: EmulatorServer) -> None:
-    params = {"JobId": ROLLOUT_JOB, "TaskStatus": "FAILED", "CurrentPage": "1", "PageSize": "3"}
+    params = {"JobId": ROLLOUT_JOB_ID, "TaskStatus": "FAILED", "CurrentPage": "1", "PageSize": "3"}
     body = ok(call_action(emulator.url, "ListOTATaskByJob", params))
     assert (body["Total"], body["PageCount"], body["PageSize"]) == (6, 2, 3)
     first = body["Data"]["SimpleOTATaskInfo"][0]
@@ -222,7 +235,7 @@ def test_tasks_of_a_job_carry_progress_and_timeout_as_strings(emulator: Emulator
 
 
 def test_tasks_of_a_job_for_named_devices(emulator: EmulatorServer) -> None:
-    params = {"JobId": ROLLOUT_JOB, "DeviceNames.1": "lamp-13", "DeviceNames.2": "light1"}
+    params = {"JobId": ROLLOUT_JOB_ID, "DeviceNames.1": "lamp-13", "DeviceNames.2": "light1"}
     body = ok(call_action(emulator.url, "ListOTATaskByJob", params))
     tasks = body["Data"]["SimpleOTATaskInfo"]
     assert [(task["DeviceName"], task["Progress"]) for task in tasks] == [
@@ -236,14 +249,14 @@ def test_tasks_of_a_job_for_named_devices(emulator: EmulatorServer) -> None:
     ("params", "status", "code"),
     [
         ({}, 400, "MissingJobId"),
-        ({"JobId": ROLLOUT_JOB, "TaskStatus": "DONE"}, 200, "iot.ota.InvalidTaskStatus"),
-        ({"JobId": ROLLOUT_JOB, "PageSize": "101"}, 200, "iot.common.InvalidPageParams"),
+        ({"JobId": ROLLOUT_JOB_ID, "TaskStatus": "DONE"}, 200, "iot.ota.InvalidTaskStatus"),
+        ({"JobId": ROLLOUT_JOB_ID, "PageSize": "101"}, 200, "iot.common.InvalidPageParams"),
         (
-            {"JobId": ROLLOUT_JOB, "CurrentPage": "1001", "PageSize": "100"},
+            {"JobId": ROLLOUT_JOB_ID, "CurrentPage": "1001", "PageSize": "100"},
             200,
             "iot.common.InvalidPageParams",
         ),
-        ({"JobId": ROLLOUT_JOB, "CurrentPage": "1.5"}, 200, "iot.common.InvalidPageParams"),
+        ({"JobId": ROLLOUT_JOB_ID, "CurrentPage": "1.5"}, 200, "iot.common.InvalidPageParams"),
     ],
 )
 def test_tasks_of_a_job_refusals(
@@ -256,7 +269,7 @@ def test_tasks_of_a_job_refusals(
 
 
 def test_jobs_of_a_firmware_page_up_to_200(emulator: EmulatorServer) -> None:
-    params = {"FirmwareId": SHOWCASE, "CurrentPage": "1", "PageSize": "200"}
+    params = {"FirmwareId": SHOWCASE_FIRMWARE_ID, "CurrentPage": "1", "PageSize": "200"}
     body = ok(call_action(emulator.url, "ListOTAJobByFirmware", params))
     assert (body["Total"], len(body["Data"]["SimpleOTAJobInfo"])) == (14, 14)
     params["PageSize"] = "201"
@@ -275,7 +288,7 @@ def test_jobs_of_a_firmware_include_planned_ones(emulator: EmulatorServer) -> No
 
 @pytest.mark.parametrize("missing", ["FirmwareId", "CurrentPage", "PageSize"])
 def test_jobs_of_a_firmware_need_their_parameters(emulator: EmulatorServer, missing: str) -> None:
-    params = {"FirmwareId": SHOWCASE, "CurrentPage": "1", "PageSize": "10"}
+    params = {"FirmwareId": SHOWCASE_FIRMWARE_ID, "CurrentPage": "1", "PageSize": "10"}
     del params[missing]
     response = call_action(emulator.url, "ListOTAJobByFirmware", params)
     assert code_of(response) == (400, f"Missing{missing}")
@@ -285,11 +298,11 @@ def test_jobs_of_a_firmware_need_their_parameters(emulator: EmulatorServer, miss
 
 
 def test_xml_wraps_task_lists_and_source_versions(emulator: EmulatorServer) -> None:
-    tasks = call_action(emulator.url, "ListOTATaskByJob", {"JobId": ROLLOUT_JOB}, fmt="XML")
+    tasks = call_action(emulator.url, "ListOTATaskByJob", {"JobId": ROLLOUT_JOB_ID}, fmt="XML")
     root = ElementTree.fromstring(tasks.content)
     assert root.tag == "ListOTATaskByJobResponse"
     assert len(root.findall("Data/SimpleOTATaskInfo")) == 10
-    job = call_action(emulator.url, "QueryOTAJob", {"JobId": ROLLOUT_JOB}, fmt="XML")
+    job = call_action(emulator.url, "QueryOTAJob", {"JobId": ROLLOUT_JOB_ID}, fmt="XML")
     data = ElementTree.fromstring(job.content).find("Data")
     assert data is not None
     assert [v.text for v in data.findall("SrcVersions/SrcVersion")] == ["2.0.0"]
@@ -299,7 +312,7 @@ def test_xml_firmware_info_and_device_detail(emulator: EmulatorServer) -> None:
     firmware = call_action(
         emulator.url,
         "ListOTAFirmware",
-        {"ProductKey": LIGHT, "CurrentPage": "1", "PageSize": "100"},
+        {"ProductKey": LIGHT_PRODUCT_KEY, "CurrentPage": "1", "PageSize": "100"},
         fmt="XML",
     )
     root = ElementTree.fromstring(firmware.content)
@@ -323,7 +336,7 @@ def test_each_action_has_its_own_quota(frozen_server: EmulatorServer) -> None:
     url = frozen_server.url
     listed = [call_action(url, "ListOTAJobByDevice", list_jobs()).status_code for _ in range(11)]
     assert listed == [200] * 10 + [400]
-    queried = [call_action(url, "QueryOTAJob", {"JobId": ROLLOUT_JOB}) for _ in range(10)]
+    queried = [call_action(url, "QueryOTAJob", {"JobId": ROLLOUT_JOB_ID}) for _ in range(10)]
     assert all(response.json()["Success"] for response in queried)
     details = [call_action(url, "QueryDeviceDetail", LIGHT1) for _ in range(51)]
     assert [response.status_code for response in details].count(400) == 1
@@ -343,7 +356,7 @@ def test_quota_given_by_action() -> None:
         qps={"QueryOTAJob": 1}, monotonic=lambda: now, wall_clock=lambda: now
     ) as server:
         first, second = (
-            call_action(server.url, "QueryOTAJob", {"JobId": ROLLOUT_JOB}) for _ in range(2)
+            call_action(server.url, "QueryOTAJob", {"JobId": ROLLOUT_JOB_ID}) for _ in range(2)
         )
         assert (first.status_code, code_of(second)) == (200, (400, "Throttling.User"))
         assert server.platform.qps["ListOTAJobByDevice"] == 10

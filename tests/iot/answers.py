@@ -5,20 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from otabot.iot.signing import v1_signature, v3_canonical_request, v3_signature
+from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 from tests.iot.canned import Received, Reply
 
-KEY_ID = "testid"
 SECRET = "s3cr3t-Access-Key-Secret"
 STS_TOKEN = "CAIS+sts/T0ken=="
-PRODUCT = "a19mzPZabcd"
 DEVICE = "light1"
-FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
-JOB = "HvKuBpuk3rdk6E92CPQN020100"
 REQUEST_ID = "5D58AC86-D5BF-4B39-834E-913E7F2C985D"
 
 
 def job(
-    job_id: str = JOB,
+    job_id: str = EXAMPLE_JOB_ID,
     status: str = "COMPLETED",
     job_type: str = "UPGRADE_FIRMWARE",
     tags: Any = None,
@@ -28,9 +25,9 @@ def job(
         "SelectionType": "STATIC",
         "TargetSelection": "SPECIFIC",
         "JobType": job_type,
-        "FirmwareId": FIRMWARE,
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
         "UtcStartTime": "2019-12-28T02:43:10.000Z",
-        "ProductKey": PRODUCT,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "JobId": job_id,
         "UtcModified": "2019-12-29T02:43:10.000Z",
         "JobStatus": status,
@@ -124,12 +121,12 @@ def task(status: str = "IN_PROGRESS", **fields: Any) -> dict[str, Any]:
     return {
         "TaskId": "y3tOmCDNgpR8F9jnVEzC01200",
         "TaskStatus": status,
-        "JobId": JOB,
-        "FirmwareId": FIRMWARE,
+        "JobId": EXAMPLE_JOB_ID,
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
         "SrcVersion": "1.1.0",
         "DestVersion": "1.2.0",
         "IotId": IOT_ID,
-        "ProductKey": PRODUCT,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "ProductName": "Smart light",
         "DeviceName": DEVICE,
         "UtcCreate": "2019-12-28T02:43:10.000Z",
@@ -141,7 +138,7 @@ def task(status: str = "IN_PROGRESS", **fields: Any) -> dict[str, Any]:
 def device_detail(**fields: Any) -> dict[str, Any]:
     """``QueryDeviceDetail``'s ``Data``, its ``DeviceSecret`` included as the API sends it."""
     return {
-        "ProductKey": PRODUCT,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "ProductName": "Smart light",
         "DeviceName": DEVICE,
         "Nickname": "lobby",
@@ -163,12 +160,12 @@ def device_detail(**fields: Any) -> dict[str, Any]:
 def firmware(**fields: Any) -> dict[str, Any]:
     """One ``SimpleFirmwareInfo``: Status, Type and FirmwareSize are numbers."""
     return {
-        "FirmwareId": FIRMWARE,
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
         "FirmwareName": "light-fw",
         "FirmwareDesc": "fixes the flicker",
         "DestVersion": "1.2.0",
         "ModuleName": "default",
-        "ProductKey": PRODUCT,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "ProductName": "Smart light",
         "FirmwareSize": 1048576,
         "FirmwareSign": "93230c3bde425a9d7984a594ac56****",

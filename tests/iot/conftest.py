@@ -9,25 +9,26 @@ import pytest
 
 from otabot.config import Credentials
 from otabot.iot.client import IotClient
-from tests.iot.answers import KEY_ID, SECRET
+from tests.helpers import SAMPLE_ACCESS_KEY_ID, FakeClock
+from tests.iot.answers import SECRET
 from tests.iot.canned import CannedApi
-from tests.iot.fakes import FakeTime, MakeClient
+from tests.iot.fakes import MakeClient
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def make_client(api: CannedApi, fake_time: FakeTime) -> Iterator[MakeClient]:
+def make_client(api: CannedApi, fake_time: FakeClock) -> Iterator[MakeClient]:
     """Clients of ``api`` on the fake clock, with no jitter; keyword arguments override."""
     clients: list[IotClient] = []
 
     def make(**overrides: Any) -> IotClient:
-        credentials = overrides.pop("credentials", Credentials(KEY_ID, SECRET))
+        credentials = overrides.pop("credentials", Credentials(SAMPLE_ACCESS_KEY_ID, SECRET))
         options: dict[str, Any] = {
-            "monotonic": fake_time.clock,
+            "monotonic": fake_time,
             "sleep": fake_time.sleep,
             "random": lambda: 0.0,
             **overrides,

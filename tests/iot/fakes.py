@@ -1,5 +1,5 @@
-"""Test doubles for the IoT client — a clock that moves only when slept on, a recording
-gate — and ``held_by``, everything an error exposes."""
+"""Test doubles for the IoT client — a recording gate — and ``held_by``, everything an
+error exposes."""
 
 from __future__ import annotations
 
@@ -14,21 +14,6 @@ from otabot.iot.errors import QuotaBusyError
 
 # What the ``make_client`` fixture gives: keyword arguments of ``IotClient`` override.
 MakeClient = Callable[..., IotClient]
-
-
-class FakeTime:
-    """A monotonic clock that moves only when the client sleeps on it."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class RecordingGate:

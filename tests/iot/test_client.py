@@ -25,12 +25,10 @@ from otabot.iot.errors import (
 )
 from otabot.iot.models import JobStatus, JobType
 from otabot.iot.transport import USER_AGENT
+from tests.helpers import LIGHT_PRODUCT_KEY, SAMPLE_ACCESS_KEY_ID, SHOWCASE_FIRMWARE_ID, FakeClock
 from tests.iot.answers import (
     DEVICE,
-    FIRMWARE,
-    KEY_ID,
     OK,
-    PRODUCT,
     SECRET,
     STS_TOKEN,
     THROTTLED,
@@ -43,11 +41,11 @@ from tests.iot.answers import (
     v3_signature_is_valid,
 )
 from tests.iot.canned import CannedApi, Reply
-from tests.iot.fakes import FakeTime, MakeClient, RecordingGate
+from tests.iot.fakes import MakeClient, RecordingGate
 
 
 def call(client: IotClient, **kwargs: Any) -> Any:
-    return client.list_ota_jobs_by_device(PRODUCT, DEVICE, FIRMWARE, **kwargs)
+    return client.list_ota_jobs_by_device(LIGHT_PRODUCT_KEY, DEVICE, SHOWCASE_FIRMWARE_ID, **kwargs)
 
 
 # --- success and request shape -----------------------------------------------------------
@@ -112,9 +110,9 @@ def test_requests_are_posts_with_parameters_in_the_query_and_an_empty_body(
     } == {
         "Format": "JSON",
         "RegionId": "ap-southeast-1",
-        "ProductKey": PRODUCT,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "DeviceName": DEVICE,
-        "FirmwareId": FIRMWARE,
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
     }
     assert (received.query["CurrentPage"], received.query["PageSize"]) == ("2", "50")
     assert "IotInstanceId" not in received.query
@@ -128,7 +126,9 @@ def test_v3_is_the_default_and_its_signature_verifies(
     [received] = api.received
     assert received.headers["x-acs-action"] == "ListOTAJobByDevice"
     assert received.headers["x-acs-version"] == "2018-01-20"
-    assert received.headers["authorization"].startswith("ACS3-HMAC-SHA256 Credential=testid,")
+    assert received.headers["authorization"].startswith(
+        f"ACS3-HMAC-SHA256 Credential={SAMPLE_ACCESS_KEY_ID},"
+    )
     assert "Signature" not in received.query and "Action" not in received.query
     assert v3_signature_is_valid(received)
 
@@ -142,14 +142,18 @@ def test_v1_puts_the_common_parameters_in_the_query_and_its_signature_verifies(
     assert received.query["Action"] == "ListOTAJobByDevice"
     assert received.query["Version"] == "2018-01-20"
     assert received.query["SignatureMethod"] == "HMAC-SHA1"
-    assert received.query["AccessKeyId"] == KEY_ID
+    assert received.query["AccessKeyId"] == SAMPLE_ACCESS_KEY_ID
     assert "authorization" not in received.headers
     assert v1_signature_is_valid(received)
 
 
 def test_v1_signs_the_sts_token_into_the_query(api: CannedApi, make_client: MakeClient) -> None:
     api.queue(OK)
-    call(make_client(signature="v1", credentials=Credentials(KEY_ID, SECRET, STS_TOKEN)))
+    call(
+        make_client(
+            signature="v1", credentials=Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN)
+        )
+    )
     [received] = api.received
     assert received.query["SecurityToken"] == STS_TOKEN
     assert v1_signature_is_valid(received)
@@ -157,7 +161,7 @@ def test_v1_signs_the_sts_token_into_the_query(api: CannedApi, make_client: Make
 
 def test_v3_signs_the_sts_token_into_a_header(api: CannedApi, make_client: MakeClient) -> None:
     api.queue(OK)
-    call(make_client(credentials=Credentials(KEY_ID, SECRET, STS_TOKEN)))
+    call(make_client(credentials=Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN)))
     [received] = api.received
     assert received.headers["x-acs-security-token"] == STS_TOKEN
     assert "x-acs-security-token" in received.headers["authorization"]
@@ -228,7 +232,7 @@ def test_an_answer_shaped_unlike_the_documentation_is_unavailable_and_not_retrie
 
 def test_the_read_timeout_shrinks_to_the_callers_deadline(api: CannedApi) -> None:
     api.queue(Reply(body=page([]), delay=2.0))
-    client = IotClient(api.url, Credentials(KEY_ID, SECRET), read_timeout=10.0)
+    client = IotClient(api.url, Credentials(SAMPLE_ACCESS_KEY_ID, SECRET), read_timeout=10.0)
     started = time.monotonic()
     with pytest.raises(UpstreamUnavailableError):
         call(client, deadline=started + 0.3)
@@ -245,7 +249,7 @@ def test_an_answer_dripped_past_the_callers_deadline_is_a_read_timeout(
 ) -> None:
     # One byte every 50 ms: no single socket read ever waits the 10 s read timeout out.
     api.queue(Reply(body=page([]), drip=0.05, drip_head=drip_head))
-    client = IotClient(api.url, Credentials(KEY_ID, SECRET), read_timeout=10.0)
+    client = IotClient(api.url, Credentials(SAMPLE_ACCESS_KEY_ID, SECRET), read_timeout=10.0)
     started = time.monotonic()
     with pytest.raises(UpstreamUnavailableError) as caught:
         call(client, deadline=started + 0.4)
@@ -261,7 +265,7 @@ def test_an_answer_dripped_past_the_policys_total_deadline_is_a_read_timeout(
     api.queue(Reply(body=page([]), drip=0.05, drip_head=drip_head))
     client = IotClient(
         api.url,
-        Credentials(KEY_ID, SECRET),
+        Credentials(SAMPLE_ACCESS_KEY_ID, SECRET),
         read_timeout=10.0,
         retry=RetryPolicy(total_deadline=0.4),
     )
@@ -277,7 +281,7 @@ def test_an_answer_dripped_past_the_policys_total_deadline_is_a_read_timeout(
 
 
 def test_a_transient_fault_is_retried_with_a_fresh_nonce_and_then_succeeds(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.queue(gateway_error("InternalError", "unknown error", 500), OK)
     result = call(make_client())
@@ -299,7 +303,7 @@ def test_every_attempt_is_signed_anew_with_its_own_nonce(
 
 
 def test_throttling_backs_off_from_half_a_second_and_doubles(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.queue(THROTTLED, THROTTLED, THROTTLED, OK)
     call(make_client())
@@ -307,7 +311,7 @@ def test_throttling_backs_off_from_half_a_second_and_doubles(
 
 
 def test_throttling_delays_are_jittered_up_to_twice_the_floor(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.queue(THROTTLED, THROTTLED, THROTTLED, OK)
     call(make_client(random=lambda: 0.999999))
@@ -319,7 +323,7 @@ def test_throttling_delays_are_jittered_up_to_twice_the_floor(
 
 
 def test_persistent_throttling_gives_up_after_max_attempts_with_the_throttled_error(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.queue(THROTTLED)
     client = make_client()
@@ -350,7 +354,7 @@ def test_retry_delays_stay_within_equal_jitter_bounds_and_the_cap(
 
 
 def test_delays_are_capped_at_max_delay(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.queue(THROTTLED)
     policy = RetryPolicy(max_attempts=8, total_deadline=1000.0)
@@ -361,7 +365,7 @@ def test_delays_are_capped_at_max_delay(
 
 
 def test_retries_stop_before_the_callers_deadline_and_raise_the_last_error(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.queue(THROTTLED)
     with pytest.raises(ThrottledError):
@@ -371,7 +375,7 @@ def test_retries_stop_before_the_callers_deadline_and_raise_the_last_error(
 
 
 def test_retries_stop_at_the_policys_overall_deadline(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.queue(THROTTLED)
     policy = RetryPolicy(max_attempts=50, total_deadline=5.0)
@@ -383,7 +387,7 @@ def test_retries_stop_at_the_policys_overall_deadline(
 
 
 def test_retry_after_from_the_api_is_honoured(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     throttled = gateway_error("Throttling", "Request was denied due to request throttling.")
     throttled.headers["Retry-After"] = "3"
@@ -412,7 +416,7 @@ def test_retry_after_from_the_api_is_honoured(
 def test_authentication_validation_and_not_found_errors_are_never_retried(
     api: CannedApi,
     make_client: MakeClient,
-    fake_time: FakeTime,
+    fake_time: FakeClock,
     reply: Reply,
     error_type: type[IotError],
 ) -> None:
@@ -424,7 +428,7 @@ def test_authentication_validation_and_not_found_errors_are_never_retried(
 
 
 def test_every_attempt_passes_the_gate_and_reports_throttling(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     gate = RecordingGate()
     api.queue(THROTTLED, OK)
@@ -439,7 +443,7 @@ def test_every_attempt_passes_the_gate_and_reports_throttling(
 
 
 def test_a_long_wait_for_the_quota_turn_is_bounded_by_the_callers_deadline_not_the_policys(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     """An incident's queue: the first attempt's turn comes 60 s in (past the policy's 20 s
     budget) and it still goes; the retry budget starts then, and the gate is told so."""
@@ -460,7 +464,7 @@ def test_a_long_wait_for_the_quota_turn_is_bounded_by_the_callers_deadline_not_t
 
 
 def test_the_gate_is_given_the_policys_deadline_when_the_caller_has_none(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     gate = RecordingGate()
     api.queue(OK)
@@ -509,7 +513,7 @@ def test_a_refusal_of_the_gate_names_the_action(make_client: MakeClient) -> None
 
 
 def test_a_deadline_already_past_sends_nothing(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     with pytest.raises(UpstreamUnavailableError) as caught:
         call(make_client(), deadline=fake_time.now - 1)
@@ -541,7 +545,7 @@ def test_from_settings_uses_the_configured_endpoint_signature_and_region(api: Ca
     settings = Settings.from_env(
         {
             "OTABOT_IOT_ENDPOINT": api.url,
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": SAMPLE_ACCESS_KEY_ID,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
             "ALIBABA_CLOUD_REGION_ID": "eu-central-1",
             "OTABOT_SIGNATURE": "v1",
@@ -557,7 +561,7 @@ def test_from_settings_uses_the_configured_endpoint_signature_and_region(api: Ca
 
 def test_an_unknown_signature_version_is_refused() -> None:
     with pytest.raises(ValueError, match="signature"):
-        IotClient("http://127.0.0.1:1", Credentials(KEY_ID, SECRET), signature="v2")
+        IotClient("http://127.0.0.1:1", Credentials(SAMPLE_ACCESS_KEY_ID, SECRET), signature="v2")
 
 
 def test_the_gate_protocol_is_satisfied_by_a_plain_class() -> None:

@@ -28,13 +28,16 @@ from otabot.iot.models import (
     OtaTask,
     TaskStatus,
 )
+from tests.helpers import (
+    EXAMPLE_JOB_ID,
+    LIGHT_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SHOWCASE_FIRMWARE_ID,
+    FakeClock,
+)
 from tests.iot.answers import (
     DEVICE,
-    FIRMWARE,
     IOT_ID,
-    JOB,
-    KEY_ID,
-    PRODUCT,
     REQUEST_ID,
     SECRET,
     STS_TOKEN,
@@ -53,7 +56,7 @@ from tests.iot.answers import (
     v3_signature_is_valid,
 )
 from tests.iot.canned import CannedApi, Reply
-from tests.iot.fakes import FakeTime, MakeClient, RecordingGate
+from tests.iot.fakes import MakeClient, RecordingGate
 
 INSTANCE = "iot-cn-0pp1n8t0000"
 # Parameters every request carries whatever the action (V1 puts them all in the query).
@@ -86,12 +89,12 @@ ACTIONS = [
     ActionCase(
         "ListOTAJobByDevice",
         lambda client, **kw: client.list_ota_jobs_by_device(
-            PRODUCT, DEVICE, FIRMWARE, current_page=2, page_size=50, **kw
+            LIGHT_PRODUCT_KEY, DEVICE, SHOWCASE_FIRMWARE_ID, current_page=2, page_size=50, **kw
         ),
         {
-            "ProductKey": PRODUCT,
+            "ProductKey": LIGHT_PRODUCT_KEY,
             "DeviceName": DEVICE,
-            "FirmwareId": FIRMWARE,
+            "FirmwareId": SHOWCASE_FIRMWARE_ID,
             "CurrentPage": "2",
             "PageSize": "50",
         },
@@ -100,10 +103,10 @@ ACTIONS = [
     ActionCase(
         "ListOTAUnfinishedTaskByDevice",
         lambda client, **kw: client.list_ota_unfinished_tasks_by_device(
-            PRODUCT, DEVICE, module_name="wifi", **kw
+            LIGHT_PRODUCT_KEY, DEVICE, module_name="wifi", **kw
         ),
         {
-            "ProductKey": PRODUCT,
+            "ProductKey": LIGHT_PRODUCT_KEY,
             "DeviceName": DEVICE,
             "TaskStatusList.1": "CONFIRM",
             "TaskStatusList.2": "QUEUED",
@@ -115,28 +118,33 @@ ACTIONS = [
     ),
     ActionCase(
         "QueryDeviceDetail",
-        lambda client, **kw: client.query_device_detail(PRODUCT, DEVICE, **kw),
-        {"ProductKey": PRODUCT, "DeviceName": DEVICE},
+        lambda client, **kw: client.query_device_detail(LIGHT_PRODUCT_KEY, DEVICE, **kw),
+        {"ProductKey": LIGHT_PRODUCT_KEY, "DeviceName": DEVICE},
         success(Data=device_detail()),
     ),
     ActionCase(
         "ListOTAFirmware",
         lambda client, **kw: client.list_ota_firmware(
-            PRODUCT, dest_version="1.2.0", current_page=1, page_size=100, **kw
+            LIGHT_PRODUCT_KEY, dest_version="1.2.0", current_page=1, page_size=100, **kw
         ),
-        {"ProductKey": PRODUCT, "DestVersion": "1.2.0", "CurrentPage": "1", "PageSize": "100"},
+        {
+            "ProductKey": LIGHT_PRODUCT_KEY,
+            "DestVersion": "1.2.0",
+            "CurrentPage": "1",
+            "PageSize": "100",
+        },
         listing([firmware()], container="FirmwareInfo", wrapper="SimpleFirmwareInfo"),
     ),
     ActionCase(
         "QueryOTAJob",
-        lambda client, **kw: client.query_ota_job(JOB, **kw),
-        {"JobId": JOB},
+        lambda client, **kw: client.query_ota_job(EXAMPLE_JOB_ID, **kw),
+        {"JobId": EXAMPLE_JOB_ID},
         success(Data=job_detail()),
     ),
     ActionCase(
         "ListOTATaskByJob",
         lambda client, **kw: client.list_ota_tasks_by_job(
-            JOB,
+            EXAMPLE_JOB_ID,
             status=TaskStatus.FAILED,
             device_names=["light1", "light2"],
             current_page=3,
@@ -144,7 +152,7 @@ ACTIONS = [
             **kw,
         ),
         {
-            "JobId": JOB,
+            "JobId": EXAMPLE_JOB_ID,
             "TaskStatus": "FAILED",
             "DeviceNames.1": "light1",
             "DeviceNames.2": "light2",
@@ -156,9 +164,9 @@ ACTIONS = [
     ActionCase(
         "ListOTAJobByFirmware",
         lambda client, **kw: client.list_ota_jobs_by_firmware(
-            FIRMWARE, current_page=1, page_size=200, **kw
+            SHOWCASE_FIRMWARE_ID, current_page=1, page_size=200, **kw
         ),
-        {"FirmwareId": FIRMWARE, "CurrentPage": "1", "PageSize": "200"},
+        {"FirmwareId": SHOWCASE_FIRMWARE_ID, "CurrentPage": "1", "PageSize": "200"},
         listing([job(status="PLANNED")], size=200),
     ),
 ]
@@ -178,7 +186,9 @@ def test_each_action_sends_its_parameters_signed(
     api: CannedApi, make_client: MakeClient, case: ActionCase, signature: str
 ) -> None:
     api.queue(Reply(body=case.answer))
-    client = make_client(signature=signature, credentials=Credentials(KEY_ID, SECRET, STS_TOKEN))
+    client = make_client(
+        signature=signature, credentials=Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN)
+    )
     case.call(client)
     [received] = api.received
     assert business(received.query) == case.sent
@@ -209,10 +219,10 @@ def test_unfinished_tasks_can_be_asked_for_chosen_statuses(
 ) -> None:
     api.queue(Reply(body=success()))
     make_client().list_ota_unfinished_tasks_by_device(
-        PRODUCT, DEVICE, statuses=[TaskStatus.IN_PROGRESS]
+        LIGHT_PRODUCT_KEY, DEVICE, statuses=[TaskStatus.IN_PROGRESS]
     )
     assert business(api.received[0].query) == {
-        "ProductKey": PRODUCT,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "DeviceName": DEVICE,
         "TaskStatusList.1": "IN_PROGRESS",
     }
@@ -220,22 +230,26 @@ def test_unfinished_tasks_can_be_asked_for_chosen_statuses(
 
 def test_unfinished_tasks_need_at_least_one_status(make_client: MakeClient) -> None:
     with pytest.raises(ValueError, match="status"):
-        make_client().list_ota_unfinished_tasks_by_device(PRODUCT, DEVICE, statuses=[])
+        make_client().list_ota_unfinished_tasks_by_device(LIGHT_PRODUCT_KEY, DEVICE, statuses=[])
 
 
 def test_a_job_is_asked_for_all_its_tasks_without_filters(
     api: CannedApi, make_client: MakeClient
 ) -> None:
     api.queue(Reply(body=listing([], wrapper="SimpleOTATaskInfo")))
-    make_client().list_ota_tasks_by_job(JOB)
-    assert business(api.received[0].query) == {"JobId": JOB, "CurrentPage": "1", "PageSize": "100"}
+    make_client().list_ota_tasks_by_job(EXAMPLE_JOB_ID)
+    assert business(api.received[0].query) == {
+        "JobId": EXAMPLE_JOB_ID,
+        "CurrentPage": "1",
+        "PageSize": "100",
+    }
 
 
 def test_the_firmware_of_a_product_is_listed_without_a_version(
     api: CannedApi, make_client: MakeClient
 ) -> None:
     api.queue(Reply(body=listing([], container="FirmwareInfo", wrapper="SimpleFirmwareInfo")))
-    make_client().list_ota_firmware(PRODUCT)
+    make_client().list_ota_firmware(LIGHT_PRODUCT_KEY)
     assert "DestVersion" not in api.received[0].query
 
 
@@ -247,14 +261,18 @@ def test_unfinished_tasks_come_in_one_answer_without_paging(
 ) -> None:
     tasks = [task("QUEUED", ModuleName="default"), task("CONFIRM", TaskId="t2", ModuleName="wifi")]
     api.queue(Reply(body=success(Data={"SimpleOTATaskInfo": tasks})))
-    result = make_client().list_ota_unfinished_tasks_by_device(PRODUCT, DEVICE)
+    result = make_client().list_ota_unfinished_tasks_by_device(LIGHT_PRODUCT_KEY, DEVICE)
     assert isinstance(result, tuple) and all(isinstance(item, OtaTask) for item in result)
     assert [(item.status, item.module_name) for item in result] == [
         (TaskStatus.QUEUED, "default"),
         (TaskStatus.CONFIRM, "wifi"),
     ]
     first = result[0]
-    assert (first.job_id, first.firmware_id, first.iot_id) == (JOB, FIRMWARE, IOT_ID)
+    assert (first.job_id, first.firmware_id, first.iot_id) == (
+        EXAMPLE_JOB_ID,
+        SHOWCASE_FIRMWARE_ID,
+        IOT_ID,
+    )
     assert (first.src_version, first.dest_version, first.product_name) == (
         "1.1.0",
         "1.2.0",
@@ -274,14 +292,14 @@ def test_no_unfinished_task_is_an_empty_tuple(
 ) -> None:
     body = success() if data is None else success(Data=data)
     api.queue(Reply(body=body))
-    assert make_client().list_ota_unfinished_tasks_by_device(PRODUCT, DEVICE) == ()
+    assert make_client().list_ota_unfinished_tasks_by_device(LIGHT_PRODUCT_KEY, DEVICE) == ()
 
 
 def test_a_single_unfinished_task_as_an_object_is_one_task(
     api: CannedApi, make_client: MakeClient
 ) -> None:
     api.queue(Reply(body=success(Data={"SimpleOTATaskInfo": task("NOTIFIED")})))
-    [only] = make_client().list_ota_unfinished_tasks_by_device(PRODUCT, DEVICE)
+    [only] = make_client().list_ota_unfinished_tasks_by_device(LIGHT_PRODUCT_KEY, DEVICE)
     assert only.status is TaskStatus.NOTIFIED
 
 
@@ -292,8 +310,12 @@ def test_the_device_detail_is_read_into_a_typed_result(
     api: CannedApi, make_client: MakeClient
 ) -> None:
     api.queue(Reply(body=success(Data=device_detail())))
-    detail = make_client().query_device_detail(PRODUCT, DEVICE)
-    assert (detail.product_key, detail.device_name, detail.iot_id) == (PRODUCT, DEVICE, IOT_ID)
+    detail = make_client().query_device_detail(LIGHT_PRODUCT_KEY, DEVICE)
+    assert (detail.product_key, detail.device_name, detail.iot_id) == (
+        LIGHT_PRODUCT_KEY,
+        DEVICE,
+        IOT_ID,
+    )
     assert (detail.status, detail.firmware_version, detail.node_type) == (
         DeviceStatus.ONLINE,
         "1.1.0",
@@ -315,7 +337,7 @@ def test_device_statuses_are_read_and_an_unknown_one_kept(
     api: CannedApi, make_client: MakeClient, status: str, expected: str
 ) -> None:
     api.queue(Reply(body=success(Data=device_detail(Status=status))))
-    assert make_client().query_device_detail(PRODUCT, DEVICE).status == expected
+    assert make_client().query_device_detail(LIGHT_PRODUCT_KEY, DEVICE).status == expected
 
 
 def test_a_device_that_never_reported_a_version_has_none(
@@ -324,15 +346,15 @@ def test_a_device_that_never_reported_a_version_has_none(
     data = device_detail(FirmwareVersion=None, NodeType="0")
     del data["UtcOnline"]
     api.queue(Reply(body=success(Data=data)))
-    detail = make_client().query_device_detail(PRODUCT, DEVICE)
+    detail = make_client().query_device_detail(LIGHT_PRODUCT_KEY, DEVICE)
     assert (detail.firmware_version, detail.utc_online, detail.node_type) == (None, None, 0)
 
 
 @pytest.mark.parametrize(
     "action",
     [
-        lambda client: client.query_device_detail(PRODUCT, DEVICE),
-        lambda client: client.query_ota_job(JOB),
+        lambda client: client.query_device_detail(LIGHT_PRODUCT_KEY, DEVICE),
+        lambda client: client.query_ota_job(EXAMPLE_JOB_ID),
     ],
     ids=["QueryDeviceDetail", "QueryOTAJob"],
 )
@@ -363,7 +385,7 @@ def test_firmware_comes_wrapped_in_firmware_info_with_numbers_as_numbers(
         packages, container="FirmwareInfo", wrapper="SimpleFirmwareInfo", total=12, size=2
     )
     api.queue(Reply(body=body))
-    result = make_client().list_ota_firmware(PRODUCT, page_size=2)
+    result = make_client().list_ota_firmware(LIGHT_PRODUCT_KEY, page_size=2)
     full, delta = result.items
     assert (full.firmware_type, full.verification, full.size) == (
         FirmwareType.FULL,
@@ -392,7 +414,7 @@ def test_unknown_firmware_status_and_type_numbers_are_kept(
         [firmware(Status=7, Type=4)], container="FirmwareInfo", wrapper="SimpleFirmwareInfo"
     )
     api.queue(Reply(body=body))
-    [package] = make_client().list_ota_firmware(PRODUCT).items
+    [package] = make_client().list_ota_firmware(LIGHT_PRODUCT_KEY).items
     assert (package.verification, package.firmware_type) == (7, 4)
     assert package.to_api()["Status"] == 7 and package.to_api()["Type"] == 4
 
@@ -402,14 +424,14 @@ def test_a_single_firmware_as_an_object_is_one_firmware(
 ) -> None:
     body = listing(firmware(), container="FirmwareInfo", wrapper="SimpleFirmwareInfo")
     api.queue(Reply(body=body))
-    assert [item.firmware_id for item in make_client().list_ota_firmware(PRODUCT).items] == [
-        FIRMWARE
-    ]
+    assert [
+        item.firmware_id for item in make_client().list_ota_firmware(LIGHT_PRODUCT_KEY).items
+    ] == [SHOWCASE_FIRMWARE_ID]
 
 
 def test_firmware_is_not_looked_for_under_data(api: CannedApi, make_client: MakeClient) -> None:
     api.queue(Reply(body=listing([firmware()], wrapper="SimpleFirmwareInfo", total=0)))
-    assert make_client().list_ota_firmware(PRODUCT).items == ()
+    assert make_client().list_ota_firmware(LIGHT_PRODUCT_KEY).items == ()
 
 
 # --- QueryOTAJob ---------------------------------------------------------------------------
@@ -417,9 +439,9 @@ def test_firmware_is_not_looked_for_under_data(api: CannedApi, make_client: Make
 
 def test_a_job_in_full_is_read_into_a_typed_result(api: CannedApi, make_client: MakeClient) -> None:
     api.queue(Reply(body=success(Data=job_detail())))
-    detail = make_client().query_ota_job(JOB)
+    detail = make_client().query_ota_job(EXAMPLE_JOB_ID)
     assert (detail.job_id, detail.status, detail.job_type) == (
-        JOB,
+        EXAMPLE_JOB_ID,
         JobStatus.IN_PROGRESS,
         JobType.UPGRADE_FIRMWARE,
     )
@@ -449,7 +471,7 @@ def test_job_statuses_are_read_in_every_spelling_and_an_unknown_one_kept(
     api: CannedApi, make_client: MakeClient, raw: str, status: str, finished: bool
 ) -> None:
     api.queue(Reply(body=success(Data=job_detail(JobStatus=raw))))
-    detail = make_client().query_ota_job(JOB)
+    detail = make_client().query_ota_job(EXAMPLE_JOB_ID)
     assert (detail.status, detail.finished) == (status, finished)
     assert detail.to_api()["JobStatus"] == str(status)
 
@@ -470,7 +492,7 @@ def test_src_versions_are_read_in_every_shape(
     api: CannedApi, make_client: MakeClient, src_versions: Any, expected: tuple[str, ...]
 ) -> None:
     api.queue(Reply(body=success(Data=job_detail(SrcVersions=src_versions))))
-    detail = make_client().query_ota_job(JOB)
+    detail = make_client().query_ota_job(EXAMPLE_JOB_ID)
     assert detail.src_versions == expected
     assert detail.to_api()["SrcVersions"] == list(expected)
 
@@ -479,7 +501,7 @@ def test_a_job_without_src_versions_has_none(api: CannedApi, make_client: MakeCl
     data = job_detail()
     del data["SrcVersions"]
     api.queue(Reply(body=success(Data=data)))
-    assert make_client().query_ota_job(JOB).src_versions == ()
+    assert make_client().query_ota_job(EXAMPLE_JOB_ID).src_versions == ()
 
 
 def test_job_numbers_sent_as_strings_are_read_as_numbers(
@@ -487,7 +509,7 @@ def test_job_numbers_sent_as_strings_are_read_as_numbers(
 ) -> None:
     data = job_detail(TimeoutInMinutes="1440", RetryCount="3", NeedPush="true", GrayPercent="20")
     api.queue(Reply(body=success(Data=data)))
-    detail = make_client().query_ota_job(JOB)
+    detail = make_client().query_ota_job(EXAMPLE_JOB_ID)
     assert (detail.timeout_in_minutes, detail.retry_count, detail.need_push) == (1440, 3, True)
     assert detail.gray_percent == "20"
 
@@ -495,7 +517,7 @@ def test_job_numbers_sent_as_strings_are_read_as_numbers(
 def test_a_finished_job_has_its_end_time(api: CannedApi, make_client: MakeClient) -> None:
     data = job_detail(JobStatus="COMPLETED", UtcEndTime="2019-12-29T02:43:10.000Z")
     api.queue(Reply(body=success(Data=data)))
-    detail = make_client().query_ota_job(JOB)
+    detail = make_client().query_ota_job(EXAMPLE_JOB_ID)
     assert detail.utc_end_time == datetime(2019, 12, 29, 2, 43, 10, tzinfo=UTC)
     assert detail.finished
 
@@ -512,7 +534,7 @@ def test_tasks_of_a_job_read_progress_and_timeout_sent_as_strings(
         task("IN_PROGRESS", TaskId="t3", DeviceName="light3", Progress=0, Timeout=""),
     ]
     api.queue(Reply(body=listing(tasks, wrapper="SimpleOTATaskInfo", total=133, size=3)))
-    result = make_client().list_ota_tasks_by_job(JOB, page_size=3)
+    result = make_client().list_ota_tasks_by_job(EXAMPLE_JOB_ID, page_size=3)
     assert [(t.status, t.progress, t.timeout) for t in result.items] == [
         (TaskStatus.FAILED, 40, 1440),
         (TaskStatus.SUCCEEDED, 100, None),
@@ -525,13 +547,13 @@ def test_tasks_of_a_job_read_progress_and_timeout_sent_as_strings(
 
 def test_an_unknown_task_status_is_kept(api: CannedApi, make_client: MakeClient) -> None:
     api.queue(Reply(body=listing([task("ROLLED_BACK")], wrapper="SimpleOTATaskInfo")))
-    [only] = make_client().list_ota_tasks_by_job(JOB).items
+    [only] = make_client().list_ota_tasks_by_job(EXAMPLE_JOB_ID).items
     assert (only.status, only.status.is_known) == ("ROLLED_BACK", False)
 
 
 def test_a_single_task_as_an_object_is_one_task(api: CannedApi, make_client: MakeClient) -> None:
     api.queue(Reply(body=listing(task("FAILED"), wrapper="SimpleOTATaskInfo")))
-    [only] = make_client().list_ota_tasks_by_job(JOB).items
+    [only] = make_client().list_ota_tasks_by_job(EXAMPLE_JOB_ID).items
     assert only.status is TaskStatus.FAILED
 
 
@@ -541,7 +563,7 @@ def test_a_progress_that_is_no_whole_number_is_malformed(
 ) -> None:
     api.queue(Reply(body=listing([task(Progress=progress)], wrapper="SimpleOTATaskInfo")))
     with pytest.raises(UpstreamUnavailableError) as caught:
-        make_client().list_ota_tasks_by_job(JOB)
+        make_client().list_ota_tasks_by_job(EXAMPLE_JOB_ID)
     assert caught.value.code == "otabot.MalformedResponse"
 
 
@@ -553,7 +575,7 @@ def test_the_jobs_of_a_firmware_read_planned_and_complete(
 ) -> None:
     jobs = [job("J1", "PLANNED"), job("J2", "COMPLETE", "VERFIY_FIRMWARE"), job("J3", "ODD")]
     api.queue(Reply(body=listing(jobs, total=3, size=200)))
-    result = make_client().list_ota_jobs_by_firmware(FIRMWARE)
+    result = make_client().list_ota_jobs_by_firmware(SHOWCASE_FIRMWARE_ID)
     assert [(j.status, j.job_type) for j in result.items] == [
         (JobStatus.PLANNED, JobType.UPGRADE_FIRMWARE),
         (JobStatus.COMPLETED, JobType.VERIFY_FIRMWARE),
@@ -590,7 +612,7 @@ def test_a_ram_refusal_is_a_forbidden_error_naming_the_action(
 @EACH_ACTION
 @pytest.mark.parametrize("fault", [THROTTLED, UNAVAILABLE], ids=["throttled", "unavailable"])
 def test_throttling_and_5xx_are_retried_for_every_action(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime, case: ActionCase, fault: Reply
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock, case: ActionCase, fault: Reply
 ) -> None:
     api.queue(fault, Reply(body=case.answer))
     gate = RecordingGate()
@@ -608,7 +630,7 @@ def test_throttling_and_5xx_are_retried_for_every_action(
 
 @EACH_ACTION
 def test_every_action_stops_retrying_at_the_callers_deadline(
-    api: CannedApi, make_client: MakeClient, fake_time: FakeTime, case: ActionCase
+    api: CannedApi, make_client: MakeClient, fake_time: FakeClock, case: ActionCase
 ) -> None:
     api.queue(THROTTLED)
     deadline = fake_time.now + 1.2
@@ -641,5 +663,5 @@ def test_an_unknown_job_is_a_job_not_found_error(
 ) -> None:
     api.queue(iot_error(code, "The job does not exist."))
     with pytest.raises(JobNotFoundError) as caught:
-        make_client().query_ota_job(JOB)
+        make_client().query_ota_job(EXAMPLE_JOB_ID)
     assert caught.value.action == "QueryOTAJob"

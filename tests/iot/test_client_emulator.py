@@ -33,20 +33,21 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import JobStatus, JobType, TaskStatus
-from tests.iot.fakes import FakeTime, MakeClient
+from tests.helpers import FakeClock
+from tests.iot.fakes import MakeClient
 
 SHOWCASE_JOBS = 14
 STS_TOKEN = "CAIS+emulated/sts=="
 
 
 @pytest.fixture
-def fake_sleep() -> FakeTime:
-    return FakeTime(start=0.0)
+def fake_sleep() -> FakeClock:
+    return FakeClock(0.0)
 
 
 @pytest.fixture(params=["v1", "v3"])
 def make_client(
-    request: pytest.FixtureRequest, emulator: EmulatorServer, fake_sleep: FakeTime
+    request: pytest.FixtureRequest, emulator: EmulatorServer, fake_sleep: FakeClock
 ) -> Iterator[MakeClient]:
     clients: list[IotClient] = []
 
@@ -57,7 +58,7 @@ def make_client(
             emulator.url,
             Credentials(key_id, secret, STS_TOKEN),
             signature=request.param,
-            monotonic=fake_sleep.clock,
+            monotonic=fake_sleep,
             sleep=fake_sleep.sleep,
         )
         clients.append(client)
@@ -163,7 +164,7 @@ def test_an_unknown_access_key_is_an_access_key_error(make_client: MakeClient) -
 
 
 def test_a_throttled_answer_is_retried_after_about_half_a_second(
-    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeTime
+    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeClock
 ) -> None:
     emulator.set_faults(error="Throttling", count=1)
     client = make_client()
@@ -182,13 +183,13 @@ def test_a_throttled_answer_is_retried_after_about_half_a_second(
 def test_the_emulators_own_quota_throttles_and_every_call_still_succeeds() -> None:
     # The emulator and the client share one fake wall clock, so the client's backoff
     # is what moves the emulator's one-second quota window along.
-    shared = FakeTime(start=0.0)
+    shared = FakeClock(0.0)
     shared.now = time.time()
-    with EmulatorServer(qps=2, monotonic=shared.clock, wall_clock=shared.clock) as server:
+    with EmulatorServer(qps=2, monotonic=shared, wall_clock=shared) as server:
         client = IotClient(
             server.url,
             Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
-            monotonic=shared.clock,
+            monotonic=shared,
             sleep=shared.sleep,
             random=lambda: 0.0,
         )
@@ -202,7 +203,7 @@ def test_the_emulators_own_quota_throttles_and_every_call_still_succeeds() -> No
 
 
 def test_a_service_unavailable_answer_is_retried(
-    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeTime
+    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeClock
 ) -> None:
     emulator.set_faults(error="ServiceUnavailable", count=2)
     result = showcase(make_client())
@@ -221,7 +222,7 @@ def test_a_malformed_body_exhausts_the_attempts_as_upstream_unavailable(
 
 
 def test_a_dropped_connection_is_a_connection_error_that_is_retried(
-    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeTime
+    make_client: MakeClient, emulator: EmulatorServer, fake_sleep: FakeClock
 ) -> None:
     emulator.set_faults(error="reset", count=1)
     client = make_client()

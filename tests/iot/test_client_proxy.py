@@ -11,10 +11,14 @@ import pytest
 from otabot.config import ConfigError, Settings
 from otabot.iot.client import IotClient
 from otabot.iot.errors import UpstreamUnavailableError
+from tests.helpers import LIGHT_PRODUCT_KEY, SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET
 from tests.iot.canned import CannedApi, Reply
 
 ENDPOINT = "http://iot.cn-shanghai.example.invalid"
-KEYS = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "testid", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret"}
+KEYS = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": SAMPLE_ACCESS_KEY_ID,
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SAMPLE_ACCESS_KEY_SECRET,
+}
 
 
 @pytest.fixture
@@ -28,7 +32,7 @@ def test_calls_go_through_the_configured_proxy(proxy: CannedApi) -> None:
     settings = Settings.from_env({**KEYS, "OTABOT_IOT_ENDPOINT": ENDPOINT, "HTTP_PROXY": proxy.url})
     proxy.queue(Reply(body={"RequestId": "via-proxy", "Success": True, "Total": 0}))
     with IotClient.from_settings(settings) as client:
-        page = client.list_ota_jobs_by_device("a19mzPZabcd", "light1", "FJFx8Jzpnh")
+        page = client.list_ota_jobs_by_device(LIGHT_PRODUCT_KEY, "light1", "FJFx8Jzpnh")
     assert page.request_id == "via-proxy"
     (received,) = proxy.received
     assert received.headers["host"] == "iot.cn-shanghai.example.invalid"
@@ -44,7 +48,7 @@ def test_a_proxy_that_dribbles_its_answer_is_cut_off_at_the_deadline(proxy: Cann
         pytest.raises(UpstreamUnavailableError) as caught,
     ):
         client.list_ota_jobs_by_device(
-            "a19mzPZabcd", "light1", "FJFx8Jzpnh", deadline=started + 0.4
+            LIGHT_PRODUCT_KEY, "light1", "FJFx8Jzpnh", deadline=started + 0.4
         )
     assert caught.value.code == "otabot.ReadTimeout"
     assert time.monotonic() - started < 1.2

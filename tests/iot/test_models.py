@@ -9,6 +9,7 @@ import pytest
 
 from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.iot.times import format_utc, parse_optional_utc, parse_utc
+from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 
 
 def _item(**overrides: Any) -> dict[str, Any]:
@@ -16,10 +17,10 @@ def _item(**overrides: Any) -> dict[str, Any]:
         "SelectionType": "STATIC",
         "TargetSelection": "SPECIFIC",
         "JobType": "UPGRADE_FIRMWARE",
-        "FirmwareId": "FJFx8JzpnhpIsKftRjjm030100",
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
         "UtcStartTime": "2019-12-28T02:43:10.000Z",
-        "ProductKey": "a19mzPZabcd",
-        "JobId": "HvKuBpuk3rdk6E92CPQN020100",
+        "ProductKey": LIGHT_PRODUCT_KEY,
+        "JobId": EXAMPLE_JOB_ID,
         "UtcModified": "2019-12-28T02:43:10.000Z",
         "JobStatus": "IN_PROGRESS",
         "UtcCreate": "2019-12-28T02:43:10.000Z",

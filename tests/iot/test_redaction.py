@@ -13,21 +13,14 @@ from otabot.config import Credentials
 from otabot.iot.client import IotClient, RetryPolicy
 from otabot.iot.errors import UpstreamUnavailableError
 from otabot.iot.redaction import redact_signed_query, scrub_exception
-from tests.iot.answers import (
-    DEVICE,
-    FIRMWARE,
-    KEY_ID,
-    PRODUCT,
-    SECRET,
-    STS_TOKEN,
-    UNAVAILABLE,
-)
+from tests.helpers import LIGHT_PRODUCT_KEY, SAMPLE_ACCESS_KEY_ID, SHOWCASE_FIRMWARE_ID
+from tests.iot.answers import DEVICE, SECRET, STS_TOKEN, UNAVAILABLE
 from tests.iot.canned import CannedApi, Reply
 from tests.iot.fakes import MakeClient, held_by
 
 
 def call(client: IotClient) -> Any:
-    return client.list_ota_jobs_by_device(PRODUCT, DEVICE, FIRMWARE)
+    return client.list_ota_jobs_by_device(LIGHT_PRODUCT_KEY, DEVICE, SHOWCASE_FIRMWARE_ID)
 
 
 def _secret_forms(api: CannedApi) -> list[str]:
@@ -56,7 +49,9 @@ def test_no_secret_in_logs_or_errors_when_the_api_fails(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     api.queue(UNAVAILABLE)
-    client = make_client(signature=signature, credentials=Credentials(KEY_ID, SECRET, STS_TOKEN))
+    client = make_client(
+        signature=signature, credentials=Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN)
+    )
     with pytest.raises(UpstreamUnavailableError) as caught:
         call(client)
     said = _everything_said(caught.value, caplog) + repr(client)
@@ -78,7 +73,7 @@ def test_no_secret_in_logs_or_the_exception_chain_on_transport_failures(
     api.queue(reply)
     client = make_client(
         signature="v1",
-        credentials=Credentials(KEY_ID, SECRET, STS_TOKEN),
+        credentials=Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN),
         read_timeout=0.1,
         retry=RetryPolicy(max_attempts=2),
     )
@@ -98,7 +93,7 @@ def test_no_secret_in_the_exception_chain_when_the_connection_is_refused(
     closed.stop()
     client = IotClient(
         url,
-        Credentials(KEY_ID, SECRET, STS_TOKEN),
+        Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN),
         signature="v1",
         retry=RetryPolicy(max_attempts=1),
     )
@@ -113,9 +108,12 @@ def test_no_secret_in_the_exception_chain_when_the_connection_is_refused(
 
 
 def test_redaction_hides_signature_and_token_values_only() -> None:
-    text = "/?AccessKeyId=testid&Signature=abc%2Bdef%3D&SecurityToken=CAIS%2Bx&SignatureNonce=n1"
+    text = (
+        f"/?AccessKeyId={SAMPLE_ACCESS_KEY_ID}&Signature=abc%2Bdef%3D&SecurityToken=CAIS%2Bx"
+        "&SignatureNonce=n1"
+    )
     assert redact_signed_query(text) == (
-        "/?AccessKeyId=testid&Signature=***&SecurityToken=***&SignatureNonce=n1"
+        f"/?AccessKeyId={SAMPLE_ACCESS_KEY_ID}&Signature=***&SecurityToken=***&SignatureNonce=n1"
     )
 
 

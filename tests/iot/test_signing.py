@@ -22,11 +22,11 @@ from otabot.iot.signing import (
     v3_signature,
 )
 from otabot.iot.times import request_timestamp
+from tests.helpers import SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, SHOWCASE_FIRMWARE_ID
 
 # SHA-256 of no bytes: the body hash of a request without a body.
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-SECRET = "testsecret"
 STS_TOKEN = "CAIS+tok/en=="
 NONCE = "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf"
 TIMESTAMP = "2024-01-01T12:00:00Z"
@@ -36,12 +36,12 @@ HOST = "iot.cn-shanghai.aliyuncs.com"
 BUSINESS = {
     "ProductKey": "a1BwAGV2Xyz",
     "DeviceName": "sensor_01-a@b.c:d",
-    "FirmwareId": "FJFx8JzpnhpIsKftRjjm030100",
+    "FirmwareId": SHOWCASE_FIRMWARE_ID,
     "CurrentPage": "1",
     "PageSize": "10",
 }
 V1_PARAMS = {
-    "AccessKeyId": "testid",
+    "AccessKeyId": SAMPLE_ACCESS_KEY_ID,
     "Action": "ListOTAJobByDevice",
     "Version": "2018-01-20",
     "Format": "JSON",
@@ -125,27 +125,27 @@ def test_v1_post_string_to_sign_matches_reference() -> None:
 
 
 def test_v1_post_signature_matches_reference() -> None:
-    assert v1_signature("POST", V1_PARAMS, SECRET) == V1_POST_SIGNATURE
+    assert v1_signature("POST", V1_PARAMS, SAMPLE_ACCESS_KEY_SECRET) == V1_POST_SIGNATURE
 
 
 def test_v1_get_signature_matches_reference() -> None:
-    assert v1_signature("GET", V1_PARAMS, SECRET) == V1_GET_SIGNATURE
+    assert v1_signature("GET", V1_PARAMS, SAMPLE_ACCESS_KEY_SECRET) == V1_GET_SIGNATURE
 
 
 def test_v1_sts_signature_matches_reference() -> None:
     params = {**V1_PARAMS, "SecurityToken": STS_TOKEN}
-    assert v1_signature("POST", params, SECRET) == V1_STS_SIGNATURE
+    assert v1_signature("POST", params, SAMPLE_ACCESS_KEY_SECRET) == V1_STS_SIGNATURE
 
 
 def test_v1_signature_ignores_an_existing_signature_parameter() -> None:
     params = {**V1_PARAMS, "Signature": "anything"}
-    assert v1_signature("POST", params, SECRET) == V1_POST_SIGNATURE
+    assert v1_signature("POST", params, SAMPLE_ACCESS_KEY_SECRET) == V1_POST_SIGNATURE
 
 
 def test_v1_documentation_pub_example_matches_reference() -> None:
     params = {
         "Action": "Pub",
-        "AccessKeyId": "testid",
+        "AccessKeyId": SAMPLE_ACCESS_KEY_ID,
         "Format": "XML",
         "Version": "2017-04-20",
         "RegionId": "cn-shanghai",
@@ -159,7 +159,7 @@ def test_v1_documentation_pub_example_matches_reference() -> None:
         "MessageContent": "aGVsbG93b3JsZA=",
         "TopicFullName": "/productKey/testdevice/get",
     }
-    assert v1_signature("GET", params, SECRET) == "Y9eWn4nF8QPh3c4zAFkM/k/u7eA="
+    assert v1_signature("GET", params, SAMPLE_ACCESS_KEY_SECRET) == "Y9eWn4nF8QPh3c4zAFkM/k/u7eA="
 
 
 # --- V3 vectors -------------------------------------------------------------------------
@@ -167,20 +167,20 @@ def test_v1_documentation_pub_example_matches_reference() -> None:
 
 def test_v3_plain_signature_matches_reference() -> None:
     canonical = v3_canonical_request("POST", "/", BUSINESS, V3_HEADERS, list(V3_HEADERS), b"")
-    assert v3_signature(canonical, SECRET) == V3_SIGNATURE
+    assert v3_signature(canonical, SAMPLE_ACCESS_KEY_SECRET) == V3_SIGNATURE
 
 
 def test_v3_sts_signature_matches_reference() -> None:
     headers = {**V3_HEADERS, "x-acs-security-token": STS_TOKEN}
     canonical = v3_canonical_request("POST", "/", BUSINESS, headers, list(headers), b"")
-    assert v3_signature(canonical, SECRET) == V3_STS_SIGNATURE
+    assert v3_signature(canonical, SAMPLE_ACCESS_KEY_SECRET) == V3_STS_SIGNATURE
 
 
 def test_v3_canonical_request_covers_only_the_signed_headers() -> None:
     headers = {**V3_HEADERS, "user-agent": "not signed", "Accept": "*/*"}
     canonical = v3_canonical_request("POST", "/", BUSINESS, headers, list(V3_HEADERS), b"")
     assert "user-agent" not in canonical
-    assert v3_signature(canonical, SECRET) == V3_SIGNATURE
+    assert v3_signature(canonical, SAMPLE_ACCESS_KEY_SECRET) == V3_SIGNATURE
 
 
 def test_v3_canonical_request_lowercases_sorts_and_trims_headers() -> None:
@@ -200,7 +200,9 @@ def test_request_timestamp_has_the_api_format() -> None:
 
 def test_signature_v1_auth_signs_a_post_like_the_reference() -> None:
     auth = SignatureV1(
-        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
+        wall_clock=lambda: FIXED_NOW,
+        nonce=_fixed_nonce,
     )
     params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
     signed = auth(_prepared(params))
@@ -209,14 +211,16 @@ def test_signature_v1_auth_signs_a_post_like_the_reference() -> None:
 
 def test_signature_v1_auth_signs_the_method_used() -> None:
     auth = SignatureV1(
-        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
+        wall_clock=lambda: FIXED_NOW,
+        nonce=_fixed_nonce,
     )
     params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
     assert _query(auth(_prepared(params, "GET")))["Signature"] == V1_GET_SIGNATURE
 
 
 def test_signature_v1_auth_signs_the_sts_token_in() -> None:
-    credentials = Credentials("testid", SECRET, STS_TOKEN)
+    credentials = Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, STS_TOKEN)
     auth = SignatureV1(credentials, wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
     params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
     query = _query(auth(_prepared(params)))
@@ -226,14 +230,18 @@ def test_signature_v1_auth_signs_the_sts_token_in() -> None:
 
 def test_signature_v1_auth_leaves_the_body_empty() -> None:
     auth = SignatureV1(
-        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
+        wall_clock=lambda: FIXED_NOW,
+        nonce=_fixed_nonce,
     )
     assert auth(_prepared(dict(BUSINESS))).body is None
 
 
 def test_signature_v3_auth_sets_the_reference_authorization_header() -> None:
     auth = SignatureV3(
-        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
+        wall_clock=lambda: FIXED_NOW,
+        nonce=_fixed_nonce,
     )
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     assert signed.headers["Authorization"] == (
@@ -247,7 +255,9 @@ def test_signature_v3_auth_sets_the_reference_authorization_header() -> None:
 
 def test_signature_v3_authorization_names_exactly_the_headers_it_signed() -> None:
     auth = SignatureV3(
-        Credentials("testid", SECRET), wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce
+        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
+        wall_clock=lambda: FIXED_NOW,
+        nonce=_fixed_nonce,
     )
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     authorization = signed.headers["Authorization"]
@@ -258,7 +268,7 @@ def test_signature_v3_authorization_names_exactly_the_headers_it_signed() -> Non
 
 
 def test_signature_v3_auth_signs_the_sts_token_in() -> None:
-    credentials = Credentials("testid", SECRET, STS_TOKEN)
+    credentials = Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, STS_TOKEN)
     auth = SignatureV3(credentials, wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     assert signed.headers["x-acs-security-token"] == STS_TOKEN
@@ -270,7 +280,7 @@ def test_signature_v3_auth_signs_the_sts_token_in() -> None:
 
 def test_signature_v3_takes_the_action_from_the_constructor_when_the_query_has_none() -> None:
     auth = SignatureV3(
-        Credentials("testid", SECRET),
+        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
         action="ListOTAJobByDevice",
         wall_clock=lambda: FIXED_NOW,
         nonce=_fixed_nonce,
@@ -286,7 +296,7 @@ def test_each_signing_uses_a_fresh_nonce_and_the_current_time(
     counter = itertools.count()
     times = iter([FIXED_NOW, FIXED_NOW + 61])
     auth = signer(
-        Credentials("testid", SECRET),
+        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
         wall_clock=lambda: next(times),
         nonce=lambda: f"nonce-{next(counter)}",
     )
@@ -300,7 +310,7 @@ def test_each_signing_uses_a_fresh_nonce_and_the_current_time(
 
 
 def test_default_nonces_never_repeat() -> None:
-    auth = SignatureV1(Credentials("testid", SECRET))
+    auth = SignatureV1(Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET))
     nonces = {_query(auth(_prepared(dict(BUSINESS))))["SignatureNonce"] for _ in range(50)}
     assert len(nonces) == 50
 
@@ -309,9 +319,9 @@ def test_default_nonces_never_repeat() -> None:
 def test_signer_repr_names_the_key_id_but_no_secret(
     signer: type[SignatureV1] | type[SignatureV3],
 ) -> None:
-    text = repr(signer(Credentials("testid", SECRET, STS_TOKEN)))
-    assert "testid" in text
-    assert SECRET not in text
+    text = repr(signer(Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, STS_TOKEN)))
+    assert SAMPLE_ACCESS_KEY_ID in text
+    assert SAMPLE_ACCESS_KEY_SECRET not in text
     assert STS_TOKEN not in text
 
 

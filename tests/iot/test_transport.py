@@ -15,10 +15,11 @@ from otabot.config import Credentials
 from otabot.iot.errors import UpstreamUnavailableError
 from otabot.iot.signing import SignatureV3
 from otabot.iot.transport import MAX_RESPONSE_BYTES, USER_AGENT, Answer, Transport
-from tests.iot.answers import KEY_ID, SECRET, page
+from tests.helpers import LIGHT_PRODUCT_KEY, SAMPLE_ACCESS_KEY_ID
+from tests.iot.answers import SECRET, page
 from tests.iot.canned import CannedApi, Reply, self_signed_tls
 
-QUERY = {"Action": "ListOTAJobByDevice", "Version": "2018-01-20", "ProductKey": "a19mzPZabcd"}
+QUERY = {"Action": "ListOTAJobByDevice", "Version": "2018-01-20", "ProductKey": LIGHT_PRODUCT_KEY}
 EMPTY_PAGE = page([])
 
 MakeTransport = Callable[..., Transport]
@@ -34,7 +35,9 @@ def make_transport(api: CannedApi) -> Iterator[MakeTransport]:
     made: list[Transport] = []
 
     def make(**options: Any) -> Transport:
-        transport = Transport(api.url, SignatureV3(Credentials(KEY_ID, SECRET)), **options)
+        transport = Transport(
+            api.url, SignatureV3(Credentials(SAMPLE_ACCESS_KEY_ID, SECRET)), **options
+        )
         made.append(transport)
         return transport
 
@@ -67,7 +70,7 @@ def test_the_request_is_a_signed_post_with_an_empty_body(
     send(make_transport(), 5.0)
     [received] = api.received
     assert (received.method, received.path, received.body) == ("POST", "/", b"")
-    assert received.query["ProductKey"] == "a19mzPZabcd"
+    assert received.query["ProductKey"] == LIGHT_PRODUCT_KEY
     assert received.headers["user-agent"] == USER_AGENT
     assert received.headers["accept"] == "application/json"
     assert received.headers["authorization"].startswith("ACS3-HMAC-SHA256 ")
@@ -121,7 +124,7 @@ def test_a_refused_connection_is_upstream_unavailable() -> None:
     closed = CannedApi()
     url = closed.url
     closed.stop()
-    transport = Transport(url, SignatureV3(Credentials(KEY_ID, SECRET)))
+    transport = Transport(url, SignatureV3(Credentials(SAMPLE_ACCESS_KEY_ID, SECRET)))
     error = unavailable(transport)
     transport.close()
     assert error.code == "otabot.ConnectionError"
@@ -177,7 +180,7 @@ def test_with_a_session_passed_in_headers_past_the_deadline_are_a_read_timeout(
     session = requests.Session()
     transport = Transport(
         api.url,
-        SignatureV3(Credentials(KEY_ID, SECRET)),
+        SignatureV3(Credentials(SAMPLE_ACCESS_KEY_ID, SECRET)),
         monotonic=lambda: next(ticks),
         session=session,
     )
@@ -227,7 +230,9 @@ def test_proxy_variables_in_the_environment_are_not_consulted(
 def test_a_session_passed_in_is_used_and_left_open(api: CannedApi) -> None:
     session = requests.Session()
     api.queue(Reply(body=EMPTY_PAGE))
-    transport = Transport(api.url, SignatureV3(Credentials(KEY_ID, SECRET)), session=session)
+    transport = Transport(
+        api.url, SignatureV3(Credentials(SAMPLE_ACCESS_KEY_ID, SECRET)), session=session
+    )
     assert send(transport, 5.0).status == 200
     transport.close()
     assert session.post(api.url).status_code == 200
@@ -248,7 +253,9 @@ def test_over_https_the_deadline_bounds_the_headers_too(
 ) -> None:
     api, ca_file = tls_api
     api.queue(Reply(body=EMPTY_PAGE), Reply(body=EMPTY_PAGE, drip=drip, drip_head=True))
-    transport = Transport(api.url, SignatureV3(Credentials(KEY_ID, SECRET)), read_timeout=10.0)
+    transport = Transport(
+        api.url, SignatureV3(Credentials(SAMPLE_ACCESS_KEY_ID, SECRET)), read_timeout=10.0
+    )
     transport._session.verify = str(ca_file)  # the real endpoints need no CA of their own
     assert send(transport, 5.0).status == 200  # the handshake, out of the timing
     started = time.monotonic()

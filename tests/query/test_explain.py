@@ -25,10 +25,10 @@ from otabot.iot.errors import (
 from otabot.query.explain import busy_wait, explain
 from otabot.query.phrases import Code, Typed
 from otabot.query.queries import DeviceQuery, FirmwareQuery, JobQuery, JobsQuery, Query
+from tests.helpers import LIGHT_PRODUCT_KEY
 
-PK = "a19mzPZabcd"
-DEVICE = DeviceQuery(PK, "light9")
-JOBS = JobsQuery(PK, "light9", "FW1")
+DEVICE = DeviceQuery(LIGHT_PRODUCT_KEY, "light9")
+JOBS = JobsQuery(LIGHT_PRODUCT_KEY, "light9", "FW1")
 
 
 def plain(error: IotError, query: Query) -> str:
@@ -47,21 +47,22 @@ def plain(error: IotError, query: Query) -> str:
         (
             DeviceNotFoundError("x"),
             DEVICE,
-            f"Device <light9> not found in product <{PK}>. DeviceNames are case-sensitive",
+            f"Device <light9> not found in product <{LIGHT_PRODUCT_KEY}>."
+            " DeviceNames are case-sensitive",
             False,
         ),
-        (ProductNotFoundError("x"), DEVICE, f"Product <{PK}> not found", False),
+        (ProductNotFoundError("x"), DEVICE, f"Product <{LIGHT_PRODUCT_KEY}> not found", False),
         (
             FirmwareProductMismatchError("x"),
             JOBS,
-            f"Firmware <FW1> does not belong to product <{PK}>.",
+            f"Firmware <FW1> does not belong to product <{LIGHT_PRODUCT_KEY}>.",
             False,
         ),
         (FirmwareNotFoundError("x"), JOBS, "Firmware <FW1> not found.", False),
         (JobNotFoundError("x"), JobQuery("J9"), "Job <J9> not found. Check the JobId", False),
         (
             InstanceNotFoundError("x"),
-            DeviceQuery(PK, "light9", "iot-1"),
+            DeviceQuery(LIGHT_PRODUCT_KEY, "light9", "iot-1"),
             "IoT instance <iot-1> not found.",
             False,
         ),
@@ -100,7 +101,7 @@ def test_a_ram_refusal_names_the_action_the_operator_must_allow() -> None:
 
 
 def test_a_ram_refusal_without_an_action_names_the_querys_first_action() -> None:
-    assert "<iot:ListOTAFirmware>" in plain(ForbiddenError("no"), FirmwareQuery(PK))
+    assert "<iot:ListOTAFirmware>" in plain(ForbiddenError("no"), FirmwareQuery(LIGHT_PRODUCT_KEY))
 
 
 def test_a_device_of_another_account_is_said_so() -> None:
@@ -110,12 +111,12 @@ def test_a_device_of_another_account_is_said_so() -> None:
 
 def test_firmware_not_found_suggests_the_products_packages() -> None:
     words = explain(FirmwareNotFoundError("x"), JOBS).words
-    assert Typed(FirmwareQuery(PK)) in words
+    assert Typed(FirmwareQuery(LIGHT_PRODUCT_KEY)) in words
 
 
 def test_a_job_not_found_with_its_device_suggests_the_device_card() -> None:
-    words = explain(JobNotFoundError("x"), JobQuery("J9", PK, "light1")).words
-    assert Typed(DeviceQuery(PK, "light1")) in words
+    words = explain(JobNotFoundError("x"), JobQuery("J9", LIGHT_PRODUCT_KEY, "light1")).words
+    assert Typed(DeviceQuery(LIGHT_PRODUCT_KEY, "light1")) in words
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Test doubles for the service layer: a fake clock, a fake job source, a TCP proxy."""
+"""Test doubles for the service layer: a fake job source, a TCP proxy (and the fake clock
+of ``tests.helpers``, here too for the tests that take it from here)."""
 
 from __future__ import annotations
 
@@ -14,41 +15,20 @@ from typing import Any
 from otabot.iot.errors import IotError
 from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.service.quota import QuotaLimiter
+from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID, FakeClock
 
-PRODUCT = "a19mzPZabcd"
-FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+__all__ = ["FakeClock"]  # test_quota.py and test_redis_quota.py import it from here
 
 
-class FakeClock:
-    """Monotonic time that moves only when told to, or when someone sleeps on it."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += max(0.0, seconds)
-
-    def wall(self) -> float:
-        """A wall clock (POSIX seconds) that follows the monotonic one."""
-        return EPOCH.timestamp() + self()
-
-
-def make_job(index: int, status: str = "IN_PROGRESS", product_key: str = PRODUCT) -> OtaJob:
+def make_job(
+    index: int, status: str = "IN_PROGRESS", product_key: str = LIGHT_PRODUCT_KEY
+) -> OtaJob:
     """Job ``index``; a higher index is a newer job."""
     created = EPOCH + timedelta(hours=index)
     return OtaJob(
         job_id=f"Job{index:08d}",
-        firmware_id=FIRMWARE,
+        firmware_id=SHOWCASE_FIRMWARE_ID,
         product_key=product_key,
         status=JobStatus(status),
         job_type=JobType.UPGRADE_FIRMWARE,

@@ -35,8 +35,8 @@ from otabot.iot.models import (
     TaskStatus,
 )
 from otabot.iot.paging import page_count, page_window
+from tests.helpers import LIGHT_PRODUCT_KEY
 
-PRODUCT = "a19mzPZabcd"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -48,7 +48,7 @@ def task(
         status=TaskStatus(status),
         job_id=job_id,
         firmware_id="FW1",
-        product_key=PRODUCT,
+        product_key=LIGHT_PRODUCT_KEY,
         device_name=device,
         iot_id=f"iot-{device}",
         src_version="1.0.0",
@@ -63,7 +63,7 @@ def job_detail(job_id: str, status: str = "IN_PROGRESS") -> JobDetail:
     return JobDetail(
         job_id=job_id,
         firmware_id="FW1",
-        product_key=PRODUCT,
+        product_key=LIGHT_PRODUCT_KEY,
         status=JobStatus(status),
         job_type=JobType.UPGRADE_FIRMWARE,
         name="light-fw",
@@ -94,7 +94,7 @@ def job_detail(job_id: str, status: str = "IN_PROGRESS") -> JobDetail:
 def firmware(firmware_id: str, version: str, day: int = 0, delta: bool = False) -> Firmware:
     return Firmware(
         firmware_id=firmware_id,
-        product_key=PRODUCT,
+        product_key=LIGHT_PRODUCT_KEY,
         name="light-fw",
         dest_version=version,
         src_version="1.0.0" if delta else None,
@@ -111,7 +111,7 @@ def ota_job(job_id: str, day: int, status: str = "COMPLETED") -> OtaJob:
     return OtaJob(
         job_id=job_id,
         firmware_id="FW1",
-        product_key=PRODUCT,
+        product_key=LIGHT_PRODUCT_KEY,
         status=JobStatus(status),
         job_type=JobType.UPGRADE_FIRMWARE,
         selection_type="STATIC",
@@ -150,7 +150,7 @@ class FleetSource:
 
     def add_device(self, name: str, status: str = "ONLINE", version: str = "1.0.0") -> None:
         self.devices[name] = DeviceDetail(
-            product_key=PRODUCT,
+            product_key=LIGHT_PRODUCT_KEY,
             device_name=name,
             iot_id=f"iot-{name}",
             status=DeviceStatus(status),

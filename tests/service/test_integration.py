@@ -12,10 +12,7 @@ from otabot.config import Settings
 from otabot.emulator.fleet import Fleet, sample_fleet
 from otabot.iot.errors import DeviceNotFoundError, FirmwareProductMismatchError
 from otabot.service import JobsLookup, OtaService
-
-LIGHT = "a19mzPZabcd"
-SHOWCASE = "FJFx8JzpnhpIsKftRjjm030100"
-METER_FIRMWARE = "FWmeter0000000000000000001"
+from tests.helpers import LIGHT_PRODUCT_KEY, METER_FIRMWARE_ID, SHOWCASE_FIRMWARE_ID
 
 
 def fleet_with_busy_device(jobs: int) -> Fleet:
@@ -27,8 +24,8 @@ def fleet_with_busy_device(jobs: int) -> Fleet:
         document["Jobs"].append(
             {
                 "JobId": f"BusyJob{i:05d}",
-                "FirmwareId": SHOWCASE,
-                "ProductKey": LIGHT,
+                "FirmwareId": SHOWCASE_FIRMWARE_ID,
+                "ProductKey": LIGHT_PRODUCT_KEY,
                 "JobStatus": "COMPLETED",
                 "JobType": "UPGRADE_FIRMWARE",
                 "SelectionType": "STATIC",
@@ -54,7 +51,7 @@ def service(emulator_settings: Settings) -> Iterator[OtaService]:
 def test_lookup_through_the_real_client_returns_the_showcase_newest_first(
     service: OtaService, emulator: Any
 ) -> None:
-    result = service.jobs(JobsLookup(LIGHT, "light1", SHOWCASE))
+    result = service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
     assert result.total == 14 and len(result.jobs) == 14
     created = [job.utc_create for job in result.jobs]
     assert created == sorted(created, reverse=True)
@@ -63,14 +60,16 @@ def test_lookup_through_the_real_client_returns_the_showcase_newest_first(
 
 
 def test_second_lookup_costs_the_emulator_no_call(service: OtaService, emulator: Any) -> None:
-    service.jobs(JobsLookup(LIGHT, "light1", SHOWCASE))
-    assert service.jobs(JobsLookup(LIGHT, "light1", SHOWCASE)).provenance.from_cache
+    service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
+    assert service.jobs(
+        JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
+    ).provenance.from_cache
     assert emulator.stats()["calls"] == 1
 
 
 def test_hundreds_of_jobs_are_fetched_in_pages_of_100(service: OtaService, emulator: Any) -> None:
     emulator.set_fleet(fleet_with_busy_device(250))
-    result = service.jobs(JobsLookup(LIGHT, "busy-01", SHOWCASE))
+    result = service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "busy-01", SHOWCASE_FIRMWARE_ID))
     assert result.total == 250 and len({job.job_id for job in result.jobs}) == 250
     assert result.provenance.upstream_calls == 3 and emulator.stats()["calls"] == 3
 
@@ -80,7 +79,7 @@ def test_max_jobs_caps_the_fetch_and_marks_the_result_truncated(
 ) -> None:
     emulator.set_fleet(fleet_with_busy_device(250))
     service = OtaService.from_settings(dataclasses.replace(emulator_settings, max_jobs=120))
-    result = service.jobs(JobsLookup(LIGHT, "busy-01", SHOWCASE))
+    result = service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "busy-01", SHOWCASE_FIRMWARE_ID))
     service.close()
     assert result.truncated and len(result.jobs) == 120 and result.total == 250
     assert emulator.stats()["calls"] == 2
@@ -91,19 +90,19 @@ def test_unknown_device_is_answered_once_then_from_the_negative_cache(
 ) -> None:
     for _ in range(3):
         with pytest.raises(DeviceNotFoundError) as caught:
-            service.jobs(JobsLookup(LIGHT, "lihgt1", SHOWCASE))
+            service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "lihgt1", SHOWCASE_FIRMWARE_ID))
         assert caught.value.request_id
     assert emulator.stats()["calls"] == 1
 
 
 def test_firmware_of_another_product_is_a_mismatch(service: OtaService) -> None:
     with pytest.raises(FirmwareProductMismatchError):
-        service.jobs(JobsLookup(LIGHT, "light1", METER_FIRMWARE))
+        service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", METER_FIRMWARE_ID))
 
 
 def test_throttling_answer_is_retried_and_counted(service: OtaService, emulator: Any) -> None:
     emulator.set_faults(error="Throttling", count=1)
-    result = service.jobs(JobsLookup(LIGHT, "light2", SHOWCASE))
+    result = service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light2", SHOWCASE_FIRMWARE_ID))
     assert result.total == 3
     stats = service.stats()
     assert stats["throttled"] == 1 and stats["retries"] == 1 and stats["attempts"] == 2
@@ -116,8 +115,8 @@ def test_two_services_sharing_redis_call_the_emulator_once(
     settings = dataclasses.replace(emulator_settings, redis_url=redis_url)
     first, second = OtaService.from_settings(settings), OtaService.from_settings(settings)
     try:
-        fetched = first.jobs(JobsLookup(LIGHT, "light1", SHOWCASE))
-        shared = second.jobs(JobsLookup(LIGHT, "light1", SHOWCASE))
+        fetched = first.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
+        shared = second.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
     finally:
         first.close()
         second.close()

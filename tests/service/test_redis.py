@@ -15,10 +15,9 @@ import redis
 from otabot.iot.errors import DeviceNotFoundError, UpstreamUnavailableError
 from otabot.service import JobsLookup, OtaService, QuotaLimiter
 from otabot.service.redis_store import FetchLock, RedisActionQuota, RedisCache, RedisLink, connect
+from tests.helpers import LIGHT_PRODUCT_KEY, SAMPLE_ACCESS_KEY_ID, SHOWCASE_FIRMWARE_ID
 from tests.service.fakes import (
     EPOCH,
-    FIRMWARE,
-    PRODUCT,
     FakeClock,
     FakeJobSource,
     FirstCallAnswersLate,
@@ -29,8 +28,7 @@ from tests.service.fakes import (
 pytestmark = pytest.mark.redis
 ACTION = "ListOTAJobByDevice"
 
-ACCOUNT = "testid"
-QUOTA_KEY = f"otabot:quota:{{{ACCOUNT}}}:{ACTION}"
+QUOTA_KEY = f"otabot:quota:{{{SAMPLE_ACCESS_KEY_ID}}}:{ACTION}"
 
 
 def replica(
@@ -38,13 +36,13 @@ def replica(
 ) -> OtaService:
     """One replica's service: its own process-local state, Redis shared."""
     link = link or RedisLink(connect(url))
-    quota = RedisActionQuota(link, qps, account=ACCOUNT, action=ACTION)
+    quota = RedisActionQuota(link, qps, account=SAMPLE_ACCESS_KEY_ID, action=ACTION)
     limiter = QuotaLimiter(qps, quotas={ACTION: quota}, max_wait=30)
     source.gate = limiter
     return OtaService(
         source,
         limiter=limiter,
-        redis_cache=RedisCache(link, namespace=ACCOUNT),
+        redis_cache=RedisCache(link, namespace=SAMPLE_ACCESS_KEY_ID),
         link=link,
         poll_interval=0.01,
     )
@@ -68,8 +66,8 @@ def test_a_result_fetched_by_one_replica_costs_the_other_no_call(redis_url: str)
     jobs = {"light1": [make_job(i) for i in range(120)]}
     first_source, second_source = FakeJobSource(jobs), FakeJobSource(jobs)
     first, second = replica(redis_url, first_source), replica(redis_url, second_source)
-    fetched = first.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
-    shared = second.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
+    fetched = first.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
+    shared = second.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
     assert len(first_source.calls) == 2 and second_source.calls == []
     assert shared.provenance.from_cache and shared.jobs == fetched.jobs
     assert shared.provenance.request_ids == fetched.provenance.request_ids
@@ -87,7 +85,7 @@ def test_a_not_found_answer_is_shared_too(redis_url: str) -> None:
     first, second = replica(redis_url, first_source), replica(redis_url, second_source)
     for service in (first, second):
         with pytest.raises(DeviceNotFoundError, match="no such device"):
-            service.jobs(JobsLookup(PRODUCT, "lihgt1", FIRMWARE))
+            service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "lihgt1", SHOWCASE_FIRMWARE_ID))
     assert len(first_source.calls) == 1 and second_source.calls == []
 
 
@@ -95,11 +93,11 @@ def test_a_refresh_on_one_replica_replaces_the_redis_entry(redis_url: str) -> No
     jobs = {"light1": [make_job(1)]}
     first_source, second_source = FakeJobSource(jobs), FakeJobSource(jobs)
     first, second = replica(redis_url, first_source), replica(redis_url, second_source)
-    first.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
+    first.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
     jobs["light1"] = [make_job(1), make_job(2)]
-    second.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE), refresh=True)
+    second.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID), refresh=True)
     third = replica(redis_url, FakeJobSource(jobs))
-    assert third.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE)).total == 2
+    assert third.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)).total == 2
 
 
 def test_concurrent_lookups_on_two_replicas_share_one_fetch(redis_url: str) -> None:
@@ -109,12 +107,16 @@ def test_concurrent_lookups_on_two_replicas_share_one_fetch(redis_url: str) -> N
     first_source.release.clear()
     results = []
     leader = threading.Thread(
-        target=lambda: results.append(first.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE)))
+        target=lambda: results.append(
+            first.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
+        )
     )
     leader.start()
     assert first_source.entered.wait(5)
     follower = threading.Thread(
-        target=lambda: results.append(second.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE)))
+        target=lambda: results.append(
+            second.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
+        )
     )
     follower.start()
     for _ in range(100):  # let the follower find the lock before the leader publishes
@@ -147,8 +149,8 @@ def test_unreachable_redis_degrades_to_local_quota_and_cache_with_one_warning(
     service = replica(f"redis://127.0.0.1:{port}/15", source)
     with caplog.at_level(logging.WARNING, logger="otabot.service.redis_store"):
         for _ in range(5):
-            result = service.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
-        service.jobs(JobsLookup(PRODUCT, "light2", FIRMWARE))
+            result = service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
+        service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light2", SHOWCASE_FIRMWARE_ID))
     assert result.provenance.from_cache and len(source.calls) == 2
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -164,27 +166,29 @@ def test_redis_lost_mid_run_then_back_is_used_again(
     link = RedisLink(connect(url), monotonic=clock, retry_interval=5)
     source = FakeJobSource({name: [make_job(1)] for name in ("light1", "light2", "light3")})
     service = replica(url, source, link=link)
-    service.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE))
+    service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
     assert not link.degraded
 
     proxy.stop()
     with caplog.at_level(logging.INFO, logger="otabot.service.redis_store"):
-        service.jobs(JobsLookup(PRODUCT, "light2", FIRMWARE))
+        service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light2", SHOWCASE_FIRMWARE_ID))
         assert link.degraded
         proxy.start()
-        service.jobs(JobsLookup(PRODUCT, "light2", FIRMWARE), refresh=True)
+        service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light2", SHOWCASE_FIRMWARE_ID), refresh=True)
         assert link.degraded  # not retried before the interval
         clock.advance(6)
-        service.jobs(JobsLookup(PRODUCT, "light3", FIRMWARE))
+        service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light3", SHOWCASE_FIRMWARE_ID))
     assert not link.degraded
     levels = [r.levelname for r in caplog.records]
     assert levels.count("WARNING") == 1 and levels.count("INFO") == 1
     other = replica(redis_url, FakeJobSource())
-    assert other.jobs(JobsLookup(PRODUCT, "light3", FIRMWARE)).provenance.from_cache
+    assert other.jobs(
+        JobsLookup(LIGHT_PRODUCT_KEY, "light3", SHOWCASE_FIRMWARE_ID)
+    ).provenance.from_cache
 
 
 def test_an_older_answer_does_not_replace_a_newer_redis_entry(redis_client: redis.Redis) -> None:
-    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
+    results = RedisCache(RedisLink(redis_client), namespace=SAMPLE_ACCESS_KEY_ID)
     assert results.put("light1", "newer", 60, as_of=EPOCH + timedelta(seconds=2))
     assert not results.put("light1", "older", 5, as_of=EPOCH + timedelta(seconds=1))
     found = results.get("light1")
@@ -195,7 +199,7 @@ def test_an_older_answer_does_not_replace_a_newer_redis_entry(redis_client: redi
 def test_a_newer_answer_replaces_the_redis_entry_with_its_own_ttl(
     redis_client: redis.Redis,
 ) -> None:
-    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
+    results = RedisCache(RedisLink(redis_client), namespace=SAMPLE_ACCESS_KEY_ID)
     results.put("light1", "older", 60, as_of=EPOCH + timedelta(seconds=1))
     assert results.put("light1", "newer", 15, as_of=EPOCH + timedelta(seconds=2))
     found = results.get("light1")
@@ -204,9 +208,9 @@ def test_a_newer_answer_replaces_the_redis_entry_with_its_own_ttl(
 
 
 def test_an_expired_redis_entry_compares_with_nothing(redis_client: redis.Redis) -> None:
-    results = RedisCache(RedisLink(redis_client), namespace=ACCOUNT)
+    results = RedisCache(RedisLink(redis_client), namespace=SAMPLE_ACCESS_KEY_ID)
     results.put("light1", "newer", 60, as_of=EPOCH + timedelta(seconds=2))
-    redis_client.delete(f"otabot:{ACCOUNT}:result:light1")  # as if it had expired
+    redis_client.delete(f"otabot:{SAMPLE_ACCESS_KEY_ID}:result:light1")  # as if it had expired
     assert results.put("light1", "older", 60, as_of=EPOCH + timedelta(seconds=1))
 
 
@@ -215,7 +219,7 @@ def test_a_shared_write_to_unreachable_redis_degrades_instead_of_raising() -> No
     port = dead.port
     dead.stop()
     link = RedisLink(connect(f"redis://127.0.0.1:{port}/15"))
-    results = RedisCache(link, namespace=ACCOUNT)
+    results = RedisCache(link, namespace=SAMPLE_ACCESS_KEY_ID)
     assert not results.put("light1", "text", 60, as_of=EPOCH)
     assert link.degraded
 
@@ -230,7 +234,7 @@ def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_redis_
         link = RedisLink(connect(redis_url), monotonic=clock)
         return OtaService(
             source,
-            redis_cache=RedisCache(link, namespace=ACCOUNT),
+            redis_cache=RedisCache(link, namespace=SAMPLE_ACCESS_KEY_ID),
             link=link,
             monotonic=clock,
             sleep=clock.sleep,
@@ -239,11 +243,13 @@ def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_redis_
 
     slow_source = FirstCallAnswersLate(FakeJobSource(jobs))
     slow, refresher = service(slow_source), service(FakeJobSource(jobs))
-    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     late = threading.Thread(target=slow.jobs, args=(lookup,))
     late.start()
     assert slow_source.entered.wait(5)
-    redis_client.delete(f"otabot:{ACCOUNT}:fetching:jobs:{lookup.cache_key()}")  # its lock lapsed
+    redis_client.delete(
+        f"otabot:{SAMPLE_ACCESS_KEY_ID}:fetching:jobs:{lookup.cache_key()}"
+    )  # its lock lapsed
     clock.advance(1)
     jobs["light1"] = [make_job(1), make_job(2)]
     assert refresher.jobs(lookup, refresh=True).total == 2
@@ -254,7 +260,7 @@ def test_a_fetch_finishing_after_another_replicas_refresh_keeps_the_newer_redis_
 
 
 def lock_key(lookup: JobsLookup) -> str:
-    return f"otabot:{ACCOUNT}:fetching:jobs:{lookup.cache_key()}"
+    return f"otabot:{SAMPLE_ACCESS_KEY_ID}:fetching:jobs:{lookup.cache_key()}"
 
 
 class ClockedReplica:
@@ -267,7 +273,7 @@ class ClockedReplica:
         link = RedisLink(connect(redis_url), monotonic=self.clock)
         self.service = OtaService(
             source,
-            redis_cache=RedisCache(link, namespace=ACCOUNT),
+            redis_cache=RedisCache(link, namespace=SAMPLE_ACCESS_KEY_ID),
             link=link,
             monotonic=self.clock,
             sleep=self._sleep,
@@ -286,7 +292,7 @@ def test_waiting_for_another_replica_and_fetching_share_one_budget(
 ) -> None:
     source = FakeJobSource({"light1": [make_job(1)]})
     replica_b = ClockedReplica(redis_url, source, wait_budget=10)
-    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     redis_client.set(lock_key(lookup), "replica-a", px=60_000)
 
     def holder_gives_up(now: float) -> None:
@@ -303,7 +309,7 @@ def test_a_lookup_gives_up_when_another_replica_holds_the_lock_past_its_budget(
 ) -> None:
     source = FakeJobSource({"light1": [make_job(1)]})
     replica_b = ClockedReplica(redis_url, source, wait_budget=10)
-    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     redis_client.set(lock_key(lookup), "replica-a", px=60_000)
     with pytest.raises(UpstreamUnavailableError, match="another replica"):
         replica_b.service.jobs(lookup)
@@ -316,7 +322,7 @@ def test_a_waiter_takes_over_at_once_when_the_holders_lock_expires(
 ) -> None:
     source = FakeJobSource({"light1": [make_job(1)]})
     replica_b = ClockedReplica(redis_url, source)
-    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     redis_client.set(lock_key(lookup), "crashed-replica", px=60_000)
     replica_b.on_sleep = lambda now: redis_client.delete(lock_key(lookup))  # it expires
     assert replica_b.service.jobs(lookup).total == 1
@@ -328,7 +334,7 @@ def test_the_fetch_lock_is_short_and_held_only_while_fetching(
 ) -> None:
     source = FakeJobSource({"light1": [make_job(1)]})
     replica_a = ClockedReplica(redis_url, source)
-    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     source.release.clear()
     leader = threading.Thread(target=replica_a.service.jobs, args=(lookup,))
     leader.start()
@@ -347,7 +353,7 @@ def test_the_fetch_lock_is_released_when_the_fetch_fails(
         return UpstreamUnavailableError("down", code="ServiceUnavailable")
 
     replica_a = ClockedReplica(redis_url, FakeJobSource(errors={"light1": down}))
-    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     with pytest.raises(UpstreamUnavailableError):
         replica_a.service.jobs(lookup)
     assert not redis_client.exists(lock_key(lookup))
@@ -360,7 +366,7 @@ def test_the_fetch_lock_is_released_when_the_fetch_is_interrupted(
         raise KeyboardInterrupt
 
     replica_a = ClockedReplica(redis_url, FakeJobSource(errors={"light1": interrupted}))
-    lookup = JobsLookup(PRODUCT, "light1", FIRMWARE)
+    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
     with pytest.raises(KeyboardInterrupt):
         replica_a.service.jobs(lookup)
     assert not redis_client.exists(lock_key(lookup))

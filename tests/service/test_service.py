@@ -19,18 +19,12 @@ from otabot.iot.models import OtaJob
 from otabot.service import JobsLookup, JobsResult, OtaService, QuotaLimiter
 from otabot.service.flight import SingleFlight
 from otabot.service.quota import DEFAULT_MARGIN
-from tests.service.fakes import (
-    FIRMWARE,
-    PRODUCT,
-    FakeClock,
-    FakeJobSource,
-    FirstCallAnswersLate,
-    make_job,
-)
+from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
+from tests.service.fakes import FakeClock, FakeJobSource, FirstCallAnswersLate, make_job
 
 
 def query(device: str = "light1") -> JobsLookup:
-    return JobsLookup(PRODUCT, device, FIRMWARE)
+    return JobsLookup(LIGHT_PRODUCT_KEY, device, SHOWCASE_FIRMWARE_ID)
 
 
 def service_over(
@@ -133,8 +127,8 @@ def test_refresh_goes_through_the_quota() -> None:
 def test_cache_is_keyed_by_the_whole_query() -> None:
     service, source, _ = service_over({"light1": [make_job(1)]})
     service.jobs(query())
-    service.jobs(JobsLookup(PRODUCT, "light1", FIRMWARE, "iot-instance-1"))
-    service.jobs(JobsLookup(PRODUCT, "light1", "FWother"))
+    service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID, "iot-instance-1"))
+    service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, "light1", "FWother"))
     assert len(source.calls) == 3
 
 

@@ -18,15 +18,9 @@ from otabot.service import (
 )
 from otabot.service.kinds import Ttls
 from otabot.service.service import other_spelling
+from tests.helpers import LIGHT_PRODUCT_KEY
 from tests.service.fakes import FakeClock
-from tests.service.fleet_source import (
-    PRODUCT,
-    FleetSource,
-    firmware,
-    job_detail,
-    ota_job,
-    task,
-)
+from tests.service.fleet_source import FleetSource, firmware, job_detail, ota_job, task
 
 REASONS = ("download timed out", "signature verification failed", "insufficient storage")
 
@@ -65,13 +59,13 @@ def test_the_device_card_costs_one_call_of_each_action_and_then_none() -> None:
     source.add_device("light0001", status="OFFLINE", version="1.0.0")
     rollout(source, "JOB1", devices=10)
     service, _ = service_over(source)
-    card = service.device(DeviceLookup(PRODUCT, "light0001"))
+    card = service.device(DeviceLookup(LIGHT_PRODUCT_KEY, "light0001"))
     assert card.device.value is not None and card.device.value.status == "OFFLINE"
     assert card.tasks.value is not None
     assert [t.status for t in card.tasks.value] == [TaskStatus.IN_PROGRESS]
     assert card.provenance.upstream_calls == 2
     assert source.calls == {"QueryDeviceDetail": 1, "ListOTAUnfinishedTaskByDevice": 1}
-    again = service.device(DeviceLookup(PRODUCT, "light0001"))
+    again = service.device(DeviceLookup(LIGHT_PRODUCT_KEY, "light0001"))
     assert again.provenance.from_cache and again.provenance.upstream_calls == 0
     assert sum(source.calls.values()) == 2
 
@@ -81,7 +75,7 @@ def test_a_device_card_without_permission_for_query_device_detail_still_lists_th
     source.add_device("light0001")
     rollout(source, "JOB1", devices=10)
     service, _ = service_over(source)
-    card = service.device(DeviceLookup(PRODUCT, "light0001"))
+    card = service.device(DeviceLookup(LIGHT_PRODUCT_KEY, "light0001"))
     assert isinstance(card.device.error, ForbiddenError)
     assert card.device.error.action == "QueryDeviceDetail"
     assert card.tasks.value is not None and len(card.tasks.value) == 1
@@ -91,7 +85,7 @@ def test_a_device_card_with_neither_action_permitted_is_an_error() -> None:
     source = FleetSource(forbidden={"QueryDeviceDetail", "ListOTAUnfinishedTaskByDevice"})
     service, _ = service_over(source)
     with pytest.raises(ForbiddenError):
-        service.device(DeviceLookup(PRODUCT, "light0001"))
+        service.device(DeviceLookup(LIGHT_PRODUCT_KEY, "light0001"))
 
 
 def test_an_unknown_device_is_remembered_so_a_repeated_typo_costs_no_more_calls() -> None:
@@ -99,7 +93,7 @@ def test_an_unknown_device_is_remembered_so_a_repeated_typo_costs_no_more_calls(
     service, _ = service_over(source)
     for _ in range(3):
         with pytest.raises(DeviceNotFoundError):
-            service.device(DeviceLookup(PRODUCT, "lihgt0001"))
+            service.device(DeviceLookup(LIGHT_PRODUCT_KEY, "lihgt0001"))
     assert source.calls["QueryDeviceDetail"] == 1
 
 
@@ -108,9 +102,9 @@ def test_the_device_card_expires_sooner_than_a_jobs_list() -> None:
     source.add_device("light0001")
     service, clock = service_over(source, cache_ttl=60)
     assert service.ttls == Ttls(jobs=60, device=15, job=30, firmware=300)
-    service.device(DeviceLookup(PRODUCT, "light0001"))
+    service.device(DeviceLookup(LIGHT_PRODUCT_KEY, "light0001"))
     clock.advance(16)
-    service.device(DeviceLookup(PRODUCT, "light0001"))
+    service.device(DeviceLookup(LIGHT_PRODUCT_KEY, "light0001"))
     assert source.calls["QueryDeviceDetail"] == 2
 
 
@@ -239,7 +233,7 @@ def firmware_world() -> FleetSource:
 def test_an_exact_version_costs_one_filtered_call() -> None:
     source = firmware_world()
     service, _ = service_over(source)
-    resolved = service.resolve_version(VersionLookup(PRODUCT, "1.0.0"))
+    resolved = service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, "1.0.0"))
     assert [f.firmware_id for f in resolved.matches] == ["FWold"]
     assert resolved.matched_version == "1.0.0"
     assert source.calls == {"ListOTAFirmware": 1}
@@ -248,7 +242,7 @@ def test_an_exact_version_costs_one_filtered_call() -> None:
 def test_a_version_with_or_without_its_v_is_found_on_the_second_try() -> None:
     source = firmware_world()
     service, _ = service_over(source)
-    resolved = service.resolve_version(VersionLookup(PRODUCT, "3.0.0"))
+    resolved = service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, "3.0.0"))
     assert [f.firmware_id for f in resolved.matches] == ["FWv3"]
     assert resolved.matched_version == "v3.0.0"
     assert source.calls == {"ListOTAFirmware": 2}
@@ -256,14 +250,14 @@ def test_a_version_with_or_without_its_v_is_found_on_the_second_try() -> None:
 
 def test_two_packages_of_one_version_are_both_returned_newest_first() -> None:
     service, _ = service_over(firmware_world())
-    resolved = service.resolve_version(VersionLookup(PRODUCT, "v2.5.0"))
+    resolved = service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, "v2.5.0"))
     assert [f.firmware_id for f in resolved.matches] == ["FWdelta", "FWfull"]
 
 
 def test_an_unknown_version_suggests_the_newest_packages() -> None:
     source = firmware_world()
     service, _ = service_over(source)
-    resolved = service.resolve_version(VersionLookup(PRODUCT, "9.9.9"))
+    resolved = service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, "9.9.9"))
     assert resolved.matches == () and resolved.matched_version is None
     assert [f.firmware_id for f in resolved.newest] == ["FWv3", "FWdelta", "FWfull", "FWold"]
     assert source.calls == {"ListOTAFirmware": 3}
@@ -272,11 +266,11 @@ def test_an_unknown_version_suggests_the_newest_packages() -> None:
 def test_a_cached_package_list_answers_versions_without_a_call() -> None:
     source = firmware_world()
     service, _ = service_over(source)
-    listed = service.firmwares(FirmwareLookup(PRODUCT))
+    listed = service.firmwares(FirmwareLookup(LIGHT_PRODUCT_KEY))
     assert [f.firmware_id for f in listed.firmwares] == ["FWv3", "FWdelta", "FWfull", "FWold"]
     before = source.calls["ListOTAFirmware"]
-    service.resolve_version(VersionLookup(PRODUCT, "2.5.0"))
-    service.resolve_version(VersionLookup(PRODUCT, "nope"))
+    service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, "2.5.0"))
+    service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, "nope"))
     assert source.calls["ListOTAFirmware"] == before
 
 

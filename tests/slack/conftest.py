@@ -31,14 +31,13 @@ from otabot.service.results import Provenance, newest_first
 from otabot.slack.app import build_app
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.responder import ResponseUrlPoster
-from tests.helpers import BOT_TOKEN, SIGNING_SECRET
+from tests.helpers import BOT_TOKEN, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID, SIGNING_SECRET
 from tests.world import CachedView, RecordingService
 
-# The recording Slack is the demo's SlackSide; test_drain.py still names it this way.
-SlackRecorder = SlackSide
+# test_drain.py (edited elsewhere) still takes these two names from here.
+SlackRecorder = SlackSide  # the recording Slack is the demo's SlackSide
+FIRMWARE = SHOWCASE_FIRMWARE_ID
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-PRODUCT = "a19mzPZabcd"
-FIRMWARE = "FJFx8JzpnhpIsKftRjjm030100"
 
 
 def job(
@@ -50,8 +49,8 @@ def job(
     """An OtaJob as the API would describe it (API field names)."""
     item: dict[str, Any] = {
         "JobId": job_id,
-        "FirmwareId": FIRMWARE,
-        "ProductKey": PRODUCT,
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
+        "ProductKey": LIGHT_PRODUCT_KEY,
         "JobStatus": status,
         "JobType": "UPGRADE_FIRMWARE",
         "SelectionType": "STATIC",
@@ -137,13 +136,13 @@ class CachedJobs(CachedView):
         return self._fake.jobs(lookup)
 
 
-def settings_for(recorder: SlackRecorder, **changes: Any) -> Settings:
+def settings_for(recorder: SlackSide, **changes: Any) -> Settings:
     base = Settings.from_env(
         {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": recorder.api_url,
-            "OTABOT_PRODUCT_ALIASES": f"light={PRODUCT}",
+            "OTABOT_PRODUCT_ALIASES": f"light={LIGHT_PRODUCT_KEY}",
             "OTABOT_PAGE_SIZE": "5",
         }
     )
@@ -156,7 +155,7 @@ class SlackHarness:
 
     app: App
     service: Any
-    recorder: SlackRecorder
+    recorder: SlackSide
     executor: ThreadPoolExecutor
     deferred: DeferredLookups
 
@@ -177,7 +176,7 @@ class SlackHarness:
 
 
 def harness_for(
-    settings: Settings, service: Any, recorder: SlackRecorder, *, notice_after: float = 2.5
+    settings: Settings, service: Any, recorder: SlackSide, *, notice_after: float = 2.5
 ) -> SlackHarness:
     executor = ThreadPoolExecutor(max_workers=4)
     poster = ResponseUrlPoster()
@@ -202,7 +201,7 @@ def fake_service() -> FakeLookupService:
 
 
 @pytest.fixture
-def harness(recorder: SlackRecorder, fake_service: FakeLookupService) -> Iterator[SlackHarness]:
+def harness(recorder: SlackSide, fake_service: FakeLookupService) -> Iterator[SlackHarness]:
     built = harness_for(settings_for(recorder), fake_service, recorder)
     yield built
     built.executor.shutdown(wait=True)

@@ -24,9 +24,14 @@ from otabot.iot.models import JobStatus
 from otabot.query.queries import JobsQuery, at_page, query_text
 from otabot.service import JobsLookup, OtaService
 from otabot.slack import ids
+from tests.helpers import (
+    LIGHT_PRODUCT_KEY,
+    METER_PRODUCT_KEY,
+    SAMPLE_ACCESS_KEY_ID,
+    SAMPLE_ACCESS_KEY_SECRET,
+    SHOWCASE_FIRMWARE_ID,
+)
 from tests.slack.conftest import (
-    FIRMWARE,
-    PRODUCT,
     FakeLookupService,
     SlackHarness,
     harness_for,
@@ -34,8 +39,8 @@ from tests.slack.conftest import (
     signed_command,
 )
 
-LIGHT1 = JobsLookup(PRODUCT, "light1", FIRMWARE)
-QUERY = JobsQuery(PRODUCT, "light1", FIRMWARE)
+LIGHT1 = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
+QUERY = JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
 
 
 def dumps(value: object) -> str:
@@ -56,7 +61,7 @@ def ack_body(response) -> dict:  # type: ignore[no-untyped-def]
 
 
 def test_command_acks_empty_then_posts_the_first_page(harness: SlackHarness) -> None:
-    response = harness.command(f"light/light1 {FIRMWARE}")
+    response = harness.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     assert response.status == 200 and response.body == ""
     (posted,) = harness.recorder.wait_for_responses(1)
     assert posted["response_type"] == "ephemeral" and posted["replace_original"] is False
@@ -79,7 +84,7 @@ def test_ack_does_not_wait_for_the_lookup(
     blocked = harness_for(
         settings_for(recorder), BlockedService(answers=fake_service.answers), recorder
     )
-    response = blocked.command(f"light/light1 {FIRMWARE}")
+    response = blocked.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     assert response.status == 200 and recorder.responses() == []
     release.set()
     assert "OTA jobs" in dumps(recorder.wait_for_responses(1))
@@ -97,7 +102,7 @@ def test_help_is_answered_in_the_ack_with_no_lookup(harness: SlackHarness, text:
 
 
 def test_usage_error_names_the_token_in_the_ack_with_no_lookup(harness: SlackHarness) -> None:
-    body = ack_body(harness.command(f"light/li {FIRMWARE}"))
+    body = ack_body(harness.command(f"light/li {SHOWCASE_FIRMWARE_ID}"))
     assert body["response_type"] == "ephemeral"
     assert "`light/li`" in body["blocks"][0]["text"]["text"]
     harness.drain()
@@ -110,14 +115,14 @@ def test_usage_error_names_the_token_in_the_ack_with_no_lookup(harness: SlackHar
         ("allowed_teams", frozenset({"T9999"})),
         ("allowed_channels", frozenset({"C9999"})),
         ("allowed_users", frozenset({"U9999"})),
-        ("allowed_products", frozenset({"a1B2c3D4e5F"})),
+        ("allowed_products", frozenset({METER_PRODUCT_KEY})),
     ],
 )
 def test_who_is_not_allowed_gets_an_ephemeral_refusal_and_no_lookup(
     recorder: SlackSide, fake_service: FakeLookupService, setting: str, value: frozenset[str]
 ) -> None:
     locked = harness_for(settings_for(recorder, **{setting: value}), fake_service, recorder)
-    body = ack_body(locked.command(f"light/light1 {FIRMWARE}"))
+    body = ack_body(locked.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}"))
     assert body["response_type"] == "ephemeral" and ":no_entry:" in dumps(body)
     locked.drain()
     assert fake_service.calls == [] and recorder.responses() == []
@@ -131,10 +136,10 @@ def test_allowed_requester_gets_the_answer(
         allowed_teams=frozenset({"T0001"}),
         allowed_channels=frozenset({"C0001"}),
         allowed_users=frozenset({"U0001"}),
-        allowed_products=frozenset({PRODUCT}),
+        allowed_products=frozenset({LIGHT_PRODUCT_KEY}),
     )
     built = harness_for(allowed, fake_service, recorder)
-    built.command(f"light/light1 {FIRMWARE}")
+    built.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     assert "OTA jobs · light1" in dumps(recorder.wait_for_responses(1))
     built.drain()
 
@@ -142,7 +147,7 @@ def test_allowed_requester_gets_the_answer(
 def test_next_replaces_the_message_from_cache_without_an_upstream_call(
     harness: SlackHarness,
 ) -> None:
-    harness.command(f"light/light1 {FIRMWARE}")
+    harness.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     first = harness.recorder.wait_for_responses(1)[0]
     harness.click(ids.ACTION_NEXT, buttons(first)[ids.ACTION_NEXT])
     second = harness.recorder.wait_for_responses(2)[1]
@@ -159,7 +164,7 @@ def test_prev_turns_back_a_page(harness: SlackHarness) -> None:
 
 
 def test_refresh_bypasses_the_cache(harness: SlackHarness) -> None:
-    harness.command(f"light/light1 {FIRMWARE}")
+    harness.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     first = harness.recorder.wait_for_responses(1)[0]
     harness.click(ids.ACTION_REFRESH, buttons(first)[ids.ACTION_REFRESH])
     second = harness.recorder.wait_for_responses(2)[1]
@@ -184,7 +189,7 @@ def test_retry_looks_up_again_and_replaces_the_error(harness: SlackHarness) -> N
 
 
 def test_tampered_button_value_is_refused_without_a_lookup(harness: SlackHarness) -> None:
-    forged = f"jobs {PRODUCT}/<!channel> {FIRMWARE}"
+    forged = f"jobs {LIGHT_PRODUCT_KEY}/<!channel> {SHOWCASE_FIRMWARE_ID}"
     harness.click(ids.ACTION_NEXT, forged)
     (posted,) = harness.recorder.wait_for_responses(1)
     assert posted["replace_original"] is False and "<!channel>" not in dumps(posted)
@@ -208,7 +213,9 @@ def test_button_for_a_product_not_allowed_is_refused_without_a_lookup(
     recorder: SlackSide, fake_service: FakeLookupService
 ) -> None:
     locked = harness_for(
-        settings_for(recorder, allowed_products=frozenset({"a1B2c3D4e5F"})), fake_service, recorder
+        settings_for(recorder, allowed_products=frozenset({METER_PRODUCT_KEY})),
+        fake_service,
+        recorder,
     )
     locked.click(ids.ACTION_REFRESH, query_text(QUERY))
     assert ":no_entry:" in dumps(recorder.wait_for_responses(1))
@@ -221,12 +228,12 @@ def test_button_for_a_product_not_allowed_is_refused_without_a_lookup(
     [
         (
             DeviceNotFoundError("no", code="iot.device.NotExistedDevice", request_id="R-1"),
-            f"Device `light1` not found in product `{PRODUCT}`.",
+            f"Device `light1` not found in product `{LIGHT_PRODUCT_KEY}`.",
             False,
         ),
         (
             FirmwareProductMismatchError("x", request_id="R-1"),
-            f"does not belong to product `{PRODUCT}`",
+            f"does not belong to product `{LIGHT_PRODUCT_KEY}`",
             False,
         ),
         (QuotaBusyError("busy", retry_after=2.2, request_id="R-1"), "try again in 3 s", True),
@@ -241,7 +248,7 @@ def test_lookup_errors_are_told_in_words_with_request_id(
     failing = harness_for(
         settings_for(recorder), FakeLookupService(answers={"light1": error}), recorder
     )
-    failing.command(f"light/light1 {FIRMWARE}")
+    failing.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     (posted,) = recorder.wait_for_responses(1)
     text = dumps(posted)
     assert words in text and "RequestId `R-1`" in text
@@ -258,7 +265,7 @@ def test_unexpected_exception_sends_an_apology_and_is_logged(
         settings_for(recorder), FakeLookupService(answers={"light1": KeyError("bug")}), recorder
     )
     with caplog.at_level(logging.ERROR):
-        broken.command(f"light/light1 {FIRMWARE}")
+        broken.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
         (posted,) = recorder.wait_for_responses(1)
         broken.drain()
     assert posted["text"].startswith("Sorry")
@@ -266,7 +273,9 @@ def test_unexpected_exception_sends_an_apology_and_is_logged(
 
 
 def test_slack_retry_is_acked_and_never_runs_the_lookup(harness: SlackHarness) -> None:
-    request = signed_command(f"light/light1 {FIRMWARE}", harness.recorder.response_url(), retry=1)
+    request = signed_command(
+        f"light/light1 {SHOWCASE_FIRMWARE_ID}", harness.recorder.response_url(), retry=1
+    )
     assert harness.app.dispatch(request).status == 200
     harness.drain()
     assert harness.service.calls == [] and harness.recorder.responses() == []
@@ -274,7 +283,9 @@ def test_slack_retry_is_acked_and_never_runs_the_lookup(harness: SlackHarness) -
 
 def test_forged_signature_gets_401_and_no_lookup(harness: SlackHarness) -> None:
     request = signed_command(
-        f"light/light1 {FIRMWARE}", harness.recorder.response_url(), secret="wrong-secret"
+        f"light/light1 {SHOWCASE_FIRMWARE_ID}",
+        harness.recorder.response_url(),
+        secret="wrong-secret",
     )
     assert harness.app.dispatch(request).status == 401
     harness.drain()
@@ -283,7 +294,7 @@ def test_forged_signature_gets_401_and_no_lookup(harness: SlackHarness) -> None:
 
 def test_stale_timestamp_gets_401_and_no_lookup(harness: SlackHarness) -> None:
     request = signed_command(
-        f"light/light1 {FIRMWARE}",
+        f"light/light1 {SHOWCASE_FIRMWARE_ID}",
         harness.recorder.response_url(),
         timestamp=int(time.time()) - 600,
     )
@@ -296,7 +307,7 @@ def test_each_lookup_writes_one_audit_line_without_secrets(
     harness: SlackHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="otabot.audit"):
-        harness.command(f"light/light1 {FIRMWARE} page=2")
+        harness.command(f"light/light1 {SHOWCASE_FIRMWARE_ID} page=2")
         harness.recorder.wait_for_responses(1)
         harness.drain()
     (line,) = [record for record in caplog.records if record.name == "otabot.audit"]
@@ -317,7 +328,7 @@ def test_each_lookup_writes_one_audit_line_without_secrets(
         "team": "T0001",
         "channel": "C0001",
         "user": "U0001",
-        "query": f"jobs {PRODUCT}/light1 {FIRMWARE} page=2",
+        "query": f"jobs {LIGHT_PRODUCT_KEY}/light1 {SHOWCASE_FIRMWARE_ID} page=2",
         "action": "command",
         "outcome": "ok",
         "upstream_calls": 1,
@@ -332,7 +343,7 @@ def test_each_lookup_writes_one_audit_line_without_secrets(
 def test_each_click_writes_an_audit_line_with_cache_hit(
     harness: SlackHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness.command(f"light/light1 {FIRMWARE}")
+    harness.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     harness.recorder.wait_for_responses(1)
     with caplog.at_level(logging.INFO, logger="otabot.audit"):
         harness.click(ids.ACTION_NEXT, query_text(at_page(QUERY, 2)))
@@ -361,18 +372,18 @@ def test_the_audit_counts_this_interactions_attempts_against_the_emulator(
     settings = settings_for(
         recorder,
         iot_endpoint=emulator.url,
-        access_key_id="testid",
-        access_key_secret="testsecret",
-        product_aliases={"light": "a19mzPZabcd"},
+        access_key_id=SAMPLE_ACCESS_KEY_ID,
+        access_key_secret=SAMPLE_ACCESS_KEY_SECRET,
+        product_aliases={"light": LIGHT_PRODUCT_KEY},
     )
     service = OtaService.from_settings(settings)
     built = harness_for(settings, service, recorder)
     emulator.set_faults(error="ServiceUnavailable", count=4)
     with caplog.at_level(logging.INFO, logger="otabot.audit"):
         for count in (1, 2, 3):
-            built.command(f"light/light1 {FIRMWARE}")
+            built.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
             recorder.wait_for_responses(count)
-        built.click(ids.ACTION_REFRESH, f"jobs light/light1 {FIRMWARE}")
+        built.click(ids.ACTION_REFRESH, f"jobs light/light1 {SHOWCASE_FIRMWARE_ID}")
         recorder.wait_for_responses(4)
         built.drain()
     service.close()

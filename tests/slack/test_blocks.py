@@ -29,10 +29,11 @@ from otabot.slack.blocks import (
 )
 from otabot.slack.cards import card_message
 from otabot.slack.mrkdwn import escape, slack_date
-from tests.slack.conftest import FIRMWARE, NOW, PRODUCT, job, many_jobs, result_of
+from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
+from tests.slack.conftest import NOW, job, many_jobs, result_of
 
-LOOKUP = JobsLookup(PRODUCT, "light1", FIRMWARE)
-QUERY = JobsQuery(PRODUCT, "light1", FIRMWARE)
+LOOKUP = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
+QUERY = JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
 SETTINGS = Settings()
 
 
@@ -74,7 +75,10 @@ def test_header_context_summary_and_one_section_per_job() -> None:
     payload = render(many_jobs(12))
     header, context, summary = payload["blocks"][:3]
     assert header["type"] == "header" and header["text"]["text"] == "OTA jobs · light1"
-    assert PRODUCT in context["elements"][0]["text"] and FIRMWARE in context["elements"][0]["text"]
+    assert (
+        LIGHT_PRODUCT_KEY in context["elements"][0]["text"]
+        and SHOWCASE_FIRMWARE_ID in context["elements"][0]["text"]
+    )
     assert "*12 jobs*" in summary["text"]["text"] and "page 1 of 3" in summary["text"]["text"]
     jobs = [b for b in payload["blocks"] if b["type"] == "section" and "JOB" in b["text"]["text"]]
     assert len(jobs) == 5
@@ -95,9 +99,9 @@ def test_summary_counts_jobs_by_status_with_emoji() -> None:
 
 
 def test_job_section_shows_status_id_type_selection_target_and_tags() -> None:
-    text = render([job("HvKuBpuk3rdk6E92CPQN020100", "COMPLETE")])["blocks"][4]["text"]["text"]
+    text = render([job(EXAMPLE_JOB_ID, "COMPLETE")])["blocks"][4]["text"]["text"]
     assert ":white_check_mark: *COMPLETED*" in text
-    assert "`HvKuBpuk3rdk6E92CPQN020100`" in text
+    assert f"`{EXAMPLE_JOB_ID}`" in text
     assert "UPGRADE_FIRMWARE · STATIC · SPECIFIC" in text
     assert "`team=lights`" in text
 
@@ -273,7 +277,10 @@ def test_shared_copy_says_when_it_was_shared_and_how_to_rerun_it() -> None:
     shared = payload["blocks"][-1]["elements"][0]["text"]
     moment = int(NOW.timestamp())
     assert shared.startswith(f"Shared by <@U0042> on <!date^{moment}^{{date_short}} at {{time}}|")
-    assert f"`/ota jobs {PRODUCT}/light1 {FIRMWARE} status=completed page=2`" in shared
+    assert (
+        f"`/ota jobs {LIGHT_PRODUCT_KEY}/light1 {SHOWCASE_FIRMWARE_ID} status=completed page=2`"
+        in shared
+    )
 
 
 def test_shared_copy_gives_the_fetch_time_as_a_date_not_a_relative_age() -> None:

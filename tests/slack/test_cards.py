@@ -28,9 +28,10 @@ from otabot.query.queries import (
 from otabot.slack import ids
 from otabot.slack.blocks import MAX_BLOCKS, error_message, usage_message
 from otabot.slack.cards import card_message
+from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 from tests.service.fleet_source import FleetSource, firmware, ota_job, task
 from tests.slack.conftest import NOW
-from tests.world import ENV, FIRMWARE, JOB, PRODUCT, RecordingService, fleet
+from tests.world import ENV, RecordingService, fleet
 
 SETTINGS = Settings.from_env(ENV)
 
@@ -84,21 +85,23 @@ def test_the_device_card_shows_the_device_and_the_update_running_on_it() -> None
     payload = show("light/light1")
     assert payload["blocks"][0]["text"]["text"] == "OTA · light1"
     device, update = sections(payload)
-    assert device.splitlines()[0] == f"product *Smart light* `{PRODUCT}` · nickname lobby"
+    assert device.splitlines()[0] == f"product *Smart light* `{LIGHT_PRODUCT_KEY}` · nickname lobby"
     assert device.splitlines()[1].startswith(
         ":large_green_circle: online · firmware `1.1.0` · last online <!date^"
     )
     assert update.startswith(":hourglass_flowing_sand: *in progress* · module `default` · ")
-    assert f"`1.1.0 → 1.2.0` · job `{JOB}` · since <!date^" in update
+    assert f"`1.1.0 → 1.2.0` · job `{EXAMPLE_JOB_ID}` · since <!date^" in update
     assert payload["text"] == "OTA · light1: online, 1 update pending or running"
 
 
 def test_each_task_of_the_device_card_opens_its_job_and_its_firmwares_jobs() -> None:
     payload = show("light/light1")
     by_action = {action: query_of(value) for _, action, value in buttons(payload)}
-    assert by_action[ids.ACTION_JOB] == JobQuery(JOB, PRODUCT, "light1")
-    assert by_action[ids.ACTION_JOBS] == JobsQuery(PRODUCT, "light1", FIRMWARE)
-    assert by_action[ids.ACTION_REFRESH] == DeviceQuery(PRODUCT, "light1")
+    assert by_action[ids.ACTION_JOB] == JobQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, "light1")
+    assert by_action[ids.ACTION_JOBS] == JobsQuery(
+        LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID
+    )
+    assert by_action[ids.ACTION_REFRESH] == DeviceQuery(LIGHT_PRODUCT_KEY, "light1")
     assert [text for text, _, _ in buttons(payload)] == [
         "Job", "Jobs for this firmware", "↻ Refresh", "Share in channel"
     ]  # fmt: skip
@@ -128,39 +131,43 @@ def test_a_device_offline_and_never_seen_online_says_so() -> None:
 
 
 def test_every_job_row_opens_the_job_card_with_the_device() -> None:
-    payload = show(f"light/light1 {FIRMWARE}")
+    payload = show(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     details = [value for _, action, value in buttons(payload) if action == ids.ACTION_JOB]
     assert [query_of(value) for value in details] == [
-        JobQuery(f"J{i:04d}", PRODUCT, "light1") for i in range(11, 6, -1)
+        JobQuery(f"J{i:04d}", LIGHT_PRODUCT_KEY, "light1") for i in range(11, 6, -1)
     ]
 
 
 def test_jobs_by_version_say_which_firmware_the_version_was() -> None:
     payload = show("light/light1 v1.2.0")
     context = payload["blocks"][1]["elements"][0]["text"]
-    assert f"version `v1.2.0` (as `1.2.0`) is firmware `{FIRMWARE}`" in context
+    assert f"version `v1.2.0` (as `1.2.0`) is firmware `{SHOWCASE_FIRMWARE_ID}`" in context
     refresh = dict((action, value) for _, action, value in buttons(payload))[ids.ACTION_REFRESH]
-    assert query_of(refresh) == JobsQuery(PRODUCT, "light1", FIRMWARE)
+    assert query_of(refresh) == JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
 
 
 def test_the_jobs_of_a_firmware_open_the_job_card_without_a_device() -> None:
-    payload = show(f"jobs firmware={FIRMWARE} product=light")
-    assert payload["blocks"][0]["text"]["text"] == f"OTA jobs · firmware {FIRMWARE}"
+    payload = show(f"jobs firmware={SHOWCASE_FIRMWARE_ID} product=light")
+    assert payload["blocks"][0]["text"]["text"] == f"OTA jobs · firmware {SHOWCASE_FIRMWARE_ID}"
     first = next(value for _, action, value in buttons(payload) if action == ids.ACTION_JOB)
-    assert query_of(first) == JobQuery("J0011", PRODUCT)
+    assert query_of(first) == JobQuery("J0011", LIGHT_PRODUCT_KEY)
 
 
 # --- the job card and its failed devices ------------------------------------------------
 
 
 def test_the_job_card_shows_the_rollout_counts_and_the_devices_task() -> None:
-    payload = show(f"job {JOB} light1")
-    assert payload["blocks"][0]["text"]["text"] == f"OTA job · {JOB}"
+    payload = show(f"job {EXAMPLE_JOB_ID} light1")
+    assert payload["blocks"][0]["text"]["text"] == f"OTA job · {EXAMPLE_JOB_ID}"
     job, counts, device = sections(payload)
     assert job.splitlines()[0].startswith(
-        f":hourglass_flowing_sand: *IN_PROGRESS* · `{JOB}` · UPGRADE_FIRMWARE · running for"
+        f":hourglass_flowing_sand: *IN_PROGRESS* · `{EXAMPLE_JOB_ID}` · UPGRADE_FIRMWARE"
+        " · running for"
     )
-    assert job.splitlines()[1] == f"package *light-fw* · `1.0.0 → 1.2.0` · firmware `{FIRMWARE}`"
+    assert (
+        job.splitlines()[1]
+        == f"package *light-fw* · `1.0.0 → 1.2.0` · firmware `{SHOWCASE_FIRMWARE_ID}`"
+    )
     assert "1 retry every 60 min · timeout 1440 min" in job
     assert counts == (
         ":white_check_mark: 33 succeeded · :x: 3 failed · :hourglass_flowing_sand: 4 in progress"
@@ -170,38 +177,46 @@ def test_the_job_card_shows_the_rollout_counts_and_the_devices_task() -> None:
 
 
 def test_the_job_card_offers_the_failed_devices_when_any_failed() -> None:
-    found = {action: value for _, action, value in buttons(show(f"job {JOB}"))}
-    assert query_of(found[ids.ACTION_FAILED]) == FailedQuery(JOB, PRODUCT)
-    assert query_of(found[ids.ACTION_REFRESH]) == JobQuery(JOB, PRODUCT)
+    found = {action: value for _, action, value in buttons(show(f"job {EXAMPLE_JOB_ID}"))}
+    assert query_of(found[ids.ACTION_FAILED]) == FailedQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY)
+    assert query_of(found[ids.ACTION_REFRESH]) == JobQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY)
 
 
 def test_a_running_job_card_offers_to_watch_the_whole_job_in_the_channel() -> None:
-    found = {action: value for _, action, value in buttons(show(f"job {JOB} light1"))}
-    assert parse_value(found[ids.ACTION_WATCH], SETTINGS) == WatchQuery(JOB, PRODUCT)
+    found = {action: value for _, action, value in buttons(show(f"job {EXAMPLE_JOB_ID} light1"))}
+    assert parse_value(found[ids.ACTION_WATCH], SETTINGS) == WatchQuery(
+        EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY
+    )
 
 
 @pytest.mark.parametrize("status", [JobStatus.COMPLETED, JobStatus.CANCELED])
 def test_a_finished_job_card_has_no_watch_button(status: JobStatus) -> None:
     source = fleet()
-    source.jobs[JOB] = dataclasses.replace(source.jobs[JOB], status=status)
-    assert ids.ACTION_WATCH not in {action for _, action, _ in buttons(show(f"job {JOB}", source))}
+    source.jobs[EXAMPLE_JOB_ID] = dataclasses.replace(source.jobs[EXAMPLE_JOB_ID], status=status)
+    assert ids.ACTION_WATCH not in {
+        action for _, action, _ in buttons(show(f"job {EXAMPLE_JOB_ID}", source))
+    }
 
 
 def test_a_job_with_no_failed_device_has_no_failed_devices_button() -> None:
     source = fleet()
-    source.tasks[JOB] = [t for t in source.tasks[JOB] if t.status != TaskStatus.FAILED]
-    assert ids.ACTION_FAILED not in {action for _, action, _ in buttons(show(f"job {JOB}", source))}
+    source.tasks[EXAMPLE_JOB_ID] = [
+        t for t in source.tasks[EXAMPLE_JOB_ID] if t.status != TaskStatus.FAILED
+    ]
+    assert ids.ACTION_FAILED not in {
+        action for _, action, _ in buttons(show(f"job {EXAMPLE_JOB_ID}", source))
+    }
 
 
 def test_a_job_card_without_list_ota_task_by_job_names_the_action() -> None:
     source = fleet()
     source.forbidden.add("ListOTATaskByJob")
-    counts = sections(show(f"job {JOB}", source))[1]
+    counts = sections(show(f"job {EXAMPLE_JOB_ID}", source))[1]
     assert "`iot:ListOTATaskByJob`" in counts
 
 
 def test_the_failed_devices_page_with_their_reasons_and_lead_back_to_the_job() -> None:
-    payload = show(f"job {JOB} status=failed", page_size=2)
+    payload = show(f"job {EXAMPLE_JOB_ID} status=failed", page_size=2)
     summary, *rows = sections(payload)
     assert summary.startswith("*3 failed devices* of 40 devices · page 1 of 2")
     assert rows[0].splitlines() == [
@@ -210,8 +225,10 @@ def test_the_failed_devices_page_with_their_reasons_and_lead_back_to_the_job() -
     ]
     assert rows[0].startswith(":x: `lamp0006` · 40 % · `1.1.0 → 1.2.0` · failed <!date^")
     found = {action: value for _, action, value in buttons(payload)}
-    assert query_of(found[ids.ACTION_NEXT]) == FailedQuery(JOB, PRODUCT, page=2)
-    assert query_of(found[ids.ACTION_JOB]) == JobQuery(JOB, PRODUCT)
+    assert query_of(found[ids.ACTION_NEXT]) == FailedQuery(
+        EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, page=2
+    )
+    assert query_of(found[ids.ACTION_JOB]) == JobQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY)
 
 
 # --- firmware ---------------------------------------------------------------------------
@@ -224,7 +241,7 @@ def test_the_firmware_list_shows_each_package_with_its_jobs_button() -> None:
     assert newest.startswith("*light-fw* · `v3.0.0` · module `default` · full · verified · ")
     assert "`1.0.0 → 2.5.0` · module `default` · delta" in delta
     jobs = [value for _, action, value in buttons(payload) if action == ids.ACTION_FW_JOBS]
-    assert query_of(jobs[0]) == JobsQuery(PRODUCT, None, "FWv3")
+    assert query_of(jobs[0]) == JobsQuery(LIGHT_PRODUCT_KEY, None, "FWv3")
 
 
 def test_a_version_of_several_packages_asks_which_with_one_pick_each() -> None:
@@ -232,7 +249,7 @@ def test_a_version_of_several_packages_asks_which_with_one_pick_each() -> None:
     assert payload["blocks"][0]["text"]["text"] == "Which firmware package?"
     picks = [value for _, action, value in buttons(payload) if action == ids.ACTION_PICK]
     assert [query_of(value) for value in picks] == [
-        JobsQuery(PRODUCT, "light1", firmware_id, status=JobStatus.COMPLETED)
+        JobsQuery(LIGHT_PRODUCT_KEY, "light1", firmware_id, status=JobStatus.COMPLETED)
         for firmware_id in ("FWdelta", "FWfull")
     ]
     assert "ota_share" not in {action for _, action, _ in buttons(payload)}
@@ -242,21 +259,21 @@ def test_a_version_no_package_has_lists_the_newest_to_pick_from() -> None:
     payload = show("light/light1 9.9.9")
     said = sections(payload)[0]
     assert said == (
-        f":warning: No firmware package of product `{PRODUCT}` has version `9.9.9`. "
+        f":warning: No firmware package of product `{LIGHT_PRODUCT_KEY}` has version `9.9.9`. "
         "Newest versions: `v3.0.0`, `2.5.0`, `1.2.0`."
     )
     picks = [query_of(v) for _, action, v in buttons(payload) if action == ids.ACTION_PICK]
-    assert picks[0] == JobsQuery(PRODUCT, "light1", "FWv3")
+    assert picks[0] == JobsQuery(LIGHT_PRODUCT_KEY, "light1", "FWv3")
 
 
 # --- every card: shared copies, escaping, limits ----------------------------------------
 
 EVERY_CARD = [
     "light/light1",
-    f"light/light1 {FIRMWARE}",
-    f"jobs firmware={FIRMWARE} product=light",
-    f"job {JOB} light1",
-    f"job {JOB} status=failed",
+    f"light/light1 {SHOWCASE_FIRMWARE_ID}",
+    f"jobs firmware={SHOWCASE_FIRMWARE_ID} product=light",
+    f"job {EXAMPLE_JOB_ID} light1",
+    f"job {EXAMPLE_JOB_ID} status=failed",
     "firmware light",
     "firmware light version=2.5.0",
     "light/light1 2.5.0",
@@ -289,22 +306,25 @@ def hostile_world() -> FleetSource:
             dataclasses.replace(made, module_name=ping, src_version=ping, dest_version=ping)
         )
     source.tasks["MANY"] = tasks
-    source.jobs[JOB] = dataclasses.replace(
-        source.jobs[JOB],
+    source.jobs[EXAMPLE_JOB_ID] = dataclasses.replace(
+        source.jobs[EXAMPLE_JOB_ID],
         name=ping,
         description=ping,
         src_versions=tuple(ping for _ in range(50)),
         gray_percent=ping,
         tags=tuple((f"k{i}", ping) for i in range(300)),
     )
-    source.tasks[JOB] = [dataclasses.replace(t, description=ping) for t in source.tasks[JOB]] + [
-        task(JOB, f"odd{i:04d}", status, i) for i, status in enumerate(["PAUSED", "WEIRD"] * 30)
+    source.tasks[EXAMPLE_JOB_ID] = [
+        dataclasses.replace(t, description=ping) for t in source.tasks[EXAMPLE_JOB_ID]
+    ] + [
+        task(EXAMPLE_JOB_ID, f"odd{i:04d}", status, i)
+        for i, status in enumerate(["PAUSED", "WEIRD"] * 30)
     ]
     source.firmwares = [
         dataclasses.replace(firmware(f"FW{i:04d}", "2.5.0", i), name=ping, module_name=ping)
         for i in range(300)
     ]
-    source.firmware_jobs[FIRMWARE] = [
+    source.firmware_jobs[SHOWCASE_FIRMWARE_ID] = [
         dataclasses.replace(ota_job(f"J{i:04d}", i), tags=tuple((f"k{j}", ping) for j in range(60)))
         for i in range(300)
     ]
@@ -333,7 +353,7 @@ def limits_hold(payload: dict[str, Any]) -> None:
     assert "<!channel>" not in raw and "<@U123>" not in raw
 
 
-@pytest.mark.parametrize("text", [*EVERY_CARD, f"job {JOB} light1 status=failed"])
+@pytest.mark.parametrize("text", [*EVERY_CARD, f"job {EXAMPLE_JOB_ID} light1 status=failed"])
 @pytest.mark.parametrize("page_size", [1, 20])
 def test_every_card_stays_within_slacks_limits_whatever_the_api_says(
     text: str, page_size: int

@@ -16,8 +16,16 @@ from otabot.demo.slack_side import SlackSide
 from otabot.query.queries import DeviceQuery, FailedQuery, JobQuery, JobsQuery, query_text
 from otabot.service import DeviceLookup, FailedLookup, FirmwareJobsLookup, JobLookup, JobsLookup
 from otabot.slack import ids
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackHarness, harness_for
-from tests.world import ENV, FIRMWARE, JOB, PRODUCT, RecordingService, fleet
+from tests.helpers import (
+    BOT_TOKEN,
+    EXAMPLE_JOB_ID,
+    LIGHT_PRODUCT_KEY,
+    METER_PRODUCT_KEY,
+    SHOWCASE_FIRMWARE_ID,
+    SIGNING_SECRET,
+)
+from tests.slack.conftest import SlackHarness, harness_for
+from tests.world import ENV, RecordingService, fleet
 
 
 def settings_of(recorder: SlackSide, **changes: Any) -> Settings:
@@ -67,20 +75,20 @@ def test_from_the_device_card_to_the_job_to_its_failed_devices(world: SlackHarne
 
     world.click(ids.ACTION_JOB, every_button(card)[ids.ACTION_JOB])
     job = post_of(world, 2)
-    assert header(job) == f"OTA job · {JOB}"
+    assert header(job) == f"OTA job · {EXAMPLE_JOB_ID}"
     assert job["replace_original"] is False  # the device card stays on screen
     assert "Device `light1`: :hourglass_flowing_sand: *IN_PROGRESS*" in json.dumps(job)
 
     world.click(ids.ACTION_FAILED, every_button(job)[ids.ACTION_FAILED])
     failed = post_of(world, 3)
-    assert header(failed) == f"Failed devices · {JOB}"
+    assert header(failed) == f"Failed devices · {EXAMPLE_JOB_ID}"
     assert "insufficient storage" in json.dumps(failed)
     world.drain()
     assert world.service.calls == [
-        ("device", DeviceLookup(PRODUCT, "light1")),
-        ("job", JobLookup(JOB, None, "light1")),
-        ("job", JobLookup(JOB)),
-        ("failed", FailedLookup(JOB)),
+        ("device", DeviceLookup(LIGHT_PRODUCT_KEY, "light1")),
+        ("job", JobLookup(EXAMPLE_JOB_ID, None, "light1")),
+        ("job", JobLookup(EXAMPLE_JOB_ID)),
+        ("failed", FailedLookup(EXAMPLE_JOB_ID)),
     ]
 
 
@@ -90,15 +98,18 @@ def test_jobs_for_this_firmware_lists_the_devices_jobs(world: SlackHarness) -> N
     jobs = post_of(world, 2)
     assert header(jobs) == "OTA jobs · light1" and "*12 jobs*" in json.dumps(jobs)
     world.drain()
-    assert world.service.calls[-1] == ("jobs", JobsLookup(PRODUCT, "light1", FIRMWARE))
+    assert world.service.calls[-1] == (
+        "jobs",
+        JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID),
+    )
 
 
 def test_a_failed_devices_page_turns_from_the_cache(world: SlackHarness) -> None:
-    world.click(ids.ACTION_FAILED, query_text(FailedQuery(JOB, PRODUCT)))
+    world.click(ids.ACTION_FAILED, query_text(FailedQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY)))
     first = post_of(world, 1)
     assert "page 1 of 1" in json.dumps(first)
     before = world.service.upstream
-    world.click(ids.ACTION_NEXT, query_text(FailedQuery(JOB, PRODUCT, page=2)))
+    world.click(ids.ACTION_NEXT, query_text(FailedQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, page=2)))
     turned = post_of(world, 2)
     assert turned["replace_original"] is True
     assert "there is no page 2; this is the last page" in json.dumps(turned)
@@ -113,18 +124,21 @@ def test_picking_a_package_replaces_the_question_with_its_jobs(world: SlackHarne
     picked = post_of(world, 2)
     assert picked["replace_original"] is True and header(picked) == "OTA jobs · light1"
     world.drain()
-    assert world.service.calls[-1] == ("jobs", JobsLookup(PRODUCT, "light1", "FWdelta"))
+    assert world.service.calls[-1] == ("jobs", JobsLookup(LIGHT_PRODUCT_KEY, "light1", "FWdelta"))
 
 
 def test_a_firmware_rows_jobs_button_lists_that_packages_jobs(world: SlackHarness) -> None:
     world.command("firmware light")
     firmware = post_of(world, 1)
-    assert header(firmware) == f"Firmware · {PRODUCT}"
-    world.click(ids.ACTION_FW_JOBS, query_text_of(firmware, FIRMWARE))
+    assert header(firmware) == f"Firmware · {LIGHT_PRODUCT_KEY}"
+    world.click(ids.ACTION_FW_JOBS, query_text_of(firmware, SHOWCASE_FIRMWARE_ID))
     jobs = post_of(world, 2)
-    assert header(jobs) == f"OTA jobs · firmware {FIRMWARE}" and jobs["replace_original"] is False
+    assert (
+        header(jobs) == f"OTA jobs · firmware {SHOWCASE_FIRMWARE_ID}"
+        and jobs["replace_original"] is False
+    )
     world.drain()
-    assert world.service.calls[-1] == ("firmware_jobs", FirmwareJobsLookup(FIRMWARE))
+    assert world.service.calls[-1] == ("firmware_jobs", FirmwareJobsLookup(SHOWCASE_FIRMWARE_ID))
 
 
 def query_text_of(message: dict[str, Any], firmware_id: str) -> str:
@@ -147,28 +161,34 @@ def test_refresh_of_the_device_card_bypasses_the_cache(world: SlackHarness) -> N
 
 
 def test_share_posts_the_card_in_the_channel_without_buttons(world: SlackHarness) -> None:
-    world.click(ids.ACTION_SHARE, query_text(JobQuery(JOB, PRODUCT, "light1")), user="U0042")
+    world.click(
+        ids.ACTION_SHARE,
+        query_text(JobQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, "light1")),
+        user="U0042",
+    )
     shared = post_of(world, 1)
     assert shared["response_type"] == "in_channel"
     assert every_button(shared) == {}
     text = json.dumps(shared)
     assert "Shared by <@U0042> on <!date^" in text
-    assert f"rerun with `/ota job {JOB} product={PRODUCT} device=light1`" in text
+    assert (
+        f"rerun with `/ota job {EXAMPLE_JOB_ID} product={LIGHT_PRODUCT_KEY} device=light1`" in text
+    )
 
 
 def test_a_refused_product_on_any_button_costs_no_call(recorder: SlackSide) -> None:
     locked = harness_for(
-        settings_of(recorder, allowed_products=frozenset({"a1B2c3D4e5F"})),
+        settings_of(recorder, allowed_products=frozenset({METER_PRODUCT_KEY})),
         RecordingService(),
         recorder,
     )
     for number, (action, query) in enumerate(
         [
-            (ids.ACTION_JOB, JobQuery(JOB, PRODUCT, "light1")),
-            (ids.ACTION_JOBS, JobsQuery(PRODUCT, "light1", FIRMWARE)),
-            (ids.ACTION_FAILED, FailedQuery(JOB, PRODUCT)),
-            (ids.ACTION_REFRESH, DeviceQuery(PRODUCT, "light1")),
-            (ids.ACTION_PICK, JobsQuery(PRODUCT, "light1", "FWfull")),
+            (ids.ACTION_JOB, JobQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, "light1")),
+            (ids.ACTION_JOBS, JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)),
+            (ids.ACTION_FAILED, FailedQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY)),
+            (ids.ACTION_REFRESH, DeviceQuery(LIGHT_PRODUCT_KEY, "light1")),
+            (ids.ACTION_PICK, JobsQuery(LIGHT_PRODUCT_KEY, "light1", "FWfull")),
         ],
         start=1,
     ):
@@ -182,18 +202,18 @@ def test_a_typed_job_of_a_product_not_allowed_is_refused_once_known(
     recorder: SlackSide,
 ) -> None:
     locked = harness_for(
-        settings_of(recorder, allowed_products=frozenset({"a1B2c3D4e5F"})),
+        settings_of(recorder, allowed_products=frozenset({METER_PRODUCT_KEY})),
         RecordingService(),
         recorder,
     )
-    locked.command(f"job {JOB}")
+    locked.command(f"job {EXAMPLE_JOB_ID}")
     (posted,) = recorder.wait_for_responses(1)
     locked.drain()
-    assert ":no_entry:" in json.dumps(posted) and JOB not in json.dumps(posted)
+    assert ":no_entry:" in json.dumps(posted) and EXAMPLE_JOB_ID not in json.dumps(posted)
 
 
 def test_a_forged_button_is_refused_in_words_without_a_call(world: SlackHarness) -> None:
-    world.click(ids.ACTION_JOB, f"job {JOB} device=<!channel>")
+    world.click(ids.ACTION_JOB, f"job {EXAMPLE_JOB_ID} device=<!channel>")
     posted = post_of(world, 1)
     assert "&lt;!channel&gt;" in json.dumps(posted) and "<!channel>" not in json.dumps(posted)
     assert world.service.calls == []
@@ -203,9 +223,11 @@ def test_each_click_writes_one_audit_line_with_the_calls_it_cost(
     world: SlackHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="otabot.audit"):
-        world.click(ids.ACTION_JOB, query_text(JobQuery(JOB, PRODUCT, "light1")))
+        world.click(
+            ids.ACTION_JOB, query_text(JobQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, "light1"))
+        )
         post_of(world, 1)
-        world.click(ids.ACTION_FAILED, query_text(FailedQuery(JOB, PRODUCT)))
+        world.click(ids.ACTION_FAILED, query_text(FailedQuery(EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY)))
         post_of(world, 2)
         world.drain()
     lines = [record for record in caplog.records if record.name == "otabot.audit"]
@@ -213,7 +235,7 @@ def test_each_click_writes_one_audit_line_with_the_calls_it_cost(
         (ids.ACTION_JOB, "ok", 2),
         (ids.ACTION_FAILED, "ok", 0),  # the job card brought the failed list along
     ]
-    assert lines[1].query == f"job {JOB} status=failed product={PRODUCT}"  # type: ignore[attr-defined]
+    assert lines[1].query == f"job {EXAMPLE_JOB_ID} status=failed product={LIGHT_PRODUCT_KEY}"  # type: ignore[attr-defined]
 
 
 def test_a_partial_card_is_audited_as_partial(

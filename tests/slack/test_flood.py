@@ -14,7 +14,8 @@ import requests
 from otabot.demo.slack_side import SlackSide
 from otabot.emulator.server import EmulatorServer
 from otabot.wsgi import BackgroundWsgiServer, ConnectionLimits
-from tests.slack.conftest import FIRMWARE, command_body
+from tests.helpers import SHOWCASE_FIRMWARE_ID
+from tests.slack.conftest import command_body
 from tests.slack.test_serve import ServeProcess, serve_env
 
 pytestmark = pytest.mark.slow
@@ -78,7 +79,7 @@ def test_serve_answers_health_and_a_signed_lookup_through_200_idle_sockets_and_a
             status, took = timed_get(base + "/healthz")
             assert status == 200 and took < ANSWER_WITHIN
             started = time.monotonic()
-            body = command_body(f"light/light1 {FIRMWARE}", recorder.response_url())
+            body = command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", recorder.response_url())
             assert process.post(events, body).status_code == 200
             assert time.monotonic() - started < ANSWER_WITHIN
             answer = recorder.wait_for_responses(1)[0]

@@ -9,7 +9,8 @@ import requests
 
 from otabot.slack.http import create_wsgi_app
 from otabot.wsgi import BackgroundWsgiServer
-from tests.slack.conftest import FIRMWARE, SlackHarness, command_body, sign
+from tests.helpers import SHOWCASE_FIRMWARE_ID
+from tests.slack.conftest import SlackHarness, command_body, sign
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_unknown_path_is_404(served: str) -> None:
 
 
 def test_signed_command_over_http_is_acked_and_answered(served: str, harness: SlackHarness) -> None:
-    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    body = command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", harness.recorder.response_url())
     headers = {name: values[0] for name, values in sign(body).items()}
     response = requests.post(served + "/slack/events", data=body, headers=headers, timeout=5)
     assert response.status_code == 200
@@ -39,7 +40,7 @@ def test_signed_command_over_http_is_acked_and_answered(served: str, harness: Sl
 
 
 def test_unsigned_post_over_http_is_401(served: str, harness: SlackHarness) -> None:
-    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    body = command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", harness.recorder.response_url())
     response = requests.post(
         served + "/slack/events",
         data=body,

@@ -14,7 +14,8 @@ from slack_bolt import BoltRequest
 from otabot.query.grammar import KEYWORDS
 from otabot.query.queries import JobsQuery, query_text
 from otabot.slack import ids
-from tests.slack.conftest import FIRMWARE, PRODUCT, SlackHarness, command_body, sign
+from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
+from tests.slack.conftest import SlackHarness, command_body, sign
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifest.yml"
@@ -84,6 +85,6 @@ def test_a_command_not_in_the_manifest_has_no_listener(harness: SlackHarness) ->
 
 @pytest.mark.parametrize("action_id", ids.ACTIONS)
 def test_every_action_id_has_a_listener(harness: SlackHarness, action_id: str) -> None:
-    value = query_text(JobsQuery(PRODUCT, "light1", FIRMWARE))
+    value = query_text(JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
     assert harness.click(action_id, value).status == 200
     harness.recorder.wait_for_responses(1)

@@ -15,8 +15,9 @@ import pytest
 
 from otabot.config import Settings
 from otabot.demo.slack_side import SlackSide
+from tests.helpers import BOT_TOKEN, SIGNING_SECRET
 from tests.parity import ROWS, Names, Refused, Row, Says
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackHarness, harness_for
+from tests.slack.conftest import SlackHarness, harness_for
 from tests.world import ENV, RecordingService
 
 

@@ -22,9 +22,15 @@ from otabot.slack.app import build_app
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.replies import APOLOGY
 from otabot.slack.responder import ResponseUrlPoster
-from tests.helpers import make_slack_side
-from tests.slack.conftest import BOT_TOKEN, NOW, SIGNING_SECRET, signed_command
-from tests.world import ENV, FIRMWARE, JOB, RecordingService
+from tests.helpers import (
+    BOT_TOKEN,
+    EXAMPLE_JOB_ID,
+    SHOWCASE_FIRMWARE_ID,
+    SIGNING_SECRET,
+    make_slack_side,
+)
+from tests.slack.conftest import NOW, signed_command
+from tests.world import ENV, RecordingService
 
 
 class InlineExecutor(Executor):
@@ -46,7 +52,8 @@ def recorder_once() -> Iterator[SlackSide]:
 
 
 PIECES = [
-    "light/light1", "light1", FIRMWARE, JOB, "1.2.0", "v2", "2.5.0", "job", "jobs", "firmware",
+    "light/light1", "light1", SHOWCASE_FIRMWARE_ID, EXAMPLE_JOB_ID, "1.2.0", "v2", "2.5.0", "job",
+    "jobs", "firmware",
     "help", "status=done", "status=failed", "page=2", "page=0", "product=light", "device=x",
     "version=", "instance=iot-1", "`", "*", "<!channel>", "<http://a.b|a.b>", "&amp;", "\u00a0",
     "=", "/", "lamp/light1", "light/li",

@@ -21,10 +21,11 @@ from otabot.query.queries import JobQuery, JobsQuery, Query
 from otabot.service import JobsLookup, JobsResult
 from otabot.slack import ids
 from otabot.slack.replies import answer
-from tests.slack.conftest import FIRMWARE, NOW, PRODUCT
-from tests.world import JOB, RecordingService
+from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, METER_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
+from tests.slack.conftest import NOW
+from tests.world import RecordingService
 
-QUERY = JobsQuery(PRODUCT, "light9", FIRMWARE)
+QUERY = JobsQuery(LIGHT_PRODUCT_KEY, "light9", SHOWCASE_FIRMWARE_ID)
 SETTINGS = Settings()
 
 
@@ -51,7 +52,7 @@ def test_not_found_names_the_device_product_code_and_request_id_without_retry() 
         DeviceNotFoundError("nope", code="iot.device.NotExistedDevice", request_id="REQ-7")
     )
     text = json.dumps(payload, ensure_ascii=False)
-    assert f"Device `light9` not found in product `{PRODUCT}`." in text
+    assert f"Device `light9` not found in product `{LIGHT_PRODUCT_KEY}`." in text
     assert "code `iot.device.NotExistedDevice` · RequestId `REQ-7`" in text
     assert ids.ACTION_RETRY not in text
 
@@ -82,9 +83,13 @@ def test_a_ram_refusal_names_the_action_to_allow() -> None:
 
 def test_a_job_of_a_product_not_allowed_is_refused_once_its_product_is_known() -> None:
     service = RecordingService()
-    settings = dataclasses.replace(SETTINGS, allowed_products=frozenset({"a1B2c3D4e5F"}))
+    settings = dataclasses.replace(SETTINGS, allowed_products=frozenset({METER_PRODUCT_KEY}))
     reply = answer(
-        service, JobQuery(JOB), settings=settings, refresh=False, wall_clock=NOW.timestamp
+        service,
+        JobQuery(EXAMPLE_JOB_ID),
+        settings=settings,
+        refresh=False,
+        wall_clock=NOW.timestamp,
     )
     assert reply.outcome == "refused" and not reply.shareable
-    assert f"may not look up product {PRODUCT}" in reply.message.as_payload()["text"]
+    assert f"may not look up product {LIGHT_PRODUCT_KEY}" in reply.message.as_payload()["text"]

@@ -13,25 +13,18 @@ from otabot.demo.slack_side import SlackSide
 from otabot.query.queries import JobsQuery, query_text
 from otabot.slack import ids
 from otabot.slack.access import response_url_refusal
-from tests.slack.conftest import (
-    FIRMWARE,
-    PRODUCT,
-    SlackHarness,
-    action_body,
-    settings_for,
-    sign,
-    signed_command,
-)
+from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
+from tests.slack.conftest import SlackHarness, action_body, settings_for, sign, signed_command
 
 ELSEWHERE = "http://169.254.169.254/latest/meta-data/"
-LIGHT1_VALUE = query_text(JobsQuery(PRODUCT, "light1", FIRMWARE))
+LIGHT1_VALUE = query_text(JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID))
 
 
 def test_forged_request_logs_neither_signature_nor_body(
     harness: SlackHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     request = signed_command(
-        f"light/light1 {FIRMWARE}", harness.recorder.response_url(), secret="forged"
+        f"light/light1 {SHOWCASE_FIRMWARE_ID}", harness.recorder.response_url(), secret="forged"
     )
     with caplog.at_level(logging.DEBUG):
         assert harness.app.dispatch(request).status == 401
@@ -43,7 +36,9 @@ def test_forged_request_logs_neither_signature_nor_body(
 def test_command_whose_response_url_is_not_slacks_is_refused_in_words(
     harness: SlackHarness,
 ) -> None:
-    response = harness.app.dispatch(signed_command(f"light/light1 {FIRMWARE}", ELSEWHERE))
+    response = harness.app.dispatch(
+        signed_command(f"light/light1 {SHOWCASE_FIRMWARE_ID}", ELSEWHERE)
+    )
     assert response.status == 200
     assert "response_url" in json.loads(response.body)["text"]
     harness.drain()

@@ -22,13 +22,8 @@ from otabot.operations import DaemonPool, Readiness
 from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
 from otabot.slack.runner import Drain, Replica
 from otabot.wsgi import BackgroundWsgiServer
-from tests.slack.conftest import (
-    FIRMWARE,
-    SIGNING_SECRET,
-    SlackHarness,
-    command_body,
-    sign,
-)
+from tests.helpers import SHOWCASE_FIRMWARE_ID, SIGNING_SECRET
+from tests.slack.conftest import SlackHarness, command_body, sign
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -107,7 +102,7 @@ def test_unsigned_payload_that_is_not_json_is_401_not_500(
 
 
 def test_timestamp_that_is_not_a_number_is_401_not_500(served: str, harness: SlackHarness) -> None:
-    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    body = command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", harness.recorder.response_url())
     headers = {name: values[0] for name, values in sign(body).items()}
     headers["x-slack-request-timestamp"] = "abc"
     assert_answer_in_words(post(served, body.encode(), headers), 401)
@@ -118,7 +113,7 @@ def test_timestamp_that_is_not_a_number_is_401_not_500(served: str, harness: Sla
 def test_timestamp_more_than_300_s_off_is_401(
     served: str, harness: SlackHarness, skew: int
 ) -> None:
-    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    body = command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", harness.recorder.response_url())
     headers = signed_bytes(body.encode(), timestamp=int(time.time()) + skew)
     assert_answer_in_words(post(served, body.encode(), headers), 401)
     assert_no_lookup(harness)
@@ -215,7 +210,7 @@ def test_healthz_answers_many_at_once(served: str) -> None:
 def test_forged_request_logs_neither_its_signature_nor_its_body(
     served: str, harness: SlackHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    body = command_body(f"light/light1 {FIRMWARE}", harness.recorder.response_url())
+    body = command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", harness.recorder.response_url())
     headers = {name: values[0] for name, values in sign(body, secret="forged").items()}
     with caplog.at_level(logging.DEBUG):
         assert post(served, body.encode(), headers).status_code == 401

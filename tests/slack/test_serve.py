@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
@@ -22,94 +18,63 @@ import requests
 from otabot.demo.slack_side import SlackSide
 from otabot.emulator.server import EmulatorServer
 from otabot.slack import ids
-from tests.slack.conftest import (
+from tests.helpers import (
+    APP_TOKEN,
     BOT_TOKEN,
-    FIRMWARE,
+    LIGHT_PRODUCT_KEY,
+    REPO,
+    SHOWCASE_FIRMWARE_ID,
     SIGNING_SECRET,
-    action_body,
-    command_body,
-    sign,
+    ReadyProcess,
+    sample_env,
 )
+from tests.slack.conftest import action_body, command_body, sign
 from tests.slack.socket_mode_server import SocketModeServer
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 READY = "otabot serve: serving /ota for "
 
 
-class ServeProcess:
-    """``python -m otabot serve --http --port 0``; reads the URL it prints when ready."""
+class ServeProcess(ReadyProcess):
+    """``python -m otabot serve --http --port 0``; its URL is the one its ready line names."""
 
     def __init__(
         self, env: dict[str, str], args: tuple[str, ...] = ("--http", "--port", "0")
     ) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "otabot", "serve", *args],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []  # the lines read so far
-        assert self.process.stdout is not None
-        threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True).start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.put(line)
+        super().__init__([sys.executable, "-m", "otabot", "serve", *args], env=env)
 
     def events_url(self, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            self.output.append(line)
-            if line.startswith(READY):
-                return line.rsplit(" on ", 1)[1].strip()
-        self.stop()
-        raise AssertionError(f"otabot serve did not start: {self.stderr()}")
+        return self.wait_for(READY, timeout).rsplit(" on ", 1)[1].strip()
 
     def post(self, url: str, body: str) -> requests.Response:
         headers = {name: values[0] for name, values in sign(body).items()}
         return requests.post(url, data=body, headers=headers, timeout=10)
 
-    def stderr(self) -> str:
-        if self.process.poll() is None:
-            return ""
-        assert self.process.stderr is not None
-        return self.process.stderr.read()
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(5)
-
 
 def serve_env(recorder: SlackSide, emulator: EmulatorServer | None) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": recorder.api_url,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "testid",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "testsecret",
-        "OTABOT_PRODUCT_ALIASES": "light=a19mzPZabcd",
-    }
-    if emulator is not None:
-        env["OTABOT_IOT_ENDPOINT"] = emulator.url
-    return env
+    """``otabot serve``'s whole environment: the test app's Slack secrets with ``recorder``
+    as Slack, the sample fleet's AccessKey, and ``emulator`` as the IoT endpoint."""
+    return sample_env(
+        None if emulator is None else emulator.url,
+        PYTHONPATH=str(REPO),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=recorder.api_url,
+        OTABOT_PRODUCT_ALIASES=f"light={LIGHT_PRODUCT_KEY}",
+    )
+
+
+def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``otabot serve ARGS…`` to its end (one that fails to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "otabot", "serve", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -126,7 +91,9 @@ def test_serve_answers_a_signed_command_and_a_page_turn_over_http(
     health = requests.get(url.replace("/slack/events", "/healthz"), timeout=5)
     assert health.status_code == 200
     started = time.monotonic()
-    ack = served.post(url, command_body(f"light/light1 {FIRMWARE}", recorder.response_url()))
+    ack = served.post(
+        url, command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", recorder.response_url())
+    )
     assert ack.status_code == 200 and time.monotonic() - started < 3
     (page1,) = recorder.wait_for_responses(1)
     assert page1["blocks"][0]["text"]["text"] == "OTA jobs · light1"
@@ -151,7 +118,7 @@ def test_forged_request_over_http_is_401_and_costs_no_call(
     served: ServeProcess, recorder: SlackSide, emulator: EmulatorServer
 ) -> None:
     url = served.events_url()
-    body = command_body(f"light/light1 {FIRMWARE}", recorder.response_url())
+    body = command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", recorder.response_url())
     headers = {name: values[0] for name, values in sign(body, secret="forged").items()}
     assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 401
     assert served.stop() == 0
@@ -163,7 +130,9 @@ def test_sigterm_lets_an_in_flight_lookup_answer_then_exits_0(
 ) -> None:
     url = served.events_url()
     emulator.set_faults(latency_ms=700)
-    ack = served.post(url, command_body(f"light/light2 {FIRMWARE}", recorder.response_url()))
+    ack = served.post(
+        url, command_body(f"light/light2 {SHOWCASE_FIRMWARE_ID}", recorder.response_url())
+    )
     assert ack.status_code == 200
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(30) == 0
@@ -172,14 +141,7 @@ def test_sigterm_lets_an_in_flight_lookup_answer_then_exits_0(
 
 def test_serve_refuses_a_bot_token_slack_rejects(recorder: SlackSide) -> None:
     recorder.auth_error = "invalid_auth"
-    result = subprocess.run(
-        [sys.executable, "-m", "otabot", "serve", "--http", "--port", "0"],
-        cwd=REPO,
-        env=serve_env(recorder, None),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_serve(serve_env(recorder, None), "--http", "--port", "0")
     assert result.returncode == 1
     assert "Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth)" in result.stderr
     assert BOT_TOKEN not in result.stderr + result.stdout
@@ -188,33 +150,19 @@ def test_serve_refuses_a_bot_token_slack_rejects(recorder: SlackSide) -> None:
 def test_serve_without_a_signing_secret_names_the_variable(recorder: SlackSide) -> None:
     env = serve_env(recorder, None)
     del env["SLACK_SIGNING_SECRET"]
-    result = subprocess.run(
-        [sys.executable, "-m", "otabot", "serve", "--http"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_serve(env, "--http")
     assert result.returncode == 1 and "SLACK_SIGNING_SECRET" in result.stderr
 
 
 def test_socket_mode_is_chosen_by_the_app_token_and_a_refusal_is_clear(
     recorder: SlackSide,
 ) -> None:
-    env = {**serve_env(recorder, None), "SLACK_APP_TOKEN": "xapp-test-app-token"}
+    env = {**serve_env(recorder, None), "SLACK_APP_TOKEN": APP_TOKEN}
     del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
-    result = subprocess.run(
-        [sys.executable, "-m", "otabot", "serve"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_serve(env)
     assert result.returncode == 1
     assert "Slack refused SLACK_APP_TOKEN (apps.connections.open: invalid_auth)" in result.stderr
-    assert "xapp-test-app-token" not in result.stderr + result.stdout
+    assert APP_TOKEN not in result.stderr + result.stdout
     assert [post.path for post in recorder.posts] == [
         "/api/auth.test",
         "/api/apps.connections.open",
@@ -226,7 +174,7 @@ def test_socket_mode_acks_envelopes_and_answers_through_response_url(
 ) -> None:
     socket_server = SocketModeServer()
     recorder.socket_url = socket_server.url
-    env = {**serve_env(recorder, emulator), "SLACK_APP_TOKEN": "xapp-test-app-token"}
+    env = {**serve_env(recorder, emulator), "SLACK_APP_TOKEN": APP_TOKEN}
     process = ServeProcess(env, args=("--port", "0"))
     try:
         assert process.events_url() == "socket mode"
@@ -236,7 +184,9 @@ def test_socket_mode_acks_envelopes_and_answers_through_response_url(
         metrics_url = said.rsplit(" on ", 1)[1].strip()
         ready = requests.get(metrics_url.replace("/metrics", "/readyz"), timeout=5)
         assert ready.status_code == 200 and ready.json() == {"state": "ready"}
-        command = dict(parse_qsl(command_body(f"light/light1 {FIRMWARE}", recorder.response_url())))
+        command = dict(
+            parse_qsl(command_body(f"light/light1 {SHOWCASE_FIRMWARE_ID}", recorder.response_url()))
+        )
         socket_server.send(
             {
                 "envelope_id": "env-1",
@@ -265,17 +215,6 @@ def test_socket_mode_acks_envelopes_and_answers_through_response_url(
     finally:
         process.stop()
         socket_server.stop()
-
-
-def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "otabot", "serve", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_serve_on_a_port_in_use_is_one_line_and_exit_1(recorder: SlackSide) -> None:

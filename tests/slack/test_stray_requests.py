@@ -14,16 +14,10 @@ from slack_bolt import BoltRequest
 
 from otabot.query.queries import JobsQuery, query_text
 from otabot.slack import ids
-from tests.slack.conftest import (
-    FIRMWARE,
-    PRODUCT,
-    SlackHarness,
-    action_body,
-    command_body,
-    sign,
-)
+from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
+from tests.slack.conftest import SlackHarness, action_body, command_body, sign
 
-QUERY = f"light/light1 {FIRMWARE}"
+QUERY = f"light/light1 {SHOWCASE_FIRMWARE_ID}"
 
 
 def without_response_url(form: str) -> str:
@@ -44,7 +38,7 @@ def dispatch(harness: SlackHarness, body: str) -> object:
 
 def light1_state(harness: SlackHarness) -> str:
     """A button value for page 2 of light1's lookup, as otabot's own buttons carry it."""
-    return query_text(JobsQuery(PRODUCT, "light1", FIRMWARE, page=2))
+    return query_text(JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID, page=2))
 
 
 def audit_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

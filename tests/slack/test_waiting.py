@@ -19,14 +19,8 @@ from otabot.service import JobsLookup, JobsResult
 from otabot.slack import ids
 from otabot.slack.deferred import RESTARTING, DeferredLookups
 from otabot.slack.responder import ResponseUrlPoster
-from tests.slack.conftest import (
-    FIRMWARE,
-    FakeLookupService,
-    SlackHarness,
-    harness_for,
-    job,
-    settings_for,
-)
+from tests.helpers import SHOWCASE_FIRMWARE_ID
+from tests.slack.conftest import FakeLookupService, SlackHarness, harness_for, job, settings_for
 
 
 class BusyService(FakeLookupService):
@@ -70,7 +64,7 @@ def test_a_command_expected_to_wait_says_so_in_its_ack_then_answers(
     waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.wait = 40.0
-    ack = waiting.command(f"light/light1 {FIRMWARE}")
+    ack = waiting.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     assert ack.status == 200
     said = json.loads(ack.body)
     assert said["response_type"] == "ephemeral"
@@ -87,7 +81,7 @@ def test_a_command_with_a_short_wait_acks_empty(
 ) -> None:
     busy.wait = 0.5
     busy.release.set()
-    ack = waiting.command(f"light/light1 {FIRMWARE}")
+    ack = waiting.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     assert ack.status == 200 and ack.body == ""
     (answer,) = recorder.wait_for_responses(1)
     assert "JOBA" in json.dumps(answer)
@@ -97,7 +91,7 @@ def test_a_lookup_still_waiting_at_its_notice_time_is_told_then_answered(
     waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.wait = 1.0  # short enough for an empty ack; the wait turns out longer
-    waiting.command(f"light/light1 {FIRMWARE}")
+    waiting.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     (notice,) = recorder.wait_for_responses(1)
     assert "Queued for the IoT API — about 1 s" in notice["text"]
     busy.release.set()
@@ -109,7 +103,7 @@ def test_a_page_turn_waiting_replaces_the_card_with_its_notice_then_its_answer(
     waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.wait = 5.0
-    waiting.click(ids.ACTION_REFRESH, f"jobs light/light1 {FIRMWARE}")
+    waiting.click(ids.ACTION_REFRESH, f"jobs light/light1 {SHOWCASE_FIRMWARE_ID}")
     (notice,) = recorder.wait_for_responses(1)
     assert notice["replace_original"] is True and "Queued" in notice["text"]
     busy.release.set()
@@ -121,13 +115,13 @@ def test_cached_answers_do_not_queue_behind_lookups_waiting_for_the_api(
     waiting: SlackHarness, busy: BusyService, recorder: SlackSide
 ) -> None:
     busy.release.set()
-    waiting.command(f"light/light2 {FIRMWARE}")
+    waiting.command(f"light/light2 {SHOWCASE_FIRMWARE_ID}")
     recorder.wait_for_responses(1)  # light2 cached from here on
     busy.release.clear()
     for n in range(20):  # more than the harness's 4 listener workers
         waiting.command(f"light/light1 v{n}.0.0")
     started = time.monotonic()
-    waiting.command(f"light/light2 {FIRMWARE}")
+    waiting.command(f"light/light2 {SHOWCASE_FIRMWARE_ID}")
     deadline = started + 5
     while not any("JOBB" in text for text in texts(recorder)[1:]):
         assert time.monotonic() < deadline, "the cached answer waited behind the queue"

@@ -14,13 +14,14 @@ from otabot.demo.slack_side import SlackSide
 from otabot.emulator.server import EmulatorServer
 from otabot.service import OtaService
 from otabot.slack import ids
-from tests.slack.conftest import (
+from tests.helpers import (
     BOT_TOKEN,
-    FIRMWARE,
+    LIGHT_PRODUCT_KEY,
+    METER_PRODUCT_KEY,
+    SHOWCASE_FIRMWARE_ID,
     SIGNING_SECRET,
-    SlackHarness,
-    harness_for,
 )
+from tests.slack.conftest import SlackHarness, harness_for
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:
@@ -61,7 +62,7 @@ def calls(emulator: EmulatorServer) -> int:
 def test_command_shows_the_showcase_device_newest_first(
     live: SlackHarness, emulator: EmulatorServer
 ) -> None:
-    live.command(f"light/light1 {FIRMWARE}")
+    live.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     (posted,) = live.recorder.wait_for_responses(1)
     text = dumps(posted)
     assert posted["blocks"][0]["text"]["text"] == "OTA jobs · light1"
@@ -72,7 +73,7 @@ def test_command_shows_the_showcase_device_newest_first(
 def test_channel_ping_in_a_fleet_tag_is_escaped(
     live: SlackHarness, emulator: EmulatorServer
 ) -> None:
-    live.command(f"light/light1 {FIRMWARE}")
+    live.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
     first = live.recorder.wait_for_responses(1)[0]
     pages = [first]
     for count in (2, 3):
@@ -84,24 +85,24 @@ def test_channel_ping_in_a_fleet_tag_is_escaped(
 
 
 def test_unknown_device_is_told_in_words_with_request_id(live: SlackHarness) -> None:
-    live.command(f"light/light9 {FIRMWARE}")
+    live.command(f"light/light9 {SHOWCASE_FIRMWARE_ID}")
     (posted,) = live.recorder.wait_for_responses(1)
     text = dumps(posted)
-    assert "Device `light9` not found in product `a19mzPZabcd`." in text
+    assert f"Device `light9` not found in product `{LIGHT_PRODUCT_KEY}`." in text
     assert "RequestId `" in text and ids.ACTION_RETRY not in buttons(posted)
 
 
 def test_firmware_of_another_product_is_told_in_words(live: SlackHarness) -> None:
-    live.command("meter/meter-01 FJFx8JzpnhpIsKftRjjm030100")
+    live.command(f"meter/meter-01 {SHOWCASE_FIRMWARE_ID}")
     (posted,) = live.recorder.wait_for_responses(1)
-    assert "does not belong to product `a1B2c3D4e5F`" in dumps(posted)
+    assert f"does not belong to product `{METER_PRODUCT_KEY}`" in dumps(posted)
 
 
 def test_upstream_outage_offers_retry_and_retry_recovers(
     live: SlackHarness, emulator: EmulatorServer
 ) -> None:
     emulator.set_faults(error="ServiceUnavailable")
-    live.command(f"light/light2 {FIRMWARE}")
+    live.command(f"light/light2 {SHOWCASE_FIRMWARE_ID}")
     (failed,) = live.recorder.wait_for_responses(1)
     assert "try again" in dumps(failed) and "RequestId" in dumps(failed)
     emulator.set_faults()
@@ -111,7 +112,7 @@ def test_upstream_outage_offers_retry_and_retry_recovers(
 
 
 def test_refresh_goes_upstream_again(live: SlackHarness, emulator: EmulatorServer) -> None:
-    live.command(f"light/light2 {FIRMWARE}")
+    live.command(f"light/light2 {SHOWCASE_FIRMWARE_ID}")
     first = live.recorder.wait_for_responses(1)[0]
     live.click(ids.ACTION_REFRESH, buttons(first)[ids.ACTION_REFRESH])
     live.recorder.wait_for_responses(2)

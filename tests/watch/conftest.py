@@ -21,9 +21,9 @@ from otabot.watch.posting import ChannelPoster
 from otabot.watch.records import Watch
 from otabot.watch.store import MemoryWatchStore, WatchStore
 from otabot.watch.watcher import Watcher
+from tests.helpers import BOT_TOKEN, EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY
 from tests.service.fakes import FakeClock
-from tests.slack.conftest import BOT_TOKEN
-from tests.world import JOB, PRODUCT, RecordingService
+from tests.world import RecordingService
 
 INTERVAL = 30.0
 TTL = 3600.0
@@ -53,11 +53,11 @@ class Rig:
     clock: FakeClock
     store: WatchStore
 
-    def watch(self, requester: Requester = DANA, job_id: str = JOB) -> WatchReply:
-        return self.watcher.begin(requester, WatchQuery(job_id, PRODUCT))
+    def watch(self, requester: Requester = DANA, job_id: str = EXAMPLE_JOB_ID) -> WatchReply:
+        return self.watcher.begin(requester, WatchQuery(job_id, LIGHT_PRODUCT_KEY))
 
-    def stop(self, requester: Requester = DANA, job_id: str = JOB) -> WatchReply:
-        return self.watcher.end(requester, WatchQuery(job_id, PRODUCT))
+    def stop(self, requester: Requester = DANA, job_id: str = EXAMPLE_JOB_ID) -> WatchReply:
+        return self.watcher.end(requester, WatchQuery(job_id, LIGHT_PRODUCT_KEY))
 
     def later(self, seconds: float = INTERVAL) -> None:
         self.clock.advance(seconds)
@@ -82,8 +82,8 @@ class Rig:
 
     def fail_tasks(self, *names: str, reason: str = "flash write failed") -> None:
         """Devices of the job fail (their tasks, in the world the service reads)."""
-        tasks = self.service.source.tasks[JOB]
-        self.service.source.tasks[JOB] = [
+        tasks = self.service.source.tasks[EXAMPLE_JOB_ID]
+        self.service.source.tasks[EXAMPLE_JOB_ID] = [
             dataclasses.replace(task, status=TaskStatus.FAILED, description=reason)
             if task.device_name in names
             else task
@@ -92,7 +92,9 @@ class Rig:
 
     def finish_job(self, status: JobStatus = JobStatus.COMPLETED) -> None:
         source = self.service.source
-        source.jobs[JOB] = dataclasses.replace(source.jobs[JOB], status=status)
+        source.jobs[EXAMPLE_JOB_ID] = dataclasses.replace(
+            source.jobs[EXAMPLE_JOB_ID], status=status
+        )
 
 
 def rig_for(

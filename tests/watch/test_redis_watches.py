@@ -13,8 +13,9 @@ from otabot.service.redis_store import RedisLink, connect
 from otabot.watch.records import Watch, WatchedJob
 from otabot.watch.redis_watches import RedisWatchStore
 from otabot.watch.store import Reserved
+from tests.helpers import EXAMPLE_JOB_ID
 from tests.watch.conftest import DANA, INTERVAL, rig_for
-from tests.world import JOB, RecordingService
+from tests.world import RecordingService
 
 NOW = 1_700_000_000.0
 JOB_A = WatchedJob("JobA")
@@ -131,6 +132,6 @@ def test_another_replica_takes_the_watch_over_when_one_stops(
     first.fail_tasks("lamp0011")
     second.later(INTERVAL)
     assert len(second.updates()) == 2 and ":x: 5 failed" in str(second.updates()[-1])
-    assert [w.job_id for w in second.watches()] == [JOB]
+    assert [w.job_id for w in second.watches()] == [EXAMPLE_JOB_ID]
     for link in links:
         link.client.close()

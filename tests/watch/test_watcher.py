@@ -16,6 +16,7 @@ from otabot.service.fairness import CALLER
 from otabot.slack import ids
 from otabot.slack.access import Requester
 from otabot.watch.records import Ending
+from tests.helpers import EXAMPLE_JOB_ID
 from tests.watch.conftest import (
     CHANNEL,
     INTERVAL,
@@ -26,7 +27,6 @@ from tests.watch.conftest import (
     rig_for,
     section_texts,
 )
-from tests.world import JOB
 
 
 def text_of(body: dict[str, Any]) -> str:
@@ -41,7 +41,7 @@ def test_watch_posts_the_job_card_in_the_channel_with_stop_watching(rig: Rig) ->
     assert (reply.message, reply.outcome) == (None, "watching")
     (card,) = rig.posts()
     assert card["channel"] == CHANNEL and "thread_ts" not in card
-    assert card["blocks"][0]["text"]["text"] == f"OTA job · {JOB}"
+    assert card["blocks"][0]["text"]["text"] == f"OTA job · {EXAMPLE_JOB_ID}"
     footer = section_texts(card)[-1]
     assert footer.startswith(":arrows_counterclockwise: *Watched*")
     assert "checked every 30 s" in footer
@@ -156,7 +156,7 @@ def test_stop_watching_edits_the_card_once_with_who_stopped_it(rig: Rig) -> None
     assert (reply.message, reply.outcome) == (None, "stopped")
     (last,) = rig.updates()
     assert "<@U0LEE> stopped watching" in section_texts(last)[-1]
-    assert f"`/ota watch {JOB} product=" in section_texts(last)[-1]
+    assert f"`/ota watch {EXAMPLE_JOB_ID} product=" in section_texts(last)[-1]
     rig.later()
     assert rig.service.upstream == upstream and len(rig.updates()) == 1
     assert rig.watcher.live() == 0
