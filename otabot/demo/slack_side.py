@@ -13,12 +13,13 @@ The tests and benches use it as their Slack too, so it also keeps a record of ev
 the app made to it (``posts``: path, body, when, what Slack answered), waits for them
 (``wait_for_responses``, ``wait_for_calls``), hands out response_urls by name
 (``response_url("r1")``, under Slack's rules like the ones it makes itself), fails a
-Web API method on demand (``fail``), refuses ``auth.test`` on demand (``auth_error``)
-and opens Socket Mode connections where one is configured (``socket_url``).
+Web API method on demand (``fail`` with a ``Fault``), refuses ``auth.test`` on demand
+(``auth_error``) and opens Socket Mode connections where one is configured (``socket_url``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -596,19 +597,10 @@ class SlackSide:
         return message
 
     # ----- Web API ------------------------------------------------------------------
-    def fail(
-        self,
-        method: str,
-        error: str,
-        *,
-        count: int = 1,
-        status: int = 200,
-        retry_after: str | None = None,
-    ) -> None:
-        """The next ``count`` calls of ``method`` fail with Slack's ``error`` word, with
-        HTTP ``status`` (a 429 with ``Retry-After: retry_after``)."""
+    def fail(self, method: str, fault: Fault) -> None:
+        """The next ``fault.count`` calls of ``method`` fail as ``fault`` says."""
         with self._lock:
-            self._faults[method] = Fault(error, count, status, retry_after)
+            self._faults[method] = dataclasses.replace(fault)
 
     def call(self, method: str, token: str | None, args: Mapping[str, Any]) -> ApiAnswer:
         """A Web API call as it arrives over HTTP: the fault ``fail`` set for it, else

@@ -183,19 +183,10 @@ class SlackServer:
     side's ``base_url``; ``stop()`` (or leaving ``with``) stops serving and closes the side.
     """
 
-    def __init__(
-        self,
-        side: SlackSide,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        threads: int = 8,
-        name: str = "otabot-slack-side",
-    ) -> None:
+    def __init__(self, side: SlackSide, *, name: str = "otabot-slack-side", **server: Any) -> None:
+        """``server``: ``BackgroundWsgiServer``'s ``host``, ``port`` and ``threads``."""
         self.side = side
-        self._server = BackgroundWsgiServer(
-            DemoWebApp(side), host=host, port=port, threads=threads, name=name
-        )
+        self._server = BackgroundWsgiServer(DemoWebApp(side), name=name, **server)
         side.base_url = self._server.url
 
     @property

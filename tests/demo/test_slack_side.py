@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from otabot.demo.slack_side import (
     RESPONSE_URL_LIFETIME_SECONDS,
     DemoWorkspace,
+    Fault,
     ResponseUrlError,
     SlackSide,
 )
@@ -546,7 +547,7 @@ def test_waiting_for_posts_gives_them_or_times_out_saying_what_came(running: Run
 
 def test_a_method_fails_on_demand_with_its_status_and_retry_after(running: Running) -> None:
     side = running.side
-    side.fail("chat.postMessage", "ratelimited", count=2, status=429, retry_after="7")
+    side.fail("chat.postMessage", Fault("ratelimited", count=2, status=429, retry_after="7"))
     client = WebClient(token=BOT_TOKEN, base_url=side.api_url)
     for _ in range(2):
         with pytest.raises(SlackApiError) as refused:

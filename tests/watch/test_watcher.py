@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from otabot.counters import Counters
-from otabot.demo.slack_side import SlackSide
+from otabot.demo.slack_side import Fault, SlackSide
 from otabot.iot.models import JobStatus
 from otabot.service.fairness import CALLER
 from otabot.slack import ids
@@ -277,7 +277,7 @@ class BusyLimiter:
 
 def test_a_rate_limited_edit_waits_for_retry_after(rig: Rig) -> None:
     rig.watch()
-    rig.recorder.fail("chat.update", "ratelimited", status=429, retry_after="45")
+    rig.recorder.fail("chat.update", Fault("ratelimited", status=429, retry_after="45"))
     rig.fail_tasks("lamp0010")
     rig.later()
     assert len(rig.updates()) == 1  # refused with 429
@@ -293,7 +293,7 @@ def test_a_deleted_card_or_a_lost_channel_ends_the_watch_with_a_log_line(
     rig: Rig, error: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     rig.watch()
-    rig.recorder.fail("chat.update", error)
+    rig.recorder.fail("chat.update", Fault(error))
     rig.fail_tasks("lamp0010")
     with caplog.at_level(logging.INFO):
         rig.later()
@@ -306,7 +306,7 @@ def test_a_deleted_card_or_a_lost_channel_ends_the_watch_with_a_log_line(
 
 @pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found"])
 def test_a_channel_otabot_cannot_post_in_says_invite_it(rig: Rig, error: str) -> None:
-    rig.recorder.fail("chat.postMessage", error)
+    rig.recorder.fail("chat.postMessage", Fault(error))
     reply = rig.watch()
     assert reply.outcome == f"slack:{error}" and reply.message is not None
     assert "`/invite @otabot`" in text_of(reply.message.as_payload())
@@ -316,7 +316,7 @@ def test_a_channel_otabot_cannot_post_in_says_invite_it(rig: Rig, error: str) ->
 
 
 def test_a_rate_limited_post_says_when_to_try_again(rig: Rig) -> None:
-    rig.recorder.fail("chat.postMessage", "ratelimited", status=429, retry_after="7")
+    rig.recorder.fail("chat.postMessage", Fault("ratelimited", status=429, retry_after="7"))
     reply = rig.watch()
     assert reply.message is not None and "try again in 7 s" in text_of(reply.message.as_payload())
 
