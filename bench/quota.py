@@ -64,6 +64,7 @@ from otabot.service.redis_store import (
     connect,
 )
 from otabot.slack.app import LISTENER_THREADS
+from tests.helpers import api_job
 
 ACCESS_KEY = (SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET)
 LIMITS = Settings().api_qps  # each action's documented quota, as otabot and the emulator use
@@ -84,21 +85,8 @@ def job_entry(
     job: str, devices: list[Any], stamp: str, status: str = "IN_PROGRESS", tag: str = "0"
 ) -> dict[str, Any]:
     """One job of the bench's product and firmware, in the emulator's fleet format."""
-    return {
-        "JobId": job,
-        "FirmwareId": SHOWCASE_FIRMWARE_ID,
-        "ProductKey": LIGHT_PRODUCT_KEY,
-        "JobStatus": status,
-        "JobType": "UPGRADE_FIRMWARE",
-        "SelectionType": "STATIC",
-        "TargetSelection": "SPECIFIC",
-        "UtcCreate": stamp,
-        "UtcModified": stamp,
-        "UtcStartTime": stamp,
-        "UtcEndTime": None,
-        "Tags": [{"Key": "bench", "Value": tag}],
-        "Devices": devices,
-    }
+    tags = [{"Key": "bench", "Value": tag}]
+    return api_job(job, stamp, status, UtcEndTime=None, Tags=tags, Devices=devices)
 
 
 def fleet_of(devices: list[str], jobs: list[dict[str, Any]]) -> dict[str, Any]:

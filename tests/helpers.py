@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from otabot.demo.slack_side import DemoWorkspace, SlackSide
 from otabot.emulator.fleet import (
@@ -68,6 +68,25 @@ TEST_WORKSPACE = DemoWorkspace(
     bot_id="B0001",
     other_channels=None,  # the app is in every channel a test names
 )
+
+
+def api_job(job_id: str, stamp: str, status: str = "IN_PROGRESS", **fields: Any) -> dict[str, Any]:
+    """A job of the light product's showcase firmware in the API's field names, as
+    ``ListOTAJobByDevice`` lists one and the emulator's fleet file takes one, made, modified
+    and started at ``stamp``; ``fields`` add to it or replace."""
+    return {
+        "JobId": job_id,
+        "FirmwareId": SHOWCASE_FIRMWARE_ID,
+        "ProductKey": LIGHT_PRODUCT_KEY,
+        "JobStatus": status,
+        "JobType": "UPGRADE_FIRMWARE",
+        "SelectionType": "STATIC",
+        "TargetSelection": "SPECIFIC",
+        "UtcCreate": stamp,
+        "UtcModified": stamp,
+        "UtcStartTime": stamp,
+        **fields,
+    }
 
 
 def sample_env(endpoint: str | None = None, **more: str) -> dict[str, str]:
@@ -223,7 +242,7 @@ class ReadyProcess:
                 self.process.stdout.close()
         return code
 
-    def __enter__(self) -> ReadyProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -27,8 +27,7 @@ from otabot.emulator.fleet import ROLLOUT_JOB_ID, FleetTask, sample_fleet
 from otabot.emulator.responses import job_info
 from otabot.iot.models import OtaJob
 from otabot.service.results import newest_first
-from tests.conftest import skip_or_fail
-from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.demo.chromium import chromium
 from tests.helpers import LIGHT_PRODUCT_KEY, REPO, SHOWCASE_FIRMWARE_ID, ReadyProcess
 
 PRODUCT, DEVICE, FIRMWARE = LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID
@@ -73,22 +72,14 @@ def demo(tmp_path: Path) -> Iterator[DemoProcess]:
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
     """A Chromium page whose reader lives in ``READER_ZONE`` with an en-US locale."""
-    if not Path(CHROMIUM).exists():
-        skip_or_fail("OTABOT_REQUIRE_BROWSER", f"Debian's chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                viewport={"width": 1280, "height": 960}, locale="en-US", timezone_id=READER_ZONE
-            )
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            yield page
-            context.close()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 960}, locale="en-US", timezone_id=READER_ZONE
+        )
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        yield page
+        context.close()
 
 
 def expected_job_ids() -> list[str]:

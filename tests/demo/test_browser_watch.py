@@ -17,8 +17,7 @@ import pytest
 from otabot.config import Settings
 from otabot.demo.runner import Demo, DemoOptions
 from otabot.emulator.fleet import ROLLOUT_JOB_ID
-from tests.conftest import skip_or_fail
-from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.demo.chromium import chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -43,18 +42,10 @@ def demo() -> Iterator[Demo]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        skip_or_fail("OTABOT_REQUIRE_BROWSER", f"Debian's chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            opened = browser.new_page(viewport={"width": 1280, "height": 1100})
-            opened.set_default_timeout(20_000)  # a watch interval of the demo is 5 s
-            yield opened
-        finally:
-            browser.close()
+    with chromium() as browser:
+        opened = browser.new_page(viewport={"width": 1280, "height": 1100})
+        opened.set_default_timeout(20_000)  # a watch interval of the demo is 5 s
+        yield opened
 
 
 def test_a_watched_card_changes_on_the_page_as_the_rollout_moves(

@@ -12,7 +12,7 @@ from otabot.config import Settings
 from otabot.emulator.fleet import Fleet, sample_fleet
 from otabot.iot.errors import DeviceNotFoundError, FirmwareProductMismatchError
 from otabot.service import JobsLookup, OtaService
-from tests.helpers import LIGHT_PRODUCT_KEY, METER_FIRMWARE_ID, SHOWCASE_FIRMWARE_ID
+from tests.helpers import LIGHT_PRODUCT_KEY, METER_FIRMWARE_ID, SHOWCASE_FIRMWARE_ID, api_job
 
 
 def fleet_with_busy_device(jobs: int) -> Fleet:
@@ -21,23 +21,8 @@ def fleet_with_busy_device(jobs: int) -> Fleet:
     document["Products"][0]["Devices"].append("busy-01")
     for i in range(jobs):
         stamp = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00.000Z"
-        document["Jobs"].append(
-            {
-                "JobId": f"BusyJob{i:05d}",
-                "FirmwareId": SHOWCASE_FIRMWARE_ID,
-                "ProductKey": LIGHT_PRODUCT_KEY,
-                "JobStatus": "COMPLETED",
-                "JobType": "UPGRADE_FIRMWARE",
-                "SelectionType": "STATIC",
-                "TargetSelection": "SPECIFIC",
-                "UtcCreate": stamp,
-                "UtcModified": stamp,
-                "UtcStartTime": stamp,
-                "UtcEndTime": stamp,
-                "Tags": [],
-                "Devices": ["busy-01"],
-            }
-        )
+        job = api_job(f"BusyJob{i:05d}", stamp, "COMPLETED", UtcEndTime=stamp, Tags=[])
+        document["Jobs"].append(job | {"Devices": ["busy-01"]})
     return Fleet.from_dict(document)
 
 

@@ -31,7 +31,14 @@ from otabot.service.results import Provenance, newest_first
 from otabot.slack.app import build_app
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.responder import ResponseUrlPoster
-from tests.helpers import BOT_TOKEN, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID, SIGNING_SECRET
+from tests.helpers import (
+    BOT_TOKEN,
+    LIGHT_PRODUCT_KEY,
+    SHOWCASE_FIRMWARE_ID,
+    SIGNING_SECRET,
+    api_job,
+    make_slack_side,
+)
 from tests.world import CachedView, RecordingService
 
 # test_drain.py (edited elsewhere) still takes these two names from here.
@@ -47,21 +54,8 @@ def job(
     **extra: Any,
 ) -> OtaJob:
     """An OtaJob as the API would describe it (API field names)."""
-    item: dict[str, Any] = {
-        "JobId": job_id,
-        "FirmwareId": SHOWCASE_FIRMWARE_ID,
-        "ProductKey": LIGHT_PRODUCT_KEY,
-        "JobStatus": status,
-        "JobType": "UPGRADE_FIRMWARE",
-        "SelectionType": "STATIC",
-        "TargetSelection": "SPECIFIC",
-        "UtcCreate": created,
-        "UtcModified": created,
-        "UtcStartTime": created,
-        "Tags": {"OtaTagDTO": [{"Key": "team", "Value": "lights"}]},
-    }
-    item.update(extra)
-    return OtaJob.from_api(item)
+    tags = {"OtaTagDTO": [{"Key": "team", "Value": "lights"}]}
+    return OtaJob.from_api(api_job(job_id, created, status, **({"Tags": tags} | extra)))
 
 
 def result_of(
@@ -220,6 +214,10 @@ def sign(
     }
 
 
+# Slack's side builds the requests (its workspace is the tests': T0001, C0001, U0001).
+_SLACK = make_slack_side()
+
+
 def command_body(
     text: str,
     response_url: str,
@@ -228,53 +226,22 @@ def command_body(
     channel: str = "C0001",
     user: str = "U0001",
 ) -> str:
-    return urlencode(
-        {
-            "token": "deprecated",
-            "team_id": team,
-            "team_domain": "test",
-            "channel_id": channel,
-            "channel_name": "incident",
-            "user_id": user,
-            "user_name": "oncall",
-            "command": "/ota",
-            "text": text,
-            "api_app_id": "A0001",
-            "response_url": response_url,
-            "trigger_id": "1.2.3",
-        }
-    )
+    """A slash command's form as Slack sends it, from ``user`` in ``channel`` of ``team``."""
+    form = _SLACK.command_form(text, response_url, user_id=user)
+    return urlencode(form | {"team_id": team, "channel_id": channel})
 
 
 def action_body(
-    action_id: str,
-    value: str,
-    response_url: str,
-    *,
-    team: str = "T0001",
-    channel: str = "C0001",
-    user: str = "U0001",
+    action_id: str, value: str, response_url: str, *, team: str = "T0001", **where: str
 ) -> str:
-    payload = {
-        "type": "block_actions",
-        "team": {"id": team, "domain": "test"},
-        "user": {"id": user, "username": "oncall", "team_id": team},
-        "api_app_id": "A0001",
-        "token": "deprecated",
-        "container": {"type": "message", "is_ephemeral": True, "channel_id": channel},
-        "channel": {"id": channel, "name": "incident"},
-        "trigger_id": "1.2.3",
-        "response_url": response_url,
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": "ota_navigation",
-                "value": value,
-                "action_ts": "1.2",
-            }
-        ],
-    }
+    """A click on an ephemeral message's ``action_id`` button (in the navigation block) as
+    Slack sends it; ``where``: ``channel`` and ``user``."""
+    button = {"action_id": action_id, "block_id": "ota_navigation", "value": value}
+    payload = _SLACK.block_actions_payload({"id": "1.2", "ephemeral": True}, button, response_url)
+    channel, user = where.get("channel", "C0001"), where.get("user", "U0001")
+    payload["team"]["id"] = payload["user"]["team_id"] = team
+    payload["user"]["id"] = user
+    payload["channel"]["id"] = payload["container"]["channel_id"] = channel
     return urlencode({"payload": json.dumps(payload)})
 
 

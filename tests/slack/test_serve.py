@@ -79,9 +79,8 @@ def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 
 @pytest.fixture
 def served(recorder: SlackSide, emulator: EmulatorServer) -> Iterator[ServeProcess]:
-    process = ServeProcess(serve_env(recorder, emulator))
-    yield process
-    process.stop()
+    with ServeProcess(serve_env(recorder, emulator)) as process:
+        yield process
 
 
 def test_serve_answers_a_signed_command_and_a_page_turn_over_http(
