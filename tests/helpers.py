@@ -15,7 +15,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Self
@@ -31,6 +32,7 @@ from otabot.emulator.fleet import (
     SAMPLE_ACCESS_KEY_SECRET,
     SHOWCASE_FIRMWARE_ID,
 )
+from otabot.emulator.server import EmulatorServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,6 +144,15 @@ class FakeClock:
 
     def wall(self) -> float:
         return self.wall_epoch + self()
+
+
+@contextmanager
+def frozen_emulator(**options: Any) -> Iterator[EmulatorServer]:
+    """An emulator (``options`` for ``EmulatorServer``, the sample fleet by default) whose
+    clocks stand still: every call falls in the same second."""
+    now = time.time()
+    with EmulatorServer(monotonic=lambda: now, wall_clock=lambda: now, **options) as server:
+        yield server
 
 
 # ----- a subprocess and its ready line --------------------------------------------------------

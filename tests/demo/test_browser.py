@@ -70,7 +70,7 @@ def demo(tmp_path: Path) -> Iterator[DemoProcess]:
 
 
 @pytest.fixture
-def browser_page() -> Iterator[Any]:
+def page() -> Iterator[Any]:
     """A Chromium page whose reader lives in ``READER_ZONE`` with an en-US locale."""
     with chromium() as browser:
         context = browser.new_context(
@@ -99,7 +99,8 @@ def reader_time(moment: datetime) -> str:
     return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
 
 
-def page_errors(page: Any) -> list[str]:
+@pytest.fixture
+def errors(page: Any) -> list[str]:
     """The page's uncaught errors and console errors, as they come."""
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -120,10 +121,8 @@ def shown_job_ids(message: Any) -> list[str]:
 
 @pytest.mark.browser
 def test_a_lookup_pages_shares_and_reports_usage_in_a_real_browser(
-    demo: DemoProcess, browser_page: Any
+    demo: DemoProcess, page: Any, errors: list[str]
 ) -> None:
-    page = browser_page
-    errors = page_errors(page)
     url = demo.wait_ready()
     page.goto(url)
     jobs = expected_job_ids()
@@ -194,10 +193,8 @@ def app_message(page: Any, header: str) -> Any:
 
 @pytest.mark.browser
 def test_the_on_call_path_from_device_card_to_job_to_failed_devices_in_a_real_browser(
-    demo: DemoProcess, browser_page: Any
+    demo: DemoProcess, page: Any, errors: list[str]
 ) -> None:
-    page = browser_page
-    errors = page_errors(page)
     page.goto(demo.wait_ready())
     counts = Counter(task.task_status for task in rollout_tasks())
 

@@ -15,7 +15,6 @@ back the body, so these tests read the code from it. Gateway errors (4xx/5xx) ra
 from __future__ import annotations
 
 import json
-import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from typing import Any
@@ -52,6 +51,7 @@ from tests.helpers import (
     SAMPLE_ACCESS_KEY_SECRET,
     SHOWCASE_FIRMWARE_ID,
 )
+from tests.helpers import frozen_emulator as frozen
 
 
 def core_request(
@@ -198,8 +198,7 @@ def test_core_sdk_gets_invalid_page_params_for_a_page_size_above_100(
 
 @pytest.fixture
 def frozen_emulator() -> Iterator[EmulatorServer]:
-    now = time.time()
-    with EmulatorServer(qps=2, monotonic=lambda: now, wall_clock=lambda: now) as server:
+    with frozen(qps=2) as server:
         yield server
 
 

@@ -17,6 +17,7 @@ from otabot.emulator.server import EmulatorServer
 from otabot.iot.signing import v1_string_to_sign
 from tests.emulator.signed import call_v1, call_v3, list_jobs, v1_params, v3_headers
 from tests.helpers import METER_FIRMWARE_ID, SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET
+from tests.helpers import frozen_emulator as frozen
 
 GATEWAY_FIELDS = {"RequestId", "HostId", "Code", "Message", "Recommend"}
 
@@ -197,24 +198,21 @@ def test_expired_timestamp(emulator: EmulatorServer) -> None:
     gateway_error(call_v1(emulator.url, params), 400, "InvalidTimeStamp.Expired")
 
 
-def test_malformed_timestamp(emulator: EmulatorServer) -> None:
-    params = v1_params(list_jobs(), extra={"Timestamp": "2026-01-01 00:00"})
-    gateway_error(call_v1(emulator.url, params), 400, "InvalidTimeStamp.Format")
-
-
-def test_unsupported_signature_method(emulator: EmulatorServer) -> None:
-    params = v1_params(list_jobs(), extra={"SignatureMethod": "HMAC-SHA256"})
-    gateway_error(call_v1(emulator.url, params), 400, "IncompleteSignature")
-
-
-def test_unknown_action(emulator: EmulatorServer) -> None:
-    params = v1_params(list_jobs(), extra={"Action": "DeleteEverything"})
-    gateway_error(call_v1(emulator.url, params), 400, "InvalidAction.NotFound")
-
-
-def test_wrong_version(emulator: EmulatorServer) -> None:
-    params = v1_params(list_jobs(), extra={"Version": "2017-04-20"})
-    gateway_error(call_v1(emulator.url, params), 400, "InvalidVersion")
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"Timestamp": "2026-01-01 00:00"}, "InvalidTimeStamp.Format"),
+        ({"SignatureMethod": "HMAC-SHA256"}, "IncompleteSignature"),
+        ({"Action": "DeleteEverything"}, "InvalidAction.NotFound"),
+        ({"Version": "2017-04-20"}, "InvalidVersion"),
+    ],
+    ids=["malformed-timestamp", "unsupported-signature-method", "unknown-action", "wrong-version"],
+)
+def test_a_malformed_common_parameter_is_a_gateway_400(
+    emulator: EmulatorServer, extra: dict[str, str], code: str
+) -> None:
+    params = v1_params(list_jobs(), extra=extra)
+    gateway_error(call_v1(emulator.url, params), 400, code)
 
 
 def test_errors_come_in_xml_when_format_is_xml(emulator: EmulatorServer) -> None:
@@ -287,8 +285,7 @@ def test_v3_expired_date(emulator: EmulatorServer) -> None:
 @pytest.fixture
 def frozen_server() -> Iterator[EmulatorServer]:
     """An emulator whose clock stands still: every call falls in the same second."""
-    now = time.time()
-    with EmulatorServer(qps=3, monotonic=lambda: now, wall_clock=lambda: now) as server:
+    with frozen(qps=3) as server:
         yield server
 
 

@@ -19,6 +19,7 @@ from tests.helpers import (
     ROLLOUT_JOB_ID,
     SHOWCASE_FIRMWARE_ID,
 )
+from tests.helpers import frozen_emulator as frozen
 
 
 def ok(response: requests.Response) -> dict[str, Any]:
@@ -327,8 +328,7 @@ def test_xml_firmware_info_and_device_detail(emulator: EmulatorServer) -> None:
 @pytest.fixture
 def frozen_server() -> Iterator[EmulatorServer]:
     """Documented quotas and a clock that stands still: every call falls in one second."""
-    now = time.time()
-    with EmulatorServer(monotonic=lambda: now, wall_clock=lambda: now) as server:
+    with frozen() as server:
         yield server
 
 

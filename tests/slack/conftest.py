@@ -25,6 +25,7 @@ from slack_sdk.signature import SignatureVerifier
 from otabot.config import Settings
 from otabot.demo.slack_side import SlackSide
 from otabot.iot.models import OtaJob
+from otabot.query.queries import JobsQuery
 from otabot.service import JobsLookup, JobsResult
 from otabot.service.fetching import WouldCall
 from otabot.service.results import Provenance, newest_first
@@ -45,6 +46,9 @@ from tests.world import CachedView, RecordingService
 SlackRecorder = SlackSide  # the recording Slack is the demo's SlackSide
 FIRMWARE = SHOWCASE_FIRMWARE_ID
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+# light1's jobs for the showcase firmware: the lookup and the query the tests send most.
+LOOKUP = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
+QUERY = JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
 
 
 def job(

@@ -21,7 +21,7 @@ from otabot.iot.errors import (
     UpstreamUnavailableError,
 )
 from otabot.iot.models import JobStatus
-from otabot.query.queries import JobsQuery, at_page, query_text
+from otabot.query.queries import at_page, query_text
 from otabot.service import JobsLookup, OtaService
 from otabot.slack import ids
 from tests.helpers import (
@@ -32,15 +32,14 @@ from tests.helpers import (
     SHOWCASE_FIRMWARE_ID,
 )
 from tests.slack.conftest import (
+    LOOKUP,
+    QUERY,
     FakeLookupService,
     SlackHarness,
     harness_for,
     settings_for,
     signed_command,
 )
-
-LIGHT1 = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
-QUERY = JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
 
 
 def dumps(value: object) -> str:
@@ -67,7 +66,7 @@ def test_command_acks_empty_then_posts_the_first_page(harness: SlackHarness) -> 
     assert posted["response_type"] == "ephemeral" and posted["replace_original"] is False
     assert posted["blocks"][0]["text"]["text"] == "OTA jobs · light1"
     assert "page 1 of 3" in dumps(posted)
-    assert harness.service.calls == [("jobs", LIGHT1)]
+    assert harness.service.calls == [("jobs", LOOKUP)]
     assert harness.service.refreshes == [False]
 
 
@@ -169,7 +168,7 @@ def test_refresh_bypasses_the_cache(harness: SlackHarness) -> None:
     harness.click(ids.ACTION_REFRESH, buttons(first)[ids.ACTION_REFRESH])
     second = harness.recorder.wait_for_responses(2)[1]
     assert second["replace_original"] is True
-    assert harness.service.calls[-1] == ("jobs", LIGHT1) and harness.service.refreshes[-1]
+    assert harness.service.calls[-1] == ("jobs", LOOKUP) and harness.service.refreshes[-1]
     assert harness.service.upstream == 2
 
 

@@ -17,7 +17,7 @@ from otabot.query.grammar import UsageProblem, parse_value
 from otabot.query.phrases import Moment
 from otabot.query.queries import JobsQuery, at_page
 from otabot.query.words import duration_words
-from otabot.service import JobsLookup, JobsResult
+from otabot.service import JobsResult
 from otabot.slack import ids
 from otabot.slack.blocks import (
     MAX_BLOCKS,
@@ -30,10 +30,8 @@ from otabot.slack.blocks import (
 from otabot.slack.cards import card_message
 from otabot.slack.mrkdwn import escape, slack_date
 from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
-from tests.slack.conftest import NOW, job, many_jobs, result_of
+from tests.slack.conftest import LOOKUP, NOW, QUERY, job, many_jobs, result_of
 
-LOOKUP = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
-QUERY = JobsQuery(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
 SETTINGS = Settings()
 
 
