@@ -11,14 +11,19 @@ import argparse
 import gc
 import math
 import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from otabot.emulator.fleet import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.service import JobsLookup, OtaService
+from tests.service.fleet_source import JobsByDevice, JobsCall
 
 
-class InMemoryJobs:
+class InMemoryJobs(JobsByDevice):
     """A job source that answers instantly: three jobs for every device."""
 
     def __init__(self) -> None:
@@ -42,21 +47,12 @@ class InMemoryJobs:
         )
         self.calls = 0
 
-    def list_ota_jobs_by_device(
-        self,
-        product_key: str,
-        device_name: str,
-        firmware_id: str,
-        current_page: int = 1,
-        page_size: int = 100,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> Page[OtaJob]:
+    def jobs_page(self, call: JobsCall) -> Page[OtaJob]:
         self.calls += 1
         # Fresh objects per call, as parsing a real answer would give.
         jobs = tuple(OtaJob(**vars(job)) for job in self._jobs)
-        pages = math.ceil(len(jobs) / page_size)
-        return Page(jobs, len(jobs), pages, current_page, page_size, f"REQ-{self.calls}")
+        pages = math.ceil(len(jobs) / call.page_size)
+        return Page(jobs, len(jobs), pages, call.current_page, call.page_size, f"REQ-{self.calls}")
 
     def close(self) -> None:
         """Nothing to release."""

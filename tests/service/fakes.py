@@ -15,10 +15,11 @@ from typing import Any
 from otabot.iot.errors import IotError
 from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.service.quota import QuotaLimiter
-from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID, FakeClock
+from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
+from tests.helpers import FakeClock as FakeClock  # test_quota.py, test_redis_quota.py take it here
+from tests.service.fleet_source import JobsByDevice, JobsCall
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-__all__ = ["FakeClock"]  # test_quota.py and test_redis_quota.py import it from here
 
 
 def make_job(
@@ -42,7 +43,7 @@ def make_job(
     )
 
 
-class FakeJobSource:
+class FakeJobSource(JobsByDevice):
     """Answers ``list_ota_jobs_by_device`` from a dict, through the gate like IotClient.
 
     Pages come oldest first, so the service's newest-first ordering is really tested.
@@ -66,35 +67,26 @@ class FakeJobSource:
         self._lock = threading.Lock()
         self.closed = False
 
-    def list_ota_jobs_by_device(
-        self,
-        product_key: str,
-        device_name: str,
-        firmware_id: str,
-        current_page: int = 1,
-        page_size: int = 100,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> Page[OtaJob]:
+    def jobs_page(self, call: JobsCall) -> Page[OtaJob]:
         if self.gate is not None:
-            self.gate.before_attempt("ListOTAJobByDevice", deadline)
+            self.gate.before_attempt("ListOTAJobByDevice", call.deadline)
         with self._lock:
-            self.calls.append((device_name, current_page, deadline))
+            self.calls.append((call.device_name, call.current_page, call.deadline))
             request_id = f"REQ-{next(self._ids)}"
         self.entered.set()
         self.release.wait(timeout=10)
         if self.gate is not None:
             self.gate.after_attempt("ListOTAJobByDevice", False)
-        if device_name in self.errors:
-            raise self.errors[device_name]()
-        jobs = self.jobs.get(device_name, [])
-        start = (current_page - 1) * page_size
+        if call.device_name in self.errors:
+            raise self.errors[call.device_name]()
+        jobs = self.jobs.get(call.device_name, [])
+        start = (call.current_page - 1) * call.page_size
         return Page(
-            items=tuple(jobs[start : start + page_size]),
+            items=tuple(jobs[start : start + call.page_size]),
             total=len(jobs),
-            page_count=max(1, math.ceil(len(jobs) / page_size)),
-            current_page=current_page,
-            page_size=page_size,
+            page_count=max(1, math.ceil(len(jobs) / call.page_size)),
+            current_page=call.current_page,
+            page_size=call.page_size,
             request_id=request_id,
         )
 

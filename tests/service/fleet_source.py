@@ -134,8 +134,41 @@ def page_of(items: Sequence[object], current_page: int, page_size: int, request:
     )
 
 
+@dataclass(frozen=True)
+class JobsCall:
+    """A ``list_ota_jobs_by_device`` call, as a fake answers it."""
+
+    product_key: str
+    device_name: str
+    firmware_id: str
+    current_page: int
+    page_size: int
+    deadline: float | None
+
+
+class JobsByDevice:
+    """``list_ota_jobs_by_device`` as ``IotSource`` has it, written once for the fakes: a
+    subclass answers ``jobs_page(call)``."""
+
+    def list_ota_jobs_by_device(
+        self,
+        product_key: str,
+        device_name: str,
+        firmware_id: str,
+        current_page: int = 1,
+        page_size: int = 100,
+        iot_instance_id: str | None = None,
+        deadline: float | None = None,
+    ) -> Page[OtaJob]:
+        call = JobsCall(product_key, device_name, firmware_id, current_page, page_size, deadline)
+        return self.jobs_page(call)
+
+    def jobs_page(self, call: JobsCall) -> Page[OtaJob]:
+        raise NotImplementedError
+
+
 @dataclass
-class FleetSource:
+class FleetSource(JobsByDevice):
     """The world a test states; ``forbidden`` actions answer as a RAM policy without them."""
 
     devices: dict[str, DeviceDetail] = field(default_factory=dict)
@@ -173,18 +206,10 @@ class FleetSource:
             raise error
         return request
 
-    def list_ota_jobs_by_device(
-        self,
-        product_key: str,
-        device_name: str,
-        firmware_id: str,
-        current_page: int = 1,
-        page_size: int = 100,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> Page[OtaJob]:
-        request = self._call("ListOTAJobByDevice", deadline)
-        return page_of(self.firmware_jobs.get(firmware_id, []), current_page, page_size, request)
+    def jobs_page(self, call: JobsCall) -> Page[OtaJob]:
+        request = self._call("ListOTAJobByDevice", call.deadline)
+        jobs = self.firmware_jobs.get(call.firmware_id, [])
+        return page_of(jobs, call.current_page, call.page_size, request)
 
     def list_ota_unfinished_tasks_by_device(
         self,
