@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -287,13 +288,23 @@ class ClockedReplica:
         self.on_sleep(self.clock())
 
 
+LIGHT1 = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
+
+
+def behind_a_held_lock(
+    redis_url: str, redis_client: redis.Redis, holder: str = "replica-a", **options: Any
+) -> tuple[FakeJobSource, ClockedReplica, JobsLookup]:
+    """Replica b with light1's jobs to fetch, while ``holder`` holds light1's fetch lock."""
+    source = FakeJobSource({"light1": [make_job(1)]})
+    replica_b = ClockedReplica(redis_url, source, **options)
+    redis_client.set(lock_key(LIGHT1), holder, px=60_000)
+    return source, replica_b, LIGHT1
+
+
 def test_waiting_for_another_replica_and_fetching_share_one_budget(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    source = FakeJobSource({"light1": [make_job(1)]})
-    replica_b = ClockedReplica(redis_url, source, wait_budget=10)
-    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
-    redis_client.set(lock_key(lookup), "replica-a", px=60_000)
+    source, replica_b, lookup = behind_a_held_lock(redis_url, redis_client, wait_budget=10)
 
     def holder_gives_up(now: float) -> None:
         if now >= replica_b.start + 4:
@@ -307,10 +318,7 @@ def test_waiting_for_another_replica_and_fetching_share_one_budget(
 def test_a_lookup_gives_up_when_another_replica_holds_the_lock_past_its_budget(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    source = FakeJobSource({"light1": [make_job(1)]})
-    replica_b = ClockedReplica(redis_url, source, wait_budget=10)
-    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
-    redis_client.set(lock_key(lookup), "replica-a", px=60_000)
+    source, replica_b, lookup = behind_a_held_lock(redis_url, redis_client, wait_budget=10)
     with pytest.raises(UpstreamUnavailableError, match="another replica"):
         replica_b.service.jobs(lookup)
     assert replica_b.clock() - replica_b.start <= 10 + 0.05
@@ -320,10 +328,7 @@ def test_a_lookup_gives_up_when_another_replica_holds_the_lock_past_its_budget(
 def test_a_waiter_takes_over_at_once_when_the_holders_lock_expires(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    source = FakeJobSource({"light1": [make_job(1)]})
-    replica_b = ClockedReplica(redis_url, source)
-    lookup = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
-    redis_client.set(lock_key(lookup), "crashed-replica", px=60_000)
+    _, replica_b, lookup = behind_a_held_lock(redis_url, redis_client, "crashed-replica")
     replica_b.on_sleep = lambda now: redis_client.delete(lock_key(lookup))  # it expires
     assert replica_b.service.jobs(lookup).total == 1
     assert replica_b.clock() - replica_b.start == pytest.approx(0.05)  # one poll

@@ -230,22 +230,22 @@ def firmware_world() -> FleetSource:
     )
 
 
-def test_an_exact_version_costs_one_filtered_call() -> None:
+@pytest.mark.parametrize(
+    ("asked", "found", "calls"),
+    [("1.0.0", ("FWold", "1.0.0"), 1), ("3.0.0", ("FWv3", "v3.0.0"), 2)],
+    ids=["an-exact-version-costs-one-filtered-call", "with-or-without-its-v-on-the-second-try"],
+)
+def test_a_version_is_found_with_as_few_filtered_calls_as_its_spelling_needs(
+    asked: str, found: tuple[str, str], calls: int
+) -> None:
     source = firmware_world()
     service, _ = service_over(source)
-    resolved = service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, "1.0.0"))
-    assert [f.firmware_id for f in resolved.matches] == ["FWold"]
-    assert resolved.matched_version == "1.0.0"
-    assert source.calls == {"ListOTAFirmware": 1}
-
-
-def test_a_version_with_or_without_its_v_is_found_on_the_second_try() -> None:
-    source = firmware_world()
-    service, _ = service_over(source)
-    resolved = service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, "3.0.0"))
-    assert [f.firmware_id for f in resolved.matches] == ["FWv3"]
-    assert resolved.matched_version == "v3.0.0"
-    assert source.calls == {"ListOTAFirmware": 2}
+    resolved = service.resolve_version(VersionLookup(LIGHT_PRODUCT_KEY, asked))
+    assert ([f.firmware_id for f in resolved.matches], resolved.matched_version) == (
+        [found[0]],
+        found[1],
+    )
+    assert source.calls == {"ListOTAFirmware": calls}
 
 
 def test_two_packages_of_one_version_are_both_returned_newest_first() -> None:
