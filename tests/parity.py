@@ -19,16 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from otabot import service
 from otabot.query.grammar import DEVICE_FORMAT, shown_token
-from otabot.service import (
-    DeviceLookup,
-    FailedLookup,
-    FirmwareJobsLookup,
-    FirmwareLookup,
-    JobLookup,
-    JobsLookup,
-    VersionLookup,
-)
 from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 
 NEITHER = (
@@ -77,8 +69,8 @@ def row(slack: str, cli: str, verdict: Verdict) -> Row:
     return Row(slack, tuple(cli.split()), verdict)
 
 
-LIGHT1 = DeviceLookup(LIGHT_PRODUCT_KEY, "light1")
-JOBS = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
+LIGHT1 = service.DeviceLookup(LIGHT_PRODUCT_KEY, "light1")
+JOBS = service.JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)
 
 ROWS: tuple[Row, ...] = (
     # --- queries: the same use cases, whichever way they are written ---------------------
@@ -87,7 +79,7 @@ ROWS: tuple[Row, ...] = (
     row(
         f"{LIGHT_PRODUCT_KEY}/light1 instance=iot-06z00abc",
         f"device {LIGHT_PRODUCT_KEY}/light1 --instance iot-06z00abc",
-        Names((("device", DeviceLookup(LIGHT_PRODUCT_KEY, "light1", "iot-06z00abc")),)),
+        Names((("device", service.DeviceLookup(LIGHT_PRODUCT_KEY, "light1", "iot-06z00abc")),)),
     ),
     row(
         f"jobs {LIGHT_PRODUCT_KEY}/light1 {SHOWCASE_FIRMWARE_ID} status=in_progress",
@@ -112,42 +104,54 @@ ROWS: tuple[Row, ...] = (
     row(
         "light/light1 1.2.0",
         "jobs light/light1 1.2.0",
-        Names((("resolve_version", VersionLookup(LIGHT_PRODUCT_KEY, "1.2.0")), ("jobs", JOBS))),
+        Names(
+            (("resolve_version", service.VersionLookup(LIGHT_PRODUCT_KEY, "1.2.0")), ("jobs", JOBS))
+        ),
     ),
     row(
         "jobs light/light1 version=v1.2.0 status=running",
         "jobs light/light1 --status running version=v1.2.0",
-        Names((("resolve_version", VersionLookup(LIGHT_PRODUCT_KEY, "v1.2.0")), ("jobs", JOBS))),
+        Names(
+            (
+                ("resolve_version", service.VersionLookup(LIGHT_PRODUCT_KEY, "v1.2.0")),
+                ("jobs", JOBS),
+            )
+        ),
     ),
     row(
         f"job {EXAMPLE_JOB_ID}",
         f"job {EXAMPLE_JOB_ID}",
-        Names((("job", JobLookup(EXAMPLE_JOB_ID)),)),
+        Names((("job", service.JobLookup(EXAMPLE_JOB_ID)),)),
     ),
     row(
         f"job {EXAMPLE_JOB_ID} light1",
         f"job {EXAMPLE_JOB_ID} --device light1",
-        Names((("job", JobLookup(EXAMPLE_JOB_ID, None, "light1")),)),
+        Names((("job", service.JobLookup(EXAMPLE_JOB_ID, None, "light1")),)),
     ),
     row(
         f"job {EXAMPLE_JOB_ID} status=failed page=2",
         f"job {EXAMPLE_JOB_ID} --failed --page 2",
-        Names((("job", JobLookup(EXAMPLE_JOB_ID)), ("failed", FailedLookup(EXAMPLE_JOB_ID)))),
+        Names(
+            (
+                ("job", service.JobLookup(EXAMPLE_JOB_ID)),
+                ("failed", service.FailedLookup(EXAMPLE_JOB_ID)),
+            )
+        ),
     ),
     row(
         "firmware light",
         "firmware --product light",
-        Names((("firmwares", FirmwareLookup(LIGHT_PRODUCT_KEY)),)),
+        Names((("firmwares", service.FirmwareLookup(LIGHT_PRODUCT_KEY)),)),
     ),
     row(
         "firmware light version=2.5.0",
         "firmware light --version 2.5.0",
-        Names((("resolve_version", VersionLookup(LIGHT_PRODUCT_KEY, "2.5.0")),)),
+        Names((("resolve_version", service.VersionLookup(LIGHT_PRODUCT_KEY, "2.5.0")),)),
     ),
     row(
         f"jobs firmware={SHOWCASE_FIRMWARE_ID} product=light status=done",
         f"jobs firmware={SHOWCASE_FIRMWARE_ID} --product light --status done",
-        Names((("firmware_jobs", FirmwareJobsLookup(SHOWCASE_FIRMWARE_ID)),)),
+        Names((("firmware_jobs", service.FirmwareJobsLookup(SHOWCASE_FIRMWARE_ID)),)),
     ),
     # --- refused before any call ----------------------------------------------------------
     row("light/li", "device light/li", Refused("light/li", DEVICE_FORMAT)),

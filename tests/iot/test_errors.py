@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from otabot.iot import errors
 from otabot.iot.errors import (
     AccessKeyError,
     AuthenticationError,
@@ -22,8 +23,6 @@ from otabot.iot.errors import (
     SignatureError,
     ThrottledError,
     UpstreamUnavailableError,
-    error_for,
-    fresh_copy,
 )
 
 CLASSIFICATION: list[tuple[str, int, type[IotError]]] = [
@@ -65,19 +64,19 @@ RETRYABLE = (ThrottledError, UpstreamUnavailableError)
 def test_every_reference_code_gets_its_exact_class(
     code: str, status: int, expected: type[IotError]
 ) -> None:
-    assert type(error_for(code, "message", http_status=status)) is expected
+    assert type(errors.error_for(code, "message", http_status=status)) is expected
 
 
 @pytest.mark.parametrize(("code", "status", "expected"), CLASSIFICATION)
 def test_only_throttling_and_transient_faults_are_retryable(
     code: str, status: int, expected: type[IotError]
 ) -> None:
-    error = error_for(code, "message", http_status=status)
+    error = errors.error_for(code, "message", http_status=status)
     assert error.retryable is issubclass(expected, RETRYABLE)
 
 
 def test_an_error_carries_code_message_request_id_and_status() -> None:
-    error = error_for(
+    error = errors.error_for(
         "iot.device.NotExistedDevice", "no such device", request_id="R1", http_status=200
     )
     assert (error.code, error.message, error.request_id, error.http_status) == (
@@ -94,7 +93,7 @@ def test_the_server_string_to_sign_is_kept_out_of_a_signature_error() -> None:
         "Specified signature is not matched with our calculation. server string to sign is:"
         "POST&%2F&AccessKeyId%3Dtestid%26Action%3DListOTAJobByDevice"
     )
-    error = error_for("SignatureDoesNotMatch", message, http_status=400)
+    error = errors.error_for("SignatureDoesNotMatch", message, http_status=400)
     assert error.message == "Specified signature is not matched with our calculation."
     assert "AccessKeyId" not in str(error) and "AccessKeyId" not in repr(error)
 
@@ -115,11 +114,11 @@ def test_the_server_string_to_sign_is_kept_out_of_a_signature_error() -> None:
 def test_unknown_codes_fall_back_by_prefix_and_status(
     code: str, status: int, expected: type[IotError]
 ) -> None:
-    assert type(error_for(code, "m", http_status=status)) is expected
+    assert type(errors.error_for(code, "m", http_status=status)) is expected
 
 
 def test_an_empty_message_falls_back_to_the_code() -> None:
-    assert error_for("InvalidAccessKeyId.Inactive", "", http_status=400).message == (
+    assert errors.error_for("InvalidAccessKeyId.Inactive", "", http_status=400).message == (
         "InvalidAccessKeyId.Inactive"
     )
 
@@ -151,7 +150,7 @@ def test_a_throttled_error_can_say_when_to_retry() -> None:
 
 
 def test_an_error_can_name_the_action_it_was_about() -> None:
-    error = error_for("Forbidden.RAM", "denied", http_status=403)
+    error = errors.error_for("Forbidden.RAM", "denied", http_status=403)
     assert error.action is None
     error.action = "QueryDeviceDetail"
     assert "QueryDeviceDetail" in repr(error)
@@ -164,7 +163,7 @@ def test_an_error_can_name_the_action_it_was_about() -> None:
     [("Forbidden.RAM", 403), ("iot.common.RamActionPermissionDeny", 200), ("NoPermission", 403)],
 )
 def test_a_ram_refusal_names_the_ram_action_to_allow(code: str, status: int) -> None:
-    error = error_for(code, "denied", http_status=status)
+    error = errors.error_for(code, "denied", http_status=status)
     assert isinstance(error, ForbiddenError)
     assert error.ram_action is None  # not known until the client says which action
     error.action = "QueryDeviceDetail"
@@ -172,12 +171,12 @@ def test_a_ram_refusal_names_the_ram_action_to_allow(code: str, status: int) -> 
 
 
 def test_a_device_of_another_account_is_no_ram_matter() -> None:
-    error = error_for("iot.common.AuthActionPermissionDeny", "not yours", http_status=200)
+    error = errors.error_for("iot.common.AuthActionPermissionDeny", "not yours", http_status=200)
     error.action = "QueryDeviceDetail"
     assert isinstance(error, ForbiddenError) and error.ram_action is None
 
 
 def test_a_copy_for_another_raiser_keeps_the_action() -> None:
-    error = error_for("iot.ota.JobNotFound", "no such job", http_status=200)
+    error = errors.error_for("iot.ota.JobNotFound", "no such job", http_status=200)
     error.action = "QueryOTAJob"
-    assert fresh_copy(error).action == "QueryOTAJob"
+    assert errors.fresh_copy(error).action == "QueryOTAJob"

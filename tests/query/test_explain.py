@@ -7,21 +7,7 @@ import math
 
 import pytest
 
-from otabot.iot.errors import (
-    AccessKeyError,
-    DeviceNotFoundError,
-    FirmwareNotFoundError,
-    FirmwareProductMismatchError,
-    ForbiddenError,
-    InstanceNotFoundError,
-    InvalidRequestError,
-    IotError,
-    JobNotFoundError,
-    ProductNotFoundError,
-    QuotaBusyError,
-    ThrottledError,
-    UpstreamUnavailableError,
-)
+from otabot.iot import errors
 from otabot.query.explain import busy_wait, explain
 from otabot.query.phrases import Code, Typed
 from otabot.query.queries import DeviceQuery, FirmwareQuery, JobQuery, JobsQuery, Query
@@ -31,7 +17,7 @@ DEVICE = DeviceQuery(LIGHT_PRODUCT_KEY, "light9")
 JOBS = JobsQuery(LIGHT_PRODUCT_KEY, "light9", "FW1")
 
 
-def plain(error: IotError, query: Query) -> str:
+def plain(error: errors.IotError, query: Query) -> str:
     return "".join(
         f"<{fragment.text}>" if isinstance(fragment, Code) else str(fragment)
         for fragment in explain(error, query).words
@@ -42,40 +28,65 @@ def plain(error: IotError, query: Query) -> str:
 @pytest.mark.parametrize(
     ("error", "query", "words", "retry"),
     [
-        (ThrottledError("t", retry_after=2.2), DEVICE, "IoT API busy — try again in 3 s.", True),
-        (QuotaBusyError("q"), DEVICE, "IoT API busy — try again in 1 s.", True),
         (
-            DeviceNotFoundError("x"),
+            errors.ThrottledError("t", retry_after=2.2),
+            DEVICE,
+            "IoT API busy — try again in 3 s.",
+            True,
+        ),
+        (errors.QuotaBusyError("q"), DEVICE, "IoT API busy — try again in 1 s.", True),
+        (
+            errors.DeviceNotFoundError("x"),
             DEVICE,
             f"Device <light9> not found in product <{LIGHT_PRODUCT_KEY}>."
             " DeviceNames are case-sensitive",
             False,
         ),
-        (ProductNotFoundError("x"), DEVICE, f"Product <{LIGHT_PRODUCT_KEY}> not found", False),
         (
-            FirmwareProductMismatchError("x"),
+            errors.ProductNotFoundError("x"),
+            DEVICE,
+            f"Product <{LIGHT_PRODUCT_KEY}> not found",
+            False,
+        ),
+        (
+            errors.FirmwareProductMismatchError("x"),
             JOBS,
             f"Firmware <FW1> does not belong to product <{LIGHT_PRODUCT_KEY}>.",
             False,
         ),
-        (FirmwareNotFoundError("x"), JOBS, "Firmware <FW1> not found.", False),
-        (JobNotFoundError("x"), JobQuery("J9"), "Job <J9> not found. Check the JobId", False),
+        (errors.FirmwareNotFoundError("x"), JOBS, "Firmware <FW1> not found.", False),
         (
-            InstanceNotFoundError("x"),
+            errors.JobNotFoundError("x"),
+            JobQuery("J9"),
+            "Job <J9> not found. Check the JobId",
+            False,
+        ),
+        (
+            errors.InstanceNotFoundError("x"),
             DeviceQuery(LIGHT_PRODUCT_KEY, "light9", "iot-1"),
             "IoT instance <iot-1> not found.",
             False,
         ),
-        (InstanceNotFoundError("x"), DEVICE, "needs an IoT instance ID — add instance=ID", False),
         (
-            AccessKeyError("x"),
+            errors.InstanceNotFoundError("x"),
+            DEVICE,
+            "needs an IoT instance ID — add instance=ID",
+            False,
+        ),
+        (
+            errors.AccessKeyError("x"),
             DEVICE,
             "rejected otabot's credentials — tell your otabot admin",
             False,
         ),
-        (UpstreamUnavailableError("x"), DEVICE, "not answering right now: <x> — try again", True),
         (
-            InvalidRequestError("PageSize is bad."),
+            errors.UpstreamUnavailableError("x"),
+            DEVICE,
+            "not answering right now: <x> — try again",
+            True,
+        ),
+        (
+            errors.InvalidRequestError("PageSize is bad."),
             DEVICE,
             "refused the query: <PageSize is bad>.",
             False,
@@ -83,14 +94,14 @@ def plain(error: IotError, query: Query) -> str:
     ],
 )
 def test_each_failure_is_said_in_words(
-    error: IotError, query: Query, words: str, retry: bool
+    error: errors.IotError, query: Query, words: str, retry: bool
 ) -> None:
     assert words in plain(error, query)
     assert explain(error, query).retryable is retry
 
 
 def test_a_ram_refusal_names_the_action_the_operator_must_allow() -> None:
-    error = ForbiddenError("no", code="iot.common.RamActionPermissionDeny", request_id="R1")
+    error = errors.ForbiddenError("no", code="iot.common.RamActionPermissionDeny", request_id="R1")
     error.action = "QueryDeviceDetail"
     said = explain(error, DEVICE)
     assert (
@@ -101,21 +112,23 @@ def test_a_ram_refusal_names_the_action_the_operator_must_allow() -> None:
 
 
 def test_a_ram_refusal_without_an_action_names_the_querys_first_action() -> None:
-    assert "<iot:ListOTAFirmware>" in plain(ForbiddenError("no"), FirmwareQuery(LIGHT_PRODUCT_KEY))
+    assert "<iot:ListOTAFirmware>" in plain(
+        errors.ForbiddenError("no"), FirmwareQuery(LIGHT_PRODUCT_KEY)
+    )
 
 
 def test_a_device_of_another_account_is_said_so() -> None:
-    error = ForbiddenError("no", code="iot.common.AuthActionPermissionDeny")
+    error = errors.ForbiddenError("no", code="iot.common.AuthActionPermissionDeny")
     assert "not this account's" in plain(error, DEVICE)
 
 
 def test_firmware_not_found_suggests_the_products_packages() -> None:
-    words = explain(FirmwareNotFoundError("x"), JOBS).words
+    words = explain(errors.FirmwareNotFoundError("x"), JOBS).words
     assert Typed(FirmwareQuery(LIGHT_PRODUCT_KEY)) in words
 
 
 def test_a_job_not_found_with_its_device_suggests_the_device_card() -> None:
-    words = explain(JobNotFoundError("x"), JobQuery("J9", LIGHT_PRODUCT_KEY, "light1")).words
+    words = explain(errors.JobNotFoundError("x"), JobQuery("J9", LIGHT_PRODUCT_KEY, "light1")).words
     assert Typed(DeviceQuery(LIGHT_PRODUCT_KEY, "light1")) in words
 
 
@@ -133,4 +146,4 @@ def test_a_job_not_found_with_its_device_suggests_the_device_card() -> None:
     ],
 )
 def test_the_wait_is_whole_seconds_and_bounded(after: float | None, wait: int) -> None:
-    assert busy_wait(ThrottledError("t", retry_after=after)) == wait
+    assert busy_wait(errors.ThrottledError("t", retry_after=after)) == wait
