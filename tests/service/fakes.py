@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from otabot.iot.errors import IotError
-from otabot.iot.models import JobStatus, JobType, OtaJob, Page
+from otabot.iot.models import OtaJob, Page
 from otabot.service.quota import QuotaLimiter
 from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 from tests.helpers import FakeClock as FakeClock  # test_quota.py, test_redis_quota.py take it here
-from tests.service.fleet_source import JobsByDevice, JobsCall
+from tests.service.fleet_source import JobsByDevice, JobsCall, ota_job
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -26,19 +26,12 @@ def make_job(
     index: int, status: str = "IN_PROGRESS", product_key: str = LIGHT_PRODUCT_KEY
 ) -> OtaJob:
     """Job ``index``; a higher index is a newer job."""
-    created = EPOCH + timedelta(hours=index)
-    return OtaJob(
-        job_id=f"Job{index:08d}",
+    return ota_job(
+        f"Job{index:08d}",
+        status=status,
+        at=EPOCH + timedelta(hours=index),
         firmware_id=SHOWCASE_FIRMWARE_ID,
         product_key=product_key,
-        status=JobStatus(status),
-        job_type=JobType.UPGRADE_FIRMWARE,
-        selection_type="STATIC",
-        target_selection="SPECIFIC",
-        utc_create=created,
-        utc_modified=created,
-        utc_start_time=created,
-        utc_end_time=None,
         tags=(("team", "ops"),),
     )
 

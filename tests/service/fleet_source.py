@@ -7,11 +7,13 @@ follows the API: ``Total`` counts everything that matches, pages slice it.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from otabot.iot.errors import (
     DeviceNotFoundError,
@@ -106,9 +108,17 @@ def firmware(firmware_id: str, version: str, day: int = 0, delta: bool = False) 
     )
 
 
-def ota_job(job_id: str, day: int, status: str = "COMPLETED") -> OtaJob:
-    created = EPOCH + timedelta(days=day)
-    return OtaJob(
+def ota_job(
+    job_id: str,
+    day: int = 0,
+    status: str = "COMPLETED",
+    *,
+    at: datetime | None = None,
+    **fields: Any,
+) -> OtaJob:
+    """A job made ``day`` days after EPOCH (or ``at``); ``fields`` replace the rest."""
+    created = at or EPOCH + timedelta(days=day)
+    job = OtaJob(
         job_id=job_id,
         firmware_id="FW1",
         product_key=LIGHT_PRODUCT_KEY,
@@ -121,6 +131,7 @@ def ota_job(job_id: str, day: int, status: str = "COMPLETED") -> OtaJob:
         utc_start_time=created,
         utc_end_time=None,
     )
+    return dataclasses.replace(job, **fields)
 
 
 def page_of(items: Sequence[object], current_page: int, page_size: int, request: str) -> Page:  # type: ignore[type-arg]
