@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -88,6 +89,13 @@ def _prepared(params: dict[str, str], method: str = "POST") -> requests.Prepared
 
 def _fixed_nonce() -> str:
     return NONCE
+
+
+def fixed(signer: Any, token: str | None = None, **options: Any) -> Any:
+    """``signer`` (SignatureV1 or SignatureV3) for the sample AccessKey (with STS ``token``),
+    signing at FIXED_NOW with the fixed nonce."""
+    credentials = Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, token)
+    return signer(credentials, wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce, **options)
 
 
 # --- percent_encode ---------------------------------------------------------------------
@@ -199,50 +207,33 @@ def test_request_timestamp_has_the_api_format() -> None:
 
 
 def test_signature_v1_auth_signs_a_post_like_the_reference() -> None:
-    auth = SignatureV1(
-        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
-        wall_clock=lambda: FIXED_NOW,
-        nonce=_fixed_nonce,
-    )
-    params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
+    auth = fixed(SignatureV1)
+    params = dict(V1_BUSINESS)
     signed = auth(_prepared(params))
     assert _query(signed) == {**V1_PARAMS, "Signature": V1_POST_SIGNATURE}
 
 
 def test_signature_v1_auth_signs_the_method_used() -> None:
-    auth = SignatureV1(
-        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
-        wall_clock=lambda: FIXED_NOW,
-        nonce=_fixed_nonce,
-    )
-    params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
+    auth = fixed(SignatureV1)
+    params = dict(V1_BUSINESS)
     assert _query(auth(_prepared(params, "GET")))["Signature"] == V1_GET_SIGNATURE
 
 
 def test_signature_v1_auth_signs_the_sts_token_in() -> None:
-    credentials = Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, STS_TOKEN)
-    auth = SignatureV1(credentials, wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
-    params = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
+    auth = fixed(SignatureV1, STS_TOKEN)
+    params = dict(V1_BUSINESS)
     query = _query(auth(_prepared(params)))
     assert query["SecurityToken"] == STS_TOKEN
     assert query["Signature"] == V1_STS_SIGNATURE
 
 
 def test_signature_v1_auth_leaves_the_body_empty() -> None:
-    auth = SignatureV1(
-        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
-        wall_clock=lambda: FIXED_NOW,
-        nonce=_fixed_nonce,
-    )
+    auth = fixed(SignatureV1)
     assert auth(_prepared(dict(BUSINESS))).body is None
 
 
 def test_signature_v3_auth_sets_the_reference_authorization_header() -> None:
-    auth = SignatureV3(
-        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
-        wall_clock=lambda: FIXED_NOW,
-        nonce=_fixed_nonce,
-    )
+    auth = fixed(SignatureV3)
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     assert signed.headers["Authorization"] == (
         f"ACS3-HMAC-SHA256 Credential=testid,SignedHeaders={V3_SIGNED_HEADERS},"
@@ -254,11 +245,7 @@ def test_signature_v3_auth_sets_the_reference_authorization_header() -> None:
 
 
 def test_signature_v3_authorization_names_exactly_the_headers_it_signed() -> None:
-    auth = SignatureV3(
-        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
-        wall_clock=lambda: FIXED_NOW,
-        nonce=_fixed_nonce,
-    )
+    auth = fixed(SignatureV3)
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     authorization = signed.headers["Authorization"]
     named = authorization.split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";")
@@ -268,8 +255,7 @@ def test_signature_v3_authorization_names_exactly_the_headers_it_signed() -> Non
 
 
 def test_signature_v3_auth_signs_the_sts_token_in() -> None:
-    credentials = Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET, STS_TOKEN)
-    auth = SignatureV3(credentials, wall_clock=lambda: FIXED_NOW, nonce=_fixed_nonce)
+    auth = fixed(SignatureV3, STS_TOKEN)
     signed = auth(_prepared({"Action": "ListOTAJobByDevice", **BUSINESS}))
     assert signed.headers["x-acs-security-token"] == STS_TOKEN
     assert signed.headers["Authorization"].endswith(
@@ -279,12 +265,7 @@ def test_signature_v3_auth_signs_the_sts_token_in() -> None:
 
 
 def test_signature_v3_takes_the_action_from_the_constructor_when_the_query_has_none() -> None:
-    auth = SignatureV3(
-        Credentials(SAMPLE_ACCESS_KEY_ID, SAMPLE_ACCESS_KEY_SECRET),
-        action="ListOTAJobByDevice",
-        wall_clock=lambda: FIXED_NOW,
-        nonce=_fixed_nonce,
-    )
+    auth = fixed(SignatureV3, action="ListOTAJobByDevice")
     signed = auth(_prepared(dict(BUSINESS)))
     assert signed.headers["Authorization"].endswith(f"Signature={V3_SIGNATURE}")
 
@@ -332,6 +313,8 @@ _V1_COMMON = {
     "SignatureNonce",
     "Timestamp",
 }
+# What the client passes to the auth: the parameters but the common ones it adds.
+V1_BUSINESS = {k: v for k, v in V1_PARAMS.items() if k not in _V1_COMMON}
 
 
 def _stamp(request: requests.PreparedRequest) -> tuple[str, str]:

@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -271,35 +272,23 @@ def test_unexpected_exception_sends_an_apology_and_is_logged(
     assert any(record.exc_info for record in caplog.records)
 
 
-def test_slack_retry_is_acked_and_never_runs_the_lookup(harness: SlackHarness) -> None:
-    request = signed_command(
-        f"light/light1 {SHOWCASE_FIRMWARE_ID}", harness.recorder.response_url(), retry=1
-    )
-    assert harness.app.dispatch(request).status == 200
+@pytest.mark.parametrize(
+    ("signing", "status"),
+    [
+        ({"retry": 1}, 200),
+        ({"secret": "wrong-secret"}, 401),
+        ({"timestamp": int(time.time()) - 600}, 401),
+    ],
+    ids=["a-slack-retry-is-acked", "a-forged-signature-is-401", "a-stale-timestamp-is-401"],
+)
+def test_a_retry_or_a_request_slack_did_not_sign_now_runs_no_lookup(
+    harness: SlackHarness, signing: dict[str, Any], status: int
+) -> None:
+    text = f"light/light1 {SHOWCASE_FIRMWARE_ID}"
+    request = signed_command(text, harness.recorder.response_url(), **signing)
+    assert harness.app.dispatch(request).status == status
     harness.drain()
     assert harness.service.calls == [] and harness.recorder.responses() == []
-
-
-def test_forged_signature_gets_401_and_no_lookup(harness: SlackHarness) -> None:
-    request = signed_command(
-        f"light/light1 {SHOWCASE_FIRMWARE_ID}",
-        harness.recorder.response_url(),
-        secret="wrong-secret",
-    )
-    assert harness.app.dispatch(request).status == 401
-    harness.drain()
-    assert harness.service.calls == [] and harness.recorder.responses() == []
-
-
-def test_stale_timestamp_gets_401_and_no_lookup(harness: SlackHarness) -> None:
-    request = signed_command(
-        f"light/light1 {SHOWCASE_FIRMWARE_ID}",
-        harness.recorder.response_url(),
-        timestamp=int(time.time()) - 600,
-    )
-    assert harness.app.dispatch(request).status == 401
-    harness.drain()
-    assert harness.service.calls == []
 
 
 def test_each_lookup_writes_one_audit_line_without_secrets(
