@@ -406,12 +406,18 @@ class Ticks:
         self._ticks.release()
 
 
-def test_the_heartbeat_renews_the_fetch_lock_while_the_fetch_runs(
-    redis_client: redis.Redis,
-) -> None:
+def heartbeat_lock(redis_client: redis.Redis) -> tuple[Ticks, FetchLock]:
+    """light1's fetch lock with a 3 s ttl, taken, its heartbeat on ``Ticks``."""
     ticks = Ticks()
     lock = FetchLock(RedisLink(redis_client), "otabot:test:fetching:light1", 3, wait=ticks.wait)
     assert lock.acquire()
+    return ticks, lock
+
+
+def test_the_heartbeat_renews_the_fetch_lock_while_the_fetch_runs(
+    redis_client: redis.Redis,
+) -> None:
+    ticks, lock = heartbeat_lock(redis_client)
     redis_client.pexpire("otabot:test:fetching:light1", 100)  # about to lapse
     ticks.tick()
     assert redis_client.pttl("otabot:test:fetching:light1") > 2_000
@@ -425,9 +431,7 @@ def test_the_heartbeat_renews_the_fetch_lock_while_the_fetch_runs(
 def test_the_heartbeat_stops_when_the_lock_is_no_longer_its_own(
     redis_client: redis.Redis,
 ) -> None:
-    ticks = Ticks()
-    lock = FetchLock(RedisLink(redis_client), "otabot:test:fetching:light1", 3, wait=ticks.wait)
-    assert lock.acquire()
+    ticks, lock = heartbeat_lock(redis_client)
     redis_client.set("otabot:test:fetching:light1", "someone-else", px=3_000)  # it lapsed
     ticks.release_one()  # its renewal finds another's token
     lock.release()

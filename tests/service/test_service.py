@@ -23,6 +23,14 @@ from tests.helpers import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 from tests.service.fakes import FakeClock, FakeJobSource, FirstCallAnswersLate, make_job
 
 
+def joined(flights: SingleFlight, count: int) -> None:
+    """Wait (five seconds at most) until ``count`` callers have joined the flight."""
+    for _ in range(500):
+        if flights.joins == count:
+            return
+        threading.Event().wait(0.01)
+
+
 def query(device: str = "light1") -> JobsLookup:
     return JobsLookup(LIGHT_PRODUCT_KEY, device, SHOWCASE_FIRMWARE_ID)
 
@@ -243,10 +251,7 @@ def test_each_waiter_raises_the_shared_error_with_its_own_traceback() -> None:
     assert entered.wait(5)
     for thread in threads[1:]:
         thread.start()
-    for _ in range(500):
-        if flights.joins == 5:
-            break
-        threading.Event().wait(0.01)
+    joined(flights, 5)
     release.set()
     for thread in threads:
         thread.join(5)
@@ -347,10 +352,7 @@ def test_waiters_of_an_interrupted_leader_get_an_ordinary_error() -> None:
     waiters = [threading.Thread(target=wait) for _ in range(3)]
     for thread in waiters:
         thread.start()
-    for _ in range(500):
-        if flights.joins == 3:
-            break
-        threading.Event().wait(0.01)
+    joined(flights, 3)
     release.set()
     for thread in [leader, *waiters]:
         thread.join(5)
