@@ -4,6 +4,7 @@ nonces, timestamps, faults and statistics, on fake clocks."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -325,27 +326,6 @@ def test_unfinished_tasks_by_iot_id(platform: IotPlatform) -> None:
     assert [task.device_name for task in by_id] == ["light2", "light2"]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "error"),
-    [
-        ({"statuses": ()}, errors.InvalidTaskStatus),
-        ({"statuses": ("QUEUED", "FAILED")}, errors.InvalidTaskStatus),
-        ({"device_ref": DeviceRef(device_name="light1")}, errors.InvalidFormattedProductKey),
-        (
-            {"device_ref": DeviceRef(product_key=LIGHT_PRODUCT_KEY)},
-            errors.InvalidFormattedDeviceName,
-        ),
-        ({"device_ref": DeviceRef(iot_id="nosuchiotid")}, errors.NotExistedDevice),
-        ({"iot_instance_id": "iot-cn-nosuch"}, errors.InstanceNotFound),
-    ],
-)
-def test_unfinished_tasks_business_errors(
-    platform: IotPlatform, overrides: dict[str, Any], error: type[errors.EmulatorError]
-) -> None:
-    with pytest.raises(error):
-        unfinished(platform, **overrides)
-
-
 def test_device_detail_carries_the_device_secret(platform: IotPlatform) -> None:
     device = platform.query_device_detail(DeviceRef(None, LIGHT_PRODUCT_KEY, "lamp-13"), None)
     assert (device.status, device.firmware_version) == ("OFFLINE", "2.0.0")
@@ -437,19 +417,37 @@ def test_tasks_filter_by_device_names(platform: IotPlatform) -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "error"),
+    ("call", "overrides", "error"),
     [
-        ({"task_status": "DONE"}, errors.InvalidTaskStatus),
-        ({"job_id": "NoSuchJob"}, errors.JobNotFound),
-        ({"page_size": 101}, errors.InvalidPageParams),
-        ({"current_page": 1001, "page_size": 100}, errors.InvalidPageParams),
+        (unfinished, {"statuses": ()}, errors.InvalidTaskStatus),
+        (unfinished, {"statuses": ("QUEUED", "FAILED")}, errors.InvalidTaskStatus),
+        (
+            unfinished,
+            {"device_ref": DeviceRef(device_name="light1")},
+            errors.InvalidFormattedProductKey,
+        ),
+        (
+            unfinished,
+            {"device_ref": DeviceRef(product_key=LIGHT_PRODUCT_KEY)},
+            errors.InvalidFormattedDeviceName,
+        ),
+        (unfinished, {"device_ref": DeviceRef(iot_id="nosuchiotid")}, errors.NotExistedDevice),
+        (unfinished, {"iot_instance_id": "iot-cn-nosuch"}, errors.InstanceNotFound),
+        (tasks_page, {"task_status": "DONE"}, errors.InvalidTaskStatus),
+        (tasks_page, {"job_id": "NoSuchJob"}, errors.JobNotFound),
+        (tasks_page, {"page_size": 101}, errors.InvalidPageParams),
+        (tasks_page, {"current_page": 1001, "page_size": 100}, errors.InvalidPageParams),
     ],
 )
-def test_tasks_business_errors(
-    platform: IotPlatform, overrides: dict[str, Any], error: type[errors.EmulatorError]
+def test_task_lists_business_errors(
+    platform: IotPlatform,
+    call: Callable[..., Any],
+    overrides: dict[str, Any],
+    error: type[errors.EmulatorError],
 ) -> None:
+    """ListOTAUnfinishedTaskByDevice's and ListOTATaskByJob's."""
     with pytest.raises(error):
-        tasks_page(platform, **overrides)
+        call(platform, **overrides)
 
 
 def test_tasks_accept_a_window_ending_at_one_hundred_thousand(platform: IotPlatform) -> None:

@@ -174,11 +174,23 @@ def test_firmware_list_is_wrapped_in_firmware_info_with_numbers(emulator: Emulat
     assert isinstance(delta["FirmwareSize"], int) and delta["ModuleName"] == "default"
 
 
-@pytest.mark.parametrize("missing", ["CurrentPage", "PageSize"])
-def test_firmware_list_needs_its_page_parameters(emulator: EmulatorServer, missing: str) -> None:
-    params = {"ProductKey": LIGHT_PRODUCT_KEY, "CurrentPage": "1", "PageSize": "10"}
-    del params[missing]
-    response = call_action(emulator.url, "ListOTAFirmware", params)
+@pytest.mark.parametrize(
+    ("action", "params", "missing"),
+    [
+        ("ListOTAFirmware", {"ProductKey": LIGHT_PRODUCT_KEY}, "CurrentPage"),
+        ("ListOTAFirmware", {"ProductKey": LIGHT_PRODUCT_KEY}, "PageSize"),
+        ("ListOTAJobByFirmware", {"FirmwareId": SHOWCASE_FIRMWARE_ID}, "FirmwareId"),
+        ("ListOTAJobByFirmware", {"FirmwareId": SHOWCASE_FIRMWARE_ID}, "CurrentPage"),
+        ("ListOTAJobByFirmware", {"FirmwareId": SHOWCASE_FIRMWARE_ID}, "PageSize"),
+    ],
+)
+def test_firmware_lists_need_their_parameters(
+    emulator: EmulatorServer, action: str, params: dict[str, str], missing: str
+) -> None:
+    """ListOTAFirmware needs its page; ListOTAJobByFirmware its FirmwareId and its page."""
+    sent = {**params, "CurrentPage": "1", "PageSize": "10"}
+    del sent[missing]
+    response = call_action(emulator.url, action, sent)
     assert code_of(response) == (400, f"Missing{missing}")
 
 
@@ -285,14 +297,6 @@ def test_jobs_of_a_firmware_include_planned_ones(emulator: EmulatorServer) -> No
     ]
     assert (job["JobStatus"], job["TargetSelection"]) == ("PLANNED", "GRAY")
     assert "UtcStartTime" not in job and "UtcEndTime" not in job
-
-
-@pytest.mark.parametrize("missing", ["FirmwareId", "CurrentPage", "PageSize"])
-def test_jobs_of_a_firmware_need_their_parameters(emulator: EmulatorServer, missing: str) -> None:
-    params = {"FirmwareId": SHOWCASE_FIRMWARE_ID, "CurrentPage": "1", "PageSize": "10"}
-    del params[missing]
-    response = call_action(emulator.url, "ListOTAJobByFirmware", params)
-    assert code_of(response) == (400, f"Missing{missing}")
 
 
 # XML: list wrappers hold repeated elements.
