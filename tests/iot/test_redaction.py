@@ -40,6 +40,24 @@ def _everything_said(error: BaseException, caplog: pytest.LogCaptureFixture) -> 
     return "\n".join([held_by(error), caplog.text])
 
 
+def said_on_failing(
+    api: CannedApi,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    reply: Reply,
+    **options: Any,
+) -> tuple[str, IotClient]:
+    """All that is said (debug logs, the error and its chain) when a call by a client with
+    an STS token (``options`` for it; v1 signing unless told) meets ``reply``; the client."""
+    caplog.set_level(logging.DEBUG)
+    api.queue(reply)
+    credentials = Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN)
+    client = make_client(**{"signature": "v1", "credentials": credentials, **options})
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        call(client)
+    return _everything_said(caught.value, caplog), client
+
+
 @pytest.mark.parametrize("signature", ["v1", "v3"])
 def test_no_secret_in_logs_or_errors_when_the_api_fails(
     api: CannedApi,
@@ -47,14 +65,8 @@ def test_no_secret_in_logs_or_errors_when_the_api_fails(
     caplog: pytest.LogCaptureFixture,
     signature: str,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    api.queue(UNAVAILABLE)
-    client = make_client(
-        signature=signature, credentials=Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN)
-    )
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(client)
-    said = _everything_said(caught.value, caplog) + repr(client)
+    said, client = said_on_failing(api, make_client, caplog, UNAVAILABLE, signature=signature)
+    said += repr(client)
     assert "GET" in caplog.text or "POST" in caplog.text  # urllib3 did log the request line
     for form in _secret_forms(api):
         assert form not in said
@@ -69,17 +81,9 @@ def test_no_secret_in_logs_or_the_exception_chain_on_transport_failures(
     caplog: pytest.LogCaptureFixture,
     reply: Reply,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    api.queue(reply)
-    client = make_client(
-        signature="v1",
-        credentials=Credentials(SAMPLE_ACCESS_KEY_ID, SECRET, STS_TOKEN),
-        read_timeout=0.1,
-        retry=RetryPolicy(max_attempts=2),
+    said, _ = said_on_failing(
+        api, make_client, caplog, reply, read_timeout=0.1, retry=RetryPolicy(max_attempts=2)
     )
-    with pytest.raises(UpstreamUnavailableError) as caught:
-        call(client)
-    said = _everything_said(caught.value, caplog)
     for form in _secret_forms(api):
         assert form not in said
 

@@ -33,9 +33,9 @@ def service_over(source: FleetSource, **options: float) -> tuple[OtaService, Fak
     return service, clock
 
 
-def rollout(source: FleetSource, job_id: str, devices: int, failed: int = 0) -> None:
+def rollout(source: FleetSource, job_id: str, devices: int, failed: int = 0) -> FleetSource:
     """A job over ``devices`` devices: ``failed`` of them FAILED (with reasons), a few still
-    going, the rest SUCCEEDED."""
+    going, the rest SUCCEEDED; ``source``, with it."""
     source.jobs[job_id] = job_detail(job_id)
     tasks = []
     for index in range(devices):
@@ -49,6 +49,7 @@ def rollout(source: FleetSource, job_id: str, devices: int, failed: int = 0) -> 
         else:
             tasks.append(task(job_id, name, "SUCCEEDED", index))
     source.tasks[job_id] = tasks
+    return source
 
 
 # --- the device card -------------------------------------------------------------------
@@ -112,8 +113,7 @@ def test_the_device_card_expires_sooner_than_a_jobs_list() -> None:
 
 
 def test_a_small_job_is_counted_from_one_page_and_its_failed_list_comes_free() -> None:
-    source = FleetSource()
-    rollout(source, "JOB1", devices=40, failed=4)
+    source = rollout(FleetSource(), "JOB1", devices=40, failed=4)
     service, _ = service_over(source)
     card = service.job(JobLookup("JOB1", device_name="light0002"))
     assert card.counts.value is not None
@@ -135,8 +135,7 @@ def test_a_small_job_is_counted_from_one_page_and_its_failed_list_comes_free() -
 
 
 def test_a_job_of_up_to_seven_pages_is_paged_through_and_holds_every_task() -> None:
-    source = FleetSource()
-    rollout(source, "JOB2", devices=250, failed=120)
+    source = rollout(FleetSource(), "JOB2", devices=250, failed=120)
     service, _ = service_over(source)
     card = service.job(JobLookup("JOB2", device_name="light0200"))
     assert card.counts.value is not None
@@ -151,8 +150,7 @@ def test_a_job_of_up_to_seven_pages_is_paged_through_and_holds_every_task() -> N
 
 
 def test_a_large_job_is_counted_with_one_call_per_status_but_one() -> None:
-    source = FleetSource()
-    rollout(source, "JOB2", devices=750, failed=120)
+    source = rollout(FleetSource(), "JOB2", devices=750, failed=120)
     service, _ = service_over(source)
     card = service.job(JobLookup("JOB2"))
     assert card.counts.value is not None
@@ -168,8 +166,7 @@ def test_a_large_job_is_counted_with_one_call_per_status_but_one() -> None:
 
 
 def test_a_job_whose_tasks_would_pass_the_cap_is_counted_not_paged() -> None:
-    source = FleetSource()
-    rollout(source, "JOB2", devices=250, failed=10)
+    source = rollout(FleetSource(), "JOB2", devices=250, failed=10)
     service, _ = service_over(source, max_items=200)
     card = service.job(JobLookup("JOB2"))
     assert card.counts.value is not None and card.counts.value.total == 250
@@ -177,8 +174,7 @@ def test_a_job_whose_tasks_would_pass_the_cap_is_counted_not_paged() -> None:
 
 
 def test_a_devices_task_in_a_large_job_costs_one_call() -> None:
-    source = FleetSource()
-    rollout(source, "JOB2", devices=750, failed=10)
+    source = rollout(FleetSource(), "JOB2", devices=750, failed=10)
     service, _ = service_over(source)
     card = service.job(JobLookup("JOB2", device_name="light0200"))
     assert card.device_task.value is not None and card.device_task.value.status == "SUCCEEDED"
@@ -188,8 +184,7 @@ def test_a_devices_task_in_a_large_job_costs_one_call() -> None:
 
 
 def test_a_job_card_without_permission_to_list_tasks_still_shows_the_job() -> None:
-    source = FleetSource(forbidden={"ListOTATaskByJob"})
-    rollout(source, "JOB1", devices=5)
+    source = rollout(FleetSource(forbidden={"ListOTATaskByJob"}), "JOB1", devices=5)
     service, _ = service_over(source)
     card = service.job(JobLookup("JOB1", device_name="light0001"))
     assert card.job.job_id == "JOB1"
@@ -207,8 +202,7 @@ def test_an_unknown_job_is_said_and_remembered() -> None:
 
 
 def test_a_refresh_of_the_job_card_fetches_every_part_again() -> None:
-    source = FleetSource()
-    rollout(source, "JOB1", devices=10)
+    source = rollout(FleetSource(), "JOB1", devices=10)
     service, _ = service_over(source)
     service.job(JobLookup("JOB1"))
     refreshed = service.job(JobLookup("JOB1"), refresh=True)
@@ -292,8 +286,7 @@ def test_jobs_of_a_firmware_page_by_two_hundred_up_to_the_cap() -> None:
 
 
 def test_every_call_of_a_lookup_shares_one_deadline() -> None:
-    source = FleetSource()
-    rollout(source, "JOB2", devices=250, failed=10)
+    source = rollout(FleetSource(), "JOB2", devices=250, failed=10)
     service, clock = service_over(source, wait_budget=10)
     service.job(JobLookup("JOB2"))
     assert set(source.deadlines) == {clock() + 10}
