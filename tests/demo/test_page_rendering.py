@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from otabot.demo.slack_side import SlackSide
-from otabot.demo.web import DemoWebApp
-from otabot.wsgi import BackgroundWsgiServer
+from otabot.demo.web import SlackServer
 from tests.conftest import skip_or_fail
 from tests.demo.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import BOT_TOKEN, LIGHT_PRODUCT_KEY, SIGNING_SECRET
@@ -40,12 +39,8 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def side() -> Iterator[SlackSide]:
-    slack = SlackSide(SIGNING_SECRET, BOT_TOKEN)
-    server = BackgroundWsgiServer(DemoWebApp(slack), port=0, name="render-page").start()
-    slack.base_url = server.url
-    yield slack
-    server.stop()
-    slack.close()
+    with SlackServer(SlackSide(SIGNING_SECRET, BOT_TOKEN), name="render-page") as slack:
+        yield slack
 
 
 Show = Callable[[list[dict[str, Any]], str], Any]

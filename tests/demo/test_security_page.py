@@ -12,19 +12,15 @@ import pytest
 import requests
 
 from otabot.demo.slack_side import SlackSide
-from otabot.demo.web import DemoWebApp
+from otabot.demo.web import DemoWebApp, SlackServer
 from otabot.wsgi import BackgroundWsgiServer
 from tests.helpers import BOT_TOKEN, SIGNING_SECRET
 
 
 @pytest.fixture
 def page() -> Iterator[tuple[SlackSide, str]]:
-    side = SlackSide(SIGNING_SECRET, BOT_TOKEN)
-    server = BackgroundWsgiServer(DemoWebApp(side), port=0, name="test-page").start()
-    side.base_url = server.url
-    yield side, server.url
-    server.stop()
-    side.close()
+    with SlackServer(SlackSide(SIGNING_SECRET, BOT_TOKEN), name="test-page") as side:
+        yield side, side.base_url
 
 
 @pytest.mark.parametrize("path", ["/demo/command", "/demo/action", "/demo/clear"])

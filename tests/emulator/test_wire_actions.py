@@ -3,7 +3,6 @@ strings vs numbers, absent fields), parameter checks with the real codes, quotas
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from typing import Any
@@ -355,10 +354,7 @@ def test_each_action_has_its_own_quota(frozen_server: EmulatorServer) -> None:
 
 
 def test_quota_given_by_action() -> None:
-    now = time.time()
-    with EmulatorServer(
-        qps={"QueryOTAJob": 1}, monotonic=lambda: now, wall_clock=lambda: now
-    ) as server:
+    with frozen(qps={"QueryOTAJob": 1}) as server:
         first, second = (
             call_action(server.url, "QueryOTAJob", {"JobId": ROLLOUT_JOB_ID}) for _ in range(2)
         )
