@@ -176,7 +176,7 @@ class DemoWebApp:
 _Headers = list[tuple[str, str]]
 
 
-class SlackServer:
+class SlackServer(BackgroundWsgiServer):
     """``side`` served over HTTP on its own, on ``host:port`` (port 0: a free one), bound at
     construction: the Slack of the tests and benches (response_urls, Web API), with the
     page's routes and their origin checks as in the demo. ``start()`` serves and sets the
@@ -185,24 +185,12 @@ class SlackServer:
 
     def __init__(self, side: SlackSide, *, name: str = "otabot-slack-side", **server: Any) -> None:
         """``server``: ``BackgroundWsgiServer``'s ``host``, ``port`` and ``threads``."""
+        super().__init__(DemoWebApp(side), name=name, **server)
         self.side = side
-        self._server = BackgroundWsgiServer(DemoWebApp(side), name=name, **server)
-        side.base_url = self._server.url
+        side.base_url = self.url
 
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    def start(self) -> SlackServer:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
         self.side.close()
 
     def __enter__(self) -> SlackSide:
