@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 KEY_PREFIX = "otabot"
+# Connections one replica keeps to Redis at most (each command holds one for its moment).
+MAX_CONNECTIONS = 64
 HEARTBEAT_SECONDS = 30.0
 
 # Times are integer microseconds of Redis's own clock (TIME), so every replica shares one
@@ -65,11 +67,20 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', sent_at - 
 if redis.call('ZCARD', KEYS[1]) >= capacity then
   local kth = redis.call('ZRANGE', KEYS[1], -capacity, -capacity, 'WITHSCORES')
   local earliest = tonumber(kth[2]) + window
-  if earliest > sent_at then return string.format('%.0f', earliest - now) end
+  if earliest > sent_at then return {string.format('%.0f', earliest - now), '0'} end
 end
 redis.call('ZADD', KEYS[1], string.format('%.0f', sent_at), ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-return '0'
+return {'0', string.format('%.0f', sent_at)}
+"""
+
+# An attempt written late counts from its write (KEYS: sent; ARGV: member, lag in µs).
+_WRITTEN_LATE = """
+local sent_at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not sent_at then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', tonumber(sent_at) + tonumber(ARGV[2])),
+  ARGV[1])
+return 1
 """
 
 _REPORT = """
@@ -273,16 +284,26 @@ return 1
 """
 
 
-def connect(url: str, *, timeout: float = 0.5) -> redis.Redis:
-    """A client with short timeouts, so an unreachable Redis costs half a second, not a hang."""
+def connect(
+    url: str, *, timeout: float = 0.5, max_connections: int = MAX_CONNECTIONS
+) -> redis.Redis:
+    """A client with short timeouts, so an unreachable Redis costs half a second, not a hang.
+
+    Its pool blocks (up to ``timeout``) for a free connection instead of failing: in an
+    incident every waiting lookup has a thread of its own, and a burst of them must not
+    run out of connections and take Redis for gone.
+    """
     # One try per command: RedisLink decides when to try again, not the client's retry loop.
-    return redis.Redis.from_url(
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=15,
         retry=Retry(NoBackoff(), 0),
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def describe(client: redis.Redis) -> str:
@@ -490,6 +511,8 @@ class RedisActionQuota:
         self._ahead = client.register_script(prelude + _AHEAD_BODY)
         self._handover = client.register_script(_HANDOVER)
         self._confirm = client.register_script(_CONFIRM)
+        self._written_late = client.register_script(_WRITTEN_LATE)
+        self._confirmed = threading.local()  # this thread's last confirm: (reservation, member)
         self._report = client.register_script(_REPORT)
 
     @property
@@ -705,20 +728,41 @@ class RedisActionQuota:
     def confirm(self, reservation: Reservation) -> float:
         if not reservation.in_redis:
             return self.local.confirm(reservation)
-        late_us = self._link.attempt(
+        member = f"{self.replica}:{next(self._sent)}"
+        answer = self._link.attempt(
             lambda client: self._confirm(
                 keys=[self.keys.sent],
                 args=[
                     self._capacity,
                     self._window_us,
                     round(reservation.slot * 1_000_000),
-                    f"{self.replica}:{next(self._sent)}",
+                    member,
                 ],
                 client=client,
             ),
-            0,  # granted by Redis, which has gone: its slot stands
+            None,
         )
-        return int(late_us) / 1_000_000
+        if answer is None:
+            return 0.0  # granted by Redis, which has gone: its slot stands
+        late_us = int(answer[0])
+        if late_us == 0:
+            self._confirmed.last = (reservation, member)
+        return late_us / 1_000_000
+
+    def written_late(self, reservation: Reservation, lag: float) -> None:
+        if not reservation.in_redis:
+            self.local.written_late(reservation, lag)
+            return
+        last = getattr(self._confirmed, "last", None)
+        self._confirmed.last = None
+        if last is None or last[0] is not reservation:
+            return
+        self._link.attempt(
+            lambda client: self._written_late(
+                keys=[self.keys.sent], args=[last[1], round(lag * 1_000_000)], client=client
+            ),
+            None,
+        )
 
     def report(self, throttled: bool) -> None:
         self.local.report(throttled)
