@@ -59,8 +59,8 @@ logger = logging.getLogger(__name__)
 def capacity_and_window(qps: float, margin: float = DEFAULT_MARGIN) -> tuple[int, float]:
     """Calls allowed per window, and the window in seconds, for a possibly fractional qps.
 
-    ``qps=10`` gives 10 calls per 1.05 s (the default margin); ``qps=2.5`` rounds down to 2 per second (never
-    over the limit); ``qps=0.5`` gives 1 call per 2 s.
+    ``qps=10`` gives 10 calls per 1.05 s (the default margin); ``qps=2.5`` rounds down to
+    2 per second (never over the limit); ``qps=0.5`` gives 1 call per 2 s.
     """
     if qps <= 0:
         raise ValueError("qps must be positive")
