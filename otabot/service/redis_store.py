@@ -395,8 +395,9 @@ class RedisLink:
 
 @dataclass(frozen=True)
 class QuotaKeys:
-    """The Redis keys of one action's quota. One hash tag per account, so the scripts'
-    keys share a slot on Redis Cluster too; ``replicas`` is the account's, not the action's."""
+    """The Redis keys of one action's quota (``replicas`` is the account's, not the
+    action's). otabot needs one Redis (or a primary with replicas), not a Redis Cluster:
+    the cache and watch scripts touch keys of different slots."""
 
     slots: str  # reservations: slot times (sorted set)
     sent: str  # when attempts were really let go (sorted set)

@@ -52,14 +52,17 @@ class ResponseUrlPoster:
         *,
         response_type: ResponseType = "ephemeral",
         replace_original: bool = False,
+        timeout: float | None = None,
     ) -> bool:
-        """Post ``message``; True when Slack accepted it."""
+        """Post ``message`` (within ``timeout`` s, by default this poster's); True when Slack
+        accepted it."""
         body: dict[str, Any] = message.as_payload()
         body["response_type"] = response_type
         body["replace_original"] = replace_original
+        seconds = self.timeout if timeout is None else timeout
         try:
             response = WebhookClient(
-                response_url, timeout=int(self.timeout) or 1, logger=self._logger
+                response_url, timeout=max(1, int(seconds)), logger=self._logger
             ).send_dict(body)
         except OSError:
             logger.exception("could not reach the response_url")

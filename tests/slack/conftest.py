@@ -57,6 +57,14 @@ class Fault:
     retry_after: str | None = None
 
 
+class _BackloggedServer(ThreadingHTTPServer):
+    """Slack takes many posts at once (a stopping replica tells every waiting lookup);
+    the default listen backlog of 5 would refuse some."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class SlackRecorder:
     """Records what the app posts to response URLs and the Web API; answers like Slack.
 
@@ -106,8 +114,7 @@ class SlackRecorder:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _BackloggedServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.api_url = self.url + "/api/"
         self._thread = threading.Thread(
@@ -265,7 +272,7 @@ class FakeLookupService(RecordingService):
     def upstream(self) -> int:
         return super().upstream + self.jobs_fetched
 
-    def cached(self) -> Any:
+    def cached(self, *, counted: bool = True) -> Any:
         return CachedJobs(self)
 
     def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult:
