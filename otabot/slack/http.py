@@ -17,9 +17,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltContext, BoltRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+from slack_bolt.request.internals import build_context
 
 from otabot.clocks import WallClock
 from otabot.operations import OPERATIONS_PATHS, Readiness, WsgiApp, operations_app
@@ -121,7 +123,9 @@ def _slack_request(
     except UnicodeDecodeError:
         raise _Refusal(400, "body is not UTF-8") from None
     try:
-        request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
+        request = FieldReadRequest(
+            body=text, query=environ.get("QUERY_STRING", ""), headers=headers
+        )
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
         logger.warning("refused a signed request whose body is not a Slack request")
         raise _Refusal(400, "body is not a Slack request") from None
@@ -130,6 +134,51 @@ def _slack_request(
         logger.warning("refused a signed request: %s", problem)
         raise _Refusal(400, problem)
     return request
+
+
+class FieldReadRequest(BoltRequest):
+    """A ``BoltRequest`` whose form body is read field by field (``read_body``).
+
+    Bolt takes any form body with the word "payload" anywhere in it for an interaction
+    payload and, finding no ``payload`` field, reads it as ``{}``: ``/ota payload``, or any
+    /ota from a channel named ``#payload-team``, was refused. Its copies for the lazy
+    listeners are read the same way.
+    """
+
+    def __init__(
+        self,
+        *,
+        body: str,
+        query: str | dict[str, Sequence[str]] | None = None,
+        headers: dict[str, str | Sequence[str]] | None = None,
+        context: dict[str, Any] | None = None,
+        mode: str = "http",
+    ) -> None:
+        super().__init__(body=body, query=query, headers=headers, context=context, mode=mode)
+        fields = read_body(self.raw_body, self.content_type)
+        if fields != self.body:
+            self.body = fields
+            self.context = build_context(BoltContext(context or {}), fields)
+
+    def to_copyable(self) -> BoltRequest:
+        return FieldReadRequest(
+            body=self.raw_body,
+            query=self.query,
+            headers=self.headers,
+            context=self.context.to_copyable(),
+            mode=self.mode,
+        )
+
+
+def read_body(text: str, content_type: str | None) -> Any:
+    """A request body as Bolt reads it, but a form is an interaction payload only when it
+    has a ``payload`` field. ``ValueError`` for JSON that is not."""
+    if not text:
+        return {}
+    if content_type == "application/json" or text.startswith("{"):
+        return json.loads(text)
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    return json.loads(fields["payload"]) if "payload" in fields else fields
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str | Sequence[str]]:
