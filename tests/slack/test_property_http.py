@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 from urllib.parse import parse_qsl, quote, quote_from_bytes
@@ -24,15 +24,15 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from slack_sdk.webhook import WebhookClient
 
-from otabot.config import Settings
 from otabot.slack import ids
 from otabot.slack.access import SLACK_RESPONSE_HOSTS
 from otabot.slack.http import MAX_BODY_BYTES, create_wsgi_app
 from otabot.slack.replies import APOLOGY
 from otabot.wsgi import BackgroundWsgiServer
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackRecorder, harness_for
+from tests.slack.conftest import SlackRecorder, harness_for
+from tests.slack.test_clicks import settings_of
 from tests.slack.test_security_http import FORM, signed_bytes
-from tests.world import ENV, FIRMWARE, JOB, PRODUCT, RecordingService
+from tests.world import FIRMWARE, JOB, PRODUCT, RecordingService
 
 # Where the generated response_url points at the recorder (filled in per request).
 LOCAL = "{local}"
@@ -135,20 +135,13 @@ class Exchange:
 
 def exchange(served: Served, body: bytes, restricted: bool, content_type: str = FORM) -> Exchange:
     """POST ``body``, correctly signed, to a fresh app; wait until all it started is done."""
-    base = replace(
-        Settings.from_env(ENV),
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=served.recorder.api_url,
-    )
-    if restricted:
-        base = replace(
-            base,
-            allowed_teams=frozenset({TEAM}),
-            allowed_channels=frozenset({CHANNEL}),
-            allowed_users=frozenset({USER}),
-            allowed_products=frozenset({PRODUCT}),
-        )
+    allowed = {
+        "allowed_teams": frozenset({TEAM}),
+        "allowed_channels": frozenset({CHANNEL}),
+        "allowed_users": frozenset({USER}),
+        "allowed_products": frozenset({PRODUCT}),
+    }
+    base = settings_of(served.recorder, **(allowed if restricted else {}))
     service = RecordingService()
     harness = harness_for(base, service, served.recorder)
     served.app = create_wsgi_app(harness.app)
