@@ -136,12 +136,7 @@ class DemoWebApp:
         raise _HttpError(404, "not_found")
 
     def _respond(self, response_id: str, environ: Environ) -> tuple[str, _Headers, bytes]:
-        try:
-            body = json.loads(_read(environ) or b"null")
-        except ValueError:
-            raise _HttpError(400, "invalid_payload") from None
-        if not isinstance(body, dict):
-            raise _HttpError(400, "invalid_payload")
+        body = _json_body(environ, empty=b"null", error="invalid_payload")
         try:
             self._side.respond(response_id, body)
         except ResponseUrlError as error:
@@ -224,11 +219,15 @@ def _read(environ: Environ) -> bytes:
     return data
 
 
-def _json_body(environ: Environ) -> dict[str, Any]:
+def _json_body(
+    environ: Environ, *, empty: bytes = b"{}", error: str = "invalid_json"
+) -> dict[str, Any]:
+    """The body as a JSON object (``empty`` stands for no body); a 400 ``error`` when it is
+    not one."""
     try:
-        body = json.loads(_read(environ) or b"{}")
+        body = json.loads(_read(environ) or empty)
     except ValueError:
-        raise _HttpError(400, "invalid_json") from None
+        raise _HttpError(400, error) from None
     if not isinstance(body, dict):
-        raise _HttpError(400, "invalid_json")
+        raise _HttpError(400, error)
     return body
