@@ -57,8 +57,9 @@ class Provenance:
     request_ids: tuple[str, ...]
 
     @classmethod
-    def of(cls, *parts: Fetched[Any]) -> Provenance:
-        """Parts merged: the oldest fetch time, cached only if every part was."""
+    def of(cls, *parts: Fetched[Any] | Provenance) -> Provenance:
+        """Parts merged (fetched values, or the steps of a several-step answer): the oldest
+        fetch time, cached only if every part was, the calls and RequestIds of them all."""
         return cls(
             fetched_at=min(part.fetched_at for part in parts),
             from_cache=all(part.from_cache for part in parts),
