@@ -14,7 +14,11 @@ from typing import Generic, TypeVar
 from otabot.cli.text import fields, plain, printable, table, utc
 from otabot.iot.models import DeviceDetail, Firmware, JobDetail, OtaJob, OtaTask
 from otabot.query import answers, words
-from otabot.query.explain import forbidden_part
+from otabot.query.explain import (
+    device_details_refused,
+    device_tasks_refused,
+    job_tasks_refused,
+)
 from otabot.query.phrases import Phrase, dotted, plural
 from otabot.query.statuses import TASK_STATUS_ORDER, ordered_counts, status_words
 from otabot.service import JobResult
@@ -69,20 +73,14 @@ def missing_parts(answer: answers.Answer) -> list[Phrase]:
     if isinstance(answer, answers.DeviceAnswer):
         result = answer.result
         if result.device.error is not None:
-            found.append(
-                forbidden_part(result.device.error, "this device's details", "QueryDeviceDetail")
-            )
+            found.append(device_details_refused(result.device.error))
         if result.tasks.error is not None:
-            found.append(
-                forbidden_part(
-                    result.tasks.error, "this device's OTA tasks", "ListOTAUnfinishedTaskByDevice"
-                )
-            )
+            found.append(device_tasks_refused(result.tasks.error))
     elif isinstance(answer, answers.JobAnswer | answers.FailedAnswer):
         job = answer.result if isinstance(answer, answers.JobAnswer) else answer.job
         error = job.counts.error or job.device_task.error
         if error is not None:
-            found.append(forbidden_part(error, "this job's device tasks", "ListOTATaskByJob"))
+            found.append(job_tasks_refused(error))
     return found
 
 

@@ -73,6 +73,21 @@ def forbidden_part(error: errors.IotError, what: str, action: str) -> Phrase:
     )
 
 
+# The parts of a card a RAM policy may keep away, as both front ends name them.
+
+
+def device_details_refused(error: errors.IotError) -> Phrase:
+    return forbidden_part(error, "this device's details", "QueryDeviceDetail")
+
+
+def device_tasks_refused(error: errors.IotError) -> Phrase:
+    return forbidden_part(error, "this device's OTA tasks", "ListOTAUnfinishedTaskByDevice")
+
+
+def job_tasks_refused(error: errors.IotError) -> Phrase:
+    return forbidden_part(error, "this job's device tasks", "ListOTATaskByJob")
+
+
 def _words(error: errors.IotError, query: queries.Query) -> tuple[Phrase, bool]:
     if isinstance(error, errors.ThrottledError):
         return (f"IoT API busy — try again in {busy_wait(error)} s.",), True
