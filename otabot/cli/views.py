@@ -331,10 +331,9 @@ def firmware_view(
 ) -> list[str]:
     query = answer.query
     shown, page_words = _page(answer.firmwares, query.page, page_size, paged)
-    name = next((f.product_name for f in answer.firmwares if f.product_name), "")
     out = [
         _title(
-            f"Firmware · {name or query.product_key}",
+            f"Firmware · {answer.product_name or query.product_key}",
             query.product_key,
             query.instance,
             plain(words.version_resolved(answer)) or None,

@@ -165,6 +165,11 @@ class FirmwareAnswer:
     def truncated(self) -> bool:
         return self.total > len(self.firmwares)
 
+    @property
+    def product_name(self) -> str:
+        """The product's name, from the first package that has one ('' when none does)."""
+        return next((f.product_name for f in self.firmwares if f.product_name), "")
+
     partial = False
 
 

@@ -533,9 +533,8 @@ def firmware_card(answer: FirmwareAnswer, now: datetime, page_size: int, shared:
     body: list[Block] = [section(*_firmware_row(firmware, query)) for firmware in shown]
     if not shown:
         body.append(section("This product has no firmware packages."))
-    name = next((f.product_name for f in answer.firmwares if f.product_name), "")
     return Card(
-        header=f"Firmware · {fit(name, NAME_LIMIT) or query.product_key}",
+        header=f"Firmware · {fit(answer.product_name, NAME_LIMIT) or query.product_key}",
         context=context_line(
             query.product_key, query.instance, render(words.version_resolved(answer)) or None
         ),
