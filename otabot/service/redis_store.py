@@ -32,6 +32,7 @@ from redis.retry import Retry
 
 from otabot.clocks import Monotonic
 from otabot.counters import Counters
+from otabot.periodic import repeat
 from otabot.service.fairness import MAX_WAITING_PER_USER, FairQueue, Ticket, TooManyWaiting
 from otabot.service.quota import (
     DEFAULT_MARGIN,
@@ -813,11 +814,13 @@ class ReplicaHeartbeat:
         )
 
     def _run(self) -> None:
-        while not self._stopped.wait(self._every):
-            try:
-                self.beat()
-            except Exception:
-                logger.exception("the replica heartbeat failed; trying again")
+        repeat(
+            self.beat,
+            self._every,
+            self._stopped,
+            log=logger,
+            failed="the replica heartbeat failed; trying again",
+        )
 
     def stop(self) -> None:
         """Stop beating and leave the replicas Redis counts (a clean stop frees its share)."""

@@ -199,12 +199,20 @@ class Watcher:
         repeat(self.tick, self.tick_seconds, self._stopping, log=logger, failed=failed)
 
     def _keep_leases(self) -> None:
-        while not self._stopping.wait(self.lease / 3):
-            with self._lock:
-                held = list(self._held)
-            for job in held:
-                if not self._store.extend(job, self.replica, self.lease):
-                    logger.warning("lost the lease on watched job %s", job.key)
+        repeat(
+            self._extend_leases,
+            self.lease / 3,
+            self._stopping,
+            log=logger,
+            failed="could not extend the leases of watched jobs; trying again",
+        )
+
+    def _extend_leases(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        for job in held:
+            if not self._store.extend(job, self.replica, self.lease):
+                logger.warning("lost the lease on watched job %s", job.key)
 
     # --- starting and stopping a watch (the Slack listeners) ------------------------------
 

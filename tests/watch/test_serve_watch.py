@@ -85,7 +85,9 @@ def test_a_watched_card_follows_the_rollout_across_replicas_until_it_ends(
     post_fleet(emulator, advanced(emulator.fleet, datetime.now(UTC)))
     edit = wait_until(lambda: edits_of(recorder, CARD_TS))[-1]
     assert "19 succeeded" in json.dumps(edit)  # lamp-32 finished
-    assert [reply["thread_ts"] for reply in recorder.calls("chat.postMessage")[1:]] == [CARD_TS]
+    # Its thread reply (the newly failed device) follows the edit.
+    replies = wait_until(lambda: recorder.calls("chat.postMessage")[1:])
+    assert [reply["thread_ts"] for reply in replies] == [CARD_TS]
 
     # The first replica stops: the second keeps the card current.
     assert first.stop() == 0
