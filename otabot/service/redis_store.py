@@ -53,6 +53,7 @@ KEY_PREFIX = "otabot"
 # Connections one replica keeps to Redis at most (each command holds one for its moment).
 MAX_CONNECTIONS = 64
 HEARTBEAT_SECONDS = 30.0
+HEARTBEAT_US = round(HEARTBEAT_SECONDS * 1_000_000)
 
 # Times are integer microseconds of Redis's own clock (TIME), so every replica shares one
 # clock; string.format('%.0f') keeps 16-digit numbers exact (tostring would round them).
@@ -544,14 +545,7 @@ class RedisActionQuota:
         answer = self._link.attempt(
             lambda client: self._grant(
                 keys=self.keys.for_queue,
-                args=[
-                    self._capacity,
-                    self._window_us,
-                    round(lookahead * 1_000_000),
-                    self.replica,
-                    self._alive_us,
-                    round(HEARTBEAT_SECONDS * 1_000_000),
-                ],
+                args=[*self._queue_args(lookahead), self._alive_us, HEARTBEAT_US],
                 client=client,
             ),
             None,
@@ -598,6 +592,10 @@ class RedisActionQuota:
         local_ahead, _ = self.local.ahead(user, priority)
         return int(answer[0]) + local_ahead, int(answer[1]) / 1_000_000
 
+    def _queue_args(self, lookahead: float) -> list[Any]:
+        """The queue scripts' first arguments: capacity, window, lookahead, this replica."""
+        return [self._capacity, self._window_us, round(lookahead * 1_000_000), self.replica]
+
     def _reservation(self, slot_us: Any, wait_us: Any) -> Reservation:
         wait = int(wait_us) / 1_000_000
         due = self._monotonic() + wait
@@ -610,16 +608,13 @@ class RedisActionQuota:
             lambda client: self._arrive(
                 keys=self.keys.for_queue,
                 args=[
-                    self._capacity,
-                    self._window_us,
-                    round(lookahead * 1_000_000),
-                    self.replica,
+                    *self._queue_args(lookahead),
                     ticket.id,
                     ticket.user,
                     ticket.priority,
                     "1" if ticket.continuation else "0",
                     self._max_per_user,
-                    round(HEARTBEAT_SECONDS * 1_000_000),
+                    HEARTBEAT_US,
                 ],
                 client=client,
             ),
@@ -805,7 +800,7 @@ class ReplicaHeartbeat:
         return self
 
     def beat(self) -> None:
-        keep = round(HEARTBEAT_SECONDS * 1_000_000)
+        keep = HEARTBEAT_US
         self._link.attempt(
             lambda client: self._beat(
                 keys=["", "", self._key], args=[self._replica, keep], client=client
