@@ -30,7 +30,7 @@ from otabot.config import Settings
 from otabot.counters import Counters
 from otabot.iot.errors import ForbiddenError
 from otabot.iot.models import OtaTask
-from otabot.service.cache import LocalCache
+from otabot.service.cache import MAX_WEIGHT, LocalCache
 from otabot.service.fairness import Caller
 from otabot.service.fetching import LOCK_TTL, NEGATIVE_TTL, Fetcher, Keyed, Kind
 from otabot.service.kinds import IotSource, Kinds, Ttls
@@ -92,7 +92,7 @@ class OtaService:
         cache_ttl: float = 60.0,
         max_items: int = 1000,
         negative_ttl: float = NEGATIVE_TTL,
-        cache_size: int = 1024,
+        cache_weight: int = MAX_WEIGHT,
         limiter: QuotaLimiter | None = None,
         redis_cache: RedisCache | None = None,
         link: RedisLink | None = None,
@@ -111,7 +111,7 @@ class OtaService:
         self._heartbeat = heartbeat
         self._only_cached = False
         self._counted = True
-        self._local = LocalCache(cache_size, monotonic=monotonic)
+        self._local = LocalCache(cache_weight, monotonic=monotonic)
         self.ttls = Ttls.from_cache_ttl(cache_ttl)
         self.kinds = Kinds.build(client, self.ttls, max_items)
         self._fetcher = Fetcher(
