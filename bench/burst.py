@@ -327,6 +327,9 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--overload-seconds", type=float, default=45.0, help="0 skips it")
     parser.add_argument(
+        "--margin", type=float, help="OTABOT_QUOTA_MARGIN for the replicas (default: otabot's)"
+    )
+    parser.add_argument(
         "--redis-url",
         default=os.environ.get("OTABOT_BURST_REDIS_URL", "redis://127.0.0.1:6379/6"),
     )
@@ -354,6 +357,8 @@ def main() -> int:
             "OTABOT_MAX_WAIT": str(MAX_WAIT),
             "OTABOT_LOG_LEVEL": "WARNING",
         }
+        if args.margin is not None:
+            env["OTABOT_QUOTA_MARGIN"] = str(args.margin)
         replicas = [
             stack.enter_context(otabot_serve(env, "--http", "--port", "0"))
             for _ in range(args.replicas)

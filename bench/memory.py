@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from otabot.emulator.fleet import LIGHT_PRODUCT_KEY, SHOWCASE_FIRMWARE_ID
 from otabot.iot.models import JobStatus, JobType, OtaJob, Page
 from otabot.service import JobsLookup, OtaService
+from otabot.service.cache import MAX_WEIGHT
 from tests.service.fleet_source import JobsByDevice, JobsCall
 
 
@@ -68,35 +69,36 @@ def rss_mib() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lookups", type=int, default=100_000)
-    parser.add_argument("--cache-size", type=int, default=1024)
+    parser.add_argument(
+        "--cache-weight", type=int, default=MAX_WEIGHT, help="the L1's bound (API items held)"
+    )
     options = parser.parse_args()
 
     source = InMemoryJobs()
-    service = OtaService(source, cache_ttl=3600, cache_size=options.cache_size)
+    service = OtaService(source, cache_ttl=3600, cache_weight=options.cache_weight)
     gc.collect()
     baseline = rss_mib()
-    print(f"cache size {options.cache_size} entries, cache ttl 3600 s")
+    print(f"cache bound {options.cache_weight} (an entry weighs 1 + its items), ttl 3600 s")
     print(f"{'lookups':>8}  {'RSS MiB':>8}  {'growth':>7}  {'cached':>6}")
     checkpoints = {1_000, 5_000, 10_000, 25_000, 50_000, 75_000, options.lookups}
-    checkpoints_first = min(c for c in checkpoints if c >= min(options.cache_size, options.lookups))
-    at_first = baseline
+    seen: list[tuple[int, float, int]] = []
     for i in range(1, options.lookups + 1):
         service.jobs(JobsLookup(LIGHT_PRODUCT_KEY, f"dev-{i:07d}", SHOWCASE_FIRMWARE_ID))
         if i in checkpoints:
             gc.collect()
             now = rss_mib()
-            if i == checkpoints_first:
-                at_first = now
-            cached = service.stats()["cached_entries"]
+            cached = int(service.stats()["cached_entries"])
+            seen.append((i, now, cached))
             print(f"{i:>8}  {now:>8.1f}  {now - baseline:>+7.1f}  {cached:>6}")
     stats = service.stats()
     print(
         f"upstream calls {stats['upstream_calls']}, cache misses {stats['cache_misses']}, "
-        f"entries kept {stats['cached_entries']} (bounded by the cache size)"
+        f"entries kept {stats['cached_entries']} (bounded by the cache's weight)"
     )
+    full_at, full_rss, _ = next(point for point in seen if point[2] == seen[-1][2])
     print(
-        f"growth from {checkpoints_first} to {options.lookups} lookups: "
-        f"{rss_mib() - at_first:+.1f} MiB (bounded: ~0 once the cache is full)"
+        f"growth from {full_at} lookups (cache full) to {options.lookups}: "
+        f"{rss_mib() - full_rss:+.1f} MiB (bounded: ~0 once the cache is full)"
     )
     service.close()
 

@@ -349,8 +349,15 @@ def _no_proxy_covers(url: str, no_proxy: str) -> bool:
 
     The matching is the standard library's (``proxy_bypass_environment``, which requests
     itself falls back to), given the value read here: so nothing reads the environment.
-    requests' ``should_bypass_proxies`` would, even with ``no_proxy=`` passed, and would
-    set ``os.environ["no_proxy"]`` while it does. A ``*`` among the entries covers all.
+    A ``*`` among the entries covers all.
+
+    requests' own helper, ``requests.utils.should_bypass_proxies(url, no_proxy=…)``, is not
+    used (tests/test_no_proxy.py keeps the comparison): when its own loop finds no match it
+    sets ``os.environ["no_proxy"]`` around a call that reads the whole environment, with no
+    lock (psf/requests#4997, open), from any thread that builds a client; it takes ``*``
+    only as the whole value, not among entries; and an IPv4 ``address:port`` entry never
+    matches (it compares the address without the port). It does know IPv4 CIDR blocks
+    (``10.0.0.0/8``), which this does not.
     """
     # Imported here: urllib.request (http.client, ssl, email) costs every start 25 ms.
     from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]

@@ -75,11 +75,12 @@ class CredentialsNotFoundError(ConfigError):
 @dataclass(frozen=True)
 class Source:
     """One place the chain looks: a name for messages, and either why it is not looked at
-    (``off``) or how to make the library's provider for it."""
+    (``off``) or how to make the library's provider for it (``make(library)``, handed the
+    library's providers module once it is imported)."""
 
     name: str
     off: str | None = None
-    make: Callable[[], ICredentialsProvider] | None = None
+    make: Callable[[Any], ICredentialsProvider] | None = None
     fixed: Credentials | None = None
     hidden: tuple[str, ...] = ()  # texts the library may quote that must not be shown
 
@@ -186,7 +187,7 @@ class CredentialChain:
 
 def _made(source: Source) -> ICredentialsProvider:
     assert source.make is not None
-    return source.make()
+    return source.make(_library())
 
 
 def _ask(provider: ICredentialsProvider | Credentials) -> Credentials:
@@ -249,8 +250,7 @@ def _rrsa(settings: Settings, where: CredentialSources) -> Source:
     name = f"RRSA role {where.role_arn}"
     proxy = settings.proxies_for(f"https://{where.sts_endpoint}").get("https")
 
-    def make() -> ICredentialsProvider:
-        library = _library()
+    def make(library: Any) -> ICredentialsProvider:
         return library.OIDCRoleArnCredentialsProvider(
             role_arn=where.role_arn,
             oidc_provider_arn=where.oidc_provider_arn,
@@ -264,46 +264,38 @@ def _rrsa(settings: Settings, where: CredentialSources) -> Source:
 
 
 def _from_file(
-    name: str,
-    path: str | None,
-    found: Callable[[str], str],
-    provider: Callable[[Any, str], ICredentialsProvider],
+    name: str, path: str | None, found: str, make: Callable[[Any], ICredentialsProvider]
 ) -> Source:
-    """A source read from the file at ``path``: named ``found(path)``, its provider made by
-    ``provider(library, path)``; off, saying why, when there is no such file."""
+    """The source read from the file at ``path``: named ``found``, its provider made by
+    ``make``; off, saying why, when there is no such file."""
     if path is None:
         return Source(name, off="HOME not set")
     if not os.path.isfile(path):
         return Source(name, off=f"no file {path}")
-    return Source(found(path), make=lambda: provider(_library(), path))
+    return Source(found, make=make)
 
 
 def _cli_profile(where: CredentialSources) -> Source:
     name = "aliyun CLI profile"
     if where.cli_profile_disabled:
         return Source(name, off="ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true")
-    profile = where.profile_name
-    return _from_file(
-        name,
-        where.cli_profile_file,
-        lambda path: f"{name} {profile or '(current)'} in {path}",
-        lambda library, path: library.CLIProfileCredentialsProvider(
-            profile_name=profile, profile_file=path
-        ),
-    )
+    profile, path = where.profile_name, where.cli_profile_file
+
+    def make(library: Any) -> ICredentialsProvider:
+        return library.CLIProfileCredentialsProvider(profile_name=profile, profile_file=path)
+
+    found = f"{name} {profile or '(current)'} in {path}"
+    return _from_file(name, path, found, make)
 
 
 def _credentials_file(where: CredentialSources) -> Source:
     name = "credentials file"
-    section = where.profile_name or "default"
-    return _from_file(
-        name,
-        where.credentials_file,
-        lambda path: f"{name} {path} [{section}]",
-        lambda library, path: library.ProfileCredentialsProvider(
-            profile_file=path, profile_name=section
-        ),
-    )
+    section, path = where.profile_name or "default", where.credentials_file
+
+    def make(library: Any) -> ICredentialsProvider:
+        return library.ProfileCredentialsProvider(profile_file=path, profile_name=section)
+
+    return _from_file(name, path, f"{name} {path} [{section}]", make)
 
 
 def _ecs_ram_role(where: CredentialSources) -> Source:
@@ -317,8 +309,7 @@ def _ecs_ram_role(where: CredentialSources) -> Source:
         else f"ECS RAM role at {ECS_METADATA_HOST}"
     )
 
-    def make() -> ICredentialsProvider:
-        library = _library()
+    def make(library: Any) -> ICredentialsProvider:
         return library.EcsRamRoleCredentialsProvider(
             role_name=role,
             disable_imds_v1=where.imds_v1_disabled,
@@ -336,8 +327,7 @@ def _credentials_uri(settings: Settings, where: CredentialSources) -> Source:
         return Source(name, off="ALIBABA_CLOUD_CREDENTIALS_URI not set")
     name = f"credentials URI {shown_url(uri)}"
 
-    def make() -> ICredentialsProvider:
-        library = _library()
+    def make(library: Any) -> ICredentialsProvider:
         return library.URLCredentialsProvider(uri=uri, http_options=_http_options(settings, None))
 
     # The library quotes the URI in its errors; its query may hold a token.

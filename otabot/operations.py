@@ -72,26 +72,24 @@ class Readiness:
 class CountersCollector(Collector):
     """Turns components' ``Counters`` into Prometheus families at scrape time.
 
-    Each ``(prefix, counters)`` pair exposes every counter as ``<prefix>_<name>_total``
-    with its labels (a name that repeats the prefix's last word says it once:
-    ``otabot_quota`` + ``quota_busy`` is ``otabot_quota_busy_total``); ``skip`` names
-    counters a histogram already carries. Gauges are callables read the same way.
+    Each ``(prefix, counters, skip)`` exposes every counter but those in ``skip`` as
+    ``<prefix>_<name>_total`` with its labels (a name that repeats the prefix's last word
+    says it once: ``otabot_quota`` + ``quota_busy`` is ``otabot_quota_busy_total``).
+    Gauges are callables read the same way.
     """
 
     def __init__(
         self,
-        counters: list[tuple[str, Counters]],
+        counters: list[tuple[str, Counters, frozenset[str]]],
         gauges: Mapping[str, tuple[str, Callable[[], float]]],
-        skip: frozenset[str] = frozenset(),
     ) -> None:
         self._counters = counters
         self._gauges = gauges
-        self._skip = skip
 
     def collect(self) -> Iterator[Metric]:
-        for prefix, counters in self._counters:
+        for prefix, counters, skip in self._counters:
             for name, series in sorted(counters.series().items()):
-                if name in self._skip:
+                if name in skip:
                     continue
                 labels = sorted({label for key in series for label, _ in key})
                 full = metric_name(prefix, name)
@@ -133,27 +131,27 @@ class Metrics:
         )
         self.lookup_latency = Histogram(
             "otabot_lookup_seconds",
-            "Seconds from a lookup's request to its answer being sent",
-            ["kind", "outcome"],
+            "Seconds from a lookup's request (a command or a button) to its answer being sent",
+            ["source", "outcome"],
             buckets=WAIT_BUCKETS,
             registry=self.registry,
         )
-        self._counters: list[tuple[str, Counters]] = []
+        self._counters: list[tuple[str, Counters, frozenset[str]]] = []
         self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
-        # The quota's wait total is the histogram's _sum: not exposed twice.
-        self.registry.register(
-            CountersCollector(self._counters, self._gauges, frozenset({"quota_wait_seconds"}))
-        )
+        self.registry.register(CountersCollector(self._counters, self._gauges))
 
-    def count(self, prefix: str, counters: Counters) -> None:
-        """Expose ``counters`` as ``<prefix>_<name>_total``."""
-        self._counters.append((prefix, counters))
+    def count(self, prefix: str, counters: Counters, skip: Iterable[str] = ()) -> None:
+        """Expose ``counters`` as ``<prefix>_<name>_total`` (but those in ``skip``)."""
+        self._counters.append((prefix, counters, frozenset(skip)))
 
     def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
         self._gauges[name] = (doc, read)
 
-    def observe_lookup(self, kind: str, outcome: str, seconds: float) -> None:
-        self.lookup_latency.labels(kind, outcome).observe(seconds)
+    def observe_lookup(self, source: str, outcome: str, seconds: float) -> None:
+        """One answered lookup: ``source`` is ``command`` or the button's action_id; an
+        outcome naming the API's error code is counted as ``error`` (codes are the API's to
+        invent: as label values they would grow without bound)."""
+        self.lookup_latency.labels(source, outcome.split(":", 1)[0]).observe(seconds)
 
     def observe_quota_wait(self, action: str, seconds: float) -> None:
         self.quota_wait.labels(action).observe(seconds)
@@ -164,7 +162,11 @@ class Metrics:
     def watch_service(self, service: OtaService) -> None:
         """Expose the lookup service: its counters, its quota waits and queue, Redis."""
         for part, counters in service.counters().items():
-            self.count(SERVICE_PREFIXES.get(part, f"otabot_{part}"), counters)
+            prefix = SERVICE_PREFIXES.get(part, f"otabot_{part}")
+            # The quota's wait is the histogram's _sum, and the API's throttling answers
+            # are the client's count: neither is exposed twice.
+            skip = ("quota_wait_seconds", "throttled") if part == "quota" else ()
+            self.count(prefix, counters, skip)
         service.on_quota_wait(self.observe_quota_wait)
         self.gauge(
             "otabot_quota_waiting",

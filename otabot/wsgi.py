@@ -17,7 +17,7 @@ top of that ``GuardedServer``:
   behaviour, which let 100 idle sockets freeze the app);
 - allows as many connections as the process's file limit comfortably takes (1000 at
   most), not waitress's 100.
-A reverse proxy in front (see the README's deploy notes) adds what a process cannot:
+A reverse proxy in front (docs/deploy.md) adds what a process cannot:
 TLS, per-client rate limits and buffering of slow clients.
 
 One escape hatch beyond WSGI: an app served here finds a callable under

@@ -72,6 +72,7 @@ def test_counters_and_gauges_are_exposed_as_prometheus_reads_them() -> None:
     metrics.gauge("otabot_broken", "a gauge that fails", lambda: 1 / 0)
     metrics.observe_quota_wait("QueryOTAJob", 0.3)
     metrics.observe_lookup("command", "ok", 1.2)
+    metrics.observe_lookup("ota_next", "error:Throttling.User", 0.4)
 
     families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
     calls = {tuple(s.labels.items()): s.value for s in families["otabot_iot_calls"].samples}
@@ -87,7 +88,10 @@ def test_counters_and_gauges_are_exposed_as_prometheus_reads_them() -> None:
     assert waits["otabot_quota_wait_seconds_count"] == 1
     assert waits["otabot_quota_wait_seconds_sum"] == pytest.approx(0.3)
     lookups = families["otabot_lookup_seconds"].samples
-    assert any(s.labels.get("outcome") == "ok" for s in lookups)
+    assert {(s.labels["source"], s.labels["outcome"]) for s in lookups} == {
+        ("command", "ok"),
+        ("ota_next", "error"),  # the API's error codes are not label values
+    }
 
 
 def test_the_pool_drains_within_its_bound_and_takes_no_more_after() -> None:

@@ -155,7 +155,7 @@ class RecordingService:
         self.record(use_case, lookup, refresh)
         return getattr(self.inner, use_case)(lookup, refresh=refresh)
 
-    def cached(self) -> Any:
+    def cached(self, *, counted: bool = True) -> Any:
         return CachedView(self)
 
     def estimate(self, actions: Any, user: str) -> float:

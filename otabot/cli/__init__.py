@@ -1,4 +1,5 @@
-"""The ``otabot`` command: one sub-command per way of using otabot (README, "Commands").
+"""The ``otabot`` command: one sub-command per way of using otabot (each has its section in
+the README).
 
 Exit codes (``otabot.cli.process``): 0 ok, 2 usage error, 1 anything else, always
 with a one-line message ``otabot <command>: …`` on stderr and never a traceback.

@@ -13,31 +13,24 @@ from typing import Any
 
 from otabot.cli.views import Listing
 from otabot.iot.errors import IotError
-from otabot.query.answers import (
-    Answer,
-    DeviceAnswer,
-    FailedAnswer,
-    FirmwareAnswer,
-    JobAnswer,
-    JobsAnswer,
-)
+from otabot.query import answers
 from otabot.query.statuses import TASK_STATUS_ORDER, status_token
 from otabot.service import JobResult
 
 Document = dict[str, Any]
 
 
-def document(answer: Answer, *, page_size: int, paged: bool) -> Document:
+def document(answer: answers.Answer, *, page_size: int, paged: bool) -> Document:
     """The JSON object for ``answer``."""
-    if isinstance(answer, DeviceAnswer):
+    if isinstance(answer, answers.DeviceAnswer):
         return device_document(answer)
-    if isinstance(answer, JobsAnswer):
+    if isinstance(answer, answers.JobsAnswer):
         return jobs_document(answer, page_size, paged)
-    if isinstance(answer, JobAnswer):
+    if isinstance(answer, answers.JobAnswer):
         return job_document(answer.result, answer.query.instance)
-    if isinstance(answer, FailedAnswer):
+    if isinstance(answer, answers.FailedAnswer):
         return failed_document(answer, page_size, paged)
-    if isinstance(answer, FirmwareAnswer):
+    if isinstance(answer, answers.FirmwareAnswer):
         return firmware_document(answer, page_size, paged)
     raise TypeError(f"{type(answer).__name__} has no JSON form")  # pragma: no cover
 
@@ -65,7 +58,7 @@ def _missing(part: str, error: IotError | None, action: str) -> list[Document]:
     ]
 
 
-def device_document(answer: DeviceAnswer) -> Document:
+def device_document(answer: answers.DeviceAnswer) -> Document:
     query, result = answer.query, answer.result
     device, tasks = result.device.value, result.tasks.value
     return {
@@ -81,7 +74,7 @@ def device_document(answer: DeviceAnswer) -> Document:
     }
 
 
-def jobs_document(answer: JobsAnswer, page_size: int, paged: bool) -> Document:
+def jobs_document(answer: answers.JobsAnswer, page_size: int, paged: bool) -> Document:
     query, result = answer.query, answer.result
     jobs = result.filtered(query.status)
     listing = Listing.of(jobs, query.page, page_size, paged)
@@ -125,7 +118,7 @@ def job_document(result: JobResult, instance: str | None) -> Document:
     }
 
 
-def failed_document(answer: FailedAnswer, page_size: int, paged: bool) -> Document:
+def failed_document(answer: answers.FailedAnswer, page_size: int, paged: bool) -> Document:
     query, result = answer.query, answer.result
     listing = Listing.of(result.tasks, query.page, page_size, paged)
     out = job_document(answer.job, query.instance)
@@ -135,7 +128,7 @@ def failed_document(answer: FailedAnswer, page_size: int, paged: bool) -> Docume
     return out
 
 
-def firmware_document(answer: FirmwareAnswer, page_size: int, paged: bool) -> Document:
+def firmware_document(answer: answers.FirmwareAnswer, page_size: int, paged: bool) -> Document:
     query = answer.query
     listing = Listing.of(answer.firmwares, query.page, page_size, paged)
     out: Document = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from otabot.query.phrases import Code, Moment, Phrase, Typed
+from otabot.query.phrases import Moment, Phrase, Typed, spelled
 from otabot.query.queries import command_line
 
 
@@ -28,17 +28,15 @@ def utc(moment: datetime | None, *, date: bool = True, seconds: bool = True) -> 
 
 def plain(words: Phrase) -> str:
     """A phrase as one line of text."""
-    out = []
-    for fragment in words:
-        if isinstance(fragment, Code):
-            out.append(printable(fragment.text))
-        elif isinstance(fragment, Moment):
-            out.append(utc(fragment.at, date=fragment.date, seconds=fragment.seconds) + " UTC")
-        elif isinstance(fragment, Typed):
-            out.append(printable(" ".join(command_line(fragment.query))))
-        else:
-            out.append(printable(fragment))
-    return "".join(out)
+    return spelled(words, text=printable, code=printable, moment=_moment, typed=_command)
+
+
+def _moment(moment: Moment) -> str:
+    return utc(moment.at, date=moment.date, seconds=moment.seconds) + " UTC"
+
+
+def _command(typed: Typed) -> str:
+    return printable(" ".join(command_line(typed.query)))
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -13,17 +13,12 @@ from typing import Generic, TypeVar
 
 from otabot.cli.text import fields, plain, printable, table, utc
 from otabot.iot.models import DeviceDetail, Firmware, JobDetail, OtaJob, OtaTask
-from otabot.query import words
-from otabot.query.answers import (
-    Answer,
-    DeviceAnswer,
-    FailedAnswer,
-    FirmwareAnswer,
-    JobAnswer,
-    JobsAnswer,
-    Shown,
+from otabot.query import answers, words
+from otabot.query.explain import (
+    device_details_refused,
+    device_tasks_refused,
+    job_tasks_refused,
 )
-from otabot.query.explain import forbidden_part
 from otabot.query.phrases import Phrase, dotted, plural
 from otabot.query.statuses import TASK_STATUS_ORDER, ordered_counts, status_words
 from otabot.service import JobResult
@@ -57,41 +52,35 @@ FIRMWARE_COLUMNS = (
 TIMES = "times in UTC"
 
 
-def view(answer: Answer, *, now: datetime, page_size: int, paged: bool) -> list[str]:
+def view(answer: answers.Answer, *, now: datetime, page_size: int, paged: bool) -> list[str]:
     """The lines that show ``answer`` (version questions are not answers: see ``query``)."""
-    if isinstance(answer, DeviceAnswer):
+    if isinstance(answer, answers.DeviceAnswer):
         return device_view(answer, now)
-    if isinstance(answer, JobsAnswer):
+    if isinstance(answer, answers.JobsAnswer):
         return jobs_view(answer, now, page_size, paged)
-    if isinstance(answer, JobAnswer):
+    if isinstance(answer, answers.JobAnswer):
         return job_view(answer.result, answer, now)
-    if isinstance(answer, FailedAnswer):
+    if isinstance(answer, answers.FailedAnswer):
         return [*job_view(answer.job, answer, now), "", *failed_view(answer, page_size, paged)]
-    if isinstance(answer, FirmwareAnswer):
+    if isinstance(answer, answers.FirmwareAnswer):
         return firmware_view(answer, now, page_size, paged)
     raise TypeError(f"{type(answer).__name__} is not shown as text")  # pragma: no cover
 
 
-def missing_parts(answer: Answer) -> list[Phrase]:
+def missing_parts(answer: answers.Answer) -> list[Phrase]:
     """What a partial answer could not show, each with the action to allow."""
     found: list[Phrase] = []
-    if isinstance(answer, DeviceAnswer):
+    if isinstance(answer, answers.DeviceAnswer):
         result = answer.result
         if result.device.error is not None:
-            found.append(
-                forbidden_part(result.device.error, "this device's details", "QueryDeviceDetail")
-            )
+            found.append(device_details_refused(result.device.error))
         if result.tasks.error is not None:
-            found.append(
-                forbidden_part(
-                    result.tasks.error, "this device's OTA tasks", "ListOTAUnfinishedTaskByDevice"
-                )
-            )
-    elif isinstance(answer, JobAnswer | FailedAnswer):
-        job = answer.result if isinstance(answer, JobAnswer) else answer.job
+            found.append(device_tasks_refused(result.tasks.error))
+    elif isinstance(answer, answers.JobAnswer | answers.FailedAnswer):
+        job = answer.result if isinstance(answer, answers.JobAnswer) else answer.job
         error = job.counts.error or job.device_task.error
         if error is not None:
-            found.append(forbidden_part(error, "this job's device tasks", "ListOTATaskByJob"))
+            found.append(job_tasks_refused(error))
     return found
 
 
@@ -107,7 +96,7 @@ class Listing(Generic[T]):
     def of(cls, items: tuple[T, ...], asked: int, page_size: int, paged: bool) -> Listing[T]:
         if not paged:
             return cls(items)
-        shown = Shown.of(items, asked, page_size)
+        shown = answers.Shown.of(items, asked, page_size)
         return cls(shown.items, shown.page, shown.pages)
 
     def words(self, asked: int) -> str | None:
@@ -124,7 +113,7 @@ def _page(
     return listing.items, listing.words(asked)
 
 
-def _fetched(answer: Answer, now: datetime) -> str:
+def _fetched(answer: answers.Answer, now: datetime) -> str:
     return plain(words.fetched(answer.provenance, now))
 
 
@@ -138,7 +127,9 @@ def _rows(columns: tuple[str, ...], rows: list[tuple[str, ...]], empty: str) -> 
     return table(columns, rows) if rows else [f"({empty})"]
 
 
-def _summary(parts: list[str | None], answer: Answer, now: datetime, cut: str | None) -> str:
+def _summary(
+    parts: list[str | None], answer: answers.Answer, now: datetime, cut: str | None
+) -> str:
     """``12 jobs: … · page 1 of 3 · fetched 06:49:31 UTC · … · times in UTC``."""
     return dotted([*parts, _fetched(answer, now), cut, TIMES])
 
@@ -146,7 +137,7 @@ def _summary(parts: list[str | None], answer: Answer, now: datetime, cut: str | 
 # --- the device card --------------------------------------------------------------------
 
 
-def device_view(answer: DeviceAnswer, now: datetime) -> list[str]:
+def device_view(answer: answers.DeviceAnswer, now: datetime) -> list[str]:
     query, result = answer.query, answer.result
     device = result.device.value
     product = query.product_key
@@ -192,7 +183,7 @@ def _task_row(task: OtaTask) -> tuple[str, ...]:
 # --- jobs lists -------------------------------------------------------------------------
 
 
-def jobs_view(answer: JobsAnswer, now: datetime, page_size: int, paged: bool) -> list[str]:
+def jobs_view(answer: answers.JobsAnswer, now: datetime, page_size: int, paged: bool) -> list[str]:
     query, result = answer.query, answer.result
     jobs = result.filtered(query.status)
     shown, page_words = _page(jobs, query.page, page_size, paged)
@@ -235,7 +226,9 @@ def _job_row(job: OtaJob) -> tuple[str, ...]:
 # --- the job card and its failed devices ------------------------------------------------
 
 
-def job_view(result: JobResult, answer: JobAnswer | FailedAnswer, now: datetime) -> list[str]:
+def job_view(
+    result: JobResult, answer: answers.JobAnswer | answers.FailedAnswer, now: datetime
+) -> list[str]:
     query, job = answer.query, result.job
     out = [
         _title(f"OTA job · {job.job_id or query.job_id}", job.product_key or "?", query.instance)
@@ -310,7 +303,7 @@ def _device_task_line(result: JobResult, device_name: str) -> str:
     )
 
 
-def failed_view(answer: FailedAnswer, page_size: int, paged: bool) -> list[str]:
+def failed_view(answer: answers.FailedAnswer, page_size: int, paged: bool) -> list[str]:
     result = answer.result
     shown, page_words = _page(result.tasks, answer.query.page, page_size, paged)
     out = [dotted([f"failed devices: {result.total}", page_words])]
@@ -333,13 +326,14 @@ def _failed_row(task: OtaTask) -> tuple[str, ...]:
 # --- firmware ---------------------------------------------------------------------------
 
 
-def firmware_view(answer: FirmwareAnswer, now: datetime, page_size: int, paged: bool) -> list[str]:
+def firmware_view(
+    answer: answers.FirmwareAnswer, now: datetime, page_size: int, paged: bool
+) -> list[str]:
     query = answer.query
     shown, page_words = _page(answer.firmwares, query.page, page_size, paged)
-    name = next((f.product_name for f in answer.firmwares if f.product_name), "")
     out = [
         _title(
-            f"Firmware · {name or query.product_key}",
+            f"Firmware · {answer.product_name or query.product_key}",
             query.product_key,
             query.instance,
             plain(words.version_resolved(answer)) or None,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from otabot.clocks import Monotonic, WallClock, utc_datetime
 from otabot.emulator.fleet import ROLLOUT_JOB_ID, Fleet
+from otabot.periodic import repeat
 
 if TYPE_CHECKING:
     from otabot.emulator.server import EmulatorServer
@@ -125,11 +126,8 @@ class RolloutMover:
         return True
 
     def _run(self) -> None:
-        while not self._stopped.wait(self._step_seconds):
-            try:
-                self.turn()
-            except Exception:
-                logger.exception("the demo rollout could not move on")
+        failed = "the demo rollout could not move on"
+        repeat(self.turn, self._step_seconds, self._stopped, log=logger, failed=failed)
 
     def turn(self) -> None:
         watched = self._is_watched(self._job_id)

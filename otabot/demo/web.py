@@ -254,7 +254,8 @@ def _read(environ: Environ) -> bytes:
 def _json_body(
     environ: Environ, *, empty: bytes = b"{}", error: str = "invalid_json"
 ) -> dict[str, Any]:
-    """The request's JSON object (``empty`` when there is no body); 400 ``error`` otherwise."""
+    """The body as a JSON object (``empty`` stands for no body); a 400 ``error`` when it is
+    not one."""
     try:
         body = json.loads(_read(environ) or empty)
     except ValueError:

@@ -76,8 +76,9 @@ class AttemptGate(Protocol):
         ``deadline``."""
         ...
 
-    def after_attempt(self, action: str, throttled: bool) -> None:
-        """Told after every attempt whether the API throttled it."""
+    def after_attempt(self, action: str, throttled: bool, written_at: float | None) -> None:
+        """Told after every attempt whether the API throttled it, and when its request had
+        been written whole (``monotonic`` time; None when unknown or never written)."""
         ...
 
 
@@ -448,7 +449,7 @@ class IotClient:
                 code = "OK" if error is None else error.code or type(error).__name__
                 self._counters.add("answers", action=action, code=code)
                 if self._gate is not None:
-                    self._gate.after_attempt(action, throttled)
+                    self._gate.after_attempt(action, throttled, self._transport.written_at())
             assert error is not None  # the attempt either returned or raised an IotError
             last_error = error
             delay = self._retry_delay(error, attempt, limit)

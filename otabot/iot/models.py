@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from otabot.iot.paging import page_count
 from otabot.iot.times import format_utc, parse_optional_utc
@@ -173,10 +173,6 @@ def _optional_bool(item: dict[str, Any], key: str) -> bool | None:
     raise ValueError(f"{key} is not true or false: {value!r}")
 
 
-def _times(item: dict[str, Any], *keys: str) -> dict[str, datetime | None]:
-    return {key: parse_optional_utc(_optional_text(item, key)) for key in keys}
-
-
 def _wrapped(value: Any, wrapper: str, what: str) -> list[dict[str, Any]]:
     """The items of a list the API wraps in an object named after the item type.
 
@@ -220,8 +216,96 @@ def _api_tags(tags: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in tags]
 
 
+E = TypeVar("E", bound=IntEnum)
+
+
+def _known(enum: type[E], value: int | None, default: E) -> E | int:
+    """The enum member for ``value``; an unknown number stays a plain int (shown as it is)."""
+    if value is None:
+        return default
+    try:
+        return enum(value)
+    except ValueError:
+        return value
+
+
 @dataclass(frozen=True)
-class OtaJob:
+class _Kind:
+    """How one kind of field is read from an answer's object, and written back as the API
+    spells it."""
+
+    read: Callable[[dict[str, Any], str], Any]
+    write: Callable[[Any], Any] = lambda value: value
+
+
+def _spelled(member: StrEnum) -> str:
+    return member.value
+
+
+TEXT = _Kind(_text)
+OPTIONAL_TEXT = _Kind(_optional_text)
+WHOLE = _Kind(_optional_int)  # numbers as numbers
+FLAG = _Kind(_optional_bool)
+TIME = _Kind(lambda item, key: parse_optional_utc(_optional_text(item, key)), format_utc)
+# Wrapped (``{"OtaTagDTO": [...]}``) or a list; written as a list of ``{"Key","Value"}``.
+TAGS = _Kind(lambda item, key: _tags(item.get(key)), _api_tags)
+SRC_VERSIONS = _Kind(lambda item, key: _strings(item.get(key), "SrcVersion"), list)
+JOB_STATUS = _Kind(lambda item, key: _job_status(_text(item, key)), _spelled)
+JOB_TYPE = _Kind(lambda item, key: _job_type(_text(item, key)), _spelled)
+TASK_STATUS = _Kind(lambda item, key: _task_status(_text(item, key)), _spelled)
+DEVICE_STATUS = _Kind(lambda item, key: DeviceStatus(_text(item, key)), _spelled)
+MODULE = _Kind(lambda item, key: _text(item, key) or "default")
+FIRMWARE_TYPE = _Kind(
+    lambda item, key: _known(FirmwareType, _optional_int(item, key), FirmwareType.FULL), int
+)
+VERIFICATION = _Kind(
+    lambda item, key: _known(
+        FirmwareVerification, _optional_int(item, key), FirmwareVerification.UNVERIFIED
+    ),
+    int,
+)
+
+# Each record's fields: its attribute, the API's name, the kind; in the order ``to_api``
+# writes them.
+Fields = tuple[tuple[str, str, _Kind], ...]
+_JOB_IDS: Fields = (
+    ("job_id", "JobId", TEXT),
+    ("firmware_id", "FirmwareId", TEXT),
+    ("product_key", "ProductKey", TEXT),
+    ("status", "JobStatus", JOB_STATUS),
+    ("job_type", "JobType", JOB_TYPE),
+)
+_SELECTION: Fields = (
+    ("selection_type", "SelectionType", TEXT),
+    ("target_selection", "TargetSelection", TEXT),
+)
+_JOB_TIMES: Fields = (
+    ("utc_create", "UtcCreate", TIME),
+    ("utc_modified", "UtcModified", TIME),
+    ("utc_start_time", "UtcStartTime", TIME),
+    ("utc_end_time", "UtcEndTime", TIME),
+)
+
+
+class _Record:
+    """A record read from one object of an answer by its ``_fields``: ``from_api`` reads
+    only the fields named there (whatever else the object carries is never kept), and
+    ``to_api`` writes them back with the API's names."""
+
+    _fields: ClassVar[Fields]
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> Self:
+        """Build from one object of an answer; ``ValueError`` when a field is malformed."""
+        return cls(**{attribute: kind.read(item, key) for attribute, key, kind in cls._fields})
+
+    def to_api(self) -> dict[str, Any]:
+        """The record with the API's field names, as the API spells each value."""
+        return {key: kind.write(getattr(self, attribute)) for attribute, key, kind in self._fields}
+
+
+@dataclass(frozen=True)
+class OtaJob(_Record):
     """One update batch as a list shows it (``SimpleOTAJobInfo``)."""
 
     job_id: str
@@ -237,45 +321,11 @@ class OtaJob:
     utc_end_time: datetime | None
     tags: tuple[tuple[str, str], ...] = ()
 
-    @classmethod
-    def from_api(cls, item: dict[str, Any]) -> OtaJob:
-        """Build from one ``SimpleOTAJobInfo`` object; tags may be wrapped or a list."""
-        times = _times(item, "UtcCreate", "UtcModified", "UtcStartTime", "UtcEndTime")
-        return cls(
-            job_id=_text(item, "JobId"),
-            firmware_id=_text(item, "FirmwareId"),
-            product_key=_text(item, "ProductKey"),
-            status=_job_status(_text(item, "JobStatus")),
-            job_type=_job_type(_text(item, "JobType")),
-            selection_type=_text(item, "SelectionType"),
-            target_selection=_text(item, "TargetSelection"),
-            utc_create=times["UtcCreate"],
-            utc_modified=times["UtcModified"],
-            utc_start_time=times["UtcStartTime"],
-            utc_end_time=times["UtcEndTime"],
-            tags=_tags(item.get("Tags")),
-        )
-
-    def to_api(self) -> dict[str, Any]:
-        """The job with the API's field names, tags as a list of ``{"Key","Value"}``."""
-        return {
-            "JobId": self.job_id,
-            "FirmwareId": self.firmware_id,
-            "ProductKey": self.product_key,
-            "JobStatus": self.status.value,
-            "JobType": self.job_type.value,
-            "SelectionType": self.selection_type,
-            "TargetSelection": self.target_selection,
-            "UtcCreate": format_utc(self.utc_create),
-            "UtcModified": format_utc(self.utc_modified),
-            "UtcStartTime": format_utc(self.utc_start_time),
-            "UtcEndTime": format_utc(self.utc_end_time),
-            "Tags": _api_tags(self.tags),
-        }
+    _fields = (*_JOB_IDS, *_SELECTION, *_JOB_TIMES, ("tags", "Tags", TAGS))
 
 
 @dataclass(frozen=True)
-class JobDetail:
+class JobDetail(_Record):
     """One update batch in full (``QueryOTAJob``'s ``Data``)."""
 
     job_id: str
@@ -307,88 +357,37 @@ class JobDetail:
     utc_schedule_finish_time: datetime | None
     tags: tuple[tuple[str, str], ...] = ()
 
+    # ``SrcVersions`` is read wrapped or bare, and written as a plain list.
+    _fields = (
+        *_JOB_IDS,
+        ("name", "Name", TEXT),
+        ("description", "JobDesc", TEXT),
+        ("dest_version", "DestVersion", TEXT),
+        ("src_versions", "SrcVersions", SRC_VERSIONS),
+        *_SELECTION,
+        ("gray_percent", "GrayPercent", OPTIONAL_TEXT),
+        ("dynamic_mode", "DynamicMode", WHOLE),
+        ("overwrite_mode", "OverwriteMode", WHOLE),
+        ("maximum_per_minute", "MaximumPerMinute", WHOLE),
+        ("retry_count", "RetryCount", WHOLE),
+        ("retry_interval", "RetryInterval", WHOLE),
+        ("timeout_in_minutes", "TimeoutInMinutes", WHOLE),
+        ("need_push", "NeedPush", FLAG),
+        ("need_confirm", "NeedConfirm", FLAG),
+        ("multi_module_mode", "MultiModuleMode", FLAG),
+        *_JOB_TIMES,
+        ("utc_schedule_time", "UtcScheduleTime", TIME),
+        ("utc_schedule_finish_time", "UtcScheduleFinishTime", TIME),
+        ("tags", "Tags", TAGS),
+    )
+
     @property
     def finished(self) -> bool:
         return self.status in (JobStatus.COMPLETED, JobStatus.CANCELED)
 
-    @classmethod
-    def from_api(cls, item: dict[str, Any]) -> JobDetail:
-        times = _times(
-            item,
-            "UtcCreate",
-            "UtcModified",
-            "UtcStartTime",
-            "UtcEndTime",
-            "UtcScheduleTime",
-            "UtcScheduleFinishTime",
-        )
-        return cls(
-            job_id=_text(item, "JobId"),
-            firmware_id=_text(item, "FirmwareId"),
-            product_key=_text(item, "ProductKey"),
-            status=_job_status(_text(item, "JobStatus")),
-            job_type=_job_type(_text(item, "JobType")),
-            name=_text(item, "Name"),
-            description=_text(item, "JobDesc"),
-            dest_version=_text(item, "DestVersion"),
-            src_versions=_strings(item.get("SrcVersions"), "SrcVersion"),
-            selection_type=_text(item, "SelectionType"),
-            target_selection=_text(item, "TargetSelection"),
-            gray_percent=_optional_text(item, "GrayPercent"),
-            dynamic_mode=_optional_int(item, "DynamicMode"),
-            overwrite_mode=_optional_int(item, "OverwriteMode"),
-            maximum_per_minute=_optional_int(item, "MaximumPerMinute"),
-            retry_count=_optional_int(item, "RetryCount"),
-            retry_interval=_optional_int(item, "RetryInterval"),
-            timeout_in_minutes=_optional_int(item, "TimeoutInMinutes"),
-            need_push=_optional_bool(item, "NeedPush"),
-            need_confirm=_optional_bool(item, "NeedConfirm"),
-            multi_module_mode=_optional_bool(item, "MultiModuleMode"),
-            utc_create=times["UtcCreate"],
-            utc_modified=times["UtcModified"],
-            utc_start_time=times["UtcStartTime"],
-            utc_end_time=times["UtcEndTime"],
-            utc_schedule_time=times["UtcScheduleTime"],
-            utc_schedule_finish_time=times["UtcScheduleFinishTime"],
-            tags=_tags(item.get("Tags")),
-        )
-
-    def to_api(self) -> dict[str, Any]:
-        """``QueryOTAJob``'s ``Data`` with ``SrcVersions`` and ``Tags`` as plain lists."""
-        return {
-            "JobId": self.job_id,
-            "FirmwareId": self.firmware_id,
-            "ProductKey": self.product_key,
-            "JobStatus": self.status.value,
-            "JobType": self.job_type.value,
-            "Name": self.name,
-            "JobDesc": self.description,
-            "DestVersion": self.dest_version,
-            "SrcVersions": list(self.src_versions),
-            "SelectionType": self.selection_type,
-            "TargetSelection": self.target_selection,
-            "GrayPercent": self.gray_percent,
-            "DynamicMode": self.dynamic_mode,
-            "OverwriteMode": self.overwrite_mode,
-            "MaximumPerMinute": self.maximum_per_minute,
-            "RetryCount": self.retry_count,
-            "RetryInterval": self.retry_interval,
-            "TimeoutInMinutes": self.timeout_in_minutes,
-            "NeedPush": self.need_push,
-            "NeedConfirm": self.need_confirm,
-            "MultiModuleMode": self.multi_module_mode,
-            "UtcCreate": format_utc(self.utc_create),
-            "UtcModified": format_utc(self.utc_modified),
-            "UtcStartTime": format_utc(self.utc_start_time),
-            "UtcEndTime": format_utc(self.utc_end_time),
-            "UtcScheduleTime": format_utc(self.utc_schedule_time),
-            "UtcScheduleFinishTime": format_utc(self.utc_schedule_finish_time),
-            "Tags": _api_tags(self.tags),
-        }
-
 
 @dataclass(frozen=True)
-class OtaTask:
+class OtaTask(_Record):
     """One device's task in a job (``SimpleOTATaskInfo``).
 
     ``ListOTATaskByJob`` fills ``description`` (``TaskDesc``: why a task failed or was
@@ -413,53 +412,30 @@ class OtaTask:
     utc_create: datetime | None = None
     utc_modified: datetime | None = None
 
-    @classmethod
-    def from_api(cls, item: dict[str, Any]) -> OtaTask:
-        times = _times(item, "UtcCreate", "UtcModified")
-        return cls(
-            task_id=_text(item, "TaskId"),
-            status=_task_status(_text(item, "TaskStatus")),
-            job_id=_text(item, "JobId"),
-            firmware_id=_text(item, "FirmwareId"),
-            product_key=_text(item, "ProductKey"),
-            device_name=_text(item, "DeviceName"),
-            iot_id=_text(item, "IotId"),
-            src_version=_text(item, "SrcVersion"),
-            dest_version=_text(item, "DestVersion"),
-            product_name=_text(item, "ProductName"),
-            module_name=_optional_text(item, "ModuleName"),
-            description=_optional_text(item, "TaskDesc"),
-            progress=_optional_int(item, "Progress"),
-            timeout=_optional_int(item, "Timeout"),
-            utc_create=times["UtcCreate"],
-            utc_modified=times["UtcModified"],
-        )
-
-    def to_api(self) -> dict[str, Any]:
-        """The task with the API's field names (numbers as numbers)."""
-        return {
-            "TaskId": self.task_id,
-            "TaskStatus": self.status.value,
-            "JobId": self.job_id,
-            "FirmwareId": self.firmware_id,
-            "ProductKey": self.product_key,
-            "ProductName": self.product_name,
-            "DeviceName": self.device_name,
-            "IotId": self.iot_id,
-            "SrcVersion": self.src_version,
-            "DestVersion": self.dest_version,
-            "ModuleName": self.module_name,
-            "TaskDesc": self.description,
-            "Progress": self.progress,
-            "Timeout": self.timeout,
-            "UtcCreate": format_utc(self.utc_create),
-            "UtcModified": format_utc(self.utc_modified),
-        }
+    _fields = (
+        ("task_id", "TaskId", TEXT),
+        ("status", "TaskStatus", TASK_STATUS),
+        ("job_id", "JobId", TEXT),
+        ("firmware_id", "FirmwareId", TEXT),
+        ("product_key", "ProductKey", TEXT),
+        ("product_name", "ProductName", TEXT),
+        ("device_name", "DeviceName", TEXT),
+        ("iot_id", "IotId", TEXT),
+        ("src_version", "SrcVersion", TEXT),
+        ("dest_version", "DestVersion", TEXT),
+        ("module_name", "ModuleName", OPTIONAL_TEXT),
+        ("description", "TaskDesc", OPTIONAL_TEXT),
+        ("progress", "Progress", WHOLE),  # "40" in ListOTATaskByJob
+        ("timeout", "Timeout", WHOLE),
+        ("utc_create", "UtcCreate", TIME),
+        ("utc_modified", "UtcModified", TIME),
+    )
 
 
 @dataclass(frozen=True)
-class DeviceDetail:
-    """A device as ``QueryDeviceDetail`` describes it, without its ``DeviceSecret``.
+class DeviceDetail(_Record):
+    """A device as ``QueryDeviceDetail`` describes it, without its ``DeviceSecret``: the
+    credential is not among the fields read, so it is never kept nor written.
 
     ``firmware_version`` is the default OTA module's version as the device last
     reported it: it may lag a task that has just succeeded.
@@ -479,47 +455,25 @@ class DeviceDetail:
     utc_active: datetime | None = None
     utc_online: datetime | None = None
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> DeviceDetail:
-        """Read the fields otabot shows; ``DeviceSecret`` (a credential) is never read."""
-        times = _times(data, "UtcCreate", "UtcActive", "UtcOnline")
-        return cls(
-            product_key=_text(data, "ProductKey"),
-            device_name=_text(data, "DeviceName"),
-            iot_id=_text(data, "IotId"),
-            status=DeviceStatus(_text(data, "Status")),
-            product_name=_text(data, "ProductName"),
-            nickname=_optional_text(data, "Nickname"),
-            firmware_version=_optional_text(data, "FirmwareVersion"),
-            node_type=_optional_int(data, "NodeType"),
-            ip_address=_optional_text(data, "IpAddress"),
-            region=_optional_text(data, "Region"),
-            utc_create=times["UtcCreate"],
-            utc_active=times["UtcActive"],
-            utc_online=times["UtcOnline"],
-        )
-
-    def to_api(self) -> dict[str, Any]:
-        """``QueryDeviceDetail``'s ``Data`` as otabot keeps it: no ``DeviceSecret``."""
-        return {
-            "ProductKey": self.product_key,
-            "ProductName": self.product_name,
-            "DeviceName": self.device_name,
-            "Nickname": self.nickname,
-            "IotId": self.iot_id,
-            "Status": self.status.value,
-            "FirmwareVersion": self.firmware_version,
-            "NodeType": self.node_type,
-            "IpAddress": self.ip_address,
-            "Region": self.region,
-            "UtcCreate": format_utc(self.utc_create),
-            "UtcActive": format_utc(self.utc_active),
-            "UtcOnline": format_utc(self.utc_online),
-        }
+    _fields = (
+        ("product_key", "ProductKey", TEXT),
+        ("product_name", "ProductName", TEXT),
+        ("device_name", "DeviceName", TEXT),
+        ("nickname", "Nickname", OPTIONAL_TEXT),
+        ("iot_id", "IotId", TEXT),
+        ("status", "Status", DEVICE_STATUS),
+        ("firmware_version", "FirmwareVersion", OPTIONAL_TEXT),
+        ("node_type", "NodeType", WHOLE),
+        ("ip_address", "IpAddress", OPTIONAL_TEXT),
+        ("region", "Region", OPTIONAL_TEXT),
+        ("utc_create", "UtcCreate", TIME),
+        ("utc_active", "UtcActive", TIME),
+        ("utc_online", "UtcOnline", TIME),
+    )
 
 
 @dataclass(frozen=True)
-class Firmware:
+class Firmware(_Record):
     """One firmware package (``SimpleFirmwareInfo``); download URLs are never read."""
 
     firmware_id: str
@@ -537,64 +491,26 @@ class Firmware:
     utc_create: datetime | None = None
     utc_modified: datetime | None = None
 
+    _fields = (
+        ("firmware_id", "FirmwareId", TEXT),
+        ("product_key", "ProductKey", TEXT),
+        ("product_name", "ProductName", TEXT),
+        ("name", "FirmwareName", TEXT),
+        ("description", "FirmwareDesc", OPTIONAL_TEXT),
+        ("dest_version", "DestVersion", TEXT),
+        ("src_version", "SrcVersion", OPTIONAL_TEXT),
+        ("module_name", "ModuleName", MODULE),
+        ("firmware_type", "Type", FIRMWARE_TYPE),
+        ("verification", "Status", VERIFICATION),
+        ("size", "FirmwareSize", WHOLE),
+        ("sign_method", "SignMethod", OPTIONAL_TEXT),
+        ("utc_create", "UtcCreate", TIME),
+        ("utc_modified", "UtcModified", TIME),
+    )
+
     @property
     def is_delta(self) -> bool:
         return self.firmware_type == FirmwareType.DELTA
-
-    @classmethod
-    def from_api(cls, item: dict[str, Any]) -> Firmware:
-        times = _times(item, "UtcCreate", "UtcModified")
-        return cls(
-            firmware_id=_text(item, "FirmwareId"),
-            product_key=_text(item, "ProductKey"),
-            name=_text(item, "FirmwareName"),
-            dest_version=_text(item, "DestVersion"),
-            src_version=_optional_text(item, "SrcVersion"),
-            module_name=_text(item, "ModuleName") or "default",
-            firmware_type=_known(FirmwareType, _optional_int(item, "Type"), FirmwareType.FULL),
-            verification=_known(
-                FirmwareVerification,
-                _optional_int(item, "Status"),
-                FirmwareVerification.UNVERIFIED,
-            ),
-            size=_optional_int(item, "FirmwareSize"),
-            product_name=_text(item, "ProductName"),
-            description=_optional_text(item, "FirmwareDesc"),
-            sign_method=_optional_text(item, "SignMethod"),
-            utc_create=times["UtcCreate"],
-            utc_modified=times["UtcModified"],
-        )
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "FirmwareId": self.firmware_id,
-            "ProductKey": self.product_key,
-            "ProductName": self.product_name,
-            "FirmwareName": self.name,
-            "FirmwareDesc": self.description,
-            "DestVersion": self.dest_version,
-            "SrcVersion": self.src_version,
-            "ModuleName": self.module_name,
-            "Type": int(self.firmware_type),
-            "Status": int(self.verification),
-            "FirmwareSize": self.size,
-            "SignMethod": self.sign_method,
-            "UtcCreate": format_utc(self.utc_create),
-            "UtcModified": format_utc(self.utc_modified),
-        }
-
-
-E = TypeVar("E", bound=IntEnum)
-
-
-def _known(enum: type[E], value: int | None, default: E) -> E | int:
-    """The enum member for ``value``; an unknown number stays a plain int (shown as it is)."""
-    if value is None:
-        return default
-    try:
-        return enum(value)
-    except ValueError:
-        return value
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,12 @@ class Transport:
             auth=self._auth,
         ).prepare()
 
+    def written_at(self) -> float | None:
+        """When this thread's last ``send`` had written its request whole (``monotonic``
+        time), or None when it never got that far (or the session is not the transport's
+        own). The quota counts an attempt from then: the moment it reached the API."""
+        return self._deadline.written()
+
     def send(self, prepared: requests.PreparedRequest, remaining: float) -> Answer:
         """Send a ``prepare``d request and read its answer within ``remaining`` s.
 
@@ -270,10 +276,20 @@ class _ResponseDeadline:
     @contextmanager
     def until(self, deadline: float) -> Iterator[None]:
         self._local.deadline = deadline
+        self._local.written = None
         try:
             yield
         finally:
             self._local.deadline = None
+
+    def note_written(self) -> None:
+        """The current thread's request has been written whole to the socket, now."""
+        self._local.written = self._monotonic()
+
+    def written(self) -> float | None:
+        """When the current thread's last request was written whole (None: it was not)."""
+        written: float | None = getattr(self._local, "written", None)
+        return written
 
     def reader(self, sock: socket.socket, fp: Any) -> Any:
         """``fp`` (the response's buffered socket file) reading under the deadline, if set."""
@@ -326,7 +342,8 @@ class _DeadlineReader(io.RawIOBase):
 
 
 def _pool_classes(deadline: _ResponseDeadline) -> dict[str, type[HTTPConnectionPool]]:
-    """Connection pools whose responses read through ``deadline``'s reader."""
+    """Connection pools whose responses read through ``deadline``'s reader, and which note
+    when each request was written whole."""
 
     class DeadlineResponse(http.client.HTTPResponse):
         def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
@@ -336,8 +353,16 @@ def _pool_classes(deadline: _ResponseDeadline) -> dict[str, type[HTTPConnectionP
     class DeadlineConnection(HTTPConnection):
         response_class = DeadlineResponse
 
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            super().request(*args, **kwargs)
+            deadline.note_written()
+
     class DeadlineSecureConnection(HTTPSConnection):
         response_class = DeadlineResponse
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            super().request(*args, **kwargs)
+            deadline.note_written()
 
     class DeadlinePool(HTTPConnectionPool):
         ConnectionCls = DeadlineConnection

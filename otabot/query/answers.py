@@ -81,16 +81,6 @@ class Shown(Generic[T]):
         return cls(page_slice(items, page, page_size), page, pages)
 
 
-def merged(*provenances: Provenance) -> Provenance:
-    """Several steps as one answer: oldest fetch, cached only if all were, calls summed."""
-    return Provenance(
-        fetched_at=min(p.fetched_at for p in provenances),
-        from_cache=all(p.from_cache for p in provenances),
-        upstream_calls=sum(p.upstream_calls for p in provenances),
-        request_ids=tuple(rid for p in provenances for rid in p.request_ids),
-    )
-
-
 def job_partial(result: JobResult) -> bool:
     """Whether a job card lacks a part its RAM policy kept away."""
     return result.counts.error is not None or result.device_task.error is not None
@@ -154,7 +144,7 @@ class FailedAnswer:
 
     @property
     def provenance(self) -> Provenance:
-        return merged(self.job.provenance, self.result.provenance)
+        return Provenance.of(self.job.provenance, self.result.provenance)
 
     @property
     def partial(self) -> bool:
@@ -174,6 +164,11 @@ class FirmwareAnswer:
     @property
     def truncated(self) -> bool:
         return self.total > len(self.firmwares)
+
+    @property
+    def product_name(self) -> str:
+        """The product's name, from the first package that has one ('' when none does)."""
+        return next((f.product_name for f in self.firmwares if f.product_name), "")
 
     partial = False
 
@@ -252,7 +247,7 @@ def _jobs(service: OtaLookups, query: JobsQuery, refresh: bool) -> Answer:
     else:
         result = service.firmware_jobs(FirmwareJobsLookup(firmware_id, instance), refresh=refresh)
     steps = (result.provenance,) if version is None else (version.provenance, result.provenance)
-    return JobsAnswer(query, result, version, merged(*steps))
+    return JobsAnswer(query, result, version, Provenance.of(*steps))
 
 
 def _firmware(service: OtaLookups, query: FirmwareQuery, refresh: bool) -> Answer:

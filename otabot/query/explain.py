@@ -10,42 +10,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from otabot.iot.errors import (
-    AuthenticationError,
-    DeviceNotFoundError,
-    FirmwareNotFoundError,
-    FirmwareProductMismatchError,
-    ForbiddenError,
-    InstanceNotFoundError,
-    InvalidRequestError,
-    IotError,
-    JobNotFoundError,
-    ProductNotFoundError,
-    ThrottledError,
-    UpstreamUnavailableError,
-)
+from otabot.iot import errors
+from otabot.query import queries
 from otabot.query.phrases import Code, Phrase, Typed, phrase
-from otabot.query.queries import (
-    DeviceQuery,
-    FailedQuery,
-    FirmwareQuery,
-    JobQuery,
-    JobsQuery,
-    Query,
-)
 
 # The action each kind of query needs first: named when a refusal does not say which.
 FIRST_ACTION: dict[type, str] = {
-    DeviceQuery: "QueryDeviceDetail",
-    JobsQuery: "ListOTAJobByDevice",
-    JobQuery: "QueryOTAJob",
-    FailedQuery: "ListOTATaskByJob",
-    FirmwareQuery: "ListOTAFirmware",
+    queries.DeviceQuery: "QueryDeviceDetail",
+    queries.JobsQuery: "ListOTAJobByDevice",
+    queries.JobQuery: "QueryOTAJob",
+    queries.FailedQuery: "ListOTATaskByJob",
+    queries.FirmwareQuery: "ListOTAFirmware",
 }
 
 
-def first_action(query: Query) -> str:
-    if isinstance(query, JobsQuery) and query.device_name is None:
+def first_action(query: queries.Query) -> str:
+    if isinstance(query, queries.JobsQuery) and query.device_name is None:
         return "ListOTAJobByFirmware"
     return FIRST_ACTION[type(query)]
 
@@ -65,13 +45,13 @@ class Explanation:
     request_id: str | None
 
 
-def explain(error: IotError, query: Query) -> Explanation:
+def explain(error: errors.IotError, query: queries.Query) -> Explanation:
     """What went wrong with ``query``, in words, with what to try."""
     words, retryable = _words(error, query)
     return Explanation(words, retryable, error.code or None, error.request_id)
 
 
-def busy_wait(error: ThrottledError) -> int:
+def busy_wait(error: errors.ThrottledError) -> int:
     """Whole seconds to wait, bounded whatever the upstream said (NaN or endless is no advice)."""
     after = error.retry_after
     return math.ceil(after) if after is not None and 1 <= after <= MAX_WAIT_SECONDS else 1
@@ -82,7 +62,7 @@ def allow_action(action: str) -> Phrase:
     return ("ask your otabot admin to allow ", Code(f"iot:{action}"), " in otabot's RAM policy")
 
 
-def forbidden_part(error: IotError, what: str, action: str) -> Phrase:
+def forbidden_part(error: errors.IotError, what: str, action: str) -> Phrase:
     """A part of a card otabot may not read: ``what`` it is, and the action to allow."""
     if error.code == NOT_THIS_ACCOUNTS:
         return (f"IoT Platform would not show {what}: it is not this account's.",)
@@ -93,10 +73,25 @@ def forbidden_part(error: IotError, what: str, action: str) -> Phrase:
     )
 
 
-def _words(error: IotError, query: Query) -> tuple[Phrase, bool]:
-    if isinstance(error, ThrottledError):
+# The parts of a card a RAM policy may keep away, as both front ends name them.
+
+
+def device_details_refused(error: errors.IotError) -> Phrase:
+    return forbidden_part(error, "this device's details", "QueryDeviceDetail")
+
+
+def device_tasks_refused(error: errors.IotError) -> Phrase:
+    return forbidden_part(error, "this device's OTA tasks", "ListOTAUnfinishedTaskByDevice")
+
+
+def job_tasks_refused(error: errors.IotError) -> Phrase:
+    return forbidden_part(error, "this job's device tasks", "ListOTATaskByJob")
+
+
+def _words(error: errors.IotError, query: queries.Query) -> tuple[Phrase, bool]:
+    if isinstance(error, errors.ThrottledError):
         return (f"IoT API busy — try again in {busy_wait(error)} s.",), True
-    if isinstance(error, DeviceNotFoundError):
+    if isinstance(error, errors.DeviceNotFoundError):
         device, product = _device_of(query)
         return (
             "Device ",
@@ -105,13 +100,13 @@ def _words(error: IotError, query: Query) -> tuple[Phrase, bool]:
             Code(product or "?"),
             ". DeviceNames are case-sensitive: check the name and the product.",
         ), False
-    if isinstance(error, ProductNotFoundError):
+    if isinstance(error, errors.ProductNotFoundError):
         return (
             "Product ",
             Code(_product_of(query) or "?"),
             " not found: no such ProductKey and no alias of that name.",
         ), False
-    if isinstance(error, FirmwareProductMismatchError):
+    if isinstance(error, errors.FirmwareProductMismatchError):
         product = _product_of(query) or "?"
         return phrase(
             "Firmware ",
@@ -121,34 +116,34 @@ def _words(error: IotError, query: Query) -> tuple[Phrase, bool]:
             ".",
             _packages_hint(query),
         ), False
-    if isinstance(error, FirmwareNotFoundError):
+    if isinstance(error, errors.FirmwareNotFoundError):
         return phrase(
             "Firmware ", Code(_firmware_of(query)), " not found.", _packages_hint(query)
         ), False
-    if isinstance(error, JobNotFoundError):
+    if isinstance(error, errors.JobNotFoundError):
         return phrase("Job ", Code(_job_of(query)), " not found.", _job_hint(query)), False
-    if isinstance(error, InstanceNotFoundError):
+    if isinstance(error, errors.InstanceNotFoundError):
         instance = getattr(query, "instance", None)
         if instance:
             return ("IoT instance ", Code(instance), " not found."), False
         return ("This account needs an IoT instance ID — add instance=ID.",), False
-    if isinstance(error, ForbiddenError):
+    if isinstance(error, errors.ForbiddenError):
         action = error.action or first_action(query)
         if error.code == NOT_THIS_ACCOUNTS:
             return ("IoT Platform refused: what this asks for is not this account's.",), False
         return phrase(
             "otabot's credentials may not call ", Code(action), ": ", allow_action(action), "."
         ), False
-    if isinstance(error, AuthenticationError):
+    if isinstance(error, errors.AuthenticationError):
         return ("IoT Platform rejected otabot's credentials — tell your otabot admin.",), False
-    if isinstance(error, UpstreamUnavailableError):
+    if isinstance(error, errors.UpstreamUnavailableError):
         # Why, in the system's words: "could not reach IoT Platform at <url> (timed out)".
         return (
             "IoT Platform is not answering right now: ",
             Code(_sentence(error.message)),
             " — try again in a moment.",
         ), True
-    if isinstance(error, InvalidRequestError):
+    if isinstance(error, errors.InvalidRequestError):
         return ("IoT Platform refused the query: ", Code(_sentence(error.message)), "."), False
     return ("IoT Platform call failed: ", Code(_sentence(error.message)), "."), error.retryable
 
@@ -158,34 +153,38 @@ def _sentence(message: str) -> str:
     return message.rstrip(". ") or message
 
 
-def _device_of(query: Query) -> tuple[str | None, str | None]:
+def _device_of(query: queries.Query) -> tuple[str | None, str | None]:
     return getattr(query, "device_name", None), getattr(query, "product_key", None)
 
 
-def _product_of(query: Query) -> str | None:
+def _product_of(query: queries.Query) -> str | None:
     product: str | None = getattr(query, "product_key", None)
     return product
 
 
-def _firmware_of(query: Query) -> str:
+def _firmware_of(query: queries.Query) -> str:
     firmware = getattr(query, "firmware_id", None) or getattr(query, "version", None)
     return firmware or "?"
 
 
-def _job_of(query: Query) -> str:
+def _job_of(query: queries.Query) -> str:
     return getattr(query, "job_id", None) or "?"
 
 
-def _packages_hint(query: Query) -> Phrase:
+def _packages_hint(query: queries.Query) -> Phrase:
     product = _product_of(query)
     if product is None:
         return ()
     instance = getattr(query, "instance", None)
-    return (" ", Typed(FirmwareQuery(product, instance=instance)), " lists the product's packages.")
+    return (
+        " ",
+        Typed(queries.FirmwareQuery(product, instance=instance)),
+        " lists the product's packages.",
+    )
 
 
-def _job_hint(query: Query) -> Phrase:
-    if isinstance(query, JobQuery) and query.product_key and query.device_name:
-        device = DeviceQuery(query.product_key, query.device_name, query.instance)
+def _job_hint(query: queries.Query) -> Phrase:
+    if isinstance(query, queries.JobQuery) and query.product_key and query.device_name:
+        device = queries.DeviceQuery(query.product_key, query.device_name, query.instance)
         return (" ", Typed(device), " shows the updates running on the device.")
     return (" Check the JobId: the device card shows the jobs a device is in.",)

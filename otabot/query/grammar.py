@@ -32,18 +32,7 @@ from dataclasses import dataclass
 
 from otabot.config import DEVICE_NAME_RE, IDENTIFIER_RE, Settings
 from otabot.iot.models import JobStatus, TaskStatus
-from otabot.query.queries import (
-    MAX_PAGE,
-    DeviceQuery,
-    FailedQuery,
-    FirmwareQuery,
-    HelpQuery,
-    JobQuery,
-    JobsQuery,
-    Query,
-    SlashQuery,
-    WatchQuery,
-)
+from otabot.query import queries
 from otabot.query.statuses import JOB_STATUS_HELP, typed_status
 
 KEYS = ("product", "device", "firmware", "version", "job", "page", "status", "instance")
@@ -94,7 +83,7 @@ def shown_token(token: str) -> str:
     return token if len(token) <= SHOWN_TOKEN else token[:SHOWN_TOKEN] + "…"
 
 
-ParseResult = SlashQuery | HelpQuery | UsageProblem
+ParseResult = queries.SlashQuery | queries.HelpQuery | UsageProblem
 
 
 def normalize(text: str) -> str:
@@ -134,7 +123,7 @@ def parse_words(
     """Words of a query; ``command`` is the keyword when the CLI's sub-command gives it."""
     tokens = [word if isinstance(word, Token) else Token(word, word) for word in words if word]
     if any(token.text.lower() in HELP_WORDS for token in tokens) or not (tokens or command):
-        return HelpQuery()
+        return queries.HelpQuery()
     if command is None and tokens and tokens[0].text.lower() in KEYWORDS:
         command, tokens = tokens[0].text.lower(), tokens[1:]
     named: dict[str, Token] = {}
@@ -182,7 +171,7 @@ class _Command:
     what: str  # in words, for "x= does not apply to …"
     keys: frozenset[str]
     slots: tuple[str, ...]
-    build: Callable[[_Reader], SlashQuery | UsageProblem]
+    build: Callable[[_Reader], queries.SlashQuery | UsageProblem]
 
 
 class _Problem(Exception):
@@ -203,7 +192,7 @@ class _Reader:
         self.positional = positional
         self.settings = settings
 
-    def read(self, command: _Command) -> SlashQuery | UsageProblem:
+    def read(self, command: _Command) -> queries.SlashQuery | UsageProblem:
         try:
             for key, token in self.named.items():
                 if key not in command.keys:
@@ -243,9 +232,11 @@ class _Reader:
         if token is None:
             return 1
         text = token.text
-        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= queries.MAX_PAGE:
             raise _Problem(
-                UsageProblem(f"page= takes a whole number from 1 to {MAX_PAGE}", token.shown)
+                UsageProblem(
+                    f"page= takes a whole number from 1 to {queries.MAX_PAGE}", token.shown
+                )
             )
         return int(text)
 
@@ -364,15 +355,15 @@ def _product_key(text: str, shown: str, settings: Settings) -> str:
 # --- the commands -------------------------------------------------------------------
 
 
-def _device_card(reader: _Reader) -> Query | UsageProblem:
+def _device_card(reader: _Reader) -> queries.Query | UsageProblem:
     if "device" not in reader.named:
         raise _Problem(UsageProblem("missing DEVICE"))
     product, name = reader.device()
     assert product is not None
-    return DeviceQuery(product, name, reader.instance())
+    return queries.DeviceQuery(product, name, reader.instance())
 
 
-def _jobs(reader: _Reader) -> Query | UsageProblem:
+def _jobs(reader: _Reader) -> queries.Query | UsageProblem:
     if "device" not in reader.named:
         if not reader._firmware_named():
             raise _Problem(UsageProblem("missing DEVICE and FIRMWARE"))
@@ -382,7 +373,7 @@ def _jobs(reader: _Reader) -> Query | UsageProblem:
     product, name = reader.device()
     assert product is not None
     firmware_id, version = reader.firmware()
-    return JobsQuery(
+    return queries.JobsQuery(
         product,
         name,
         firmware_id,
@@ -393,17 +384,17 @@ def _jobs(reader: _Reader) -> Query | UsageProblem:
     )
 
 
-def _firmware_jobs(reader: _Reader) -> Query | UsageProblem:
+def _firmware_jobs(reader: _Reader) -> queries.Query | UsageProblem:
     given = reader.named.get("product")
     how = "add product=PK (a firmware's jobs are listed within its product)"
     product = reader.product(given) if given is not None else reader.default_product(None, how)
     firmware_id, version = reader.firmware()
-    return JobsQuery(
+    return queries.JobsQuery(
         product, None, firmware_id, version, reader.job_status(), reader.page(), reader.instance()
     )
 
 
-def _job(reader: _Reader) -> Query | UsageProblem:
+def _job(reader: _Reader) -> queries.Query | UsageProblem:
     if "job" not in reader.named:
         raise _Problem(UsageProblem("missing JOBID"))
     job_id = reader.job_id()
@@ -419,27 +410,27 @@ def _job(reader: _Reader) -> Query | UsageProblem:
             raise _Problem(
                 UsageProblem("page= pages a job's failed devices: add status=failed", page.shown)
             )
-        return JobQuery(job_id, product, device, reader.instance())
+        return queries.JobQuery(job_id, product, device, reader.instance())
     word = typed_status(status.text)
     if word is None or word.task != TaskStatus.FAILED:
         raise _Problem(UsageProblem("a job lists its devices by status=failed only", status.shown))
-    return FailedQuery(job_id, product, device, reader.page(), reader.instance())
+    return queries.FailedQuery(job_id, product, device, reader.page(), reader.instance())
 
 
-def _watch(reader: _Reader) -> SlashQuery | UsageProblem:
+def _watch(reader: _Reader) -> queries.SlashQuery | UsageProblem:
     if "job" not in reader.named:
         raise _Problem(UsageProblem("missing JOBID (for a device named watch, write device=watch)"))
     given = reader.named.get("product")
     product = reader.product(given) if given is not None else None
-    return WatchQuery(reader.job_id(), product, reader.instance())
+    return queries.WatchQuery(reader.job_id(), product, reader.instance())
 
 
-def _firmware(reader: _Reader) -> Query | UsageProblem:
+def _firmware(reader: _Reader) -> queries.Query | UsageProblem:
     given = reader.named.get("product")
     how = "write firmware PRODUCT (a ProductKey or an alias) or add product=PK"
     product = reader.product(given) if given is not None else reader.default_product(None, how)
     version = reader.named.get("version")
-    return FirmwareQuery(
+    return queries.FirmwareQuery(
         product,
         None if version is None else _checked_version(version),
         reader.page(),

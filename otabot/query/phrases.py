@@ -10,7 +10,7 @@ render the fragments.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -65,6 +65,28 @@ def joined(parts: Iterable[Phrase], separator: str = ", ") -> Phrase:
             out.append(separator)
         out.extend(part)
     return tuple(out)
+
+
+def spelled(
+    words: Phrase,
+    *,
+    text: Callable[[str], str],
+    code: Callable[[str], str],
+    moment: Callable[[Moment], str],
+    typed: Callable[[Typed], str],
+) -> str:
+    """A phrase as one string: each fragment spelled as a front end spells its kind."""
+    out = []
+    for fragment in words:
+        if isinstance(fragment, Code):
+            out.append(code(fragment.text))
+        elif isinstance(fragment, Moment):
+            out.append(moment(fragment))
+        elif isinstance(fragment, Typed):
+            out.append(typed(fragment))
+        else:
+            out.append(text(fragment))
+    return "".join(out)
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:

@@ -2,13 +2,15 @@
 
 ``CacheEntry`` holds either a ``Fetched`` value or a remembered refusal — a not-found
 (a mistyped device repeated by ten people costs one call) or a RAM permission error.
-``LocalCache`` is the in-process L1, a bounded cachetools cache whose entries expire at
-their own time, timed by the injected ``monotonic`` clock. ``encode_entry`` and
-``decode_entry`` are the L2 (Redis) form of an entry: JSON with the API's field names.
+``LocalCache`` is the in-process L1, a cachetools cache bounded by what its entries hold
+(``weight``), whose entries expire at their own time, timed by the injected ``monotonic``
+clock. ``encode_entry`` and ``decode_entry`` are the L2 (Redis) form of an entry: JSON
+with the API's field names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -117,12 +119,32 @@ def _expires(_key: str, entry: CacheEntry, now: float) -> float:
     return now + entry.ttl
 
 
-class LocalCache:
-    """The in-process L1: at most ``maxsize`` entries, each expiring after its own ttl."""
+def weight(entry: CacheEntry) -> int:
+    """What an entry weighs in the L1: 1, plus the API items it holds (a job, a task, a
+    firmware package), so that a few lists of a thousand jobs cannot fill memory."""
+    return 1 + _items(entry.fetched.value if entry.fetched is not None else None)
 
-    def __init__(self, maxsize: int = 1024, *, monotonic: Monotonic = time.monotonic):
+
+def _items(value: object, depth: int = 0) -> int:
+    """The items of the tuples in a result (its parts included), not looking deeper."""
+    if isinstance(value, tuple):
+        return len(value)
+    if depth < 2 and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(_items(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
+    return 0
+
+
+# The L1 holds this much weight: about 10,000 API items (a few MB), or 5,000 small answers.
+MAX_WEIGHT = 10_000
+
+
+class LocalCache:
+    """The in-process L1: entries weighing ``max_weight`` in all (see ``weight``), each
+    expiring after its own ttl; the least recently used go first when it is full."""
+
+    def __init__(self, max_weight: int = MAX_WEIGHT, *, monotonic: Monotonic = time.monotonic):
         self._cache: TLRUCache[str, CacheEntry] = TLRUCache(
-            maxsize=maxsize, ttu=_expires, timer=monotonic
+            maxsize=max_weight, ttu=_expires, timer=monotonic, getsizeof=weight
         )
         self._lock = threading.Lock()
 
@@ -139,6 +161,8 @@ class LocalCache:
             current = self._cache.get(key)
             if current is not None and current.as_of > entry.as_of:
                 return
+            if weight(entry) > self._cache.maxsize:
+                return  # larger than the whole cache: served once, kept in Redis only
             self._cache[key] = entry
 
     def __len__(self) -> int:

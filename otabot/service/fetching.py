@@ -139,10 +139,17 @@ class Fetcher:
         return self._flights.counters
 
     def get(
-        self, kind: Kind[K, V], lookup: K, *, refresh: bool = False, cached_only: bool = False
+        self,
+        kind: Kind[K, V],
+        lookup: K,
+        *,
+        refresh: bool = False,
+        cached_only: bool = False,
+        counted: bool = True,
     ) -> Fetched[V]:
         """The kind's answer for ``lookup``; raises ``IotError`` subclasses. ``cached_only``:
-        from L1 or L2 or not at all (``WouldCall``), never waiting for another fetch."""
+        from L1 or L2 or not at all (``WouldCall``), never waiting for another fetch;
+        ``counted=False`` (cached only): a look ahead, not counted as a lookup."""
         key = kind.cache_key(lookup)
         if cached_only:
             layer, entry = "memory", None if refresh else self._local.get(key)
@@ -150,8 +157,9 @@ class Fetcher:
                 layer, entry = "redis", self._redis_entry(kind, key)
             if entry is None:
                 raise WouldCall(kind.action)
-            self.counters.add("lookups", kind=kind.name)
-            self.counters.add("cache_hits", kind=kind.name, layer=layer)
+            if counted:
+                self.counters.add("lookups", kind=kind.name)
+                self.counters.add("cache_hits", kind=kind.name, layer=layer)
             return entry.answer()
         self.counters.add("lookups", kind=kind.name)
         if not refresh:

@@ -23,13 +23,12 @@ Every kind fetches with as few calls as give a correct answer:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from otabot.iot import actions
 from otabot.iot.models import (
-    UNFINISHED_TASK_STATUSES,
     DeviceDetail,
     Firmware,
     JobDetail,
@@ -38,16 +37,8 @@ from otabot.iot.models import (
     Page,
     TaskStatus,
 )
+from otabot.service import lookups
 from otabot.service.fetching import Calls, Kind
-from otabot.service.lookups import (
-    DeviceLookup,
-    FailedLookup,
-    FirmwareJobsLookup,
-    FirmwareLookup,
-    JobLookup,
-    JobsLookup,
-    VersionLookup,
-)
 from otabot.service.results import (
     FirmwareList,
     JobList,
@@ -60,6 +51,10 @@ from otabot.service.results import (
 
 T = TypeVar("T")
 
+# The largest page of each paged action (every page of a list is asked for at this size).
+JOBS_PAGE = actions.LIST_OTA_JOB_BY_DEVICE.max_page_size or 100
+FIRMWARE_JOBS_PAGE = actions.LIST_OTA_JOB_BY_FIRMWARE.max_page_size or 200
+FIRMWARE_PAGE = actions.LIST_OTA_FIRMWARE.max_page_size or 100
 TASK_PAGE = actions.LIST_OTA_TASK_BY_JOB.max_page_size or 100
 # The task count found by subtraction in a large job (every other status is asked for).
 DERIVED_STATUS = TaskStatus.SUCCEEDED
@@ -69,72 +64,34 @@ COUNTING_CALLS = len(TaskStatus)
 
 
 class IotSource(Protocol):
-    """What the service needs of ``IotClient`` (tests may pass a small fake)."""
+    """What the service needs of ``IotClient`` (tests may pass a small fake): its read
+    actions, and ``close``. Each action is called through ``Calls``, which adds the fetch's
+    ``deadline=``, so only what it returns is typed here; ``IotClient`` has the arguments."""
 
-    def list_ota_jobs_by_device(
-        self,
-        product_key: str,
-        device_name: str,
-        firmware_id: str,
-        current_page: int = 1,
-        page_size: int = 100,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> Page[OtaJob]: ...
+    def list_ota_jobs_by_device(self, *args: Any, **options: Any) -> Page[OtaJob]: ...
 
     def list_ota_unfinished_tasks_by_device(
-        self,
-        product_key: str,
-        device_name: str,
-        statuses: Sequence[TaskStatus] = UNFINISHED_TASK_STATUSES,
-        module_name: str | None = None,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
+        self, *args: Any, **options: Any
     ) -> tuple[OtaTask, ...]: ...
 
-    def query_device_detail(
-        self,
-        product_key: str,
-        device_name: str,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> DeviceDetail: ...
+    def query_device_detail(self, *args: Any, **options: Any) -> DeviceDetail: ...
 
-    def list_ota_firmware(
-        self,
-        product_key: str,
-        dest_version: str | None = None,
-        current_page: int = 1,
-        page_size: int = 100,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> Page[Firmware]: ...
+    def list_ota_firmware(self, *args: Any, **options: Any) -> Page[Firmware]: ...
 
-    def query_ota_job(
-        self, job_id: str, iot_instance_id: str | None = None, deadline: float | None = None
-    ) -> JobDetail: ...
+    def query_ota_job(self, *args: Any, **options: Any) -> JobDetail: ...
 
-    def list_ota_tasks_by_job(
-        self,
-        job_id: str,
-        status: TaskStatus | None = None,
-        device_names: Sequence[str] = (),
-        current_page: int = 1,
-        page_size: int = 100,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> Page[OtaTask]: ...
+    def list_ota_tasks_by_job(self, *args: Any, **options: Any) -> Page[OtaTask]: ...
 
-    def list_ota_jobs_by_firmware(
-        self,
-        firmware_id: str,
-        current_page: int = 1,
-        page_size: int = 200,
-        iot_instance_id: str | None = None,
-        deadline: float | None = None,
-    ) -> Page[OtaJob]: ...
+    def list_ota_jobs_by_firmware(self, *args: Any, **options: Any) -> Page[OtaJob]: ...
 
     def close(self) -> None: ...
+
+
+class _InInstance(Protocol):
+    """A lookup, as far as the IoT instance it asks in goes."""
+
+    @property
+    def iot_instance_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -283,46 +240,48 @@ def _firmware_list_from_json(data: Any) -> FirmwareList:
 class Kinds:
     """Every kind of answer, bound to one client, its ttls and the list cap."""
 
-    jobs: Kind[JobsLookup, JobList]
-    firmware_jobs: Kind[FirmwareJobsLookup, JobList]
-    device: Kind[DeviceLookup, DeviceDetail]
-    unfinished: Kind[DeviceLookup, tuple[OtaTask, ...]]
-    job: Kind[JobLookup, JobDetail]
-    job_tasks: Kind[JobLookup, JobTasks]
-    device_task: Kind[JobLookup, OtaTask | None]
-    failed: Kind[FailedLookup, TaskList]
-    firmwares: Kind[FirmwareLookup, FirmwareList]
-    version: Kind[VersionLookup, tuple[Firmware, ...]]
+    jobs: Kind[lookups.JobsLookup, JobList]
+    firmware_jobs: Kind[lookups.FirmwareJobsLookup, JobList]
+    device: Kind[lookups.DeviceLookup, DeviceDetail]
+    unfinished: Kind[lookups.DeviceLookup, tuple[OtaTask, ...]]
+    job: Kind[lookups.JobLookup, JobDetail]
+    job_tasks: Kind[lookups.JobLookup, JobTasks]
+    device_task: Kind[lookups.JobLookup, OtaTask | None]
+    failed: Kind[lookups.FailedLookup, TaskList]
+    firmwares: Kind[lookups.FirmwareLookup, FirmwareList]
+    version: Kind[lookups.VersionLookup, tuple[Firmware, ...]]
 
     @classmethod
     def build(cls, client: IotSource, ttls: Ttls, cap: int) -> Kinds:
-        def jobs(lookup: JobsLookup, calls: Calls) -> JobList:
-            size = actions.LIST_OTA_JOB_BY_DEVICE.max_page_size or 100
-            found, total = every_page(
-                calls,
-                client.list_ota_jobs_by_device,
-                lookup.product_key,
-                lookup.device_name,
-                lookup.firmware_id,
-                page_size=size,
-                cap=cap,
-                iot_instance_id=lookup.iot_instance_id,
+        def pages(
+            calls: Calls,
+            lookup: _InInstance,
+            size: int,
+            method: Callable[..., Page[T]],
+            *args: Any,
+            **options: Any,
+        ) -> tuple[list[T], int]:
+            """Every page of ``method`` in the lookup's instance, ``size`` a page, up to the
+            cap: the items and the API's Total."""
+            instance = lookup.iot_instance_id
+            return every_page(
+                calls, method, *args, page_size=size, cap=cap, iot_instance_id=instance, **options
             )
+
+        def job_list(found: list[OtaJob], total: int) -> JobList:
             return JobList(newest_first(_unique_jobs(found))[:cap], total)
 
-        def firmware_jobs(lookup: FirmwareJobsLookup, calls: Calls) -> JobList:
-            size = actions.LIST_OTA_JOB_BY_FIRMWARE.max_page_size or 200
-            found, total = every_page(
-                calls,
-                client.list_ota_jobs_by_firmware,
-                lookup.firmware_id,
-                page_size=size,
-                cap=cap,
-                iot_instance_id=lookup.iot_instance_id,
+        def jobs(lookup: lookups.JobsLookup, calls: Calls) -> JobList:
+            device = (lookup.product_key, lookup.device_name, lookup.firmware_id)
+            return job_list(
+                *pages(calls, lookup, JOBS_PAGE, client.list_ota_jobs_by_device, *device)
             )
-            return JobList(newest_first(_unique_jobs(found))[:cap], total)
 
-        def device(lookup: DeviceLookup, calls: Calls) -> DeviceDetail:
+        def firmware_jobs(lookup: lookups.FirmwareJobsLookup, calls: Calls) -> JobList:
+            method = client.list_ota_jobs_by_firmware
+            return job_list(*pages(calls, lookup, FIRMWARE_JOBS_PAGE, method, lookup.firmware_id))
+
+        def device(lookup: lookups.DeviceLookup, calls: Calls) -> DeviceDetail:
             return calls(
                 client.query_device_detail,
                 lookup.product_key,
@@ -330,7 +289,7 @@ class Kinds:
                 iot_instance_id=lookup.iot_instance_id,
             )
 
-        def unfinished(lookup: DeviceLookup, calls: Calls) -> tuple[OtaTask, ...]:
+        def unfinished(lookup: lookups.DeviceLookup, calls: Calls) -> tuple[OtaTask, ...]:
             tasks = calls(
                 client.list_ota_unfinished_tasks_by_device,
                 lookup.product_key,
@@ -339,12 +298,12 @@ class Kinds:
             )
             return _recent_first(tasks)
 
-        def job(lookup: JobLookup, calls: Calls) -> JobDetail:
+        def job(lookup: lookups.JobLookup, calls: Calls) -> JobDetail:
             return calls(
                 client.query_ota_job, lookup.job_id, iot_instance_id=lookup.iot_instance_id
             )
 
-        def tasks_page(calls: Calls, lookup: JobLookup, **options: Any) -> Page[OtaTask]:
+        def tasks_page(calls: Calls, lookup: lookups.JobLookup, **options: Any) -> Page[OtaTask]:
             return calls(
                 client.list_ota_tasks_by_job,
                 lookup.job_id,
@@ -353,7 +312,7 @@ class Kinds:
             )
 
         def remaining_pages(
-            calls: Calls, lookup: JobLookup, first: Page[OtaTask], pages: int
+            calls: Calls, lookup: lookups.JobLookup, first: Page[OtaTask], pages: int
         ) -> list[OtaTask]:
             """Pages 2… of the job's tasks, until ``pages`` or one comes back empty."""
             found: list[OtaTask] = []
@@ -364,7 +323,7 @@ class Kinds:
                 found.extend(answer.items)
             return found
 
-        def job_tasks(lookup: JobLookup, calls: Calls) -> JobTasks:
+        def job_tasks(lookup: lookups.JobLookup, calls: Calls) -> JobTasks:
             first = tasks_page(calls, lookup)
             pages = -(-first.total // TASK_PAGE)
             if first.total <= len(first.items) or (pages <= COUNTING_CALLS and first.total <= cap):
@@ -395,43 +354,29 @@ class Kinds:
                 failed_complete=failed_page.total <= len(failed_page.items),
             )
 
-        def device_task(lookup: JobLookup, calls: Calls) -> OtaTask | None:
+        def device_task(lookup: lookups.JobLookup, calls: Calls) -> OtaTask | None:
             assert lookup.device_name is not None
             page = tasks_page(calls, lookup, device_names=(lookup.device_name,))
             return next(
                 (task for task in page.items if task.device_name == lookup.device_name), None
             )
 
-        def failed(lookup: FailedLookup, calls: Calls) -> TaskList:
-            found, total = every_page(
-                calls,
-                client.list_ota_tasks_by_job,
-                lookup.job_id,
-                page_size=TASK_PAGE,
-                cap=cap,
-                status=TaskStatus.FAILED,
-                iot_instance_id=lookup.iot_instance_id,
-            )
+        def failed(lookup: lookups.FailedLookup, calls: Calls) -> TaskList:
+            method, failed = client.list_ota_tasks_by_job, TaskStatus.FAILED
+            found, total = pages(calls, lookup, TASK_PAGE, method, lookup.job_id, status=failed)
             return TaskList(_recent_first(found), total)
 
-        def firmwares(lookup: FirmwareLookup, calls: Calls) -> FirmwareList:
-            size = actions.LIST_OTA_FIRMWARE.max_page_size or 100
-            found, total = every_page(
-                calls,
-                client.list_ota_firmware,
-                lookup.product_key,
-                page_size=size,
-                cap=cap,
-                iot_instance_id=lookup.iot_instance_id,
-            )
+        def firmwares(lookup: lookups.FirmwareLookup, calls: Calls) -> FirmwareList:
+            method = client.list_ota_firmware
+            found, total = pages(calls, lookup, FIRMWARE_PAGE, method, lookup.product_key)
             return FirmwareList(newest_firmware_first(tuple(found))[:cap], total)
 
-        def version(lookup: VersionLookup, calls: Calls) -> tuple[Firmware, ...]:
+        def version(lookup: lookups.VersionLookup, calls: Calls) -> tuple[Firmware, ...]:
             page = calls(
                 client.list_ota_firmware,
                 lookup.product_key,
                 dest_version=lookup.version,
-                page_size=actions.LIST_OTA_FIRMWARE.max_page_size or 100,
+                page_size=FIRMWARE_PAGE,
                 iot_instance_id=lookup.iot_instance_id,
             )
             exact = tuple(item for item in page.items if item.dest_version == lookup.version)

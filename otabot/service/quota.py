@@ -12,13 +12,16 @@ The rule that keeps any window under the limit: with ``capacity`` calls allowed 
 reservation plus ``window``. Slots are also paced ``window / capacity`` apart: a burst
 of simultaneous calls would reach the API with uneven delays (threads, GIL, network),
 and uneven delays are what squeeze an extra call into the API's one-second count. A
-small ``margin`` widens the window for the remaining jitter. The rate is unchanged:
-``capacity`` calls per ``window``, 9.6 per second for ``qps=10``.
+small ``margin`` (``OTABOT_QUOTA_MARGIN``, 50 ms) widens the window for the remaining
+jitter: ``capacity`` calls per ``window`` of 1.05 s, 9.52 per second for ``qps=10``.
 
 A sleeper can still wake late (a busy CPU, the GIL), which would bring its call closer
 to the calls after it. So each attempt is *confirmed* when it wakes: the backend also
 keeps the times attempts were really let go, and a late waker whose send would put
 more than ``capacity`` of those into one window waits the few milliseconds it takes.
+And the client says when each request was written whole to its socket: one written
+late (the thread held up between its confirm and its send) is moved to that time, so
+the attempts after it cannot crowd the API's window either.
 
 When the API throttles anyway (other tools share the account), every caller backs off
 together: the backend holds one pause (0.5 s, doubling while throttling persists, up to
@@ -56,8 +59,8 @@ logger = logging.getLogger(__name__)
 def capacity_and_window(qps: float, margin: float = DEFAULT_MARGIN) -> tuple[int, float]:
     """Calls allowed per window, and the window in seconds, for a possibly fractional qps.
 
-    ``qps=10`` gives 10 calls per 1.04 s; ``qps=2.5`` rounds down to 2 per second (never
-    over the limit); ``qps=0.5`` gives 1 call per 2 s.
+    ``qps=10`` gives 10 calls per 1.05 s (the default margin); ``qps=2.5`` rounds down to
+    2 per second (never over the limit); ``qps=0.5`` gives 1 call per 2 s.
     """
     if qps <= 0:
         raise ValueError("qps must be positive")
@@ -127,6 +130,7 @@ class MemoryQuota:
         self._pause = 0.0
         self._capacity, self._window = capacity_and_window(qps, margin)
         self._qps = qps
+        self._confirmed = threading.local()  # this thread's last confirm: (reservation, sent)
 
     @property
     def qps(self) -> float:
@@ -182,7 +186,22 @@ class MemoryQuota:
             bisect.insort(self._sent, sent_at)
             while len(self._sent) > self._capacity:
                 self._sent.popleft()
+            self._confirmed.last = (reservation, sent_at)
             return 0.0
+
+    def written_late(self, reservation: Reservation, lag: float) -> None:
+        """The attempt this thread confirmed last reached the wire ``lag`` s after its
+        confirm: it counts from then, so the attempts after it keep their window."""
+        last = getattr(self._confirmed, "last", None)
+        self._confirmed.last = None
+        if last is None or last[0] is not reservation:
+            return
+        with self._lock:
+            try:
+                self._sent.remove(last[1])
+            except ValueError:
+                return  # no longer among the last ``capacity``: it constrains nothing
+            bisect.insort(self._sent, last[1] + lag)
 
     def not_before(self, at: float) -> None:
         """Grant no slot before ``at`` (taking over from Redis: one window after this
@@ -252,6 +271,10 @@ class ActionQuota(Protocol):
 
     def confirm(self, reservation: Reservation) -> float: ...
 
+    def written_late(self, reservation: Reservation, lag: float) -> None:
+        """The attempt confirmed last on this thread was written ``lag`` s after."""
+        ...
+
     def report(self, throttled: bool) -> None: ...
 
 
@@ -297,10 +320,15 @@ class MemoryActionQuota:
     def confirm(self, reservation: Reservation) -> float:
         return self.rate.confirm(reservation)
 
+    def written_late(self, reservation: Reservation, lag: float) -> None:
+        self.rate.written_late(reservation, lag)
+
     def report(self, throttled: bool) -> None:
         self.rate.report(throttled)
 
 
+# An attempt written to the socket more than this after its confirm counts from its write.
+LATE_WRITE = 0.002
 # A slot is handed to the ticket whose turn it is this long before it is due: late enough
 # that a fairer claimant arriving meanwhile still gets it, early enough to be on time.
 LOOKAHEAD = 0.05
@@ -430,9 +458,15 @@ class QuotaLimiter:
         for action, quota in (quotas or {}).items():
             self._schedulers[action] = self._scheduler_for(action, quota)
         self._counters = Counters(
-            "attempts", "throttled", "quota_busy", "quota_wait_seconds", "too_many_waiting"
+            "attempts",
+            "throttled",
+            "quota_busy",
+            "quota_wait_seconds",
+            "too_many_waiting",
+            "late_writes",
         )
         self._wait_observers: list[Callable[[str, float], None]] = []
+        self._attempt = threading.local()  # this thread's attempt: (action, slot, confirmed)
 
     def _scheduler_for(self, action: str, quota: ActionQuota) -> Scheduler:
         return Scheduler(
@@ -494,12 +528,15 @@ class QuotaLimiter:
         # An attempt goes only once confirmed: letting an unconfirmed one go could put
         # more than the limit into one window. Past the deadline the slot is given up.
         quota = scheduler.quota
+        confirming = self._monotonic()
         while (late := quota.confirm(reservation)) > 0:
             if self._monotonic() + late > limit:
                 self._counters.add("quota_busy", action=action)
                 self._counters.add("quota_wait_seconds", self._monotonic() - started, action=action)
                 raise busy_error(late, limit - started)
             self._sleep(late)
+            confirming = self._monotonic()
+        self._attempt.last = (action, reservation, confirming)
         caller.admitted += 1
         waited = self._monotonic() - started
         self._counters.add("attempts", action=action)
@@ -511,12 +548,21 @@ class QuotaLimiter:
         """Call ``observe(action, seconds)`` with each admitted attempt's wait (metrics)."""
         self._wait_observers.append(observe)
 
-    def after_attempt(self, action: str, throttled: bool) -> None:
-        """Learn whether the API throttled the attempt; throttling pauses every caller of
-        that action."""
+    def after_attempt(self, action: str, throttled: bool, written_at: float | None = None) -> None:
+        """Learn whether the API throttled the attempt (throttling pauses every caller of
+        that action), and when its request was written: one written late (a busy CPU
+        between the confirm and the socket) counts from then, so that the attempts after
+        it do not crowd the API's one-second window."""
+        last, self._attempt.last = getattr(self._attempt, "last", None), None
+        quota = self.scheduler(action).quota
+        if last is not None and last[0] == action and written_at is not None:
+            lag = written_at - last[2]
+            if lag > LATE_WRITE:
+                quota.written_late(last[1], lag)
+                self._counters.add("late_writes", action=action)
         if throttled:
             self._counters.add("throttled", action=action)
-        self.scheduler(action).quota.report(throttled)
+        quota.report(throttled)
 
     def estimate(self, actions: Sequence[str], caller: Caller | None = None) -> float:
         """Seconds a new lookup of ``caller`` needing these actions would wait for quota."""

@@ -32,6 +32,7 @@ from redis.retry import Retry
 
 from otabot.clocks import Monotonic
 from otabot.counters import Counters
+from otabot.periodic import repeat
 from otabot.service.fairness import MAX_WAITING_PER_USER, FairQueue, Ticket, TooManyWaiting
 from otabot.service.quota import (
     DEFAULT_MARGIN,
@@ -49,7 +50,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 KEY_PREFIX = "otabot"
+# Connections one replica keeps to Redis at most (each command holds one for its moment).
+MAX_CONNECTIONS = 64
 HEARTBEAT_SECONDS = 30.0
+HEARTBEAT_US = round(HEARTBEAT_SECONDS * 1_000_000)
 
 # Times are integer microseconds of Redis's own clock (TIME), so every replica shares one
 # clock; string.format('%.0f') keeps 16-digit numbers exact (tostring would round them).
@@ -65,11 +69,20 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', sent_at - 
 if redis.call('ZCARD', KEYS[1]) >= capacity then
   local kth = redis.call('ZRANGE', KEYS[1], -capacity, -capacity, 'WITHSCORES')
   local earliest = tonumber(kth[2]) + window
-  if earliest > sent_at then return string.format('%.0f', earliest - now) end
+  if earliest > sent_at then return {string.format('%.0f', earliest - now), '0'} end
 end
 redis.call('ZADD', KEYS[1], string.format('%.0f', sent_at), ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-return '0'
+return {'0', string.format('%.0f', sent_at)}
+"""
+
+# An attempt written late counts from its write (KEYS: sent; ARGV: member, lag in µs).
+_WRITTEN_LATE = """
+local sent_at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not sent_at then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', tonumber(sent_at) + tonumber(ARGV[2])),
+  ARGV[1])
+return 1
 """
 
 _REPORT = """
@@ -273,16 +286,26 @@ return 1
 """
 
 
-def connect(url: str, *, timeout: float = 0.5) -> redis.Redis:
-    """A client with short timeouts, so an unreachable Redis costs half a second, not a hang."""
+def connect(
+    url: str, *, timeout: float = 0.5, max_connections: int = MAX_CONNECTIONS
+) -> redis.Redis:
+    """A client with short timeouts, so an unreachable Redis costs half a second, not a hang.
+
+    Its pool blocks (up to ``timeout``) for a free connection instead of failing: in an
+    incident every waiting lookup has a thread of its own, and a burst of them must not
+    run out of connections and take Redis for gone.
+    """
     # One try per command: RedisLink decides when to try again, not the client's retry loop.
-    return redis.Redis.from_url(
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=15,
         retry=Retry(NoBackoff(), 0),
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def describe(client: redis.Redis) -> str:
@@ -374,8 +397,9 @@ class RedisLink:
 
 @dataclass(frozen=True)
 class QuotaKeys:
-    """The Redis keys of one action's quota. One hash tag per account, so the scripts'
-    keys share a slot on Redis Cluster too; ``replicas`` is the account's, not the action's."""
+    """The Redis keys of one action's quota (``replicas`` is the account's, not the
+    action's). otabot needs one Redis (or a primary with replicas), not a Redis Cluster:
+    the cache and watch scripts touch keys of different slots."""
 
     slots: str  # reservations: slot times (sorted set)
     sent: str  # when attempts were really let go (sorted set)
@@ -490,6 +514,8 @@ class RedisActionQuota:
         self._ahead = client.register_script(prelude + _AHEAD_BODY)
         self._handover = client.register_script(_HANDOVER)
         self._confirm = client.register_script(_CONFIRM)
+        self._written_late = client.register_script(_WRITTEN_LATE)
+        self._confirmed = threading.local()  # this thread's last confirm: (reservation, member)
         self._report = client.register_script(_REPORT)
 
     @property
@@ -519,14 +545,7 @@ class RedisActionQuota:
         answer = self._link.attempt(
             lambda client: self._grant(
                 keys=self.keys.for_queue,
-                args=[
-                    self._capacity,
-                    self._window_us,
-                    round(lookahead * 1_000_000),
-                    self.replica,
-                    self._alive_us,
-                    round(HEARTBEAT_SECONDS * 1_000_000),
-                ],
+                args=[*self._queue_args(lookahead), self._alive_us, HEARTBEAT_US],
                 client=client,
             ),
             None,
@@ -573,6 +592,10 @@ class RedisActionQuota:
         local_ahead, _ = self.local.ahead(user, priority)
         return int(answer[0]) + local_ahead, int(answer[1]) / 1_000_000
 
+    def _queue_args(self, lookahead: float) -> list[Any]:
+        """The queue scripts' first arguments: capacity, window, lookahead, this replica."""
+        return [self._capacity, self._window_us, round(lookahead * 1_000_000), self.replica]
+
     def _reservation(self, slot_us: Any, wait_us: Any) -> Reservation:
         wait = int(wait_us) / 1_000_000
         due = self._monotonic() + wait
@@ -585,16 +608,13 @@ class RedisActionQuota:
             lambda client: self._arrive(
                 keys=self.keys.for_queue,
                 args=[
-                    self._capacity,
-                    self._window_us,
-                    round(lookahead * 1_000_000),
-                    self.replica,
+                    *self._queue_args(lookahead),
                     ticket.id,
                     ticket.user,
                     ticket.priority,
                     "1" if ticket.continuation else "0",
                     self._max_per_user,
-                    round(HEARTBEAT_SECONDS * 1_000_000),
+                    HEARTBEAT_US,
                 ],
                 client=client,
             ),
@@ -705,20 +725,41 @@ class RedisActionQuota:
     def confirm(self, reservation: Reservation) -> float:
         if not reservation.in_redis:
             return self.local.confirm(reservation)
-        late_us = self._link.attempt(
+        member = f"{self.replica}:{next(self._sent)}"
+        answer = self._link.attempt(
             lambda client: self._confirm(
                 keys=[self.keys.sent],
                 args=[
                     self._capacity,
                     self._window_us,
                     round(reservation.slot * 1_000_000),
-                    f"{self.replica}:{next(self._sent)}",
+                    member,
                 ],
                 client=client,
             ),
-            0,  # granted by Redis, which has gone: its slot stands
+            None,
         )
-        return int(late_us) / 1_000_000
+        if answer is None:
+            return 0.0  # granted by Redis, which has gone: its slot stands
+        late_us = int(answer[0])
+        if late_us == 0:
+            self._confirmed.last = (reservation, member)
+        return late_us / 1_000_000
+
+    def written_late(self, reservation: Reservation, lag: float) -> None:
+        if not reservation.in_redis:
+            self.local.written_late(reservation, lag)
+            return
+        last = getattr(self._confirmed, "last", None)
+        self._confirmed.last = None
+        if last is None or last[0] is not reservation:
+            return
+        self._link.attempt(
+            lambda client: self._written_late(
+                keys=[self.keys.sent], args=[last[1], round(lag * 1_000_000)], client=client
+            ),
+            None,
+        )
 
     def report(self, throttled: bool) -> None:
         self.local.report(throttled)
@@ -759,7 +800,7 @@ class ReplicaHeartbeat:
         return self
 
     def beat(self) -> None:
-        keep = round(HEARTBEAT_SECONDS * 1_000_000)
+        keep = HEARTBEAT_US
         self._link.attempt(
             lambda client: self._beat(
                 keys=["", "", self._key], args=[self._replica, keep], client=client
@@ -768,11 +809,13 @@ class ReplicaHeartbeat:
         )
 
     def _run(self) -> None:
-        while not self._stopped.wait(self._every):
-            try:
-                self.beat()
-            except Exception:
-                logger.exception("the replica heartbeat failed; trying again")
+        repeat(
+            self.beat,
+            self._every,
+            self._stopped,
+            log=logger,
+            failed="the replica heartbeat failed; trying again",
+        )
 
     def stop(self) -> None:
         """Stop beating and leave the replicas Redis counts (a clean stop frees its share)."""

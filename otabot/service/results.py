@@ -25,15 +25,7 @@ from otabot.iot.models import (
     OtaTask,
     TaskStatus,
 )
-from otabot.service.lookups import (
-    DeviceLookup,
-    FailedLookup,
-    FirmwareJobsLookup,
-    FirmwareLookup,
-    JobLookup,
-    JobsLookup,
-    VersionLookup,
-)
+from otabot.service import lookups
 
 V = TypeVar("V")
 
@@ -65,8 +57,9 @@ class Provenance:
     request_ids: tuple[str, ...]
 
     @classmethod
-    def of(cls, *parts: Fetched[Any]) -> Provenance:
-        """Parts merged: the oldest fetch time, cached only if every part was."""
+    def of(cls, *parts: Fetched[Any] | Provenance) -> Provenance:
+        """Parts merged (fetched values, or the steps of a several-step answer): the oldest
+        fetch time, cached only if every part was, the calls and RequestIds of them all."""
         return cls(
             fetched_at=min(part.fetched_at for part in parts),
             from_cache=all(part.from_cache for part in parts),
@@ -207,21 +200,21 @@ class JobListing:
 class JobsResult(JobListing):
     """Every job of one device for one firmware."""
 
-    lookup: JobsLookup = field(kw_only=True)
+    lookup: lookups.JobsLookup = field(kw_only=True)
 
 
 @dataclass(frozen=True)
 class FirmwareJobsResult(JobListing):
     """Every job of one firmware package."""
 
-    lookup: FirmwareJobsLookup = field(kw_only=True)
+    lookup: lookups.FirmwareJobsLookup = field(kw_only=True)
 
 
 @dataclass(frozen=True)
 class DeviceResult:
     """The device card: the device (status, reported firmware) and its unfinished tasks."""
 
-    lookup: DeviceLookup
+    lookup: lookups.DeviceLookup
     device: Part[DeviceDetail]
     tasks: Part[tuple[OtaTask, ...]]
     provenance: Provenance
@@ -239,7 +232,7 @@ class TaskCounts:
 class JobResult:
     """The job card: the job, its task counts, and the asked-for device's task in it."""
 
-    lookup: JobLookup
+    lookup: lookups.JobLookup
     job: JobDetail
     counts: Part[TaskCounts]
     device_task: Part[OtaTask | None]  # no value and no error: the device has no task here
@@ -250,7 +243,7 @@ class JobResult:
 class TasksResult:
     """A job's failed device tasks (up to the cap), most recently changed first."""
 
-    lookup: FailedLookup
+    lookup: lookups.FailedLookup
     tasks: tuple[OtaTask, ...]
     total: int
     provenance: Provenance
@@ -264,7 +257,7 @@ class TasksResult:
 class FirmwareResult:
     """A product's firmware packages (up to the cap), newest first."""
 
-    lookup: FirmwareLookup
+    lookup: lookups.FirmwareLookup
     firmwares: tuple[Firmware, ...]
     total: int
     provenance: Provenance
@@ -280,7 +273,7 @@ class VersionResult:
     the spelling that matched (``2.5.0`` for ``v2.5.0``), and the product's newest
     packages when nothing matched (for the suggestion)."""
 
-    lookup: VersionLookup
+    lookup: lookups.VersionLookup
     matches: tuple[Firmware, ...]
     matched_version: str | None
     newest: tuple[Firmware, ...]

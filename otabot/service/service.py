@@ -30,7 +30,7 @@ from otabot.config import Settings
 from otabot.counters import Counters
 from otabot.iot.errors import ForbiddenError
 from otabot.iot.models import OtaTask
-from otabot.service.cache import LocalCache
+from otabot.service.cache import MAX_WEIGHT, LocalCache
 from otabot.service.fairness import Caller
 from otabot.service.fetching import LOCK_TTL, NEGATIVE_TTL, Fetcher, Keyed, Kind
 from otabot.service.kinds import IotSource, Kinds, Ttls
@@ -92,7 +92,7 @@ class OtaService:
         cache_ttl: float = 60.0,
         max_items: int = 1000,
         negative_ttl: float = NEGATIVE_TTL,
-        cache_size: int = 1024,
+        cache_weight: int = MAX_WEIGHT,
         limiter: QuotaLimiter | None = None,
         redis_cache: RedisCache | None = None,
         link: RedisLink | None = None,
@@ -110,7 +110,8 @@ class OtaService:
         self._link = link
         self._heartbeat = heartbeat
         self._only_cached = False
-        self._local = LocalCache(cache_size, monotonic=monotonic)
+        self._counted = True
+        self._local = LocalCache(cache_weight, monotonic=monotonic)
         self.ttls = Ttls.from_cache_ttl(cache_ttl)
         self.kinds = Kinds.build(client, self.ttls, max_items)
         self._fetcher = Fetcher(
@@ -269,11 +270,13 @@ class OtaService:
 
     # --- answering from the caches only ----------------------------------------------
 
-    def cached(self) -> OtaService:
+    def cached(self, *, counted: bool = True) -> OtaService:
         """This service answering from its caches only: a use case that would need the API
-        raises ``WouldCall`` (naming the action it would call first) instead of waiting."""
+        raises ``WouldCall`` (naming the action it would call first) instead of waiting.
+        ``counted=False``: a look ahead (the ack's), left out of the lookup counters."""
         view = copy.copy(self)
         view._only_cached = True
+        view._counted = counted
         return view
 
     def estimate(self, actions: Sequence[str], user: str) -> float:
@@ -283,7 +286,9 @@ class OtaService:
         return self._limiter.estimate(actions, Caller(user))
 
     def _get(self, kind: Kind[K, V], lookup: K, *, refresh: bool = False) -> Fetched[V]:
-        return self._fetcher.get(kind, lookup, refresh=refresh, cached_only=self._only_cached)
+        return self._fetcher.get(
+            kind, lookup, refresh=refresh, cached_only=self._only_cached, counted=self._counted
+        )
 
     # --- parts ------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -9,6 +10,9 @@ from otabot.config import Settings
 
 # Where Slack's response_urls live (commercial and GovSlack); nothing else gets our posts.
 SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+# A URL as it goes on the wire: printable ASCII, no spaces. http.client raises on anything
+# else (a control character, a letter outside ASCII) in the middle of posting the answer.
+_WIRE_URL = re.compile(r"[!-~]+")
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def response_url_refusal(settings: Settings, url: object) -> str | None:
     (tests, the demo) is allowed where ``SLACK_API_URL`` points: same scheme, host, port.
     """
     refused = "its response_url is not a Slack URL, so otabot will not post to it"
-    if not isinstance(url, str):
+    if not isinstance(url, str) or not _WIRE_URL.fullmatch(url):
         return refused
     try:
         parts = urlsplit(url)

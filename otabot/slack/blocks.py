@@ -204,6 +204,10 @@ def shared_line(user_id: str, now: datetime, query: Query) -> str:
     return f"Shared by <@{escape(user_id)}> on {when} · rerun with {command(query)}"
 
 
+# The help's examples are the demo's sample fleet, so that each one answers there.
+EXAMPLE_JOB = "Wq3nT8vXbL2cRk5YhP0d020100"
+
+
 def help_message() -> Message:
     """``/ota help``: what to type, with the usage."""
     text = (
@@ -211,9 +215,8 @@ def help_message() -> Message:
         "what a device is updating to, the jobs it has been in, how a job is going and "
         "which devices failed, and a product's firmware packages.\n```"
         + escape(USAGE)
-        + "```\nExamples: `/ota light/light1` · `/ota light/light1 1.2.0 status=running` · "
-        "`/ota job HvKuBpuk3rdk6E92CPQN020100 light1` · `/ota firmware light` · "
-        "`/ota watch HvKuBpuk3rdk6E92CPQN020100`"
+        + "```\nExamples: `/ota light/light1` · `/ota light/light1 1.3.0 status=running` · "
+        f"`/ota job {EXAMPLE_JOB} light1` · `/ota firmware light` · `/ota watch {EXAMPLE_JOB}`"
     )
     return Message(text="/ota usage: " + USAGE, blocks=(section(text),))
 

@@ -36,8 +36,13 @@ from otabot.query.answers import (
     VersionChoice,
     VersionMissing,
 )
-from otabot.query.explain import forbidden_part
-from otabot.query.phrases import Moment, dotted, plural
+from otabot.query.explain import (
+    device_details_refused,
+    device_tasks_refused,
+    forbidden_part,
+    job_tasks_refused,
+)
+from otabot.query.phrases import Moment, Phrase, dotted, plural
 from otabot.query.queries import (
     DeviceQuery,
     FirmwareQuery,
@@ -151,6 +156,11 @@ def tags_text(tags: tuple[tuple[str, str], ...]) -> str | None:
     return "tags: " + " ".join(shown)
 
 
+def _warning(why: Phrase) -> str:
+    """A part of the card that could not be shown, and why."""
+    return ":warning: " + render(why)
+
+
 def fetched_note(answer: Answer, now: datetime, shared: bool) -> str:
     return render(words.fetched(answer.provenance, now, shared=shared))
 
@@ -193,10 +203,7 @@ def device_card(answer: DeviceAnswer, now: datetime, shared: bool) -> Card:
     body: list[Block] = [section(_device_text(query, result.device))]
     tasks = result.tasks.value
     if result.tasks.error is not None:
-        why = forbidden_part(
-            result.tasks.error, "this device's OTA tasks", "ListOTAUnfinishedTaskByDevice"
-        )
-        body.append(section(":warning: " + render(why)))
+        body.append(section(_warning(device_tasks_refused(result.tasks.error))))
     elif not tasks:
         body.append(section(words.NO_UPDATE))
     else:
@@ -226,8 +233,7 @@ def _device_text(query: DeviceQuery, part: Part[DeviceDetail]) -> str:
     device = part.value
     if device is None:
         assert part.error is not None
-        why = forbidden_part(part.error, "this device's details", "QueryDeviceDetail")
-        return lines(f"product {product}", ":warning: " + render(why))
+        return lines(f"product {product}", _warning(device_details_refused(part.error)))
     name = f"*{api_text(device.product_name)}* {product}" if device.product_name else product
     nickname = f" · nickname {api_text(device.nickname)}" if device.nickname else ""
     version = code(device.firmware_version) if device.firmware_version else "not reported"
@@ -424,8 +430,7 @@ def _counts_text(answer: JobAnswer) -> str:
     part = answer.result.counts
     if part.value is None:
         assert part.error is not None
-        why = forbidden_part(part.error, "this job's device tasks", "ListOTATaskByJob")
-        return ":warning: " + render(why)
+        return _warning(job_tasks_refused(part.error))
     counts = ordered_counts(part.value.by_status, TASK_STATUS_ORDER)
     if not counts:
         return "No device has a task in this job."
@@ -436,8 +441,9 @@ def _device_task_text(result: JobResult, device_name: str) -> str:
     part = result.device_task
     device = code(device_name)
     if part.error is not None:
-        why = forbidden_part(part.error, f"the task of {device_name}", "ListOTATaskByJob")
-        return ":warning: " + render(why)
+        return _warning(
+            forbidden_part(part.error, f"the task of {device_name}", "ListOTATaskByJob")
+        )
     task = part.value
     if task is None:
         return f"Device {device} has no task in this job."
@@ -527,9 +533,8 @@ def firmware_card(answer: FirmwareAnswer, now: datetime, page_size: int, shared:
     body: list[Block] = [section(*_firmware_row(firmware, query)) for firmware in shown]
     if not shown:
         body.append(section("This product has no firmware packages."))
-    name = next((f.product_name for f in answer.firmwares if f.product_name), "")
     return Card(
-        header=f"Firmware · {fit(name, NAME_LIMIT) or query.product_key}",
+        header=f"Firmware · {fit(answer.product_name, NAME_LIMIT) or query.product_key}",
         context=context_line(
             query.product_key, query.instance, render(words.version_resolved(answer)) or None
         ),

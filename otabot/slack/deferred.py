@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otabot.clocks import Monotonic
+from otabot.operations import DaemonPool
 from otabot.slack.blocks import Message, notice_message
 from otabot.slack.responder import ResponseUrlPoster
 
@@ -37,8 +38,10 @@ TELL_AFTER = 2.0
 NOTICE_AFTER = 2.5
 # Lookups one replica lets wait at once; past it a lookup is refused in words.
 MAX_PENDING = 1000
-# How long a stopping replica lets answers already being posted finish.
-POSTING_GRACE = 5.0
+# A stopping replica keeps this long before its deadline to tell the unanswered.
+TELLING_RESERVE = 3.0
+# Restart notices posted at once.
+MAX_TELLING = 32
 RESTARTING = "otabot is restarting — run it again in a moment."
 TOO_BUSY = "otabot has {pending} lookups waiting for the IoT API already — try again in a minute."
 
@@ -202,29 +205,46 @@ class DeferredLookups:
             return not self._pending
 
     def stop(self, deadline: float) -> int:
-        """Take no more; wait for the lookups in flight until ``deadline`` (monotonic); tell
-        the ones still unanswered that otabot is restarting. Returns how many were told."""
+        """Take no more; wait for the lookups in flight until shortly before ``deadline``
+        (monotonic), then tell the ones still unanswered, all at once, that otabot is
+        restarting, so that every word is posted by the deadline. Returns how many were told."""
         with self._lock:
             self._stopping = True
             self._lock.notify_all()
-        self.wait_idle(deadline)
+        reserve = min(TELLING_RESERVE, max(0.0, deadline - self._monotonic()) / 2)
+        self.wait_idle(deadline - reserve)
         with self._lock:
             left = list(self._pending)
-        told = 0
+        abandoned = []
         for pending in left:
             with pending.lock:
                 if pending.done:
                     continue
                 pending.abandoned = True
-            self._poster.post(
-                pending.response_url, notice_message(RESTARTING), replace_original=pending.replace
-            )
-            told += 1
-        if told:
-            logger.warning("told %d unanswered lookups that otabot is restarting", told)
+            abandoned.append(pending)
+        if abandoned:
+            self._tell_restarting(abandoned, deadline)
+            logger.warning("told %d unanswered lookups that otabot is restarting", len(abandoned))
         # Answers being posted as the deadline came are not cut off by the exit.
         with self._lock:
             self._lock.wait_for(
-                lambda: all(pending.abandoned for pending in self._pending), POSTING_GRACE
+                lambda: all(pending.abandoned for pending in self._pending),
+                max(0.0, deadline - self._monotonic()),
             )
-        return told
+        return len(abandoned)
+
+    def _tell_restarting(self, abandoned: list[Pending], deadline: float) -> None:
+        """Post the restart notice to each abandoned lookup in parallel, within the deadline."""
+        timeout = max(1.0, deadline - self._monotonic())
+        message = notice_message(RESTARTING)
+        pool = DaemonPool(min(MAX_TELLING, len(abandoned)), "otabot-restarting")
+        for pending in abandoned:
+            pool.submit(
+                self._poster.post,
+                pending.response_url,
+                message,
+                replace_original=pending.replace,
+                timeout=timeout,
+            )
+        if not pool.drain(max(0.0, deadline - self._monotonic())):
+            logger.warning("some restart notices were still being posted at the deadline")

@@ -17,9 +17,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltContext, BoltRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+from slack_bolt.request.internals import build_context
+from slack_sdk.signature import Clock, SignatureVerifier
 
 from otabot.clocks import WallClock
 from otabot.operations import OPERATIONS_PATHS, Readiness, WsgiApp, operations_app
@@ -29,8 +32,6 @@ logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 # Slack's bodies are a few KB (a block_actions payload carries at most one message).
 MAX_BODY_BYTES = 1_048_576
-# Slack's rule: a request whose timestamp is more than five minutes off is a replay.
-MAX_SIGNATURE_AGE_SECONDS = 300
 
 _ALWAYS_READY = Readiness()
 _ALWAYS_READY.set_ready()
@@ -61,6 +62,7 @@ def create_wsgi_app(
     ``/healthz``, ``/readyz`` and ``/metrics`` (by default ``/healthz`` alone, always 200).
     """
     secret = signing_secret if signing_secret is not None else _signing_secret_of(app)
+    verifier = RawBodySignatureVerifier(secret, wall_clock) if secret is not None else None
     operations = operations or operations_app(_ALWAYS_READY, None)
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -69,7 +71,7 @@ def create_wsgi_app(
         if where in OPERATIONS_PATHS:
             return operations(environ, start_response)
         try:
-            request = _slack_request(environ, method, where, path, secret, wall_clock())
+            request = _slack_request(environ, method, where, path, verifier)
         except _Refusal as refusal:
             headers: dict[str, Sequence[str]] = {
                 "content-type": ["application/json"],
@@ -91,7 +93,11 @@ def _signing_secret_of(app: App) -> str | None:
 
 
 def _slack_request(
-    environ: dict[str, Any], method: str, where: str, path: str, secret: str | None, now: float
+    environ: dict[str, Any],
+    method: str,
+    where: str,
+    path: str,
+    verifier: SignatureVerifier | None,
 ) -> BoltRequest:
     """The checked request for Bolt, or a ``_Refusal`` saying what is wrong with it."""
     if where != path:
@@ -106,12 +112,10 @@ def _slack_request(
         raise _Refusal(413, f"body is larger than {MAX_BODY_BYTES} bytes")
     raw: bytes = environ["wsgi.input"].read(length) if length > 0 else b""
     headers = _headers(environ)
-    if secret is not None and not signature_is_valid(
-        secret,
-        raw,
-        environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
-        environ.get("HTTP_X_SLACK_SIGNATURE", ""),
-        now,
+    if verifier is not None and not verifier.is_valid(
+        body=raw,
+        timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+        signature=environ.get("HTTP_X_SLACK_SIGNATURE"),
     ):
         # Neither the signature nor the body: a stale genuine request carries both.
         logger.warning("refused a request without a valid, current Slack signature")
@@ -121,7 +125,9 @@ def _slack_request(
     except UnicodeDecodeError:
         raise _Refusal(400, "body is not UTF-8") from None
     try:
-        request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
+        request = FieldReadRequest(
+            body=text, query=environ.get("QUERY_STRING", ""), headers=headers
+        )
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
         logger.warning("refused a signed request whose body is not a Slack request")
         raise _Refusal(400, "body is not a Slack request") from None
@@ -130,6 +136,51 @@ def _slack_request(
         logger.warning("refused a signed request: %s", problem)
         raise _Refusal(400, problem)
     return request
+
+
+class FieldReadRequest(BoltRequest):
+    """A ``BoltRequest`` whose form body is read field by field (``read_body``).
+
+    Bolt takes any form body with the word "payload" anywhere in it for an interaction
+    payload and, finding no ``payload`` field, reads it as ``{}``: ``/ota payload``, or any
+    /ota from a channel named ``#payload-team``, was refused. Its copies for the lazy
+    listeners are read the same way.
+    """
+
+    def __init__(
+        self,
+        *,
+        body: str,
+        query: str | dict[str, Sequence[str]] | None = None,
+        headers: dict[str, str | Sequence[str]] | None = None,
+        context: dict[str, Any] | None = None,
+        mode: str = "http",
+    ) -> None:
+        super().__init__(body=body, query=query, headers=headers, context=context, mode=mode)
+        fields = read_body(self.raw_body, self.content_type)
+        if fields != self.body:
+            self.body = fields
+            self.context = build_context(BoltContext(context or {}), fields)
+
+    def to_copyable(self) -> BoltRequest:
+        return FieldReadRequest(
+            body=self.raw_body,
+            query=self.query,
+            headers=self.headers,
+            context=self.context.to_copyable(),
+            mode=self.mode,
+        )
+
+
+def read_body(text: str, content_type: str | None) -> Any:
+    """A request body as Bolt reads it, but a form is an interaction payload only when it
+    has a ``payload`` field. ``ValueError`` for JSON that is not."""
+    if not text:
+        return {}
+    if content_type == "application/json" or text.startswith("{"):
+        return json.loads(text)
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    return json.loads(fields["payload"]) if "payload" in fields else fields
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str | Sequence[str]]:
@@ -143,17 +194,47 @@ def _headers(environ: dict[str, Any]) -> dict[str, str | Sequence[str]]:
     return headers
 
 
-def signature_is_valid(
-    secret: str, body: bytes, timestamp: str, signature: str, now: float
-) -> bool:
-    """Slack's ``v0`` signature over the raw bytes, with a timestamp within 300 s of ``now``."""
-    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        return False
-    if abs(now - int(timestamp)) > MAX_SIGNATURE_AGE_SECONDS:
-        return False
-    base = b"v0:" + timestamp.encode() + b":" + body
-    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+class _WallClock(Clock):
+    def __init__(self, wall_clock: WallClock) -> None:
+        self._wall_clock = wall_clock
+
+    def now(self) -> float:
+        return self._wall_clock()
+
+
+class RawBodySignatureVerifier(SignatureVerifier):
+    """slack_sdk's check of Slack's ``v0`` signature (a timestamp within five minutes of
+    ``wall_clock``, a constant-time compare), for any header values and the raw bytes.
+
+    The SDK decodes a bytes body as UTF-8 and raises on one that is not; here such a body
+    is signed over its bytes, as Slack signs it. A timestamp must be ASCII digits (the SDK's
+    ``int()`` takes " 1", "+1", "1_0" and other scripts' digits, and raises on the rest) and
+    a signature ASCII (``hmac.compare_digest`` raises on any other ``str``): anything else
+    is not valid rather than an exception.
+    """
+
+    def __init__(self, signing_secret: str, wall_clock: WallClock = time.time) -> None:
+        super().__init__(signing_secret, clock=_WallClock(wall_clock))
+
+    def is_valid(self, body: str | bytes, timestamp: str | None, signature: str | None) -> bool:
+        if timestamp is None or signature is None:
+            return False
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            return False
+        if not signature.isascii():
+            return False
+        return super().is_valid(body=body, timestamp=timestamp, signature=signature)
+
+    def generate_signature(self, *, timestamp: str, body: str | bytes) -> str | None:
+        if isinstance(body, bytes):
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                base = b"v0:" + timestamp.encode() + b":" + body
+                digest = hmac.new(self.signing_secret.encode(), base, hashlib.sha256)
+                return "v0=" + digest.hexdigest()
+            return super().generate_signature(timestamp=timestamp, body=text)
+        return super().generate_signature(timestamp=timestamp, body=body)
 
 
 def shape_problem(body: object) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from otabot.query.phrases import Code, Moment, Phrase, Typed
+from otabot.query.phrases import Moment, Phrase, spelled
 from otabot.query.queries import SlashQuery, query_text
 
 COMMAND = "/ota"
@@ -43,17 +43,9 @@ def slack_date(moment: Moment, joiner: str = " ") -> str:
 
 def render(words: Phrase) -> str:
     """A phrase as mrkdwn."""
-    out = []
-    for fragment in words:
-        if isinstance(fragment, Code):
-            out.append(code(fragment.text))
-        elif isinstance(fragment, Moment):
-            out.append(slack_date(fragment))
-        elif isinstance(fragment, Typed):
-            out.append(command(fragment.query))
-        else:
-            out.append(escape(fragment))
-    return "".join(out)
+    return spelled(
+        words, text=escape, code=code, moment=slack_date, typed=lambda typed: command(typed.query)
+    )
 
 
 def fit(text: str, limit: int) -> str:

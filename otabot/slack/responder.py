@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 from typing import Any, Literal
@@ -21,11 +22,15 @@ WEBHOOK_LOGGER = "otabot.slack.webhook"
 
 
 class HideResponseUrls(logging.Filter):
-    """Rewrites a record's message with every URL replaced by ``<response_url>``."""
+    """Rewrites a record's message with every URL replaced by ``<response_url>``; of a
+    failure's, keeps only what precedes its details (they may quote the URL's path)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "://" in message:
+        if record.levelno >= logging.WARNING:
+            head = message.split(":", 1)[0]
+            record.msg, record.args = f"{head}: (details left out: they may quote the URL)", None
+        elif "://" in message:
             record.msg, record.args = _URL_RE.sub("<response_url>", message), None
         return True
 
@@ -52,17 +57,27 @@ class ResponseUrlPoster:
         *,
         response_type: ResponseType = "ephemeral",
         replace_original: bool = False,
+        timeout: float | None = None,
     ) -> bool:
-        """Post ``message``; True when Slack accepted it."""
+        """Post ``message`` (within ``timeout`` s, by default this poster's); True when Slack
+        accepted it."""
         body: dict[str, Any] = message.as_payload()
         body["response_type"] = response_type
         body["replace_original"] = replace_original
+        seconds = self.timeout if timeout is None else timeout
         try:
             response = WebhookClient(
-                response_url, timeout=int(self.timeout) or 1, logger=self._logger
+                response_url, timeout=max(1, int(seconds)), logger=self._logger
             ).send_dict(body)
-        except OSError:
-            logger.exception("could not reach the response_url")
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            # Unreachable, or a URL http.client will not send to (InvalidURL is a ValueError).
+            # The error's own words may quote the URL, a credential: only its kind is logged.
+            reason = getattr(error, "reason", None)
+            logger.warning(
+                "could not post to the response_url (%s%s)",
+                type(error).__name__,
+                f": {type(reason).__name__}" if isinstance(reason, BaseException) else "",
+            )
             return False
         if response.status_code != 200:
             logger.warning(

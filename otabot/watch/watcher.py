@@ -41,6 +41,7 @@ from otabot.clocks import Monotonic, WallClock, utc_datetime
 from otabot.config import Settings
 from otabot.iot.errors import IotError, JobNotFoundError, QuotaBusyError
 from otabot.iot.models import JobStatus, OtaTask, TaskStatus
+from otabot.periodic import repeat
 from otabot.query.answers import JobAnswer, products_of
 from otabot.query.explain import explain
 from otabot.query.queries import WatchQuery
@@ -194,19 +195,24 @@ class Watcher:
         return any(watch.job_id == job_id for watch in self._store.everything())
 
     def _run(self) -> None:
-        while not self._stopping.wait(self.tick_seconds):
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("a round of watch polls failed; trying again")
+        failed = "a round of watch polls failed; trying again"
+        repeat(self.tick, self.tick_seconds, self._stopping, log=logger, failed=failed)
 
     def _keep_leases(self) -> None:
-        while not self._stopping.wait(self.lease / 3):
-            with self._lock:
-                held = list(self._held)
-            for job in held:
-                if not self._store.extend(job, self.replica, self.lease):
-                    logger.warning("lost the lease on watched job %s", job.key)
+        repeat(
+            self._extend_leases,
+            self.lease / 3,
+            self._stopping,
+            log=logger,
+            failed="could not extend the leases of watched jobs; trying again",
+        )
+
+    def _extend_leases(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        for job in held:
+            if not self._store.extend(job, self.replica, self.lease):
+                logger.warning("lost the lease on watched job %s", job.key)
 
     # --- starting and stopping a watch (the Slack listeners) ------------------------------
 

@@ -74,3 +74,17 @@ def test_the_example_answers_as_the_story_says(side: SlackSide, example: str) ->
     assert (first["text"]["text"] if first["type"] == "header" else None) == header
     assert json.dumps(fact, ensure_ascii=False)[1:-1] in shown
     assert ":warning:" not in shown
+
+
+def test_every_example_in_the_help_answers_in_the_demo(side: SlackSide) -> None:
+    """The help's examples name the sample fleet, so each one answers there (no warning)."""
+    import re
+
+    from otabot.slack.blocks import help_message
+
+    text = json.dumps(help_message().as_payload()["blocks"], ensure_ascii=False)
+    examples = re.findall(r"`(/ota [^`]+)`", text.split("Examples:", 1)[1])
+    assert len(examples) >= 5
+    for example in examples:
+        answer = answer_to(side, example)
+        assert ":warning:" not in json.dumps(answer.blocks, ensure_ascii=False), example

@@ -21,6 +21,7 @@ class RecordingGate:
 
     def __init__(self, refuse: bool = False) -> None:
         self.calls: list[tuple[str, str, Any]] = []
+        self.written: list[float | None] = []  # when each attempt's request was written
         self.refuse = refuse
 
     def before_attempt(self, action: str, deadline: float | None) -> None:
@@ -28,8 +29,9 @@ class RecordingGate:
         if self.refuse:
             raise QuotaBusyError("quota busy", code="otabot.QuotaBusy")
 
-    def after_attempt(self, action: str, throttled: bool) -> None:
+    def after_attempt(self, action: str, throttled: bool, written_at: float | None = None) -> None:
         self.calls.append(("after", action, throttled))
+        self.written.append(written_at)
 
 
 def held_by(error: BaseException) -> str:

@@ -99,7 +99,7 @@ class FakeLookupService(RecordingService):
     def upstream(self) -> int:
         return super().upstream + self.jobs_fetched
 
-    def cached(self) -> Any:
+    def cached(self, *, counted: bool = True) -> Any:
         return CachedJobs(self)
 
     def jobs(self, lookup: JobsLookup, refresh: bool = False) -> JobsResult:

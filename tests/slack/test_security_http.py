@@ -160,7 +160,10 @@ def test_signed_payload_of_the_wrong_shape_is_400_in_words(
     with caplog.at_level(logging.INFO):
         assert_answer_in_words(post(served, body, signed_bytes(body)), 400)
     assert_no_lookup(harness)
-    refusals = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # waitress may add its own "task queue depth" warning on a busy machine: not ours.
+    refusals = [
+        r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("otabot")
+    ]
     assert len(refusals) == 1 and not refusals[0].exc_info  # one line, no traceback
 
 

@@ -209,7 +209,7 @@ def test_socket_mode_acks_envelopes_and_answers_through_response_url(
         ack = socket_server.next_message()
         assert ack["envelope_id"] == "env-2" and "DEVICE FIRMWARE" in json.dumps(ack["payload"])
         scraped = requests.get(metrics_url, timeout=5).text
-        assert 'otabot_lookup_seconds_count{kind="command",outcome="ok"} 1.0' in scraped
+        assert 'otabot_lookup_seconds_count{outcome="ok",source="command"} 1.0' in scraped
         assert process.stop() == 0
     finally:
         process.stop()

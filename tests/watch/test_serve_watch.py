@@ -86,7 +86,9 @@ def test_a_watched_card_follows_the_rollout_across_replicas_until_it_ends(
     post_fleet(emulator, advanced(emulator.fleet, datetime.now(UTC)))
     edit = wait_until(lambda: edits_of(recorder, card_ts))[-1]
     assert "19 succeeded" in json.dumps(edit)  # lamp-32 finished
-    assert [reply["thread_ts"] for reply in recorder.calls("chat.postMessage")[1:]] == [card_ts]
+    # Its thread reply (the newly failed device) follows the edit.
+    replies = wait_until(lambda: recorder.calls("chat.postMessage")[1:])
+    assert [reply["thread_ts"] for reply in replies] == [card_ts]
 
     # The first replica stops: the second keeps the card current.
     assert first.stop() == 0

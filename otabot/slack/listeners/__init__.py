@@ -96,7 +96,7 @@ def first_call(answering: Answering, query: Query, refresh: bool = False) -> str
     if refresh:
         return ""
     try:
-        look_up(answering.service.cached(), query)
+        look_up(answering.service.cached(counted=False), query)
     except WouldCall as need:
         return need.action
     except Exception:  # a cached refusal, or anything a real lookup answers in words
