@@ -9,6 +9,13 @@ from otabot.iot.actions import documented_qps
 from tests.helpers import LIGHT_PRODUCT_KEY, METER_PRODUCT_KEY
 
 
+def refusal(env: dict[str, str]) -> ConfigError:
+    """The ConfigError ``Settings.from_env(env)`` raises (failing the test if it does not)."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    return caught.value
+
+
 def test_defaults_match_the_spec() -> None:
     settings = Settings.from_env({})
     assert settings.region_id == "cn-shanghai"
@@ -115,16 +122,14 @@ def test_every_variable_is_read() -> None:
     ],
 )
 def test_a_malformed_variable_is_named(variable: str, value: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        Settings.from_env({variable: value})
-    assert caught.value.variable == variable
-    assert variable in str(caught.value)
+    refused = refusal({variable: value})
+    assert refused.variable == variable
+    assert variable in str(refused)
 
 
 def test_half_an_access_key_is_refused() -> None:
-    with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"ALIBABA_CLOUD_ACCESS_KEY_ID": "id"})
-    assert caught.value.variable == "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+    refused = refusal({"ALIBABA_CLOUD_ACCESS_KEY_ID": "id"})
+    assert refused.variable == "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 
 
 def test_secrets_stay_out_of_repr() -> None:
@@ -171,10 +176,9 @@ AK = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIkey", "ALIBABA_CLOUD_ACCESS_KEY_SECRET
 @pytest.mark.parametrize("port", ["99999", "0", "notaport", ""])
 def test_every_url_setting_refuses_a_port_outside_1_to_65535(variable: str, port: str) -> None:
     scheme = "redis" if variable == "OTABOT_REDIS_URL" else "http"
-    with pytest.raises(ConfigError) as caught:
-        Settings.from_env({variable: f"{scheme}://127.0.0.1:{port}/0"})
-    assert caught.value.variable == variable
-    assert "port" in caught.value.problem
+    refused = refusal({variable: f"{scheme}://127.0.0.1:{port}/0"})
+    assert refused.variable == variable
+    assert "port" in refused.problem
 
 
 @pytest.mark.parametrize("variable", ["OTABOT_IOT_ENDPOINT", "SLACK_API_URL", "HTTPS_PROXY"])
@@ -195,11 +199,10 @@ def test_url_settings_take_ports_1_and_65535(variable: str) -> None:
     ],
 )
 def test_a_malformed_redis_url_is_named_without_its_password(url: str, complaint: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"OTABOT_REDIS_URL": url})
-    assert caught.value.variable == "OTABOT_REDIS_URL"
-    assert complaint in str(caught.value)
-    assert "hunter2pass" not in str(caught.value)
+    refused = refusal({"OTABOT_REDIS_URL": url})
+    assert refused.variable == "OTABOT_REDIS_URL"
+    assert complaint in str(refused)
+    assert "hunter2pass" not in str(refused)
 
 
 @pytest.mark.parametrize(
@@ -217,10 +220,9 @@ def test_redis_urls_redis_py_reads_as_written_are_taken(url: str) -> None:
 
 
 def test_a_url_in_an_error_shows_no_password_and_no_query() -> None:
-    with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"SLACK_API_URL": "ftp://user:hunter2pass@example/api?token=abc123"})
-    assert "hunter2pass" not in str(caught.value) and "abc123" not in str(caught.value)
-    assert "ftp://user:***@example/api?…" in str(caught.value)
+    refused = refusal({"SLACK_API_URL": "ftp://user:hunter2pass@example/api?token=abc123"})
+    assert "hunter2pass" not in str(refused) and "abc123" not in str(refused)
+    assert "ftp://user:***@example/api?…" in str(refused)
 
 
 def test_the_chain_sources_are_read_from_their_official_variables() -> None:
