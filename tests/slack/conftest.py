@@ -42,9 +42,6 @@ from tests.helpers import (
 )
 from tests.world import CachedView, RecordingService
 
-# test_drain.py (edited elsewhere) still takes these two names from here.
-SlackRecorder = SlackSide  # the recording Slack is the demo's SlackSide
-FIRMWARE = SHOWCASE_FIRMWARE_ID
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 # light1's jobs for the showcase firmware: the lookup and the query the tests send most.
 LOOKUP = JobsLookup(LIGHT_PRODUCT_KEY, "light1", SHOWCASE_FIRMWARE_ID)

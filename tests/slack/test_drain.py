@@ -17,9 +17,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from otabot.demo.slack_side import SlackSide
 from otabot.emulator.server import EmulatorServer
 from otabot.slack.deferred import RESTARTING
-from tests.slack.conftest import FIRMWARE, SlackRecorder, command_body
+from tests.helpers import SHOWCASE_FIRMWARE_ID as FIRMWARE
+from tests.slack.conftest import command_body
 from tests.slack.test_serve import ServeProcess, serve_env
 
 pytestmark = pytest.mark.slow
@@ -45,14 +47,14 @@ def total(
 
 
 @pytest.fixture
-def served(recorder: SlackRecorder, emulator: EmulatorServer) -> Iterator[ServeProcess]:
+def served(recorder: SlackSide, emulator: EmulatorServer) -> Iterator[ServeProcess]:
     process = ServeProcess(serve_env(recorder, emulator))
     yield process
     process.stop()
 
 
 def test_probes_and_metrics_of_a_serving_replica(
-    served: ServeProcess, recorder: SlackRecorder, emulator: EmulatorServer
+    served: ServeProcess, recorder: SlackSide, emulator: EmulatorServer
 ) -> None:
     url = served.events_url()
     base = url.removesuffix("/slack/events")
@@ -92,7 +94,7 @@ def test_probes_and_metrics_of_a_serving_replica(
     assert requests.post(f"{base}/metrics", timeout=5).status_code == 405
 
 
-def test_metrics_move_to_their_own_port(recorder: SlackRecorder, emulator: EmulatorServer) -> None:
+def test_metrics_move_to_their_own_port(recorder: SlackSide, emulator: EmulatorServer) -> None:
     env = serve_env(recorder, emulator) | {"OTABOT_METRICS_PORT": "0"}
     process = ServeProcess(env)
     try:
@@ -111,7 +113,7 @@ def test_metrics_move_to_their_own_port(recorder: SlackRecorder, emulator: Emula
 
 
 def test_sigterm_mid_incident_drains_within_its_bound_and_loses_no_lookup(
-    recorder: SlackRecorder, emulator: EmulatorServer
+    recorder: SlackSide, emulator: EmulatorServer
 ) -> None:
     grace, timeout = 1.5, 6.0
     env = serve_env(recorder, emulator) | {
@@ -158,7 +160,7 @@ def test_sigterm_mid_incident_drains_within_its_bound_and_loses_no_lookup(
 
     last: dict[str, Any] = {}
     for item in recorder.posts:
-        if item.path.startswith("/response/"):
+        if item.path.startswith("/response/") and item.status == 200:
             last[item.path.rsplit("/", 1)[1]] = item.body
     assert sorted(last) == sorted(names), "a lookup was neither answered nor told"
     told = [
