@@ -55,6 +55,17 @@ def queued_words(seconds: float) -> str:
     )
 
 
+def waiting_words(queued_for: float) -> str:
+    """What a lookup still unanswered at its notice time is told: queued for its quota
+    turn, or (no turn to wait for) waiting on the API itself, slow or being retried."""
+    if queued_for >= 1:
+        return queued_words(queued_for)
+    return (
+        "Still waiting for the IoT API: it is slow to answer, or otabot is trying again "
+        "after a failed call. The answer will follow here."
+    )
+
+
 @dataclass(eq=False)
 class Pending:
     """One deferred lookup: where its answer goes, whether its person knows it waits."""
@@ -67,6 +78,7 @@ class Pending:
     done: bool = False
     abandoned: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    posting: threading.Lock = field(default_factory=threading.Lock)  # one post at a time
 
 
 class Delivery:
@@ -77,11 +89,12 @@ class Delivery:
         self._poster = poster
 
     def post(self, message: Message, **options: Any) -> bool:
-        with self._pending.lock:
-            if self._pending.abandoned:
-                return False
-            self._pending.done = True
-        return self._poster.post(self._pending.response_url, message, **options)
+        with self._pending.posting:
+            with self._pending.lock:
+                if self._pending.abandoned:
+                    return False
+                self._pending.done = True
+            return self._poster.post(self._pending.response_url, message, **options)
 
 
 class DeferredLookups:
@@ -163,6 +176,8 @@ class DeferredLookups:
         except Exception:
             logger.exception("a deferred lookup failed unexpectedly")
         finally:
+            with pending.lock:
+                pending.done = True  # answered, or answered elsewhere (a watched card)
             with self._lock:
                 self._pending.discard(pending)
                 self._lock.notify_all()
@@ -184,18 +199,23 @@ class DeferredLookups:
             self._notify(pending)
 
     def _notify(self, pending: Pending) -> None:
-        with pending.lock:
-            if pending.done or pending.told or pending.abandoned:
-                return
-            pending.told = True
         try:
-            words = queued_words(pending.estimate())
+            queued_for = pending.estimate()
         except Exception:
             logger.exception("could not estimate a waiting lookup")
-            words = queued_words(self._notice_after)
-        self._poster.post(
-            pending.response_url, notice_message(words), replace_original=pending.replace
-        )
+            queued_for = 0.0
+        # Holding the posting lock, the answer waits for the notice: a notice that
+        # replaces a card must never land after the answer that replaces it.
+        with pending.posting:
+            with pending.lock:
+                if pending.done or pending.told or pending.abandoned:
+                    return
+                pending.told = True
+            self._poster.post(
+                pending.response_url,
+                notice_message(waiting_words(queued_for)),
+                replace_original=pending.replace,
+            )
 
     def wait_idle(self, deadline: float) -> bool:
         """Wait until no lookup is pending, or ``deadline`` (monotonic); True when idle."""

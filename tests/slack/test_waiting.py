@@ -189,3 +189,69 @@ def test_past_the_pending_limit_a_lookup_is_refused_in_words(recorder: SlackSide
     assert refused is not None and "1 lookups waiting" in refused
     hold.set()
     assert deferred.wait_idle(time.monotonic() + 5)
+
+
+def test_a_lookup_with_no_turn_to_wait_for_is_told_the_api_is_slow_not_that_it_queues(
+    waiting: SlackHarness, busy: BusyService, recorder: SlackSide
+) -> None:
+    busy.wait = 0.0  # nobody ahead: what holds the lookup is the API itself
+    waiting.command(f"light/light1 {SHOWCASE_FIRMWARE_ID}")
+    (notice,) = recorder.wait_for_responses(1)
+    assert "Still waiting for the IoT API: it is slow to answer" in notice["text"]
+    assert "Queued" not in notice["text"] and "fairly" not in notice["text"]
+    busy.release.set()
+    assert "JOBA" in json.dumps(recorder.wait_for_responses(2)[1])
+
+
+def test_work_that_answers_elsewhere_gets_no_notice(recorder: SlackSide) -> None:
+    """A watch posts its card in the channel, not to the response_url: once its work is
+    done, nobody is told it is still queued."""
+    deferred = DeferredLookups(ResponseUrlPoster(), notice_after=0.2)
+    refused = deferred.submit(
+        lambda delivery: None,
+        response_url=recorder.response_url("w"),
+        replace=False,
+        estimate=lambda: 5.0,
+        name="watch",
+    )
+    assert refused is None
+    assert deferred.wait_idle(time.monotonic() + 5)
+    time.sleep(0.5)  # past the notice time
+    assert recorder.responses() == []
+
+
+def test_a_notice_never_lands_after_the_answer_it_would_replace(recorder: SlackSide) -> None:
+    """The notice and the answer of a page turn both replace the card: the answer, posted
+    while the notice is on its way, waits for it, so the card ends as the answer."""
+    slow_posts: list[str] = []
+
+    class SlowPoster(ResponseUrlPoster):
+        def post(self, response_url: str, message: Any, **options: Any) -> bool:
+            if "Still waiting" in message.text or "Queued" in message.text:
+                slow_posts.append("notice")
+                time.sleep(0.4)  # the notice is slow to reach Slack
+            return super().post(response_url, message, **options)
+
+    deferred = DeferredLookups(SlowPoster(), notice_after=0.1)
+    release = threading.Event()
+
+    def work(delivery: Any) -> None:
+        release.wait(5)
+        from otabot.slack.blocks import Message
+
+        delivery.post(Message(text="the answer"), replace_original=True)
+
+    deferred.submit(
+        work,
+        response_url=recorder.response_url("p"),
+        replace=True,
+        estimate=lambda: 0.0,
+        name="page",
+    )
+    deadline = time.monotonic() + 5
+    while not slow_posts and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()  # the answer is ready while the notice is still being posted
+    assert deferred.wait_idle(time.monotonic() + 5)
+    posted = [body["text"] for body in recorder.responses()]
+    assert posted[-1] == "the answer" and len(posted) == 2
