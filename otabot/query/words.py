@@ -170,7 +170,11 @@ def cut(shown: int, total: int, noun: str) -> str | None:
     """The note for a list ``OTABOT_MAX_JOBS`` cut (None when it holds everything)."""
     if total <= shown:
         return None
-    return f"showing the newest {shown} of {total} {noun} (the rest are past OTABOT_MAX_JOBS)"
+    # The API lists in no set order, so the cut keeps the first fetched, not the newest.
+    return (
+        f"showing {shown} of {total} {noun}: the first {shown} the API listed, newest first "
+        "(OTABOT_MAX_JOBS cut the rest, which may hold newer ones)"
+    )
 
 
 def version_resolved(answer: JobsAnswer | FirmwareAnswer) -> Phrase:

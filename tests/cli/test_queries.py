@@ -140,7 +140,10 @@ def test_the_table_says_when_otabot_max_jobs_cut_the_list(otabot: Any) -> None:
     ran = otabot(
         "jobs", "light/light1", SHOWCASE_FIRMWARE_ID, service=RecordingService(max_items=5)
     )
-    assert "showing the newest 5 of 12 jobs (the rest are past OTABOT_MAX_JOBS)" in ran.lines[-1]
+    assert (
+        "showing 5 of 12 jobs: the first 5 the API listed, newest first (OTABOT_MAX_JOBS cut the rest, which may hold newer ones)"
+        in ran.lines[-1]
+    )
 
 
 def test_a_version_of_several_packages_exits_2_listing_the_candidates(otabot: Any) -> None:

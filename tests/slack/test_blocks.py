@@ -152,7 +152,10 @@ def test_status_filter_pages_over_the_matching_jobs_only() -> None:
 
 def test_truncated_result_is_flagged() -> None:
     payload = render(many_jobs(10), total=1500)
-    assert "showing the newest 10 of 1500 jobs" in payload["blocks"][2]["text"]["text"]
+    assert (
+        "showing 10 of 1500 jobs: the first 10 the API listed"
+        in payload["blocks"][2]["text"]["text"]
+    )
 
 
 def test_cached_result_says_how_old_it_is() -> None:
