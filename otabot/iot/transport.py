@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -86,6 +87,10 @@ class Transport:
         self._session = session if session is not None else _pooled_session(self._deadline)
         if proxies:
             self._session.proxies.update(proxies)
+        scheme = urlsplit(self._endpoint).scheme
+        proxy = (proxies or {}).get(scheme)
+        # Where a failure to connect happened: at the proxy, when there is one.
+        self._via = f" through the proxy {shown_url(proxy)}" if proxy else ""
 
     @property
     def endpoint(self) -> str:
@@ -148,18 +153,21 @@ class Transport:
                 retryable=cause.retryable,
             ) from cause
         except requests.ConnectTimeout as cause:
+            within = _within(connect_timeout, self._connect_timeout, "OTABOT_CONNECT_TIMEOUT")
             raise UpstreamUnavailableError(
-                f"could not connect to IoT Platform at {self._shown} within {connect_timeout:g} s",
+                f"could not connect to IoT Platform at {self._shown}{self._via} {within}",
                 code="otabot.ConnectTimeout",
             ) from scrub_exception(cause)
         except requests.Timeout as cause:
+            within = _within(read_timeout, self._read_timeout, "OTABOT_READ_TIMEOUT")
             raise UpstreamUnavailableError(
-                f"IoT Platform at {self._shown} did not answer within {read_timeout:g} s",
+                f"IoT Platform at {self._shown} did not answer {within}",
                 code="otabot.ReadTimeout",
             ) from scrub_exception(cause)
         except requests.RequestException as cause:
+            problem = _connection_problem(cause)
             raise UpstreamUnavailableError(
-                f"could not reach IoT Platform at {self._shown} ({_connection_problem(cause)})",
+                f"could not reach IoT Platform at {self._shown}{self._via} ({problem})",
                 code="otabot.ConnectionError",
             ) from scrub_exception(cause)
         return Answer(
@@ -168,6 +176,14 @@ class Transport:
             content=content,
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+
+
+def _within(limit: float, configured: float, setting: str) -> str:
+    """``within 10 s (OTABOT_READ_TIMEOUT)``, or, when the lookup's own deadline came first,
+    ``within the 3.9 s left of this lookup``."""
+    if limit >= configured:
+        return f"within {configured:g} s ({setting})"
+    return f"within the {limit:.1f} s left of this lookup"
 
 
 def _connection_problem(error: requests.RequestException) -> str:

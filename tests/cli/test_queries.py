@@ -141,8 +141,8 @@ def test_the_table_says_when_otabot_max_jobs_cut_the_list(otabot: Any) -> None:
         "jobs", "light/light1", SHOWCASE_FIRMWARE_ID, service=RecordingService(max_items=5)
     )
     assert (
-        "showing 5 of 12 jobs: the first 5 the API listed, newest first (OTABOT_MAX_JOBS cut the rest, which may hold newer ones)"
-        in ran.lines[-1]
+        "showing 5 of 12 jobs: the first 5 the API listed, newest first "
+        "(OTABOT_MAX_JOBS cut the rest, which may hold newer ones)" in ran.lines[-1]
     )
 
 

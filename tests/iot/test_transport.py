@@ -109,6 +109,7 @@ def test_a_read_timeout_is_upstream_unavailable_with_the_timeout_as_cause(
     error = unavailable(make_transport(read_timeout=0.1))
     assert error.code == "otabot.ReadTimeout" and error.retryable
     assert isinstance(error.__cause__, requests.ReadTimeout)
+    assert error.message.endswith("did not answer within 0.1 s (OTABOT_READ_TIMEOUT)")
 
 
 def test_a_connection_reset_is_upstream_unavailable_with_the_error_as_cause(
@@ -129,6 +130,25 @@ def test_a_refused_connection_is_upstream_unavailable() -> None:
     transport.close()
     assert error.code == "otabot.ConnectionError"
     assert isinstance(error.__cause__, requests.ConnectionError)
+    assert error.message == f"could not reach IoT Platform at {url} (connection refused)"
+
+
+def test_a_refused_proxy_is_named_as_where_it_failed(api: CannedApi) -> None:
+    closed = CannedApi()
+    proxy = closed.url
+    closed.stop()
+    transport = Transport(
+        api.url,
+        SignatureV3(Credentials(SAMPLE_ACCESS_KEY_ID, SECRET)),
+        proxies={"http": f"http://user:pass@{proxy.removeprefix('http://')}"},
+    )
+    error = unavailable(transport)
+    transport.close()
+    assert error.code == "otabot.ConnectionError" and api.received == []
+    assert error.message.startswith(
+        f"could not reach IoT Platform at {api.url} through the proxy http://user:***@"
+    )
+    assert "pass" not in error.message
 
 
 def test_the_read_timeout_shrinks_to_the_time_left(
@@ -139,6 +159,7 @@ def test_the_read_timeout_shrinks_to_the_time_left(
     error = unavailable(make_transport(read_timeout=10.0), remaining=0.3)
     assert time.monotonic() - started < 1.5
     assert error.code == "otabot.ReadTimeout"
+    assert error.message.endswith("did not answer within the 0.3 s left of this lookup")
 
 
 @pytest.mark.parametrize("drip_head", [False, True], ids=["body", "status-line-and-headers"])
