@@ -229,6 +229,12 @@ class Settings:
                 else "ALIBABA_CLOUD_ACCESS_KEY_ID"
             )
             raise ConfigError(missing, "is required when the other half of the AccessKey is set")
+        if settings.drain_grace >= settings.drain_timeout:
+            raise ConfigError(
+                "OTABOT_DRAIN_GRACE",
+                f"must be shorter than OTABOT_DRAIN_TIMEOUT ({settings.drain_timeout:g} s), "
+                "which also covers the lookups that finish after the grace",
+            )
         return settings
 
     @property

@@ -132,6 +132,14 @@ def test_half_an_access_key_is_refused() -> None:
     assert refused.variable == "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 
 
+def test_a_drain_grace_as_long_as_the_drain_is_refused() -> None:
+    refused = refusal({"OTABOT_DRAIN_GRACE": "60", "OTABOT_DRAIN_TIMEOUT": "3"})
+    assert refused.variable == "OTABOT_DRAIN_GRACE"
+    assert "shorter than OTABOT_DRAIN_TIMEOUT (3 s)" in str(refused)
+    settings = Settings.from_env({"OTABOT_DRAIN_GRACE": "2", "OTABOT_DRAIN_TIMEOUT": "3"})
+    assert (settings.drain_grace, settings.drain_timeout) == (2.0, 3.0)
+
+
 def test_secrets_stay_out_of_repr() -> None:
     settings = Settings.from_env(
         {
