@@ -93,7 +93,8 @@ class CountersCollector(Collector):
                     continue
                 labels = sorted({label for key in series for label, _ in key})
                 full = metric_name(prefix, name)
-                family = CounterMetricFamily(full, full.replace("_", " "), labels=labels)
+                doc = COUNTER_HELP.get(full, full.replace("_", " "))
+                family = CounterMetricFamily(full, doc, labels=labels)
                 for key, value in series.items():
                     if not key and labels and value == 0:
                         continue  # the zero a counter starts at, before its labelled counts
@@ -107,6 +108,29 @@ class CountersCollector(Collector):
                 logger.exception("could not read gauge %s", name)
                 continue
             yield GaugeMetricFamily(name, doc, value=value)
+
+
+# What each counter counts, as Prometheus shows it (docs/deploy.md lists them all).
+COUNTER_HELP = {
+    "otabot_lookups": "Lookups asked of the caches, by kind",
+    "otabot_cache_hits": "Lookups answered from a cache, by kind and layer (memory, redis)",
+    "otabot_cache_misses": "Lookups that went past both caches, by kind",
+    "otabot_remembered": "Not-found and forbidden answers kept as such, by kind",
+    "otabot_upstream_calls": "Upstream calls made for each kind of lookup",
+    "otabot_single_flight_joins": "Lookups that joined a fetch already running here",
+    "otabot_replica_flight_joins": "Lookups answered by another replica's fetch, by kind",
+    "otabot_iot_calls": "IoT Platform calls asked of the client, by action",
+    "otabot_iot_attempts": "Attempts sent to IoT Platform, retries included, by action",
+    "otabot_iot_retries": "Retries sent to IoT Platform, by action",
+    "otabot_iot_throttled": "Attempts IoT Platform throttled, by action",
+    "otabot_iot_failures": "IoT Platform calls that ended in an error, by action",
+    "otabot_iot_answers": "IoT Platform answers by action and code (OK, the API's, otabot's)",
+    "otabot_quota_attempts": "Attempts the quota let go, by action",
+    "otabot_quota_late_writes": "Attempts written to the socket late, counted from then",
+    "otabot_quota_busy": "Attempts refused for want of a quota slot in time, by action",
+    "otabot_quota_too_many_waiting": "Attempts refused: the person had 50 waiting already",
+    "otabot_redis_failures": "Redis commands that failed",
+}
 
 
 def metric_name(prefix: str, name: str) -> str:

@@ -87,6 +87,10 @@ def test_probes_and_metrics_of_a_serving_replica(
     assert total(found, "otabot_quota_busy_total") == 0
     assert total(found, "otabot_quota_waiting") == 0
     assert total(found, "otabot_lookups_pending") == 0
+    # Every family says what it counts in words (no help text made from its name).
+    for family in text_string_to_metric_families(scraped.text):
+        if family.name.startswith("otabot_"):
+            assert family.documentation != family.name.replace("_", " "), family.name
     # No secret rides along in a label or a help text.
     for secret in ("testsecret", "xoxb-", recorder.url):
         assert secret not in scraped.text
