@@ -11,6 +11,7 @@ construction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -204,19 +205,31 @@ def shared_line(user_id: str, now: datetime, query: Query) -> str:
     return f"Shared by <@{escape(user_id)}> on {when} · rerun with {command(query)}"
 
 
-# The help's examples are the demo's sample fleet, so that each one answers there.
+# The help's examples name the demo's sample fleet (light1, its rollout job), so each one
+# answers there; the product is written as this workspace configures it.
 EXAMPLE_JOB = "Wq3nT8vXbL2cRk5YhP0d020100"
 
 
-def help_message() -> Message:
-    """``/ota help``: what to type, with the usage."""
+def help_message(
+    aliases: Sequence[str] = ("light",), default_product: str | None = None
+) -> Message:
+    """``/ota help``: what to type, with the usage, and examples whose product is written
+    as this workspace can type it (its first alias, a bare device name under
+    ``OTABOT_DEFAULT_PRODUCT_KEY``, else ``PRODUCTKEY/``)."""
+    if aliases:
+        device, product = f"{aliases[0]}/light1", aliases[0]
+    elif default_product:
+        device, product = "light1", default_product
+    else:
+        device, product = "PRODUCTKEY/light1", "PRODUCTKEY"
     text = (
         "*/ota* answers on-call questions about OTA updates on Alibaba Cloud IoT Platform: "
         "what a device is updating to, the jobs it has been in, how a job is going and "
         "which devices failed, and a product's firmware packages.\n```"
         + escape(USAGE)
-        + "```\nExamples: `/ota light/light1` · `/ota light/light1 1.3.0 status=running` · "
-        f"`/ota job {EXAMPLE_JOB} light1` · `/ota firmware light` · `/ota watch {EXAMPLE_JOB}`"
+        + f"```\nExamples: `/ota {device}` · `/ota {device} 1.3.0 status=running` · "
+        f"`/ota job {EXAMPLE_JOB} light1` · `/ota firmware {product}` · "
+        f"`/ota watch {EXAMPLE_JOB}`"
     )
     return Message(text="/ota usage: " + USAGE, blocks=(section(text),))
 

@@ -333,3 +333,19 @@ def test_too_many_blocks_is_refused_when_building_the_payload() -> None:
     bloated = dataclasses.replace(message, blocks=message.blocks * 10)
     with pytest.raises(ValueError, match="50"):
         bloated.as_payload()
+
+
+@pytest.mark.parametrize(
+    ("aliases", "default", "device", "product"),
+    [
+        (["lamp", "meter"], None, "lamp/light1", "lamp"),
+        ([], "a1B2c3D4e5F", "light1", "a1B2c3D4e5F"),
+        ([], None, "PRODUCTKEY/light1", "PRODUCTKEY"),
+    ],
+)
+def test_the_help_writes_the_product_as_this_workspace_types_it(
+    aliases: list[str], default: str | None, device: str, product: str
+) -> None:
+    text = json.dumps(help_message(aliases, default).as_payload(), ensure_ascii=False)
+    assert f"`/ota {device}`" in text and f"`/ota firmware {product}`" in text
+    assert "light/" not in text  # never an alias this workspace does not have

@@ -61,7 +61,8 @@ def _gate(answering: Answering, body: dict[str, Any]) -> SlashQuery | tuple[Mess
     text = body.get("text")
     parsed = parse_text(text if isinstance(text, str) else "", answering.settings)
     if isinstance(parsed, HelpQuery):
-        return help_message(), "help"
+        settings = answering.settings
+        return help_message(list(settings.product_aliases), settings.default_product_key), "help"
     if isinstance(parsed, UsageProblem):
         return usage_message(parsed), "usage_error"
     reason = query_refusal(answering.settings, parsed)
