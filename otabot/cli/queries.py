@@ -231,7 +231,9 @@ def described(explanation: Explanation) -> str:
     line = plain(explanation.words)
     if explanation.code:
         line += f" [{explanation.code}]"
-    return line + f" (RequestId {explanation.request_id or 'none'})"
+    if explanation.request_id:  # an answer from the API carries one; a local failure none
+        line += f" (RequestId {explanation.request_id})"
+    return line
 
 
 def _open_service(settings: Settings) -> ClosableLookups:

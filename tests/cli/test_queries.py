@@ -275,8 +275,7 @@ def test_an_unknown_device_is_one_line_in_words_with_the_request_id(otabot: Any)
     assert (ran.code, ran.out) == (1, "")
     assert ran.err == (
         f"otabot device: Device nosuch not found in product {LIGHT_PRODUCT_KEY}. DeviceNames are "
-        "case-sensitive: check the name and the product. [iot.device.NotExistedDevice] "
-        "(RequestId none)\n"
+        "case-sensitive: check the name and the product. [iot.device.NotExistedDevice]\n"
     )
 
 
