@@ -12,8 +12,8 @@ The rule that keeps any window under the limit: with ``capacity`` calls allowed 
 reservation plus ``window``. Slots are also paced ``window / capacity`` apart: a burst
 of simultaneous calls would reach the API with uneven delays (threads, GIL, network),
 and uneven delays are what squeeze an extra call into the API's one-second count. A
-small ``margin`` (``OTABOT_QUOTA_MARGIN``, 50 ms) widens the window for the remaining
-jitter: ``capacity`` calls per ``window`` of 1.05 s, 9.52 per second for ``qps=10``.
+small ``margin`` (``OTABOT_QUOTA_MARGIN``, 40 ms) widens the window for the remaining
+jitter: ``capacity`` calls per ``window`` of 1.04 s, 9.62 per second for ``qps=10``.
 
 A sleeper can still wake late (a busy CPU, the GIL), which would bring its call closer
 to the calls after it. So each attempt is *confirmed* when it wakes: the backend also
@@ -50,7 +50,7 @@ from otabot.service.fairness import Caller, FairQueue, Ticket, TooManyWaiting, c
 
 FIRST_PAUSE = 0.5
 MAX_PAUSE = 8.0
-DEFAULT_MARGIN = 0.05
+DEFAULT_MARGIN = 0.04
 DEFAULT_MAX_WAIT = 120.0
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 def capacity_and_window(qps: float, margin: float = DEFAULT_MARGIN) -> tuple[int, float]:
     """Calls allowed per window, and the window in seconds, for a possibly fractional qps.
 
-    ``qps=10`` gives 10 calls per 1.05 s (the default margin); ``qps=2.5`` rounds down to
+    ``qps=10`` gives 10 calls per 1.04 s (the default margin); ``qps=2.5`` rounds down to
     2 per second (never over the limit); ``qps=0.5`` gives 1 call per 2 s.
     """
     if qps <= 0:
@@ -210,10 +210,14 @@ class MemoryQuota:
             self._paused_until = max(self._paused_until, at)
 
     def recent_sends(self) -> list[float]:
-        """Seconds since (negative: until) each attempt this backend let go in the last window."""
+        """Seconds since each attempt this backend let go in the last window, and until
+        (negative) each slot it has promised that is not yet due: a thread holding a
+        promised slot sends when it wakes, whoever keeps the count by then."""
         with self._lock:
             now = self._monotonic()
-            return [now - at for at in self._sent if now - at < self._window]
+            sent = [at for at in self._sent if now - at < self._window]
+            promised = [slot for slot in self._slots if slot > now and slot not in self._sent]
+            return [now - at for at in sorted(sent + promised)]
 
     def report(self, throttled: bool) -> None:
         with self._lock:

@@ -81,6 +81,20 @@ def test_a_late_waker_waits_until_its_send_keeps_every_window_within_qps() -> No
     assert backend.confirm(third) == 0
 
 
+def test_a_handover_counts_what_was_sent_and_what_was_promised_but_not_yet_due() -> None:
+    clock = FakeClock()
+    backend = MemoryQuota(2, monotonic=clock, margin=0.0)
+    sent, promised = backend.reserve(None), backend.reserve(None)  # slots now and in 0.5 s
+    assert backend.confirm(sent) == 0
+    clock.advance(0.1)
+    # The second caller sleeps until its slot: Redis, back now, must count it all the same.
+    assert backend.recent_sends() == pytest.approx([0.1, -0.4])
+    clock.advance(0.4)
+    assert backend.confirm(promised) == 0
+    clock.advance(0.1)
+    assert backend.recent_sends() == pytest.approx([0.6, 0.1])  # each counted once
+
+
 def test_a_reservation_past_the_callers_wait_reserves_nothing() -> None:
     clock = FakeClock()
     backend = MemoryQuota(1, monotonic=clock)
