@@ -17,7 +17,7 @@ database this bench flushes). A process serves its lookups on 32 lookup threads,
 ``otabot serve`` does (``--threads N``; 0: a thread per lookup). For each it prints, per
 action, the most calls the emulator saw in any one second (must be <= the action's
 limit), the most the limiters let go in any second by their own clocks, the sustained
-rate (calls over the time from the action's first call to its last: about 95 % of the
+rate (calls over the time from the action's first call to its last: about 96 % of the
 limit when lookups keep the action busy throughout, less when they cannot), and the
 throttling answers (must be 0). ``--margin`` is ``OTABOT_QUOTA_MARGIN``, the jitter
 between a slot and the call's arrival the quota allows for.

@@ -146,7 +146,7 @@ class Settings:
     quota_account_name: str | None = None  # OTABOT_QUOTA_ACCOUNT; see ``quota_account``
     cache_ttl: float = 60.0
     max_wait: float = 120.0
-    quota_margin: float = 0.05
+    quota_margin: float = 0.04
     page_size: int = 5
     max_jobs: int = 1000
     redis_url: str | None = None
@@ -192,7 +192,7 @@ class Settings:
             quota_account_name=env.identifier("OTABOT_QUOTA_ACCOUNT"),
             cache_ttl=env.number("OTABOT_CACHE_TTL", 60.0, minimum=0, maximum=86_400),
             max_wait=env.number("OTABOT_MAX_WAIT", 120.0, minimum=1, maximum=1_800),
-            quota_margin=env.number("OTABOT_QUOTA_MARGIN", 0.05, minimum=0, maximum=0.5),
+            quota_margin=env.number("OTABOT_QUOTA_MARGIN", 0.04, minimum=0, maximum=0.5),
             page_size=env.integer("OTABOT_PAGE_SIZE", 5, minimum=1, maximum=20),
             max_jobs=env.integer("OTABOT_MAX_JOBS", 1000, minimum=1, maximum=100_000),
             redis_url=env.redis_url("OTABOT_REDIS_URL"),
