@@ -22,7 +22,7 @@ import redis
 
 from otabot.service.redis_store import KEY_PREFIX, RedisLink
 from otabot.watch.records import Watch, WatchedJob
-from otabot.watch.store import PENDING_SECONDS, Reservation, Reserved
+from otabot.watch.store import PENDING_SECONDS, Reservation, Reserved, StoreUnavailable
 
 # KEYS: records, pending. ARGV: id, now, lapses at, limit.
 _RESERVE = """
@@ -138,8 +138,10 @@ class RedisWatchStore:
         self._link.attempt(lambda client: client.zrem(self._pending, watch.id), None)
 
     def find(self, watch_id: str) -> Watch | None:
-        raw = self._link.attempt(lambda client: client.hget(self._records, watch_id), None)
-        return None if raw is None else Watch.from_json(raw)
+        found = self._link.attempt(lambda client: [client.hget(self._records, watch_id)], None)
+        if found is None:
+            raise StoreUnavailable(watch_id)
+        return None if found[0] is None else Watch.from_json(found[0])
 
     def everything(self) -> list[Watch]:
         raw: list[Any] = self._link.attempt(lambda client: list(client.hvals(self._records)), [])

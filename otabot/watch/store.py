@@ -35,6 +35,10 @@ class Reserved(Enum):
     UNAVAILABLE = "unavailable"  # the store cannot be reached (Redis away)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (Redis away): whether a watch exists is not known."""
+
+
 @dataclass(frozen=True)
 class Reservation:
     outcome: Reserved
@@ -60,7 +64,9 @@ class WatchStore(Protocol):
         """Drop a reservation whose card was not posted."""
         ...
 
-    def find(self, watch_id: str) -> Watch | None: ...
+    def find(self, watch_id: str) -> Watch | None:
+        """The watch, or None when there is none; ``StoreUnavailable`` when unreachable."""
+        ...
 
     def watches_of(self, job: WatchedJob) -> list[Watch]: ...
 

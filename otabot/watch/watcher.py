@@ -56,7 +56,7 @@ from otabot.slack.replies import WatchReply
 from otabot.watch import render
 from otabot.watch.posting import ChannelPoster, Posted
 from otabot.watch.records import Ending, Watch, WatchedJob, watch_id
-from otabot.watch.store import Reserved, WatchStore
+from otabot.watch.store import Reserved, StoreUnavailable, WatchStore
 
 logger = logging.getLogger(__name__)
 
@@ -279,7 +279,10 @@ class Watcher:
     def end(self, requester: Requester, query: WatchQuery) -> WatchReply:
         """Stop watching (the card's button): its last edit says who stopped it."""
         job = WatchedJob(query.job_id, query.instance)
-        watch = self._store.find(watch_id(requester.channel_id or "", job))
+        try:
+            watch = self._store.find(watch_id(requester.channel_id or "", job))
+        except StoreUnavailable:  # not "no longer watched": it may well be, and go on
+            return WatchReply(render.UNAVAILABLE, "store_unavailable")
         if watch is None:
             return WatchReply(render.NOT_WATCHED, "not_watched")
         self._finish(watch.ended(Ending.STOPPED, requester.user_id))
@@ -436,8 +439,11 @@ class Watcher:
             message = render.live_message(showing, interval=self.interval)
         if self._stopping.is_set() and self._store.shared:
             return None  # handed on: the next replica edits
-        if self._store.find(watch.id) != watch:
-            return None  # stopped (or changed) while this poll ran: not ours to edit
+        try:
+            if self._store.find(watch.id) != watch:
+                return None  # stopped (or changed) while this poll ran: not ours to edit
+        except StoreUnavailable:
+            return None  # whether it was stopped meanwhile is not known: a later poll edits
         edited = self._poster.update(watch.channel, watch.ts, message)
         if not edited.ok:
             return self._not_edited(watch, edited)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,6 +15,7 @@ from otabot.watch.records import Watch, WatchedJob
 from otabot.watch.redis_watches import RedisWatchStore
 from otabot.watch.store import Reserved
 from tests.helpers import EXAMPLE_JOB_ID
+from tests.service.fakes import TcpProxy
 from tests.watch.conftest import DANA, INTERVAL, rig_for
 from tests.world import RecordingService
 
@@ -134,4 +136,27 @@ def test_another_replica_takes_the_watch_over_when_one_stops(
     assert len(second.updates()) == 2 and ":x: 5 failed" in str(second.updates()[-1])
     assert [w.job_id for w in second.watches()] == [EXAMPLE_JOB_ID]
     for link in links:
+        link.client.close()
+
+
+def test_stop_watching_while_redis_is_away_refuses_and_the_watch_goes_on(
+    redis_url: str, recorder: SlackSide
+) -> None:
+    proxy = TcpProxy(urlsplit(redis_url).port or 6379).start()
+    url = f"redis://127.0.0.1:{proxy.port}/{urlsplit(redis_url).path.strip('/')}"
+    link = RedisLink(connect(url, timeout=0.2), retry_interval=0.0)
+    rig = rig_for(recorder, store=RedisWatchStore(link))
+    try:
+        assert rig.watch(DANA).outcome == "watching"
+        proxy.stop()
+        reply = rig.stop(DANA)
+        assert reply.outcome == "store_unavailable" and reply.message is not None
+        assert "cannot reach the store its watches live in" in str(reply.message)
+        assert rig.updates() == []  # the card does not claim a stop that did not happen
+        proxy.start()
+        assert rig.watcher.live() == 1
+        assert rig.stop(DANA).outcome == "stopped"
+        assert rig.watcher.live() == 0
+    finally:
+        proxy.stop()
         link.client.close()
