@@ -125,6 +125,10 @@ class RolloutMover:
         self._emulator.set_fleet(after)
         return True
 
+    def _over(self) -> bool:
+        fleet = self._emulator.fleet
+        return advanced(fleet, utc_datetime(self._wall()), self._job_id) is fleet
+
     def _run(self) -> None:
         failed = "the demo rollout could not move on"
         repeat(self.turn, self._step_seconds, self._stopped, log=logger, failed=failed)
@@ -132,7 +136,9 @@ class RolloutMover:
     def turn(self) -> None:
         watched = self._is_watched(self._job_id)
         if self._finished_at is None:
-            if watched and not self.step():
+            if watched and self.step():
+                return
+            if self._over():  # the watch ended with the rollout: the replay clock starts
                 self._finished_at = self._monotonic()
             return
         if not watched and self._monotonic() - self._finished_at >= REPLAY_AFTER_SECONDS:

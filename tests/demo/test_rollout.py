@@ -58,8 +58,12 @@ def test_the_mover_moves_only_while_watched_and_restores_the_story(
     watched["yes"] = True
     while emulator.fleet.job(ROLLOUT_JOB_ID).job_status != "COMPLETED":  # type: ignore[union-attr]
         mover.turn()
+    watched["yes"] = False  # the completed job's last edit ended the watch at once
+    finished = emulator.fleet
     mover.turn()  # over: it waits
-    watched["yes"] = False
-    clock.advance(REPLAY_AFTER_SECONDS)
+    clock.advance(REPLAY_AFTER_SECONDS - 1)
     mover.turn()
-    assert emulator.fleet is story
+    assert emulator.fleet is finished
+    clock.advance(1)
+    mover.turn()
+    assert emulator.fleet is story  # back for the next person
