@@ -261,7 +261,10 @@ class Watcher:
             status = polled.answer.result.job.status.value
             return WatchReply(render.job_finished(watch, status), "job_finished")
         watch = self._showing(watch, polled, now)
-        watch = replace(watch, failed=_names(polled.failed or ()))
+        # The card's buttons name the job's product, so a click is checked against the
+        # allowed products before any call, even when the watch was asked without it.
+        product = watch.product_key or polled.answer.result.job.product_key or None
+        watch = replace(watch, failed=_names(polled.failed or ()), product_key=product)
         posted = self._poster.post(
             watch.channel, render.live_message(watch, interval=self.interval)
         )

@@ -12,13 +12,15 @@ import pytest
 from otabot.counters import Counters
 from otabot.demo.slack_side import Fault, SlackSide
 from otabot.iot.models import JobStatus
+from otabot.query.queries import WatchQuery
 from otabot.service.fairness import CALLER
 from otabot.slack import ids
 from otabot.slack.access import Requester
 from otabot.watch.records import Ending
-from tests.helpers import EXAMPLE_JOB_ID
+from tests.helpers import EXAMPLE_JOB_ID, LIGHT_PRODUCT_KEY
 from tests.watch.conftest import (
     CHANNEL,
+    DANA,
     INTERVAL,
     OTHER_CHANNEL,
     TTL,
@@ -48,6 +50,19 @@ def test_watch_posts_the_job_card_in_the_channel_with_stop_watching(rig: Rig) ->
     assert "started by <@U0DANA>" in footer
     assert button_ids(card) == [ids.ACTION_FAILED, ids.ACTION_UNWATCH]
     assert rig.watcher.live() == 1
+
+
+def test_a_watch_asked_without_its_product_has_buttons_that_name_it(rig: Rig) -> None:
+    assert rig.watcher.begin(DANA, WatchQuery(EXAMPLE_JOB_ID, None)).outcome == "watching"
+    (card,) = rig.posts()
+    values = [
+        element["value"]
+        for block in card["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+    # A click is checked against OTABOT_ALLOWED_PRODUCTS before any upstream call.
+    assert values and all(f"product={LIGHT_PRODUCT_KEY}" in value for value in values)
 
 
 def test_an_unchanged_job_costs_a_poll_per_interval_and_no_edit(rig: Rig) -> None:
