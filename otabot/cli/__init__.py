@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -70,6 +71,24 @@ def main(
 ) -> int:
     """Run one sub-command and return its exit code."""
     try:
+        try:
+            return _run(argv, environ=environ, open_service=open_service)
+        finally:
+            sys.stdout.flush()  # here, not at exit, where a closed pipe could not be caught
+    except BrokenPipeError:
+        # The reader went away (``otabot jobs … | head``): stop quietly, as other tools do,
+        # and keep the interpreter's last flush from complaining about it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+
+
+def _run(
+    argv: Sequence[str] | None,
+    *,
+    environ: Mapping[str, str] | None,
+    open_service: ServiceOpener | None,
+) -> int:
+    try:
         args = parse(build_parser(environ=environ, open_service=open_service), argv)
     except ArgumentsError as error:
         print(f"{error.prog}: {error}", file=sys.stderr)
@@ -89,6 +108,8 @@ def main(
     except KeyboardInterrupt:
         print(f"{prefix} interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # not a failure of the command: see main
     except Exception as error:
         logger.debug("unexpected failure", exc_info=True)
         print(f"{prefix} unexpected error: {type(error).__name__}: {error}", file=sys.stderr)

@@ -9,7 +9,14 @@ import argparse
 import sys
 from typing import Any
 
-from otabot.cli.process import EXIT_OK, CommandError, UsageError, stop_on_signals, wait_for
+from otabot.cli.process import (
+    EXIT_OK,
+    CommandError,
+    UsageError,
+    add_listen_options,
+    stop_on_signals,
+    wait_for,
+)
 from otabot.config import ConfigError, Settings, http_url
 from otabot.demo.runner import Demo, DemoOptions
 from otabot.logs import configure_logging
@@ -28,8 +35,7 @@ def add_parser(subparsers: Any) -> None:
             "environment) the app asks that IoT Platform instead of the emulator."
         ),
     )
-    parser.add_argument("--port", type=int, default=3000, help="page port (default 3000)")
-    parser.add_argument("--host", default="127.0.0.1", help="page address (default 127.0.0.1)")
+    add_listen_options(parser, what="page", port=3000)
     parser.add_argument(
         "--endpoint",
         metavar="URL",
@@ -44,8 +50,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 <= args.port <= 65535:
-        raise UsageError("--port must be between 0 and 65535")
     if args.endpoint and args.emulator:
         raise UsageError("--endpoint and --emulator exclude each other")
     if args.endpoint:

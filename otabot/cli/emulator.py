@@ -12,7 +12,14 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from otabot.cli.process import EXIT_OK, CommandError, UsageError, stop_on_signals, wait_for
+from otabot.cli.process import (
+    EXIT_OK,
+    CommandError,
+    UsageError,
+    add_listen_options,
+    stop_on_signals,
+    wait_for,
+)
 from otabot.emulator.fleet import Fleet, FleetError, load_fleet, sample_fleet
 from otabot.emulator.server import EmulatorServer
 from otabot.iot.actions import parse_qps_spec
@@ -29,8 +36,7 @@ def add_parser(subparsers: Any) -> None:
             "actions from a fleet (the built-in sample fleet unless --fleet is given)."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=9000, help="port (0 picks a free one)")
+    add_listen_options(parser, what="API", port=9000)
     parser.add_argument("--fleet", metavar="FILE", help="fleet JSON file (docs/iot-api.md)")
     parser.add_argument(
         "--qps",
@@ -50,8 +56,6 @@ def run(args: argparse.Namespace) -> int:
         qps = parse_qps_spec(args.qps)
     except ValueError as error:
         raise UsageError(f"--qps: {error}") from None
-    if not 0 <= args.port <= 65535:
-        raise UsageError("--port must be 0-65535")
     try:
         fleet: Fleet = load_fleet(args.fleet) if args.fleet else sample_fleet()
     except FleetError as error:

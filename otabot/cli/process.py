@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import NoReturn
@@ -52,6 +53,53 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ArgumentsError(self.prog, message)
+
+
+def whole_number(low: int, high: int, note: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``, or a usage error
+    that says so (``argument --port: must be …``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}{note}, not {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def listen_host(text: str) -> str:
+    """An argparse ``type``: an address this machine can listen on (an IP address or a
+    name it resolves), checked before anything starts."""
+    try:
+        socket.getaddrinfo(text, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an address this machine can listen on ({reason})"
+        ) from None
+    return text
+
+
+def add_listen_options(parser: argparse.ArgumentParser, *, what: str, port: int) -> None:
+    """``--host`` and ``--port``, the same for every sub-command that listens."""
+    parser.add_argument(
+        "--host",
+        type=listen_host,
+        default="127.0.0.1",
+        help=f"{what} address (default 127.0.0.1; 0.0.0.0 listens on every interface)",
+    )
+    parser.add_argument(
+        "--port",
+        type=whole_number(0, 65535, " (0 picks a free one)"),
+        default=port,
+        help=f"{what} port (default {port}; 0 picks a free one)",
+    )
 
 
 @contextmanager

@@ -15,7 +15,13 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from otabot.cli.process import EXIT_OK, UsageError, stop_on_signals, wait_for
+from otabot.cli.process import (
+    EXIT_OK,
+    add_listen_options,
+    stop_on_signals,
+    wait_for,
+    whole_number,
+)
 from otabot.config import Settings
 from otabot.logs import configure_logging
 from otabot.operations import DaemonPool, Metrics, Readiness, WsgiApp, operations_app
@@ -46,13 +52,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--http", action="store_true", help="serve HTTP even if SLACK_APP_TOKEN is set"
     )
-    parser.add_argument(
-        "--port", type=int, default=3000, help="HTTP port (default 3000; 0 picks one)"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    add_listen_options(parser, what="HTTP", port=3000)
     parser.add_argument(
         "--threads",
-        type=int,
+        type=whole_number(1, MAX_THREADS),
         default=HTTP_THREADS,
         help=f"HTTP worker threads (default {HTTP_THREADS})",
     )
@@ -60,10 +63,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 <= args.port <= 65535:
-        raise UsageError("--port must be between 0 and 65535")
-    if not 1 <= args.threads <= MAX_THREADS:
-        raise UsageError(f"--threads must be between 1 and {MAX_THREADS}")
     settings = Settings.from_env()
     configure_logging(settings, long_running=True)
     socket_mode = settings.slack_app_token is not None and not args.http

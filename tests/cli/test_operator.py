@@ -80,20 +80,36 @@ def test_otabot_log_level_brings_the_retry_lines_back(emulator: EmulatorServer) 
     assert result.stderr.splitlines()[-1].startswith("otabot jobs: IoT Platform is not answering")
 
 
+PORT_RULE = "must be a whole number from 0 to 65535 (0 picks a free one)"
+LISTEN_REFUSALS = [
+    ("--port", "65536", f"{PORT_RULE}, not '65536'"),
+    ("--port", "http", f"{PORT_RULE}, not 'http'"),
+    ("--host", "nosuch.invalid", "'nosuch.invalid' is not an address this machine can listen on"),
+    ("--host", "", "'' is not an address this machine can listen on"),
+]
+THREADS_REFUSALS = [
+    ("--threads", "0", "must be a whole number from 1 to 512, not '0'"),
+    ("--threads", "-3", "must be a whole number from 1 to 512, not '-3'"),
+]
+
+
 @pytest.mark.parametrize(
-    ("option", "value", "complaint"),
+    ("command", "option", "value", "complaint"),
     [
-        ("--threads", "0", "--threads must be between 1 and 512"),
-        ("--threads", "-3", "--threads must be between 1 and 512"),
-        ("--port", "65536", "--port must be between 0 and 65535"),
+        *(
+            (command, *refusal)
+            for command in ("serve", "emulator", "demo")
+            for refusal in LISTEN_REFUSALS
+        ),
+        *(("serve", *refusal) for refusal in THREADS_REFUSALS),
     ],
 )
-def test_serve_refuses_threads_and_ports_it_could_not_serve_with(
-    option: str, value: str, complaint: str
+def test_what_listens_refuses_threads_hosts_and_ports_it_could_not_serve_with(
+    command: str, option: str, value: str, complaint: str
 ) -> None:
-    result = otabot(base_env(), "serve", "--http", option, value)
-    assert result.returncode == 2
-    assert one_line(result) == f"otabot serve: {complaint}"
+    result = otabot(base_env(), command, option, value)
+    assert result.returncode == 2  # before anything starts or is called
+    assert one_line(result).startswith(f"otabot {command}: argument {option}: {complaint}")
 
 
 def slack_answering_502() -> CannedApi:
@@ -262,3 +278,31 @@ def test_demo_refuses_an_endpoint_with_a_port_past_65535() -> None:
     assert one_line(result) == (
         "otabot demo: --endpoint: has a port that is not a number from 1 to 65535"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("jobs", f"{LIGHT_PRODUCT_KEY}/light1", SHOWCASE_FIRMWARE_ID)],
+    ids=["help", "jobs"],
+)
+def test_a_reader_that_went_away_stops_the_command_quietly(
+    emulator: EmulatorServer, args: tuple[str, ...]
+) -> None:
+    """``otabot … | head``: the pipe closes under the command; no traceback, no error line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    env = base_env(OTABOT_IOT_ENDPOINT=emulator.url, **SAMPLE_KEYS)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "otabot", *args],
+            cwd=REPO,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 1
