@@ -199,6 +199,16 @@ ROWS: tuple[Row, ...] = (
         Refused("status=failed", STATUS_WORDS),
     ),
     row(
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} status=done status=running",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} --status done --status running",
+        Refused("status=running", "status= is given twice", "--status running"),
+    ),
+    row(
+        f"light/light1 {SHOWCASE_FIRMWARE_ID} page=2 page=3",
+        f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} page=2 --page 3",
+        Refused("page=3", "page= is given twice", "--page 3"),
+    ),
+    row(
         f"light/light1 {SHOWCASE_FIRMWARE_ID} instance=a/b",
         f"jobs light/light1 {SHOWCASE_FIRMWARE_ID} --instance a/b",
         Refused(

@@ -144,7 +144,10 @@ def add_parsers(
         for key in command.flags:
             flag = FLAGS[key]
             if flag.value is None:
-                parser.add_argument(flag.name, dest=key, metavar=flag.metavar, help=flag.help)
+                # Every value is kept: the query's reader refuses a key given twice, as /ota does.
+                parser.add_argument(
+                    flag.name, dest=key, metavar=flag.metavar, help=flag.help, action="append"
+                )
             else:
                 parser.add_argument(flag.name, dest=key, action="store_true", help=flag.help)
         parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -175,7 +178,7 @@ def tokens(args: argparse.Namespace, command: Command) -> list[Token]:
         if flag.value is not None and given:
             found.append(Token(f"{flag.key}={flag.value}", flag.name))
         elif flag.value is None and given is not None:
-            found.append(Token(f"{flag.key}={given}", f"{flag.name} {given}"))
+            found.extend(Token(f"{flag.key}={value}", f"{flag.name} {value}") for value in given)
     return found
 
 
