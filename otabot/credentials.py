@@ -401,13 +401,24 @@ class LibraryLogRedaction(logging.Filter):
         return True
 
 
+_library_level = logging.NOTSET
+
+
+def quiet_library_log(quiet: bool) -> None:
+    """Keep the library's own lines out (``quiet``: a one-shot command, whose one line
+    names every source that failed and why) or let them through at otabot's level."""
+    global _library_level
+    _library_level = logging.CRITICAL if quiet else logging.NOTSET
+    logging.getLogger(LIBRARY_LOGGER).setLevel(_library_level)
+
+
 def _tame_library_logger() -> None:
     """The library's logger prints to stderr through handlers of its own and at INFO
     whatever the configured level: it now goes through otabot's logging only, at
-    otabot's level, redacted."""
+    otabot's level (or not at all: ``quiet_library_log``), redacted."""
     library_logger = logging.getLogger(LIBRARY_LOGGER)
     for handler in list(library_logger.handlers):
         library_logger.removeHandler(handler)
-    library_logger.setLevel(logging.NOTSET)
+    library_logger.setLevel(_library_level)
     if not any(isinstance(f, LibraryLogRedaction) for f in library_logger.filters):
         library_logger.addFilter(LibraryLogRedaction())

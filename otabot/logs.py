@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from otabot.config import Settings
+from otabot.credentials import quiet_library_log
 
 MASK = "***"
 LONG_RUNNING_LEVEL = "INFO"
@@ -131,3 +132,7 @@ def configure_logging(
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level or (LONG_RUNNING_LEVEL if long_running else ONE_SHOT_LEVEL))
+    # The credentials library logs each source that failed as an ERROR of its own; a
+    # one-shot command's one line already names every source and why (OTABOT_LOG_LEVEL
+    # brings them back). A server keeps them: a rotation that fails later is news.
+    quiet_library_log(settings.log_level is None and not long_running)

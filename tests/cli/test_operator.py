@@ -253,6 +253,27 @@ def test_jobs_without_credentials_says_where_it_looked_in_one_line(tmp_path: Pat
     assert one_line(result) == f"otabot jobs: configuration error: {nothing_found(tmp_path)}"
 
 
+def test_a_credentials_source_that_fails_is_named_in_the_one_line_only(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}/credentials"
+    env = base_env(HOME=str(tmp_path), ALIBABA_CLOUD_CREDENTIALS_URI=uri)
+    result = otabot(env, "jobs", f"{LIGHT_PRODUCT_KEY}/light1", SHOWCASE_FIRMWARE_ID)
+    assert result.returncode == 1
+    # The library's own ERROR line for the URI is not repeated above it.
+    line = one_line(result)
+    assert line.startswith("otabot jobs: configuration error: no Alibaba Cloud credentials found")
+    assert f"credentials URI {uri} (" in line
+    verbose = otabot(
+        {**env, "OTABOT_LOG_LEVEL": "INFO"},
+        "jobs",
+        f"{LIGHT_PRODUCT_KEY}/light1",
+        SHOWCASE_FIRMWARE_ID,
+    )
+    assert "ERROR credentials:" in verbose.stderr  # asked for, it is there
+
+
 def test_serve_without_credentials_says_where_it_looked_before_calling_slack(
     tmp_path: Path,
 ) -> None:
