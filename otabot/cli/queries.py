@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Protocol
 
@@ -84,6 +84,8 @@ class Command:
     help: str
     description: str
     flags: tuple[str, ...]
+    # A flag whose meaning differs for this command, in its own words.
+    helps: tuple[tuple[str, str], ...] = ()
 
 
 COMMANDS = (
@@ -112,6 +114,7 @@ COMMANDS = (
         "How far has job JOBID got? Task counts by status, and with --device that "
         "device's task; --failed lists the failed devices with their reasons.",
         ("device", "product", "failed", "page", "instance"),
+        (("product", "the job's ProductKey (or alias), checked before any call"),),
     ),
     Command(
         "firmware",
@@ -120,6 +123,7 @@ COMMANDS = (
         "The firmware packages of PRODUCT (a ProductKey or alias; default "
         "OTABOT_DEFAULT_PRODUCT_KEY), newest first.",
         ("product", "version", "page", "instance"),
+        (("product", "the product whose packages to list (a ProductKey or alias)"),),
     ),
 )
 
@@ -141,8 +145,9 @@ def add_parsers(
             metavar=command.words,
             help="as /ota takes them; key=value words (page=2) are welcome too",
         )
+        helps = dict(command.helps)
         for key in command.flags:
-            flag = FLAGS[key]
+            flag = replace(FLAGS[key], help=helps.get(key, FLAGS[key].help))
             if flag.value is None:
                 # Every value is kept: the query's reader refuses a key given twice, as /ota does.
                 parser.add_argument(

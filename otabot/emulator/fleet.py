@@ -481,7 +481,9 @@ class _FleetReader:
         return value
 
     def _text(self, value: object, where: str, pattern: re.Pattern[str] | None = None) -> str:
-        if not isinstance(value, str) or not value:
+        if value == "":
+            raise FleetError(where, "must not be empty")
+        if not isinstance(value, str):
             raise FleetError(where, f"must be a non-empty string, not {_kind(value)}")
         if pattern is not None and not pattern.fullmatch(value):
             raise FleetError(where, f"malformed value {value[:80]!r}")

@@ -243,9 +243,11 @@ def usage_message(problem: UsageProblem) -> Message:
     return Message(text=f"/ota: {escape(problem.describe())}", blocks=(section(text),))
 
 
-def error_message(explanation: Explanation, query: Query) -> Message:
+def error_message(
+    explanation: Explanation, query: SlashQuery, retry_action: str = ids.ACTION_RETRY
+) -> Message:
     """A failed lookup in words, its error code and RequestId (for the admin), Retry where
-    it helps."""
+    it helps (``retry_action``: what Retry does, when it is not the lookup again)."""
     words = render(explanation.words)
     blocks: list[Block] = [section(f":warning: {words}")]
     notes = [f"query {command(query)}"]
@@ -258,7 +260,7 @@ def error_message(explanation: Explanation, query: Query) -> Message:
         blocks.append(
             ActionsBlock(
                 block_id=ids.BLOCK_ERROR_ACTIONS,
-                elements=[button("Retry", ids.ACTION_RETRY, query, primary=True)],
+                elements=[button("Retry", retry_action, query, primary=True)],
             )
         )
     return Message(text=f"/ota: {words}", blocks=tuple(blocks))

@@ -172,8 +172,8 @@ def not_posted(error: str | None, retry_after: float | None) -> Message:
 
 def full(live: int) -> Message:
     return words_message(
-        f":warning: otabot already watches {plural(live, 'job')}, its most "
-        "(`OTABOT_MAX_WATCHES`). Stop one with its *Stop watching* button, or ask your "
+        f":warning: otabot already watches {plural(live, 'job')}, as many as "
+        "`OTABOT_MAX_WATCHES` allows. Stop one with its *Stop watching* button, or ask your "
         "otabot admin for more."
     )
 

@@ -49,6 +49,7 @@ from otabot.service import FailedLookup, JobResult, TasksResult
 from otabot.service.fairness import BACKGROUND_CLASS, CALLER, Caller
 from otabot.service.lookups import JobLookup
 from otabot.service.quota import QuotaLimiter
+from otabot.slack import ids
 from otabot.slack.access import Requester, product_refusal
 from otabot.slack.blocks import error_message, refusal_message
 from otabot.slack.listeners import audit
@@ -250,7 +251,8 @@ class Watcher:
             polled = self._poll(watch.job, watch.product_key, shown=set())
         except IotError as error:
             self._store.cancel(watch)
-            reply = error_message(explain(error, watch.job_query), watch.job_query)
+            # Said of the watch as typed: its Retry watches again rather than looks up.
+            reply = error_message(explain(error, watch.job_query), watch.query, ids.ACTION_WATCH)
             return WatchReply(reply, f"error:{error.code or type(error).__name__}")
         refused = self._refusal(polled)
         if refused is not None:

@@ -65,6 +65,14 @@ def test_a_watch_asked_without_its_product_has_buttons_that_name_it(rig: Rig) ->
     assert values and all(f"product={LIGHT_PRODUCT_KEY}" in value for value in values)
 
 
+def test_watching_a_job_that_does_not_exist_says_so_of_the_watch(rig: Rig) -> None:
+    reply = rig.watcher.begin(DANA, WatchQuery("nosuch", LIGHT_PRODUCT_KEY))
+    assert reply.outcome.startswith("error:") and reply.message is not None
+    shown = json.dumps(reply.message.as_payload())
+    assert f"query `/ota watch nosuch product={LIGHT_PRODUCT_KEY}`" in shown
+    assert rig.posts() == [] and rig.watcher.live() == 0
+
+
 def test_an_unchanged_job_costs_a_poll_per_interval_and_no_edit(rig: Rig) -> None:
     rig.watch()
     asked = len(rig.service.calls)
