@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 # A lookup expected to wait longer than this is told so at once (in the ack, or a notice).
 TELL_AFTER = 2.0
-# One not told, and still unanswered this long after it began, is told then.
-NOTICE_AFTER = 2.5
+# One not told, and still unanswered this long after it began, is told then: a second
+# early, so that a notice held up on a busy machine still arrives within 3 s.
+NOTICE_AFTER = 2.0
 # Lookups one replica lets wait at once; past it a lookup is refused in words.
 MAX_PENDING = 1000
 # A stopping replica keeps this long before its deadline to tell the unanswered.

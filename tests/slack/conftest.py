@@ -30,7 +30,7 @@ from otabot.service import JobsLookup, JobsResult
 from otabot.service.fetching import WouldCall
 from otabot.service.results import Provenance, newest_first
 from otabot.slack.app import build_app
-from otabot.slack.deferred import DeferredLookups
+from otabot.slack.deferred import NOTICE_AFTER, DeferredLookups
 from otabot.slack.responder import ResponseUrlPoster
 from tests.helpers import (
     BOT_TOKEN,
@@ -171,7 +171,7 @@ class SlackHarness:
 
 
 def harness_for(
-    settings: Settings, service: Any, recorder: SlackSide, *, notice_after: float = 2.5
+    settings: Settings, service: Any, recorder: SlackSide, *, notice_after: float = NOTICE_AFTER
 ) -> SlackHarness:
     executor = ThreadPoolExecutor(max_workers=4)
     poster = ResponseUrlPoster()
