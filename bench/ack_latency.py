@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-import waitress.server
 from slack_bolt import Ack, App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
@@ -54,6 +53,7 @@ from otabot.slack.app import LISTENER_THREADS, build_app
 from otabot.slack.deferred import DeferredLookups
 from otabot.slack.http import create_wsgi_app
 from otabot.slack.responder import ResponseUrlPoster
+from otabot.wsgi import BackgroundWsgiServer
 from tests.helpers import BOT_TOKEN, SIGNING_SECRET
 
 DEVICES = ("light/light1", "light/light2", "light/light3")
@@ -75,14 +75,12 @@ def emulator(latency_ms: int) -> Iterator[str]:
 
 @contextmanager
 def served(wsgi: Callable[..., Any], threads: int) -> Iterator[str]:
-    server = waitress.server.create_server(wsgi, host="127.0.0.1", port=0, threads=threads)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    """Either app on the server ``otabot serve`` uses (closed from its own loop thread)."""
+    server = BackgroundWsgiServer(wsgi, threads=threads, name="bench-slack").start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}/slack/events"
+        yield f"{server.url}/slack/events"
     finally:
-        server.close()
-        thread.join(10)
+        server.stop(10)
 
 
 def minimal_app(api_url: str) -> App:
