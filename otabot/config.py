@@ -7,10 +7,11 @@ of surfacing as a strange answer to the first user at 3 a.m.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import SplitResult, urlsplit
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 
 DEFAULT_REGION = "cn-shanghai"
 SIGNATURE_VERSIONS = ("v3", "v1")
+# otabot's own variables; those under DEVELOPMENT_PREFIXES are read by its tests and
+# benches, not by otabot.
+OWN_PREFIX = "OTABOT_"
+DEVELOPMENT_PREFIXES = (
+    "OTABOT_TEST_",
+    "OTABOT_BENCH_",
+    "OTABOT_BURST_",
+    "OTABOT_REQUIRE_",
+    "OTABOT_UPDATE_",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 
@@ -167,6 +178,8 @@ class Settings:
     https_proxy: str | None = field(default=None, repr=False)
     http_proxy: str | None = field(default=None, repr=False)
     no_proxy: str | None = None
+    # OTABOT_* variables set that otabot does not read, each with the nearest it does.
+    unread_variables: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -235,7 +248,17 @@ class Settings:
                 f"must be shorter than OTABOT_DRAIN_TIMEOUT ({settings.drain_timeout:g} s), "
                 "which also covers the lookups that finish after the grace",
             )
-        return settings
+        unread = tuple((name, env.nearest(name)) for name in env.unread())
+        return replace(settings, unread_variables=unread)
+
+    def unread_notes(self) -> list[str]:
+        """A line for each ``OTABOT_*`` variable set that otabot does not read (a typo would
+        otherwise leave its setting at the default without a word)."""
+        notes = []
+        for name, nearest in self.unread_variables:
+            guess = f" — did you mean {nearest}?" if nearest else ""
+            notes.append(f"{name} is set but is not a setting otabot reads{guess}")
+        return notes
 
     @property
     def endpoint(self) -> str:
@@ -380,10 +403,30 @@ class _Env:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+        self._read: set[str] = set()
 
     def text(self, name: str) -> str | None:
+        self._read.add(name)
         value = self._environ.get(name, "").strip()
         return value or None
+
+    def unread(self) -> tuple[str, ...]:
+        """``OTABOT_*`` variables set but never read: most likely misspelled."""
+        return tuple(
+            sorted(
+                name
+                for name in self._environ
+                if name.startswith(OWN_PREFIX)
+                and name not in self._read
+                and not name.startswith(DEVELOPMENT_PREFIXES)
+            )
+        )
+
+    def nearest(self, name: str) -> str | None:
+        """The variable otabot reads that ``name`` was most likely meant to be."""
+        known = sorted(known for known in self._read if known.startswith(OWN_PREFIX))
+        found = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+        return found[0] if found else None
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:
         return self.optional_choice(name, allowed, upper) or default

@@ -136,3 +136,6 @@ def configure_logging(
     # one-shot command's one line already names every source and why (OTABOT_LOG_LEVEL
     # brings them back). A server keeps them: a rotation that fails later is news.
     quiet_library_log(settings.log_level is None and not long_running)
+    if long_running:  # a one-shot command prints them itself, under its own name
+        for note in settings.unread_notes():
+            logging.getLogger("otabot.config").warning("%s", note)

@@ -319,3 +319,21 @@ def test_socket_mode_needs_no_signing_secret_and_forced_http_suggests_no_socket_
     with pytest.raises(ConfigError) as caught:
         forced.require_serve(socket_mode=False)
     assert "SLACK_APP_TOKEN" not in str(caught.value)
+
+
+def test_otabot_variables_it_does_not_read_are_named_with_the_nearest_it_does() -> None:
+    settings = Settings.from_env(
+        {
+            "OTABOT_PAGESIZE": "3",  # a typo: the page size stays 5 without a word otherwise
+            "OTABOT_PAGE_SIZE": "4",
+            "OTABOT_SOMETHING": "1",
+            "OTABOT_REQUIRE_REDIS": "1",  # the test suite's, not otabot's
+            "OTABOT_BENCH_REDIS_URL": "redis://127.0.0.1/6",
+        }
+    )
+    assert settings.page_size == 4
+    assert settings.unread_notes() == [
+        "OTABOT_PAGESIZE is set but is not a setting otabot reads — did you mean OTABOT_PAGE_SIZE?",
+        "OTABOT_SOMETHING is set but is not a setting otabot reads",
+    ]
+    assert Settings.from_env({"OTABOT_PAGE_SIZE": "4"}).unread_notes() == []

@@ -71,3 +71,17 @@ def test_configured_secrets_are_masked_at_debug(restore_root_logger: None, log_f
     assert "***" in output
     for secret in ("the-access-key-secret", "xoxb-the-bot-token", "the-signing-secret"):
         assert secret not in output
+
+
+def test_a_server_warns_of_each_otabot_variable_it_does_not_read(
+    restore_root_logger: None,
+) -> None:
+    stream = io.StringIO()
+    environ = {"OTABOT_REDIS_URI": "redis://127.0.0.1/0", "OTABOT_TEST_REDIS_URL": "x"}
+    configure_logging(Settings.from_env(environ), stream=stream, long_running=True)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1  # the suite's own OTABOT_TEST_* is not otabot's to read
+    assert lines[0].endswith(
+        "WARNING otabot.config: OTABOT_REDIS_URI is set but is not a setting otabot reads "
+        "— did you mean OTABOT_REDIS_URL?"
+    )

@@ -197,6 +197,8 @@ def run(
 ) -> int:
     settings = Settings.from_env(environ)
     configure_logging(settings)
+    for note in settings.unread_notes():
+        print(f"otabot {command.name}: warning: {note}", file=sys.stderr)
     given = tokens(args, command)
     query = parse_words(given, settings, command=command.name)
     if isinstance(query, HelpQuery):

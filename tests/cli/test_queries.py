@@ -496,3 +496,18 @@ def test_jobs_against_a_running_otabot_emulator_command() -> None:
         assert missing.returncode == 1
         assert "iot.device.NotExistedDevice" in missing.stderr
         assert emulator.stop(grace=10) == 0
+
+
+def test_a_misspelled_setting_is_named_on_stderr_and_the_lookup_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environ = {**ENV, "OTABOT_DEFAULT_PRODUCTKEY": "a1B2c3D4e5F"}
+    code = main(
+        ["firmware", "light"], environ=environ, open_service=lambda settings: RecordingService()
+    )
+    out, err = capsys.readouterr()
+    assert code == 0 and out
+    assert err == (
+        "otabot firmware: warning: OTABOT_DEFAULT_PRODUCTKEY is set but is not a setting "
+        "otabot reads — did you mean OTABOT_DEFAULT_PRODUCT_KEY?\n"
+    )
