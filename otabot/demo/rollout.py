@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from otabot.clocks import Monotonic, WallClock, utc_datetime
@@ -42,13 +42,48 @@ FAILS = {
 UNFINISHED = ("CONFIRM", "QUEUED", "NOTIFIED", "IN_PROGRESS")
 
 
+def happening_now(fleet: Fleet, now: datetime) -> Fleet:
+    """The fleet with every date moved on by whole days, so the newest thing that happened
+    is within the last day: the sample's story (a device online this morning, a rollout started hours ago)
+    reads the same whenever the demo runs, and each time keeps its time of day."""
+    document = fleet.to_dict()
+    stamps = list(_stamps(document))
+    if not stamps:
+        return fleet
+    # What has happened, that is: a job's schedule may lie ahead, and stays as far ahead.
+    newest = max(_parsed(value) for _, key, value in stamps if key != "UtcScheduleTime")
+    days = (now - newest).days  # whole days: never past now
+    if days == 0:
+        return fleet
+    for holder, key, value in stamps:
+        holder[key] = (_parsed(value) + timedelta(days=days)).strftime(STAMP)
+    return Fleet.from_dict(document)
+
+
+STAMP = "%Y-%m-%dT%H:%M:%S.000Z"
+
+
+def _stamps(node: Any) -> Iterator[tuple[Any, Any, str]]:
+    """Every ``Utc*`` date in a fleet document: (the dict or list holding it, key, value)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        if isinstance(value, dict | list):
+            yield from _stamps(value)
+        elif isinstance(key, str) and key.startswith("Utc") and isinstance(value, str) and value:
+            yield node, key, value
+
+
+def _parsed(value: str) -> datetime:
+    return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+
+
 def advanced(fleet: Fleet, at: datetime, job_id: str = ROLLOUT_JOB_ID) -> Fleet:
     """The fleet one step further on in ``job_id``'s rollout (the same fleet when it is over)."""
     document = fleet.to_dict()
     job = next((job for job in document["Jobs"] if job["JobId"] == job_id), None)
     if job is None or job["JobStatus"] != "IN_PROGRESS":
         return fleet
-    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    stamp = at.strftime(STAMP)
     notified = 0
     for task in job["Devices"]:
         status = task.get("TaskStatus")

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 
+from otabot.clocks import utc_datetime
 from otabot.config import Settings
-from otabot.demo.rollout import WATCH_INTERVAL, RolloutMover
+from otabot.demo.rollout import WATCH_INTERVAL, RolloutMover, happening_now
 from otabot.demo.slack_side import SlackSide
 from otabot.demo.web import LOOPBACK_NAMES, DemoWebApp
 from otabot.emulator.fleet import (
@@ -216,7 +217,8 @@ class Demo:
             return settings
         from otabot.emulator.server import EmulatorServer
 
-        self._emulator = EmulatorServer(sample_fleet(), host="127.0.0.1", port=0).start()
+        story = happening_now(sample_fleet(), utc_datetime(time.time()))
+        self._emulator = EmulatorServer(story, host="127.0.0.1", port=0).start()
         return Settings(
             access_key_id=SAMPLE_ACCESS_KEY_ID,
             access_key_secret=SAMPLE_ACCESS_KEY_SECRET,

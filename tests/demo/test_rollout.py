@@ -3,10 +3,18 @@ it is watched, and the sample story back afterwards."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from otabot.demo.rollout import FAILS, REPLAY_AFTER_SECONDS, RolloutMover, advanced
+from otabot.demo.rollout import (
+    FAILS,
+    REPLAY_AFTER_SECONDS,
+    RolloutMover,
+    advanced,
+    happening_now,
+)
 from otabot.emulator.fleet import ROLLOUT_JOB_ID, Fleet, sample_fleet
 from otabot.emulator.server import EmulatorServer
 from tests.service.fakes import FakeClock
@@ -67,3 +75,26 @@ def test_the_mover_moves_only_while_watched_and_restores_the_story(
     clock.advance(1)
     mover.turn()
     assert emulator.fleet is story  # back for the next person
+
+
+def dates(fleet: Fleet) -> dict[str, list[datetime]]:
+    """Every Utc* date of the fleet, by field name."""
+    found: dict[str, list[datetime]] = {}
+    for key, value in re.findall(r'"(Utc[A-Za-z]*)": "([^"]+)"', json.dumps(fleet.to_dict())):
+        found.setdefault(key, []).append(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return found
+
+
+def test_the_demo_tells_the_sample_story_as_of_today() -> None:
+    sample = sample_fleet()
+    now = datetime(2027, 5, 17, 6, 30, tzinfo=UTC)
+    story = happening_now(sample, now)
+    before, after = dates(sample), dates(story)
+    shift = after["UtcCreate"][0] - before["UtcCreate"][0]
+    assert shift.days > 0 and shift == timedelta(days=shift.days)  # whole days: times kept
+    for key, moments in before.items():
+        assert after[key] == [moment + shift for moment in moments]
+    happened = [m for key, ms in after.items() if key != "UtcScheduleTime" for m in ms]
+    assert now - timedelta(days=1) < max(happened) <= now
+    assert min(after["UtcScheduleTime"]) > now  # a planned job is still ahead
+    assert happening_now(story, now) is story  # already today: nothing to move
