@@ -44,8 +44,8 @@ UNFINISHED = ("CONFIRM", "QUEUED", "NOTIFIED", "IN_PROGRESS")
 
 def happening_now(fleet: Fleet, now: datetime) -> Fleet:
     """The fleet with every date moved on by whole days, so the newest thing that happened
-    is within the last day: the sample's story (a device online this morning, a rollout started hours ago)
-    reads the same whenever the demo runs, and each time keeps its time of day."""
+    is within the last day: the sample's story (a device online this morning, a rollout
+    started hours ago) reads the same whenever the demo runs, each time of day kept."""
     document = fleet.to_dict()
     stamps = list(_stamps(document))
     if not stamps:
