@@ -3,9 +3,11 @@
 ``chat.postMessage`` and ``chat.update`` (scope ``chat:write``; ``chat:write.public``
 to post in a public channel otabot was not invited to). Every call comes back as a
 ``Posted``: the message's ``ts``, or Slack's error word. A 429 carries ``Retry-After``:
-that method is then not called again from this process before it has passed (the
-caller is told ``ratelimited`` without a call). The bot token is the client's; nothing
-here logs it, or a message's text.
+that method is then not called again before it has passed (the caller is told
+``ratelimited`` without a call) — by this process, or with ``Pauses`` in Redis
+(``otabot.watch.redis_watches``) by any replica, since Slack counts the workspace's
+calls, not one replica's. The bot token is the client's; nothing here logs it, or a
+message's text.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -53,19 +55,50 @@ class Posted:
         return self.error in CARD_GONE or self.error in CHANNEL_GONE
 
 
-class ChannelPoster:
-    """Posts and edits in-channel messages with the bot token; honours ``Retry-After``."""
+class Pauses(Protocol):
+    """Where a Web API method's ``Retry-After`` is kept."""
 
-    def __init__(self, client: WebClient, *, monotonic: Monotonic = time.monotonic) -> None:
-        self._client = client
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._paused_until: dict[str, float] = {}
+    def pause(self, method: str, seconds: float) -> None: ...
 
     def paused_for(self, method: str) -> float:
         """Seconds until ``method`` may be called again (0 when it may now)."""
+        ...
+
+
+class LocalPauses:
+    """``Pauses`` of this process."""
+
+    def __init__(self, monotonic: Monotonic = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def pause(self, method: str, seconds: float) -> None:
         with self._lock:
-            return max(0.0, self._paused_until.get(method, 0.0) - self._monotonic())
+            until = self._monotonic() + seconds
+            self._until[method] = max(until, self._until.get(method, until))
+
+    def paused_for(self, method: str) -> float:
+        with self._lock:
+            return max(0.0, self._until.get(method, 0.0) - self._monotonic())
+
+
+class ChannelPoster:
+    """Posts and edits in-channel messages with the bot token; honours ``Retry-After``."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        monotonic: Monotonic = time.monotonic,
+        pauses: Pauses | None = None,
+    ) -> None:
+        self._client = client
+        self._pauses = pauses if pauses is not None else LocalPauses(monotonic)
+
+    def paused_for(self, method: str) -> float:
+        """Seconds until ``method`` may be called again (0 when it may now)."""
+        return self._pauses.paused_for(method)
 
     def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Posted:
         body = message.as_payload()
@@ -109,8 +142,7 @@ class ChannelPoster:
         word = str(response.get("error") or "unknown_error")
         if response.status_code == 429 or word == RATELIMITED:
             after = _retry_after(response.headers)
-            with self._lock:
-                self._paused_until[method] = self._monotonic() + after
+            self._pauses.pause(method, after)
             logger.warning("Slack rate-limited %s: waiting %.0f s as it asks", method, after)
             return Posted(error=RATELIMITED, retry_after=after)
         return Posted(error=word)

@@ -7,6 +7,7 @@ Keys (one hash tag, so every script's keys share a slot on Redis Cluster too)::
     otabot:{watch:NS}:pending   zset  watch id -> when its reservation lapses
     otabot:{watch:NS}:due       zset  job key  -> when its next poll is due
     otabot:{watch:NS}:claim:JOB string the replica polling the job, expiring with its lease
+    otabot:{watch:NS}:slack:M   string set while Slack's Retry-After for Web API method M runs
 
 Every step that reads and then writes is one Lua script, so two replicas never both
 reserve the last place, save over an ended watch, or drop the schedule of a job a new
@@ -21,6 +22,7 @@ from typing import Any
 import redis
 
 from otabot.service.redis_store import KEY_PREFIX, RedisLink
+from otabot.watch.posting import LocalPauses
 from otabot.watch.records import Watch, WatchedJob
 from otabot.watch.store import PENDING_SECONDS, Reservation, Reserved, StoreUnavailable
 
@@ -199,6 +201,27 @@ class RedisWatchStore:
 
     def live(self) -> int:
         return int(self._link.attempt(lambda client: client.hlen(self._records), 0))
+
+
+class RedisPauses:
+    """``Pauses`` every replica sees: a 429 that one replica got holds back all of them.
+    Kept here too, so the pause holds while Redis is away."""
+
+    def __init__(self, link: RedisLink, *, namespace: str = "default") -> None:
+        self._link = link
+        self._prefix = f"{KEY_PREFIX}:{{watch:{namespace}}}:slack:"
+        self._local = LocalPauses()
+
+    def pause(self, method: str, seconds: float) -> None:
+        self._local.pause(method, seconds)
+        self._link.attempt(
+            lambda client: client.set(self._prefix + method, "1", px=_ms(seconds)), None
+        )
+
+    def paused_for(self, method: str) -> float:
+        left_ms = self._link.attempt(lambda client: client.pttl(self._prefix + method), -2)
+        shared = max(0, int(left_ms)) / 1000  # -2: no pause, -1: none can be (no expiry)
+        return max(shared, self._local.paused_for(method))
 
 
 def _ms(seconds: float) -> int:

@@ -55,7 +55,7 @@ from otabot.slack.blocks import error_message, refusal_message
 from otabot.slack.listeners import audit
 from otabot.slack.replies import WatchReply
 from otabot.watch import render
-from otabot.watch.posting import ChannelPoster, Posted
+from otabot.watch.posting import ChannelPoster, Pauses, Posted
 from otabot.watch.records import Ending, Watch, WatchedJob, watch_id
 from otabot.watch.store import Reserved, StoreUnavailable, WatchStore
 
@@ -140,19 +140,24 @@ class Watcher:
         """Watches in Redis when ``OTABOT_REDIS_URL`` is set (over the service's own link:
         one connection pool, one warning when Redis goes away), else in this process."""
         from otabot.service.redis_store import RedisLink, connect
-        from otabot.watch.redis_watches import RedisWatchStore
+        from otabot.watch.redis_watches import RedisPauses, RedisWatchStore
         from otabot.watch.store import MemoryWatchStore
 
         store: WatchStore
+        pauses: Pauses | None = None
         if settings.redis_url:
             link = getattr(service, "redis_link", None)
             if not isinstance(link, RedisLink):
                 link = RedisLink(connect(settings.redis_url))
             store = RedisWatchStore(link, namespace=settings.quota_account)
+            pauses = RedisPauses(link, namespace=settings.quota_account)
         else:
             store = MemoryWatchStore()
         poster = ChannelPoster(
-            WebClient(token=client.token, base_url=client.base_url, timeout=int(SLACK_CALL_SECONDS))
+            WebClient(
+                token=client.token, base_url=client.base_url, timeout=int(SLACK_CALL_SECONDS)
+            ),
+            pauses=pauses,
         )
         limiter = getattr(service, "limiter", None)
         return cls(settings, service, store, poster, limiter=limiter)

@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from slack_sdk import WebClient
 
-from otabot.demo.slack_side import SlackSide
+from otabot.demo.slack_side import Fault, SlackSide
 from otabot.service.redis_store import RedisLink, connect
+from otabot.watch.posting import ChannelPoster
 from otabot.watch.records import Watch, WatchedJob
-from otabot.watch.redis_watches import RedisWatchStore
+from otabot.watch.redis_watches import RedisPauses, RedisWatchStore
+from otabot.watch.render import words_message
 from otabot.watch.store import Reserved
-from tests.helpers import EXAMPLE_JOB_ID
+from tests.helpers import BOT_TOKEN, EXAMPLE_JOB_ID
 from tests.service.fakes import TcpProxy
 from tests.watch.conftest import DANA, INTERVAL, rig_for
 from tests.world import RecordingService
@@ -159,4 +162,25 @@ def test_stop_watching_while_redis_is_away_refuses_and_the_watch_goes_on(
         assert rig.watcher.live() == 0
     finally:
         proxy.stop()
+        link.client.close()
+
+
+def test_slacks_retry_after_holds_back_every_replica(redis_url: str, recorder: SlackSide) -> None:
+    """Slack counts the workspace's calls: a 429 one replica got pauses the others too."""
+    links = [RedisLink(connect(redis_url)) for _ in range(2)]
+    first, second = (
+        ChannelPoster(
+            WebClient(base_url=recorder.api_url, token=BOT_TOKEN),
+            pauses=RedisPauses(link, namespace="t"),
+        )
+        for link in links
+    )
+    recorder.fail("chat.update", Fault("ratelimited", status=429, retry_after="45"))
+    card = words_message("the card")
+    refused = first.update("C1", "1.1", card)
+    assert (refused.error, refused.retry_after) == ("ratelimited", 45)
+    held = second.update("C1", "1.1", card)
+    assert held.error == "ratelimited" and 44 < (held.retry_after or 0) <= 45
+    assert len(recorder.calls("chat.update")) == 1  # the second replica made no call
+    for link in links:
         link.client.close()
