@@ -203,6 +203,15 @@ class RedisWatchStore:
         return int(self._link.attempt(lambda client: client.hlen(self._records), 0))
 
 
+# KEYS: the method's pause. ARGV: milliseconds. A shorter Retry-After never cuts a longer.
+_PAUSE = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 1
+"""
+
+
 class RedisPauses:
     """``Pauses`` every replica sees: a 429 that one replica got holds back all of them.
     Kept here too, so the pause holds while Redis is away."""
@@ -211,11 +220,15 @@ class RedisPauses:
         self._link = link
         self._prefix = f"{KEY_PREFIX}:{{watch:{namespace}}}:slack:"
         self._local = LocalPauses()
+        self._pause = link.client.register_script(_PAUSE)
 
     def pause(self, method: str, seconds: float) -> None:
         self._local.pause(method, seconds)
         self._link.attempt(
-            lambda client: client.set(self._prefix + method, "1", px=_ms(seconds)), None
+            lambda client: self._pause(
+                keys=[self._prefix + method], args=[_ms(seconds)], client=client
+            ),
+            None,
         )
 
     def paused_for(self, method: str) -> float:

@@ -182,5 +182,7 @@ def test_slacks_retry_after_holds_back_every_replica(redis_url: str, recorder: S
     held = second.update("C1", "1.1", card)
     assert held.error == "ratelimited" and 44 < (held.retry_after or 0) <= 45
     assert len(recorder.calls("chat.update")) == 1  # the second replica made no call
+    RedisPauses(links[1], namespace="t").pause("chat.update", 5)  # a shorter one, later
+    assert 44 < second.paused_for("chat.update") <= 45  # does not cut the longer short
     for link in links:
         link.client.close()
