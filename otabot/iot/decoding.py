@@ -48,8 +48,12 @@ class Answer:
 
     @property
     def request_id(self) -> str | None:
-        """The gateway's ``x-acs-request-id`` header, shortened, if it sent one."""
-        return shorten(self.headers.get("x-acs-request-id")) or None
+        return header_request_id(self.headers)
+
+
+def header_request_id(headers: Mapping[str, str]) -> str | None:
+    """The gateway's ``x-acs-request-id`` header, shortened, if it sent one."""
+    return shorten(headers.get("x-acs-request-id")) or None
 
 
 def decode(

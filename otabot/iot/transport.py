@@ -41,7 +41,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from otabot import __version__
 from otabot.clocks import Monotonic
 from otabot.config import shown_url
-from otabot.iot.decoding import Answer, shorten
+from otabot.iot.decoding import Answer, header_request_id
 from otabot.iot.errors import UpstreamUnavailableError
 from otabot.iot.redaction import scrub_exception
 from otabot.iot.signing import canonical_query
@@ -148,7 +148,7 @@ class Transport:
             raise UpstreamUnavailableError(
                 cause.describe(remaining),
                 code=cause.code,
-                request_id=shorten(cause.response.headers.get("x-acs-request-id")) or None,
+                request_id=header_request_id(cause.response.headers),
                 http_status=cause.response.status_code,
                 retryable=cause.retryable,
             ) from cause

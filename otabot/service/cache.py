@@ -161,9 +161,10 @@ class LocalCache:
             current = self._cache.get(key)
             if current is not None and current.as_of > entry.as_of:
                 return
-            if weight(entry) > self._cache.maxsize:
+            try:
+                self._cache[key] = entry
+            except ValueError:
                 return  # larger than the whole cache: served once, kept in Redis only
-            self._cache[key] = entry
 
     def __len__(self) -> int:
         with self._lock:

@@ -103,10 +103,6 @@ class FairQueue:
         with self._lock:
             return len(self._entries)
 
-    def turn_for(self, user: str, continuation: bool) -> int:
-        with self._lock:
-            return self._turn_for(user, continuation)
-
     def _turn_for(self, user: str, continuation: bool) -> int:
         if continuation:
             return self._serving

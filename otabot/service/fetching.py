@@ -152,9 +152,7 @@ class Fetcher:
         ``counted=False`` (cached only): a look ahead, not counted as a lookup."""
         key = kind.cache_key(lookup)
         if cached_only:
-            layer, entry = "memory", None if refresh else self._local.get(key)
-            if entry is None and not refresh:
-                layer, entry = "redis", self._redis_entry(kind, key)
+            layer, entry = ("memory", None) if refresh else self._cached(kind, key)
             if entry is None:
                 raise WouldCall(kind.action)
             if counted:
@@ -177,11 +175,17 @@ class Fetcher:
 
     def peek(self, kind: Kind[K, V], lookup: K) -> Fetched[V] | None:
         """The cached answer (L1, then L2) if there is one, without any upstream call."""
-        key = kind.cache_key(lookup)
-        entry = self._local.get(key) or self._redis_entry(kind, key)
+        _, entry = self._cached(kind, kind.cache_key(lookup))
         if entry is None or entry.fetched is None:
             return None
         return entry.answer()
+
+    def _cached(self, kind: Kind[Any, Any], key: str) -> tuple[str, CacheEntry | None]:
+        """The entry in memory, else in Redis, and the layer it came from."""
+        entry = self._local.get(key)
+        if entry is not None:
+            return "memory", entry
+        return "redis", self._redis_entry(kind, key)
 
     def put(self, kind: Kind[K, V], lookup: K, fetched: Fetched[V]) -> None:
         """Remember an answer another fetch brought along (so it costs no call later)."""

@@ -37,6 +37,7 @@ from otabot.iot.models import (
     Page,
     TaskStatus,
 )
+from otabot.iot.paging import page_count
 from otabot.service import lookups
 from otabot.service.fetching import Calls, Kind
 from otabot.service.results import (
@@ -140,20 +141,12 @@ def every_page(
         page += 1
 
 
-def _unique_jobs(jobs: list[OtaJob]) -> list[OtaJob]:
-    """Each job once (a job that moves between pages while paging shows up twice)."""
-    seen: dict[str, OtaJob] = {}
-    for job in jobs:
-        seen.setdefault(job.job_id, job)
+def _unique(items: list[T], key: Callable[[T], str]) -> list[T]:
+    """Each item once by ``key`` (one that moves between pages while paging shows up twice)."""
+    seen: dict[str, T] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
     return list(seen.values())
-
-
-def _unique_tasks(tasks: list[OtaTask]) -> tuple[OtaTask, ...]:
-    """Each device's task once (a task that moves between pages while paging shows up twice)."""
-    seen: dict[str, OtaTask] = {}
-    for task in tasks:
-        seen.setdefault(task.device_name, task)
-    return tuple(seen.values())
 
 
 def _recent_first(tasks: list[OtaTask] | tuple[OtaTask, ...]) -> tuple[OtaTask, ...]:
@@ -269,7 +262,7 @@ class Kinds:
             )
 
         def job_list(found: list[OtaJob], total: int) -> JobList:
-            return JobList(newest_first(_unique_jobs(found))[:cap], total)
+            return JobList(newest_first(_unique(found, lambda job: job.job_id))[:cap], total)
 
         def jobs(lookup: lookups.JobsLookup, calls: Calls) -> JobList:
             device = (lookup.product_key, lookup.device_name, lookup.firmware_id)
@@ -325,10 +318,13 @@ class Kinds:
 
         def job_tasks(lookup: lookups.JobLookup, calls: Calls) -> JobTasks:
             first = tasks_page(calls, lookup)
-            pages = -(-first.total // TASK_PAGE)
+            pages = page_count(first.total, TASK_PAGE)
             if first.total <= len(first.items) or (pages <= COUNTING_CALLS and first.total <= cap):
-                everything = _unique_tasks(
-                    [*first.items, *remaining_pages(calls, lookup, first, pages)]
+                everything = tuple(
+                    _unique(
+                        [*first.items, *remaining_pages(calls, lookup, first, pages)],
+                        lambda task: task.device_name,
+                    )
                 )
                 failed = tuple(task for task in everything if task.status == TaskStatus.FAILED)
                 return JobTasks(

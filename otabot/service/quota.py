@@ -1,7 +1,7 @@
 """The account-wide quota: at most ``qps`` upstream attempts in any one-second window.
 
 ``QuotaLimiter`` is the ``AttemptGate`` the IoT client calls around every attempt
-(retries included). It asks a ``QuotaBackend`` for a *reservation*: the earliest
+(retries included). Its rate (``MemoryQuota``, or Redis) gives a *reservation*: the earliest
 moment this attempt may go, given every earlier reservation and any collective pause.
 Reservations are handed out in arrival order under one lock (or one atomic Redis
 script), so waiting is first come, first served and nobody starves; a caller whose
@@ -80,23 +80,6 @@ class Reservation:
     due: float = 0.0
 
 
-class QuotaBackend(Protocol):
-    """Where reservations and the collective pause live: this process, or Redis."""
-
-    def reserve(self, max_wait: float | None) -> Reservation:
-        """Reserve the next slot; ``QuotaBusyError`` (reserving nothing) past ``max_wait``."""
-        ...
-
-    def confirm(self, reservation: Reservation) -> float:
-        """Record the attempt as let go now and return 0, or the seconds still to wait
-        when a late wake-up would put more than the limit into one window."""
-        ...
-
-    def report(self, throttled: bool) -> None:
-        """Record whether the attempt was throttled, growing or clearing the shared pause."""
-        ...
-
-
 def busy_error(wait: float, max_wait: float) -> QuotaBusyError:
     """The error for a caller who cannot get a slot within its deadline."""
     return QuotaBusyError(
@@ -129,17 +112,11 @@ class MemoryQuota:
         self._paused_until = -math.inf
         self._pause = 0.0
         self._capacity, self._window = capacity_and_window(qps, margin)
-        self._qps = qps
         self._confirmed = threading.local()  # this thread's last confirm: (reservation, sent)
-
-    @property
-    def qps(self) -> float:
-        return self._qps
 
     def set_qps(self, qps: float) -> None:
         """Change the rate (degraded replicas take their share of the account's quota)."""
         with self._lock:
-            self._qps = qps
             self._capacity, self._window = capacity_and_window(qps, self._margin)
 
     @property
@@ -248,8 +225,8 @@ class Grant:
 
 
 class ActionQuota(Protocol):
-    """One action's quota: its rate (``QuotaBackend``) and the order of those waiting for it
-    (``otabot.service.fairness``), in this process or in Redis."""
+    """One action's quota: its rate (``MemoryQuota``, or Redis) and the order of those
+    waiting for it (``otabot.service.fairness``), in this process or in Redis."""
 
     @property
     def spacing(self) -> float: ...
@@ -391,8 +368,7 @@ class Scheduler:
                 return self._reservation_of(ticket)
             self._waiting.pop(ticket.id, None)
         self.quota.cancel(ticket)
-        ahead, next_wait = self.quota.ahead(ticket.user, ticket.priority)
-        retry = next_wait + ahead * self.quota.spacing
+        retry = self.estimate(ticket.user, ticket.priority)
         raise busy_error(retry, max(0.0, ticket.deadline - self._monotonic()))
 
     @staticmethod

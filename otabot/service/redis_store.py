@@ -558,7 +558,7 @@ class RedisActionQuota:
         if int(answer[0]) == 0:
             delay = int(answer[1])
             return math.inf if delay < 0 else delay / 1_000_000
-        member = _text(answer[1])
+        member = as_text(answer[1])
         ticket_id = member.rsplit(":", 1)[1]
         with self._lock:
             self._tickets.pop(ticket_id, None)
@@ -628,7 +628,7 @@ class RedisActionQuota:
             return self._reservation(first, second)
         if int(status) == -1:
             raise TooManyWaiting(int(first))
-        member = _text(first)
+        member = as_text(first)
         with self._lock:
             self._members[ticket.id] = member
             self._tickets[ticket.id] = ticket
@@ -825,7 +825,8 @@ class ReplicaHeartbeat:
         self._link.attempt(lambda client: client.zrem(self._key, self._replica), None)
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A value redis-py returns (bytes, or text with ``decode_responses``) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -859,8 +860,7 @@ class RedisCache:
         raw, pttl = self._link.attempt(read, (None, None))
         if raw is None or pttl is None or pttl <= 0:
             return None
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return text, pttl / 1000
+        return as_text(raw), pttl / 1000
 
     def put(self, key: str, text: str, ttl: float, *, as_of: datetime) -> bool:
         """Store ``text`` for ``ttl`` seconds unless the stored entry is newer than ``as_of``

@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from otabot.service.redis_store import KEY_PREFIX, RedisLink
+from otabot.service.redis_store import KEY_PREFIX, RedisLink, as_text
 from otabot.watch.posting import LocalPauses
 from otabot.watch.records import Watch, WatchedJob
 from otabot.watch.store import PENDING_SECONDS, Reservation, Reserved, StoreUnavailable
@@ -82,10 +82,6 @@ return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class RedisWatchStore:
     """The ``WatchStore`` of every replica sharing ``link``'s Redis."""
 
@@ -116,11 +112,11 @@ class RedisWatchStore:
                 args=[watch.id, now, now + PENDING_SECONDS, limit],
                 client=client,
             )
-            kind = Reserved(_text(outcome))
+            kind = Reserved(as_text(outcome))
             if kind is Reserved.EXISTING:
                 return Reservation(kind, Watch.from_json(detail))
             if kind is Reserved.FULL:
-                return Reservation(kind, live=int(_text(detail)))
+                return Reservation(kind, live=int(as_text(detail)))
             return Reservation(kind)
 
         return self._link.attempt(run, Reservation(Reserved.UNAVAILABLE))
@@ -172,7 +168,7 @@ class RedisWatchStore:
             lambda client: list(client.zrangebyscore(self._due, "-inf", now, start=0, num=limit)),
             [],
         )
-        return [WatchedJob.from_key(_text(key)) for key in keys]
+        return [WatchedJob.from_key(as_text(key)) for key in keys]
 
     def claim(self, job: WatchedJob, owner: str, lease: float) -> bool:
         taken = self._link.attempt(
