@@ -68,7 +68,6 @@ class ConfigErrors(ConfigError):
 
     def __init__(self, errors: Sequence[ConfigError]) -> None:
         super().__init__(errors[0].variable, errors[0].problem)
-        self.errors = tuple(errors)
         self.args = ("; ".join(str(error) for error in errors),)
 
     def __str__(self) -> str:
@@ -455,10 +454,9 @@ class _Env:
         return value
 
     def identifier(self, name: str) -> str | None:
-        value = self.text(name)
-        if value is not None and not IDENTIFIER_RE.fullmatch(value):
-            raise ConfigError(name, "must be letters, digits, '-' and '_', at most 64 characters")
-        return value
+        return self.matching(
+            name, IDENTIFIER_RE, "letters, digits, '-' and '_', at most 64 characters"
+        )
 
     def url(self, name: str) -> str | None:
         value = self.text(name)

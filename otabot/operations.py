@@ -55,10 +55,6 @@ class Readiness:
         with self._lock:
             return self._state
 
-    @property
-    def ready(self) -> bool:
-        return self.state == self.READY
-
     def set_ready(self) -> None:
         with self._lock:
             if self._state == self.STARTING:

@@ -16,11 +16,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from otabot.clocks import Monotonic, WallClock, utc_datetime
 from otabot.emulator.fleet import ROLLOUT_JOB_ID, Fleet
+from otabot.iot.times import format_utc, parse_utc
 from otabot.periodic import repeat
 
 if TYPE_CHECKING:
@@ -51,16 +52,13 @@ def happening_now(fleet: Fleet, now: datetime) -> Fleet:
     if not stamps:
         return fleet
     # What has happened, that is: a job's schedule may lie ahead, and stays as far ahead.
-    newest = max(_parsed(value) for _, key, value in stamps if key != "UtcScheduleTime")
+    newest = max(parse_utc(value) for _, key, value in stamps if key != "UtcScheduleTime")
     days = (now - newest).days  # whole days: never past now
     if days == 0:
         return fleet
     for holder, key, value in stamps:
-        holder[key] = (_parsed(value) + timedelta(days=days)).strftime(STAMP)
+        holder[key] = format_utc(parse_utc(value) + timedelta(days=days))
     return Fleet.from_dict(document)
-
-
-STAMP = "%Y-%m-%dT%H:%M:%S.000Z"
 
 
 def _stamps(node: Any) -> Iterator[tuple[Any, Any, str]]:
@@ -73,17 +71,13 @@ def _stamps(node: Any) -> Iterator[tuple[Any, Any, str]]:
             yield node, key, value
 
 
-def _parsed(value: str) -> datetime:
-    return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-
-
 def advanced(fleet: Fleet, at: datetime, job_id: str = ROLLOUT_JOB_ID) -> Fleet:
     """The fleet one step further on in ``job_id``'s rollout (the same fleet when it is over)."""
     document = fleet.to_dict()
     job = next((job for job in document["Jobs"] if job["JobId"] == job_id), None)
     if job is None or job["JobStatus"] != "IN_PROGRESS":
         return fleet
-    stamp = at.strftime(STAMP)
+    stamp = format_utc(at.replace(microsecond=0))
     notified = 0
     for task in job["Devices"]:
         status = task.get("TaskStatus")
@@ -161,8 +155,8 @@ class RolloutMover:
         return True
 
     def _over(self) -> bool:
-        fleet = self._emulator.fleet
-        return advanced(fleet, utc_datetime(self._wall()), self._job_id) is fleet
+        job = self._emulator.fleet.job(self._job_id)
+        return job is None or job.job_status != "IN_PROGRESS"  # what ``advanced`` leaves be
 
     def _run(self) -> None:
         failed = "the demo rollout could not move on"

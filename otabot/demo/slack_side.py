@@ -153,11 +153,6 @@ class Recorded:
         return self.path.removeprefix(RESPONSE_PATH) if self.is_response else None
 
     @property
-    def method(self) -> str | None:
-        """The Web API method, for a call of one."""
-        return self.path.removeprefix(API_PATH) if self.path.startswith(API_PATH) else None
-
-    @property
     def is_response(self) -> bool:
         return self.path.startswith(RESPONSE_PATH)
 

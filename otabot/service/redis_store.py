@@ -825,6 +825,11 @@ class ReplicaHeartbeat:
         self._link.attempt(lambda client: client.zrem(self._key, self._replica), None)
 
 
+def milliseconds(seconds: float) -> int:
+    """A PX/PEXPIRE argument: at least 1 ms (0 would be refused, or expire at once)."""
+    return max(1, round(seconds * 1000))
+
+
 def as_text(value: Any) -> str:
     """A value redis-py returns (bytes, or text with ``decode_responses``) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -870,7 +875,7 @@ class RedisCache:
         stored = self._link.attempt(
             lambda client: self._put(
                 keys=[self._entry_key(key), self._as_of_key(key)],
-                args=[text, max(1, round(ttl * 1000)), round(as_of.timestamp() * 1_000_000)],
+                args=[text, milliseconds(ttl), round(as_of.timestamp() * 1_000_000)],
                 client=client,
             ),
             0,

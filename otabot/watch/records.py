@@ -87,7 +87,7 @@ class Watch:
 
     @property
     def job_query(self) -> JobQuery:
-        return JobQuery(self.job_id, self.product_key, None, self.instance)
+        return self.query.job()
 
     def ended(self, ending: Ending, by: str | None = None) -> Watch:
         return replace(self, ending=ending, ended_by=by)

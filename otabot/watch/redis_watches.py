@@ -17,11 +17,12 @@ away nothing is due, claimed or reserved, and the watches wait for it in Redis.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import redis
 
-from otabot.service.redis_store import KEY_PREFIX, RedisLink, as_text
+from otabot.service.redis_store import KEY_PREFIX, RedisLink, as_text, milliseconds
 from otabot.watch.posting import LocalPauses
 from otabot.watch.records import Watch, WatchedJob
 from otabot.watch.store import PENDING_SECONDS, Reservation, Reserved, StoreUnavailable
@@ -80,6 +81,10 @@ _EXTEND = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
+
+
+# Characters a Redis MATCH pattern would read as wildcards.
+GLOB_SPECIAL = re.compile(r"[*?\[\]\\]")
 
 
 class RedisWatchStore:
@@ -146,7 +151,13 @@ class RedisWatchStore:
         return [Watch.from_json(item) for item in raw]
 
     def watches_of(self, job: WatchedJob) -> list[Watch]:
-        return [watch for watch in self.everything() if watch.job == job]
+        """The job's watches: only their records are read (ids end in ``:JOBKEY``)."""
+        pattern = "*:" + GLOB_SPECIAL.sub(r"\\\g<0>", job.key)
+        raw: list[Any] = self._link.attempt(
+            lambda client: [value for _, value in client.hscan_iter(self._records, match=pattern)],
+            [],
+        )
+        return [watch for watch in map(Watch.from_json, raw) if watch.job == job]
 
     def save(self, watch: Watch) -> bool:
         return self._write(watch, watch.to_json())
@@ -172,14 +183,15 @@ class RedisWatchStore:
 
     def claim(self, job: WatchedJob, owner: str, lease: float) -> bool:
         taken = self._link.attempt(
-            lambda client: client.set(self._claim_key(job), owner, nx=True, px=_ms(lease)), None
+            lambda client: client.set(self._claim_key(job), owner, nx=True, px=milliseconds(lease)),
+            None,
         )
         return bool(taken)
 
     def extend(self, job: WatchedJob, owner: str, lease: float) -> bool:
         kept = self._link.attempt(
             lambda client: self._extend(
-                keys=[self._claim_key(job)], args=[owner, _ms(lease)], client=client
+                keys=[self._claim_key(job)], args=[owner, milliseconds(lease)], client=client
             ),
             0,
         )
@@ -222,7 +234,7 @@ class RedisPauses:
         self._local.pause(method, seconds)
         self._link.attempt(
             lambda client: self._pause(
-                keys=[self._prefix + method], args=[_ms(seconds)], client=client
+                keys=[self._prefix + method], args=[milliseconds(seconds)], client=client
             ),
             None,
         )
@@ -231,7 +243,3 @@ class RedisPauses:
         left_ms = self._link.attempt(lambda client: client.pttl(self._prefix + method), -2)
         shared = max(0, int(left_ms)) / 1000  # -2: no pause, -1: none can be (no expiry)
         return max(shared, self._local.paused_for(method))
-
-
-def _ms(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
