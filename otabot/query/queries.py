@@ -75,21 +75,18 @@ class JobsQuery:
     command: ClassVar[str] = "jobs"
 
     def args(self) -> tuple[str, ...]:
-        options = _options(
-            status=status_token(self.status) if self.status else None,
-            page=self.page,
-            instance=self.instance,
-        )
+        status = status_token(self.status) if self.status else None
         if self.device_name is None:
-            return (
-                *_options(
-                    firmware=self.firmware_id,
-                    version=self.version if not self.firmware_id else None,
-                ),
-                f"product={self.product_key}",
-                *options,
+            return _options(
+                firmware=self.firmware_id,
+                version=self.version if not self.firmware_id else None,
+                product=self.product_key,
+                status=status,
+                page=self.page,
+                instance=self.instance,
             )
         firmware = self.firmware_id if self.firmware_id else f"version={self.version}"
+        options = _options(status=status, page=self.page, instance=self.instance)
         return (f"{self.product_key}/{self.device_name}", firmware, *options)
 
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from slack_bolt import App
 
@@ -91,10 +91,8 @@ class Asked:
     shared_by: str | None = None
 
 
-def first_call(answering: Answering, query: Query, refresh: bool = False) -> str | None:
+def first_call(answering: Answering, query: Query) -> str | None:
     """The API action answering ``query`` would call first, or None when it is cached."""
-    if refresh:
-        return ""
     try:
         look_up(answering.service.cached(counted=False), query)
     except WouldCall as need:
@@ -110,64 +108,72 @@ def respond(answering: Answering, asked: Asked) -> None:
     try:
         reply = _answer(answering, asked, answering.service.cached())
     except WouldCall as need:
-        action, user = need.action, asked.requester.user_id or "-"
-        refusal_words = answering.deferred.submit(
-            lambda delivery: _answer_deferred(answering, asked, delivery),
-            response_url=asked.response_url,
-            replace=asked.placement is Placement.REPLACE,
-            estimate=lambda: answering.service.estimate([action], user),
-            name=asked.action,
+        _defer(
+            answering,
+            asked,
+            need.action,
+            lambda: _answer(answering, asked, answering.service),
+            lambda delivery, reply: post_reply(delivery, reply, asked.placement),
         )
-        if refusal_words is not None:
-            _ToUrl(answering.poster, asked.response_url).post(notice_message(refusal_words))
-            _audit(answering, asked, "busy")
         return
     post_reply(_ToUrl(answering.poster, asked.response_url), reply, asked.placement)
     _audit(answering, asked, reply.outcome, reply)
-
-
-def _answer_deferred(answering: Answering, asked: Asked, delivery: Delivery) -> None:
-    caller = Caller(asked.requester.user_id or "-")
-    CALLER.set(caller)
-    try:
-        reply = _answer(answering, asked, answering.service)
-    except Exception:
-        logger.exception("a /ota lookup failed unexpectedly")
-        delivery.post(Message(text=APOLOGY))
-        _audit(answering, asked, "crashed", calls=caller.admitted)
-        return
-    post_reply(delivery, reply, asked.placement)
-    # This interaction's calls: every attempt the quota let go for it (retries and
-    # throttled ones too, none for a fetch it joined); a service without a quota (tests)
-    # only knows the calls its answer records.
-    _audit(answering, asked, reply.outcome, reply, calls=max(caller.admitted, reply.upstream_calls))
 
 
 def respond_watch(answering: Answering, asked: Asked, query: WatchQuery, *, stop: bool) -> None:
     """Start or stop watching a job, on a thread of its own like a lookup that needs the
     API (starting fetches the job card, which may wait for its quota turn)."""
 
+    def deliver(delivery: Delivery, reply: WatchReply) -> None:
+        if reply.message is not None:  # none: the card in the channel is the answer
+            delivery.post(reply.message)
+
+    _defer(
+        answering,
+        asked,
+        "QueryOTAJob",
+        lambda: watch_reply(answering, asked.requester, query, stop=stop),
+        deliver,
+    )
+
+
+R = TypeVar("R", Reply, WatchReply)
+
+
+def _defer(
+    answering: Answering,
+    asked: Asked,
+    action: str,
+    produce: Callable[[], R],
+    deliver: Callable[[Delivery, R], None],
+) -> None:
+    """Run ``produce`` on a thread of its own (its first call is ``action``), hand its reply
+    to ``deliver`` and audit it; or say in words why it cannot wait (too many waiting)."""
+    user = asked.requester.user_id or "-"
+
     def work(delivery: Delivery) -> None:
-        caller = Caller(asked.requester.user_id or "-")
+        caller = Caller(user)
         CALLER.set(caller)
         try:
-            reply = watch_reply(answering, asked.requester, query, stop=stop)
+            reply = produce()
         except Exception:
-            logger.exception("a /ota watch failed unexpectedly")
+            logger.exception("a /ota %s failed unexpectedly", asked.action)
             delivery.post(Message(text=APOLOGY))
             _audit(answering, asked, "crashed", calls=caller.admitted)
             return
-        if reply.message is not None:
-            delivery.post(reply.message)
-        calls = max(caller.admitted, reply.upstream_calls)
-        _audit(answering, asked, reply.outcome, reply, calls=calls)
+        deliver(delivery, reply)
+        # This interaction's calls: every attempt the quota let go for it (retries and
+        # throttled ones too, none for a fetch it joined); a service without a quota
+        # (tests) only knows the calls its answer records.
+        _audit(
+            answering, asked, reply.outcome, reply, calls=max(caller.admitted, reply.upstream_calls)
+        )
 
-    user = asked.requester.user_id or "-"
     refusal_words = answering.deferred.submit(
         work,
         response_url=asked.response_url,
-        replace=False,
-        estimate=lambda: answering.service.estimate(["QueryOTAJob"], user),
+        replace=asked.placement is Placement.REPLACE,
+        estimate=lambda: answering.service.estimate([action], user),
         name=asked.action,
     )
     if refusal_words is not None:

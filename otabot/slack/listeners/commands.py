@@ -89,8 +89,7 @@ def acknowledge_command(answering: Answering, ack: Ack, body: dict[str, Any]) ->
         logger.warning("answered a /ota command without a response_url in its ack; no lookup")
         gated = notice_message(NO_RESPONSE_URL), "no_response_url"
     message, outcome = gated
-    payload = message.as_payload()
-    ack(text=payload["text"], blocks=payload.get("blocks"), response_type="ephemeral")
+    ack(**message.as_payload(), response_type="ephemeral")
     audit(
         Requester.from_body(body),
         action="command",
@@ -117,8 +116,7 @@ def _queued_notice(
     if wait <= TELL_AFTER:
         return {}
     answering.deferred.told_in_ack(response_url)
-    payload = notice_message(queued_words(wait)).as_payload()
-    return {"text": payload["text"], "blocks": payload.get("blocks"), "response_type": "ephemeral"}
+    return {**notice_message(queued_words(wait)).as_payload(), "response_type": "ephemeral"}
 
 
 def answer_command(answering: Answering, body: dict[str, Any]) -> None:
