@@ -104,11 +104,10 @@ class Lookup:
 
 
 class Bench:
-    """The replicas, the emulator and Slack's side, and how a lookup is sent to them."""
+    """The replicas and Slack's side, and how a lookup is sent to them."""
 
-    def __init__(self, side: SlackSide, replicas: list[str], emulator: str) -> None:
+    def __init__(self, side: SlackSide, replicas: list[str]) -> None:
         self.side = side
-        self.emulator = emulator
         self._replicas = itertools.cycle(replicas)
         self._lock = threading.Lock()
         self._devices: dict[str, str] = {}  # response_id -> device
@@ -363,7 +362,7 @@ def main() -> int:
             stack.enter_context(otabot_serve(env, "--http", "--port", "0"))
             for _ in range(args.replicas)
         ]
-        bench = Bench(side, [f"{url}/slack/events" for url in replicas], iot)
+        bench = Bench(side, [f"{url}/slack/events" for url in replicas])
         time.sleep(1.5)  # the replicas' heartbeats: each knows the others are there
 
         eleventh = bench.lookup("U0000011", eleventh_device)

@@ -52,6 +52,9 @@ from otabot.iot.models import UNFINISHED_TASK_STATUSES
 from otabot.iot.paging import page_count, page_window
 from otabot.iot.times import parse_utc
 
+# An injected latency longer than this is a mistake (and past what a sleep can take).
+MAX_LATENCY_MS = 3_600_000.0
+
 T = TypeVar("T")
 
 TIMESTAMP_TOLERANCE = 15 * 60
@@ -200,6 +203,8 @@ class Faults:
         latency = data.get("latency_ms", 0)
         if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
             raise ValueError("latency_ms must be a number >= 0")
+        if not (math.isfinite(latency) and latency <= MAX_LATENCY_MS):  # a sleep can take it
+            raise ValueError(f"latency_ms must be a number from 0 to {MAX_LATENCY_MS:.0f}")
         error = data.get("error")
         if error is not None and error not in FAULT_ERRORS:
             raise ValueError(f"error must be one of {', '.join(FAULT_ERRORS)}")

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
@@ -95,11 +96,12 @@ class WireRequest:
     def path(self) -> str:
         return urlsplit(self.target).path or "/"
 
-    @property
+    # Read once each: every step of a call (quota, handler, signature, format) asks again.
+    @cached_property
     def query(self) -> dict[str, str]:
         return dict(parse_qsl(urlsplit(self.target).query, keep_blank_values=True))
 
-    @property
+    @cached_property
     def form(self) -> dict[str, str]:
         """Parameters of a form-encoded body (the official SDKs may send them there)."""
         content_type = self.headers.get("content-type", "")
@@ -107,7 +109,7 @@ class WireRequest:
             return {}
         return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
 
-    @property
+    @cached_property
     def parameters(self) -> dict[str, str]:
         """Query and form parameters together (the body wins on a clash)."""
         return {**self.query, **self.form}

@@ -13,9 +13,9 @@ from types import TracebackType
 from typing import Any
 
 from otabot import clocks
-from otabot.emulator.app import EmulatorApp, checked_faults
+from otabot.emulator.app import EmulatorApp
 from otabot.emulator.fleet import Fleet, sample_fleet
-from otabot.emulator.models import IotPlatform
+from otabot.emulator.models import Faults, IotPlatform
 from otabot.emulator.responses import IotResponses
 from otabot.wsgi import BackgroundWsgiServer
 
@@ -129,7 +129,7 @@ class EmulatorServer:
         action: str | None = None,
     ) -> None:
         """Inject faults (see ``Faults``); no arguments clears them. ``ValueError`` if bad."""
-        faults = checked_faults(
+        faults = Faults.from_dict(
             {"latency_ms": latency_ms, "error": error, "count": count, "action": action}
         )
         self.app.set_faults(faults)
