@@ -177,8 +177,7 @@ class EmulatorApp:
         """A bug is a 500, in the API's own shape at ``/``; the traceback stays in the log."""
         if request.path != "/":
             return _json(500, {"error": "the emulator failed; see its log"})
-        error = self.responses.error(request, InternalError(), new_request_id())
-        return WireResponse(error.status, JSON_TYPE, error.body, error.headers, error.code)
+        return self.responses.error(request, InternalError(), new_request_id())
 
 
 def _wire_request(environ: dict[str, Any], arrival_times: bool) -> WireRequest:

@@ -159,3 +159,16 @@ def test_a_5000_digit_integer_in_a_control_body_is_400(server: EmulatorServer, n
     assert response.status_code == 400
     assert "more than 20 digits" in response.json()["error"]
     assert still_serving(server)
+
+
+def test_a_bug_while_answering_an_xml_request_is_a_500_in_xml(
+    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug in the emulator")
+
+    monkeypatch.setattr(server.responses, "respond", broken)
+    response = requests.post(f"{server.url}/", params=v1_params(list_jobs(), fmt="XML"), timeout=5)
+    assert response.status_code == 500
+    assert "xml" in response.headers["Content-Type"]  # labelled as what it is
+    assert "<Code>InternalError</Code>" in response.text
